@@ -1,0 +1,33 @@
+//! Flags shared by every command that reads Binance.
+
+use clap::Args;
+use pulse_core::Symbol;
+
+/// Where to read live trades from.
+#[derive(Debug, Clone, Args)]
+pub struct BinanceArgs {
+    /// Symbols to follow, comma-separated.
+    #[arg(
+        long,
+        env = "PULSE_SYMBOLS",
+        value_delimiter = ',',
+        default_value = "BTCUSDT"
+    )]
+    pub symbols: Vec<Symbol>,
+
+    /// Binance USD-M WebSocket base URL; pulse appends `/market/stream?streams=…`.
+    #[arg(
+        long,
+        env = "PULSE_BINANCE_WS_URL",
+        default_value = "wss://fstream.binance.com"
+    )]
+    pub binance_ws_url: String,
+
+    /// Binance USD-M REST base URL, used for gap backfill; pulse appends `/fapi/v1/aggTrades`.
+    #[arg(
+        long,
+        env = "PULSE_BINANCE_REST_URL",
+        default_value = "https://fapi.binance.com"
+    )]
+    pub binance_rest_url: String,
+}

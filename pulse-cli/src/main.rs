@@ -1,0 +1,90 @@
+//! `pulse`: live Binance trades → Kafka → 1-second windows → ClickHouse, or
+//! all of it in one process with a live dashboard.
+//!
+//! The binary only parses arguments, sets up logging and shutdown, and
+//! assembles pulse-io parts; the work happens in the libraries.
+
+mod binance_args;
+mod consume;
+mod produce;
+mod run;
+
+use clap::{Parser, Subcommand};
+use pulse_io::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// Live crypto market data: Binance USD-M trades into exact 1-second windows.
+#[derive(Debug, Parser)]
+#[command(name = "pulse", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Publish trades from Binance (or a replay file) to a Kafka topic.
+    Produce(produce::ProduceArgs),
+    /// Read trades from a Kafka topic, aggregate them and store windows in ClickHouse.
+    Consume(consume::ConsumeArgs),
+    /// Run the whole pipeline in one process, with a live dashboard.
+    Run(run::RunArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("PULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    let result = match cli.command {
+        Command::Produce(args) => produce::run(args, shutdown).await,
+        Command::Consume(args) => consume::run(args, shutdown).await,
+        Command::Run(args) => run::run(args, shutdown).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM; a second signal exits at once.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    wait_for_signal().await;
+    tracing::info!(
+        "shutting down: flushing open windows and pending batches (press Ctrl-C again to abort)"
+    );
+    shutdown.cancel();
+    wait_for_signal().await;
+    tracing::warn!("second signal: exiting without flushing");
+    std::process::exit(130);
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

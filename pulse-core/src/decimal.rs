@@ -1,0 +1,237 @@
+//! Exact fixed-point decimals for prices and quantities.
+//!
+//! Binance sends prices and quantities as decimal strings with at most eight
+//! fractional digits. Parsing them straight into scaled integers keeps every
+//! sum exact, so the same trades always give the same bits.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Number of fractional digits kept by [`Decimal`].
+pub const SCALE_DIGITS: u32 = 8;
+/// `10^SCALE_DIGITS`: the integer value of `1`.
+pub const SCALE: i64 = 100_000_000;
+
+/// A fixed-point decimal with eight fractional digits, stored as `value × 10^8`.
+///
+/// ```
+/// use pulse_core::Decimal;
+/// let p: Decimal = "61800.30".parse().unwrap();
+/// assert_eq!(p.raw(), 6_180_030_000_000);
+/// assert_eq!(p.to_string(), "61800.3");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Decimal(i64);
+
+/// Why a decimal string was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecimalError {
+    /// The string was empty or held only a sign or a point.
+    #[error("empty decimal")]
+    Empty,
+    /// A character other than a digit, one leading `-` and one `.`.
+    #[error("invalid character {0:?} in decimal")]
+    InvalidChar(char),
+    /// More than eight fractional digits that are not zero.
+    #[error("more than {SCALE_DIGITS} fractional digits")]
+    TooPrecise,
+    /// The value does not fit in the fixed-point range.
+    #[error("decimal out of range")]
+    Overflow,
+}
+
+impl Decimal {
+    /// Zero.
+    pub const ZERO: Decimal = Decimal(0);
+
+    /// Builds a decimal from its scaled integer (`value × 10^8`).
+    pub const fn from_raw(raw: i64) -> Self {
+        Decimal(raw)
+    }
+
+    /// The scaled integer (`value × 10^8`).
+    pub const fn raw(self) -> i64 {
+        self.0
+    }
+
+    /// True when the value is below zero.
+    pub const fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+
+    /// Nearest `f64`; use only at the output edge.
+    pub fn to_f64(self) -> f64 {
+        ratio_to_f64(self.0 as i128, SCALE as i128)
+    }
+
+    /// Parses a decimal from bytes, exactly, without going through `f64`.
+    pub fn parse_bytes(s: &[u8]) -> Result<Self, DecimalError> {
+        let (negative, digits) = match s.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            Some((b'+', rest)) => (false, rest),
+            _ => (false, s),
+        };
+        if digits.is_empty() {
+            return Err(DecimalError::Empty);
+        }
+        let mut int: i64 = 0;
+        let mut frac: i64 = 0;
+        let mut frac_digits = 0u32;
+        let mut seen_point = false;
+        let mut seen_digit = false;
+        for &b in digits {
+            match b {
+                b'0'..=b'9' => {
+                    seen_digit = true;
+                    let d = (b - b'0') as i64;
+                    if seen_point {
+                        if frac_digits < SCALE_DIGITS {
+                            frac = frac * 10 + d;
+                            frac_digits += 1;
+                        } else if d != 0 {
+                            return Err(DecimalError::TooPrecise);
+                        }
+                    } else {
+                        int = int
+                            .checked_mul(10)
+                            .and_then(|v| v.checked_add(d))
+                            .ok_or(DecimalError::Overflow)?;
+                    }
+                }
+                b'.' if !seen_point => seen_point = true,
+                other => return Err(DecimalError::InvalidChar(other as char)),
+            }
+        }
+        if !seen_digit {
+            return Err(DecimalError::Empty);
+        }
+        let frac = frac * 10i64.pow(SCALE_DIGITS - frac_digits);
+        let raw = int
+            .checked_mul(SCALE)
+            .and_then(|v| v.checked_add(frac))
+            .ok_or(DecimalError::Overflow)?;
+        Ok(Decimal(if negative { -raw } else { raw }))
+    }
+
+    /// Adds, failing on overflow.
+    pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
+        self.0.checked_add(other.0).map(Decimal)
+    }
+}
+
+impl FromStr for Decimal {
+    type Err = DecimalError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Decimal::parse_bytes(s.as_bytes())
+    }
+}
+
+/// Shortest exact form: no trailing zeros, no exponent (`61800.3`, `0.006`, `5`).
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let int = abs / SCALE as u64;
+        let mut frac = abs % SCALE as u64;
+        if frac == 0 {
+            return write!(f, "{sign}{int}");
+        }
+        let mut width = SCALE_DIGITS as usize;
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        write!(f, "{sign}{int}.{frac:0width$}")
+    }
+}
+
+impl serde::Serialize for Decimal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Decimal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `num / den` as the nearest-ish `f64`, computed from integers so that the
+/// same inputs always give the same bits. The integer part is exact; only the
+/// remainder goes through floating point.
+pub fn ratio_to_f64(num: i128, den: i128) -> f64 {
+    debug_assert!(den != 0);
+    let q = num / den;
+    let r = num % den;
+    q as f64 + r as f64 / den as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_binance_strings_exactly() {
+        let cases: &[(&str, i64)] = &[
+            ("61800.30", 6_180_030_000_000),
+            ("0.006", 600_000),
+            ("0.00000001", 1),
+            ("29130.00000000", 2_913_000_000_000),
+            ("5", 500_000_000),
+            ("-1.5", -150_000_000),
+            (".5", 50_000_000),
+            ("7.", 700_000_000),
+            ("0.100000000000", 10_000_000),
+        ];
+        for (s, raw) in cases {
+            assert_eq!(s.parse::<Decimal>().unwrap().raw(), *raw, "{s}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_strings() {
+        let cases: &[(&str, DecimalError)] = &[
+            ("", DecimalError::Empty),
+            ("-", DecimalError::Empty),
+            (".", DecimalError::Empty),
+            ("1.2.3", DecimalError::InvalidChar('.')),
+            ("1e5", DecimalError::InvalidChar('e')),
+            (" 1", DecimalError::InvalidChar(' ')),
+            ("0.000000001", DecimalError::TooPrecise),
+            ("99999999999999999999", DecimalError::Overflow),
+            ("NaN", DecimalError::InvalidChar('N')),
+        ];
+        for (s, err) in cases {
+            assert_eq!(s.parse::<Decimal>().unwrap_err(), *err, "{s}");
+        }
+    }
+
+    #[test]
+    fn display_is_shortest_exact_form() {
+        for (s, shown) in [
+            ("61800.30", "61800.3"),
+            ("0.006", "0.006"),
+            ("5.000", "5"),
+            ("-0.5", "-0.5"),
+        ] {
+            assert_eq!(s.parse::<Decimal>().unwrap().to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn ratio_is_exact_for_whole_quotients() {
+        assert_eq!(ratio_to_f64(6_180_030_000_000, SCALE as i128), 61800.3);
+        assert_eq!(ratio_to_f64(-3, 2), -1.5);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn display_roundtrips(raw in -(i64::MAX / 2)..(i64::MAX / 2)) {
+            let d = Decimal::from_raw(raw);
+            proptest::prop_assert_eq!(d.to_string().parse::<Decimal>().unwrap(), d);
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! # pulse-core
+//!
+//! A sans-IO engine that turns Binance trade messages into exact 1-second
+//! window metrics: VWAP, net delta, buy pressure, volume, trade count, average
+//! price, OHLC and a rule-based signal.
+//!
+//! It does no I/O and never reads a clock. Time is always an argument, in ms
+//! since the Unix epoch, so the same input gives the same output, bit for bit.
+//! Prices and quantities are exact fixed-point [`Decimal`]s; `f64` appears only
+//! in the output [`Window`].
+//!
+//! ## Layout
+//! - [`Decimal`], [`Symbol`], [`Trade`], [`Side`]: the data model.
+//! - [`parse_frame`], [`parse_csv_row`]: Binance WebSocket JSON and dump CSV.
+//! - [`SequenceTracker`]: id continuity, gaps and duplicates.
+//! - [`Aggregator`]: per-symbol tumbling windows with a watermark.
+//! - [`WindowStats`], [`Window`], [`Signal`]: the metrics.
+//! - [`DropOldest`]: the bounded drop-oldest queue.
+//!
+//! ## Driving the engine
+//! The [`Aggregator`] has the shape of `quinn-proto`:
+//! - [`Aggregator::handle_trade`] for every trade;
+//! - [`Aggregator::poll`] until `None` after every call, for closed windows,
+//!   late trades and gaps;
+//! - [`Aggregator::poll_timeout`] says when to call [`Aggregator::advance`]
+//!   so a quiet symbol's last window still closes;
+//! - [`Aggregator::flush`] at end of input.
+//!
+//! ```
+//! use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, parse_frame};
+//!
+//! let frames = [
+//!     r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1723161256001,"a":1,"s":"BTCUSDT","p":"61180.10","q":"0.500","f":1,"l":1,"T":1723161256000,"m":false}}"#,
+//!     r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1723161256401,"a":2,"s":"BTCUSDT","p":"61180.30","q":"0.250","f":2,"l":3,"T":1723161256400,"m":true}}"#,
+//!     r#"{"result":null,"id":1}"#,
+//! ];
+//! let mut agg = Aggregator::new(AggregatorConfig::default()).unwrap();
+//! for frame in frames {
+//!     if let Frame::Trade(trade) = parse_frame(frame.as_bytes()).unwrap() {
+//!         agg.handle_trade(trade);
+//!     }
+//! }
+//! agg.flush();
+//! let Some(Event::Window(w)) = agg.poll() else { panic!("one window") };
+//! assert_eq!(w.trade_count, 2);
+//! assert_eq!(w.total_volume, 0.75);
+//! assert_eq!(w.net_delta, 0.25);
+//! // avg 61180.2 > vwap 61180.1666…, and buyers took more: STRONG BUY.
+//! assert_eq!(w.signal.as_str(), "STRONG BUY");
+//! ```
+
+mod aggregator;
+mod decimal;
+mod parse;
+mod queue;
+mod sequence;
+mod signal;
+mod symbol;
+mod trade;
+mod window;
+
+pub use aggregator::{
+    Aggregator, AggregatorConfig, AggregatorStats, ConfigError, Event, LatePolicy, LateTrade,
+    SymbolCheckpoint, TradeOutcome,
+};
+pub use decimal::{Decimal, DecimalError, SCALE, SCALE_DIGITS, ratio_to_f64};
+pub use parse::{Frame, ParseError, parse_csv_row, parse_frame};
+pub use queue::{DEFAULT_QUEUE_CAPACITY, DropOldest};
+pub use sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome, SequenceTracker};
+pub use signal::{Signal, UnknownSignal};
+pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};
+pub use trade::{Side, Trade, TradeKind};
+pub use window::{Window, WindowStats};

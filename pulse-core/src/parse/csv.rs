@@ -1,0 +1,164 @@
+//! Binance data-dump CSV rows (data.binance.vision aggTrades files).
+//!
+//! Futures: `agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker`,
+//! times in ms, `true`/`false`, header row only in newer files.
+//! Spot adds an 8th column, `is_best_match`, uses `True`/`False`, and has used
+//! microsecond times since 2025-01-01.
+
+use super::{ParseError, positive_decimal};
+use crate::{Side, Symbol, Trade, TradeKind};
+
+const COLUMNS: [&str; 8] = [
+    "agg_trade_id",
+    "price",
+    "quantity",
+    "first_trade_id",
+    "last_trade_id",
+    "transact_time",
+    "is_buyer_maker",
+    "is_best_match",
+];
+
+/// Times above this are microseconds: as ms it would be past the year 5000.
+const MICROS_THRESHOLD: i64 = 100_000_000_000_000;
+
+/// Parses one dump CSV line for `symbol` (dump files do not name it).
+///
+/// Returns `Ok(None)` for a header row. A trailing `\r` is ignored.
+///
+/// ```
+/// use pulse_core::{parse_csv_row, Symbol};
+/// let sym = Symbol::new("BTCUSDT").unwrap();
+/// let t = parse_csv_row("26159457,55.090,0.11,31005036,31005036,1617647781127,true", sym).unwrap().unwrap();
+/// assert_eq!((t.id, t.trade_time_ms, t.side), (26159457, 1617647781127, pulse_core::Side::Sell));
+/// assert!(parse_csv_row("agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker", sym).unwrap().is_none());
+/// ```
+pub fn parse_csv_row(line: &str, symbol: Symbol) -> Result<Option<Trade>, ParseError> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let fields: Vec<&str> = line.split(',').collect();
+    if fields.len() != 7 && fields.len() != 8 {
+        return Err(ParseError::ColumnCount(fields.len()));
+    }
+    if fields[0] == COLUMNS[0] {
+        return Ok(None);
+    }
+    let id = int(fields[0], 0)?;
+    let mut time = int(fields[5], 5)?;
+    if time > MICROS_THRESHOLD {
+        time /= 1000;
+    }
+    Ok(Some(Trade {
+        symbol,
+        id: id as u64,
+        kind: TradeKind::AggTrade,
+        price: positive_decimal("price", fields[1].as_bytes())?,
+        quantity: positive_decimal("quantity", fields[2].as_bytes())?,
+        side: Side::from_buyer_is_maker(boolean(fields[6], 6)?),
+        trade_time_ms: time,
+        event_time_ms: time,
+        first_trade_id: int(fields[3], 3)? as u64,
+        last_trade_id: int(fields[4], 4)? as u64,
+    }))
+}
+
+fn int(s: &str, col: usize) -> Result<i64, ParseError> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 0)
+        .ok_or_else(|| bad(col, "non-negative integer", s))
+}
+
+fn boolean(s: &str, col: usize) -> Result<bool, ParseError> {
+    if s.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(bad(col, "boolean", s))
+    }
+}
+
+fn bad(col: usize, expected: &'static str, value: &str) -> ParseError {
+    ParseError::CsvValue {
+        column: COLUMNS[col],
+        expected,
+        value: value.chars().take(32).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn btc() -> Symbol {
+        Symbol::new("BTCUSDT").unwrap()
+    }
+
+    #[test]
+    fn futures_and_spot_rows() {
+        let futures = parse_csv_row(
+            "3470478916,28160.30,0.001,5,6,1680652699877,false\r\n",
+            btc(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(futures.id, 3470478916);
+        assert_eq!(futures.price.to_string(), "28160.3");
+        assert_eq!(futures.side, Side::Buy);
+        assert_eq!((futures.first_trade_id, futures.last_trade_id), (5, 6));
+        assert_eq!(futures.trade_time_ms, 1680652699877);
+
+        let spot = parse_csv_row(
+            "3724513093,61180.01000000,0.00100000,3724513093,3724513093,1736899200123456,True,True",
+            btc(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(spot.trade_time_ms, 1736899200123);
+        assert_eq!(spot.side, Side::Sell);
+        assert_eq!(spot.quantity.to_string(), "0.001");
+
+        let spot_ms = parse_csv_row("1,2.5,1,1,1,1680652699877,False,True", btc())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (spot_ms.trade_time_ms, spot_ms.side),
+            (1680652699877, Side::Buy)
+        );
+    }
+
+    #[test]
+    fn header_rows_are_skipped() {
+        let futures =
+            "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker";
+        assert!(parse_csv_row(futures, btc()).unwrap().is_none());
+        assert!(
+            parse_csv_row(&format!("{futures},is_best_match"), btc())
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn malformed_rows_are_typed_errors() {
+        let cases = [
+            ("", "ColumnCount(1)"),
+            ("1,2,3", "ColumnCount(3)"),
+            ("x,1,1,1,1,1,true", "agg_trade_id"),
+            ("1,1,1,1,1,1,yes", "is_buyer_maker"),
+            ("1,1,1,1,1,-5,true", "transact_time"),
+            ("1,abc,1,1,1,1,true", "Decimal"),
+            ("1,1,-1,1,1,1,true", "NotPositive(quantity)"),
+        ];
+        for (row, expected) in cases {
+            let got = match parse_csv_row(row, btc()).expect_err(row) {
+                ParseError::ColumnCount(n) => format!("ColumnCount({n})"),
+                ParseError::CsvValue { column, .. } => column.to_string(),
+                ParseError::Decimal { .. } => "Decimal".into(),
+                ParseError::NotPositive(f) => format!("NotPositive({f})"),
+                other => format!("{other:?}"),
+            };
+            assert_eq!(got, expected, "{row}");
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Binance WebSocket frames: `aggTrade` and `trade` events, raw or wrapped in
+//! the combined-stream envelope, plus subscription replies.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::{ParseError, positive_decimal};
+use crate::{Side, Symbol, Trade, TradeKind};
+
+/// What one WebSocket text frame turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A trade event.
+    Trade(Trade),
+    /// A reply to a `SUBSCRIBE`/`UNSUBSCRIBE` request: `{"result":null,"id":1}`.
+    Ack {
+        /// The request id being answered.
+        id: u64,
+    },
+}
+
+/// One Binance payload. Unknown keys such as `nq`, `M` or `X` are ignored.
+///
+/// Futures aggTrade, as recorded:
+/// `{"e":"aggTrade","E":1617647781282,"a":26159457,"s":"NEOUSDT","p":"55.090","q":"0.11","f":31005036,"l":31005036,"T":1617647781127,"m":true}`
+///
+/// Futures trade:
+/// `{"e":"trade","E":1680652699882,"T":1680652699877,"s":"BTCUSDT","t":3470478916,"p":"28160.30","q":"0.001","X":"MARKET","m":false}`
+///
+/// `D` is the type of the nested `data` field: the combined-stream envelope
+/// `{"stream":"btcusdt@aggTrade","data":{..}}` nests one payload, never more.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "D: Deserialize<'de>"))]
+struct Wire<'a, D> {
+    #[serde(borrow)]
+    e: Option<&'a str>,
+    #[serde(rename = "E")]
+    event_time: Option<i64>,
+    #[serde(rename = "T")]
+    trade_time: Option<i64>,
+    #[serde(borrow)]
+    s: Option<&'a str>,
+    a: Option<u64>,
+    t: Option<u64>,
+    #[serde(borrow)]
+    p: Option<&'a str>,
+    #[serde(borrow)]
+    q: Option<&'a str>,
+    f: Option<u64>,
+    l: Option<u64>,
+    m: Option<bool>,
+    id: Option<u64>,
+    #[serde(borrow)]
+    error: Option<WireError<'a>>,
+    data: Option<D>,
+}
+
+#[derive(Deserialize)]
+struct WireError<'a> {
+    code: i64,
+    #[serde(borrow)]
+    msg: std::borrow::Cow<'a, str>,
+}
+
+type Payload<'a> = Wire<'a, IgnoredAny>;
+
+/// Parses one WebSocket text frame.
+///
+/// ```
+/// use pulse_core::{parse_frame, Frame, Side};
+/// let raw = br#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1,"a":7,"s":"BTCUSDT","p":"100.5","q":"0.25","f":10,"l":11,"T":2,"m":true,"nq":"0.25"}}"#;
+/// let Frame::Trade(t) = parse_frame(raw).unwrap() else { panic!() };
+/// assert_eq!((t.id, t.side, t.price.to_string()), (7, Side::Sell, "100.5".to_string()));
+/// assert_eq!(parse_frame(br#"{"result":null,"id":1}"#).unwrap(), Frame::Ack { id: 1 });
+/// ```
+pub fn parse_frame(bytes: &[u8]) -> Result<Frame, ParseError> {
+    let outer: Wire<'_, Payload<'_>> = serde_json::from_slice(bytes)?;
+    match outer.data {
+        Some(inner) => payload_to_frame(inner),
+        None => payload_to_frame(Wire {
+            e: outer.e,
+            event_time: outer.event_time,
+            trade_time: outer.trade_time,
+            s: outer.s,
+            a: outer.a,
+            t: outer.t,
+            p: outer.p,
+            q: outer.q,
+            f: outer.f,
+            l: outer.l,
+            m: outer.m,
+            id: outer.id,
+            error: outer.error,
+            data: None,
+        }),
+    }
+}
+
+fn payload_to_frame(w: Payload<'_>) -> Result<Frame, ParseError> {
+    let kind = match w.e {
+        Some("aggTrade") => TradeKind::AggTrade,
+        Some("trade") => TradeKind::Trade,
+        Some(other) => return Err(ParseError::UnsupportedEvent(other.to_string())),
+        None => {
+            if let Some(err) = w.error {
+                return Err(ParseError::Binance {
+                    code: err.code,
+                    msg: err.msg.into_owned(),
+                });
+            }
+            return match w.id {
+                Some(id) => Ok(Frame::Ack { id }),
+                None => Err(ParseError::UnknownFrame),
+            };
+        }
+    };
+    let id = match kind {
+        TradeKind::AggTrade => w.a.ok_or(ParseError::MissingField("a"))?,
+        TradeKind::Trade => w.t.ok_or(ParseError::MissingField("t"))?,
+    };
+    let trade_time_ms = w.trade_time.ok_or(ParseError::MissingField("T"))?;
+    let (first_trade_id, last_trade_id) = match kind {
+        TradeKind::AggTrade => (
+            w.f.ok_or(ParseError::MissingField("f"))?,
+            w.l.ok_or(ParseError::MissingField("l"))?,
+        ),
+        TradeKind::Trade => (id, id),
+    };
+    Ok(Frame::Trade(Trade {
+        symbol: Symbol::new(w.s.ok_or(ParseError::MissingField("s"))?)?,
+        id,
+        kind,
+        price: positive_decimal("p", w.p.ok_or(ParseError::MissingField("p"))?.as_bytes())?,
+        quantity: positive_decimal("q", w.q.ok_or(ParseError::MissingField("q"))?.as_bytes())?,
+        side: Side::from_buyer_is_maker(w.m.ok_or(ParseError::MissingField("m"))?),
+        trade_time_ms,
+        event_time_ms: w.event_time.unwrap_or(trade_time_ms),
+        first_trade_id,
+        last_trade_id,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Decimal;
+
+    fn trade(bytes: &str) -> Trade {
+        match parse_frame(bytes.as_bytes()) {
+            Ok(Frame::Trade(t)) => t,
+            other => panic!("expected a trade from {bytes}, got {other:?}"),
+        }
+    }
+
+    // Real payloads from ../shared/data, one per shape.
+    #[test]
+    fn parses_every_recorded_shape() {
+        struct Case {
+            name: &'static str,
+            frame: &'static str,
+            symbol: &'static str,
+            id: u64,
+            kind: TradeKind,
+            price: &'static str,
+            qty: &'static str,
+            side: Side,
+            t: i64,
+            e: i64,
+            first_last: (u64, u64),
+        }
+        let cases = [
+            Case {
+                name: "usdm aggTrade, combined",
+                frame: r#"{"stream":"neousdt@aggTrade","data":{"e":"aggTrade","E":1617647781282,"a":26159457,"s":"NEOUSDT","p":"55.090","q":"0.11","f":31005036,"l":31005036,"T":1617647781127,"m":true}}"#,
+                symbol: "NEOUSDT",
+                id: 26159457,
+                kind: TradeKind::AggTrade,
+                price: "55.09",
+                qty: "0.11",
+                side: Side::Sell,
+                t: 1617647781127,
+                e: 1617647781282,
+                first_last: (31005036, 31005036),
+            },
+            Case {
+                name: "usdm aggTrade with nq, raw",
+                frame: r#"{"e":"aggTrade","E":1767225600123,"a":5,"s":"BTCUSDT","p":"94000.10","q":"0.002","nq":"0.002","f":8,"l":9,"T":1767225600120,"m":false}"#,
+                symbol: "BTCUSDT",
+                id: 5,
+                kind: TradeKind::AggTrade,
+                price: "94000.1",
+                qty: "0.002",
+                side: Side::Buy,
+                t: 1767225600120,
+                e: 1767225600123,
+                first_last: (8, 9),
+            },
+            Case {
+                name: "spot aggTrade with M",
+                frame: r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1617647625483,"s":"BTCUSDT","a":689046711,"p":"58360.01000000","q":"0.00178000","f":765786364,"l":765786364,"T":1617647625482,"m":false,"M":true}}"#,
+                symbol: "BTCUSDT",
+                id: 689046711,
+                kind: TradeKind::AggTrade,
+                price: "58360.01",
+                qty: "0.00178",
+                side: Side::Buy,
+                t: 1617647625482,
+                e: 1617647625483,
+                first_last: (765786364, 765786364),
+            },
+            Case {
+                name: "usdm trade",
+                frame: r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1680652699882,"T":1680652699877,"s":"BTCUSDT","t":3470478916,"p":"28160.30","q":"0.001","X":"MARKET","m":true}}"#,
+                symbol: "BTCUSDT",
+                id: 3470478916,
+                kind: TradeKind::Trade,
+                price: "28160.3",
+                qty: "0.001",
+                side: Side::Sell,
+                t: 1680652699877,
+                e: 1680652699882,
+                first_last: (3470478916, 3470478916),
+            },
+            Case {
+                name: "spot trade with b/a order ids",
+                frame: r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255000,"s":"BTCUSDT","t":3724513093,"p":"61180.01000000","q":"0.00100000","b":28462735372,"a":28462735268,"T":1723161254999,"m":false,"M":true}}"#,
+                symbol: "BTCUSDT",
+                id: 3724513093,
+                kind: TradeKind::Trade,
+                price: "61180.01",
+                qty: "0.001",
+                side: Side::Buy,
+                t: 1723161254999,
+                e: 1723161255000,
+                first_last: (3724513093, 3724513093),
+            },
+        ];
+        for c in cases {
+            let t = trade(c.frame);
+            assert_eq!(t.symbol.as_str(), c.symbol, "{}", c.name);
+            assert_eq!(t.id, c.id, "{}", c.name);
+            assert_eq!(t.kind, c.kind, "{}", c.name);
+            assert_eq!(t.price, c.price.parse::<Decimal>().unwrap(), "{}", c.name);
+            assert_eq!(t.price.to_string(), c.price, "{}", c.name);
+            assert_eq!(t.quantity.to_string(), c.qty, "{}", c.name);
+            assert_eq!(t.side, c.side, "{}", c.name);
+            assert_eq!((t.trade_time_ms, t.event_time_ms), (c.t, c.e), "{}", c.name);
+            assert_eq!(
+                (t.first_trade_id, t.last_trade_id),
+                c.first_last,
+                "{}",
+                c.name
+            );
+        }
+    }
+
+    #[test]
+    fn recognises_acks_and_errors() {
+        assert_eq!(
+            parse_frame(br#"{"result":null,"id":1}"#).unwrap(),
+            Frame::Ack { id: 1 }
+        );
+        assert_eq!(
+            parse_frame(br#"{"id":42,"result":null}"#).unwrap(),
+            Frame::Ack { id: 42 }
+        );
+        match parse_frame(br#"{"error":{"code":2,"msg":"Invalid request"},"id":3}"#) {
+            Err(ParseError::Binance { code: 2, msg }) => assert_eq!(msg, "Invalid request"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_frames_are_typed_errors() {
+        let agg = |patch: &str| {
+            format!(
+                r#"{{"e":"aggTrade","E":1,"a":1,"s":"BTCUSDT","f":1,"l":1,"T":1,"m":true,{patch}}}"#
+            )
+        };
+        let cases: Vec<(String, &str)> = vec![
+            ("".into(), "Json"),
+            ("not json".into(), "Json"),
+            ("[1,2]".into(), "Json"),
+            ("{}".into(), "UnknownFrame"),
+            (r#"{"e":"depthUpdate","E":1}"#.into(), "UnsupportedEvent"),
+            (agg(r#""p":"1.0""#), "MissingField(q)"),
+            (agg(r#""q":"1.0""#), "MissingField(p)"),
+            (agg(r#""p":"1.0","q":"abc""#), "Decimal"),
+            (agg(r#""p":1.0,"q":"1.0""#), "Json"),
+            (agg(r#""p":"1.0","q":"-1.0""#), "NotPositive(q)"),
+            (agg(r#""p":"0","q":"1.0""#), "NotPositive(p)"),
+            (r#"{"e":"trade","E":1,"T":1,"s":"BTCUSDT","p":"1","q":"1","m":true}"#.into(), "MissingField(t)"),
+            (r#"{"e":"aggTrade","E":1,"a":1,"s":"","p":"1","q":"1","f":1,"l":1,"T":1,"m":true}"#.into(), "Symbol"),
+            (r#"{"e":"aggTrade","E":1,"a":-1,"s":"X","p":"1","q":"1","f":1,"l":1,"T":1,"m":true}"#.into(), "Json"),
+            (r#"{"stream":"x","data":"oops"}"#.into(), "Json"),
+        ];
+        for (frame, expected) in cases {
+            let err = parse_frame(frame.as_bytes()).expect_err(&frame);
+            let got = match &err {
+                ParseError::Json(_) => "Json".to_string(),
+                ParseError::MissingField(f) => format!("MissingField({f})"),
+                ParseError::NotPositive(f) => format!("NotPositive({f})"),
+                ParseError::UnsupportedEvent(_) => "UnsupportedEvent".into(),
+                ParseError::UnknownFrame => "UnknownFrame".into(),
+                ParseError::Decimal { .. } => "Decimal".into(),
+                ParseError::Symbol(_) => "Symbol".into(),
+                other => format!("{other:?}"),
+            };
+            assert_eq!(got, expected, "frame {frame}: {err}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = parse_frame(&bytes);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Parsers for Binance trade data: WebSocket JSON frames and data-dump CSV rows.
+//!
+//! Both are pure functions from bytes to [`Trade`](crate::Trade) and never
+//! panic: anything unexpected comes back as a [`ParseError`].
+
+mod csv;
+mod json;
+
+pub use csv::parse_csv_row;
+pub use json::{Frame, parse_frame};
+
+use crate::{DecimalError, SymbolError};
+
+/// Why a frame or row was rejected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Not valid JSON, or a field had the wrong JSON type.
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A field the event type requires was absent.
+    #[error("missing field `{0}`")]
+    MissingField(&'static str),
+    /// An event type pulse does not turn into trades (e.g. `depthUpdate`).
+    #[error("unsupported event type {0:?}")]
+    UnsupportedEvent(String),
+    /// Neither a trade nor a subscription reply.
+    #[error("frame is neither a trade event nor a subscription reply")]
+    UnknownFrame,
+    /// Binance answered a request with an error object.
+    #[error("binance error {code}: {msg}")]
+    Binance {
+        /// Binance's error code.
+        code: i64,
+        /// Binance's message.
+        msg: String,
+    },
+    /// A price or quantity string was not an exact decimal.
+    #[error("field `{field}`: {source}")]
+    Decimal {
+        /// Which field.
+        field: &'static str,
+        /// What was wrong with it.
+        source: DecimalError,
+    },
+    /// Price or quantity was zero or negative.
+    #[error("field `{0}` must be positive")]
+    NotPositive(&'static str),
+    /// The symbol was empty, too long or had odd characters.
+    #[error("symbol: {0}")]
+    Symbol(#[from] SymbolError),
+    /// A CSV row had the wrong number of columns.
+    #[error("expected 7 or 8 CSV columns, got {0}")]
+    ColumnCount(usize),
+    /// A CSV column could not be read as its type.
+    #[error("CSV column `{column}` is not a valid {expected}: {value:?}")]
+    CsvValue {
+        /// Column name, as in Binance's header.
+        column: &'static str,
+        /// What type was expected.
+        expected: &'static str,
+        /// The text found, cut to 32 bytes.
+        value: String,
+    },
+}
+
+/// Parses a price or quantity and checks it is positive.
+fn positive_decimal(field: &'static str, s: &[u8]) -> Result<crate::Decimal, ParseError> {
+    let d =
+        crate::Decimal::parse_bytes(s).map_err(|source| ParseError::Decimal { field, source })?;
+    if d.raw() <= 0 {
+        return Err(ParseError::NotPositive(field));
+    }
+    Ok(d)
+}

@@ -1,0 +1,52 @@
+//! Where trades come from: the [`TradeSource`] trait.
+
+use async_trait::async_trait;
+use pulse_core::Trade;
+
+/// Why a source stopped for good. Recoverable trouble (a dropped socket, a
+/// rate limit) is handled inside the source and only logged and counted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// A file could not be opened or read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The source was configured wrongly (bad URL, no symbols, ...).
+    #[error("invalid source configuration: {0}")]
+    Config(String),
+    /// The source could not reach its server and gave up.
+    #[error("could not reach {url}: {reason}")]
+    Unreachable {
+        /// The server address.
+        url: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// Any other fatal failure.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A stream of trades: live from an exchange, or replayed from a file.
+///
+/// Implement it to feed your own data into the pulse pipeline. Within one
+/// symbol a source should yield trades in id order, each once.
+#[async_trait]
+pub trait TradeSource: Send {
+    /// Waits for more trades and appends them to `out`. Returns `Ok(false)`
+    /// once the source has ended (a replay reached end of file); live
+    /// sources never end.
+    async fn next_trades(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError>;
+
+    /// True when trade times follow the wall clock, so the driver may close
+    /// idle windows with [`pulse_core::Aggregator::advance`]. Replays return
+    /// false: their clock is the data itself.
+    fn is_live(&self) -> bool {
+        true
+    }
+}
