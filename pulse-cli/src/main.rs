@@ -6,6 +6,7 @@
 
 mod binance_args;
 mod consume;
+mod http;
 mod produce;
 mod run;
 

@@ -1,0 +1,42 @@
+//! The HTTP server: `/metrics` for Prometheus (and, for `pulse run`, the dashboard).
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use pulse_io::{CancellationToken, Metrics};
+
+/// Routes every pulse HTTP server has.
+pub fn metrics_routes(metrics: Metrics) -> Router {
+    Router::new().route("/metrics", get(render_metrics)).with_state(metrics)
+}
+
+async fn render_metrics(State(metrics): State<Metrics>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        metrics.encode(),
+    )
+}
+
+/// Binds `addr` and serves `router` until `shutdown`. Returns the bound
+/// address (useful with port 0) once listening.
+pub async fn serve(addr: SocketAddr, router: Router, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding HTTP server to {addr}"))?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = result {
+            tracing::error!("HTTP server on {bound} failed: {e}");
+        }
+    });
+    tracing::info!("serving http://{bound}/metrics");
+    Ok(bound)
+}
