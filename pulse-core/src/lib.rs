@@ -71,3 +71,8 @@ pub use signal::{Signal, UnknownSignal};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};
 pub use trade::{Side, Trade, TradeKind};
 pub use window::{Window, WindowStats};
+
+/// The README's example runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

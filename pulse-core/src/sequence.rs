@@ -59,6 +59,8 @@ pub const DEFAULT_MAX_OPEN_GAPS: usize = 1024;
 /// One symbol's sequence: the highest id seen and the ranges still missing.
 #[derive(Clone, Debug, Default)]
 pub struct Sequence {
+    /// Lowest id accounted for: ids below it arrived out of order, early.
+    first: u64,
     last: Option<u64>,
     /// Missing ranges keyed by first id.
     missing: BTreeMap<u64, u64>,
@@ -78,14 +80,31 @@ impl Sequence {
     /// Starts the sequence after `last`, e.g. from the last id already stored.
     pub fn resume_after(&mut self, last: u64) {
         self.last = Some(self.last.map_or(last, |l| l.max(last)));
+        self.first = 0;
     }
 
     /// Records `id` and says what it was.
     pub fn observe(&mut self, id: u64) -> SequenceOutcome {
         let Some(last) = self.last else {
+            self.first = id;
             self.last = Some(id);
             return SequenceOutcome::First;
         };
+        if id < self.first {
+            // Reordered delivery: an id older than the first one seen is new.
+            let gap = (id + 1 < self.first).then(|| IdRange {
+                first: id + 1,
+                last: self.first - 1,
+            });
+            self.first = id;
+            return match gap {
+                Some(gap) => {
+                    self.insert_gap(gap);
+                    SequenceOutcome::Gap(gap)
+                }
+                None => SequenceOutcome::Filled,
+            };
+        }
         if id == last.wrapping_add(1) {
             self.last = Some(id);
             return SequenceOutcome::Next;
@@ -95,17 +114,21 @@ impl Sequence {
                 first: last + 1,
                 last: id - 1,
             };
-            self.missing.insert(gap.first, gap.last);
-            while self.missing.len() > self.max_open_gaps {
-                // Oldest gaps are the least likely to ever be filled.
-                if let Some((first, last)) = self.missing.pop_first() {
-                    self.abandoned += last - first + 1;
-                }
-            }
+            self.insert_gap(gap);
             self.last = Some(id);
             return SequenceOutcome::Gap(gap);
         }
         self.fill(id)
+    }
+
+    fn insert_gap(&mut self, gap: IdRange) {
+        self.missing.insert(gap.first, gap.last);
+        while self.missing.len() > self.max_open_gaps {
+            // Oldest gaps are the least likely to ever be filled.
+            if let Some((first, last)) = self.missing.pop_first() {
+                self.abandoned += last - first + 1;
+            }
+        }
     }
 
     fn fill(&mut self, id: u64) -> SequenceOutcome {
@@ -256,7 +279,8 @@ mod tests {
     #[test]
     fn table_of_id_sequences() {
         use SequenceOutcome::*;
-        let cases: &[(&str, &[u64], &[SequenceOutcome], &[IdRange])] = &[
+        type Case<'a> = (&'a str, &'a [u64], &'a [SequenceOutcome], &'a [IdRange]);
+        let cases: &[Case<'_>] = &[
             ("contiguous", &[5, 6, 7], &[First, Next, Next], &[]),
             (
                 "duplicate",
@@ -277,7 +301,18 @@ mod tests {
                 &[First, Gap(r(2, 3)), Filled, Filled, Duplicate],
                 &[],
             ),
-            ("older than first", &[10, 3], &[First, Duplicate], &[]),
+            (
+                "older than first",
+                &[10, 7, 9, 8, 7],
+                &[First, Gap(r(8, 9)), Filled, Filled, Duplicate],
+                &[],
+            ),
+            (
+                "just before first",
+                &[10, 9, 10],
+                &[First, Filled, Duplicate],
+                &[],
+            ),
         ];
         for (name, ids, outcomes, missing) in cases {
             let mut seq = Sequence::new(16);

@@ -99,17 +99,20 @@ impl WindowStats {
         let delta = self.buy_volume - sell_volume;
         // avg vs vwap exactly: Σp/n vs Σpq/Σq  ⇔  Σp·Σq vs Σpq·n (all positive).
         let avg_vs_vwap = (self.price_sum * self.volume).cmp(&(self.notional * n));
+        // Exactly, low ≤ vwap ≤ high and low ≤ avg ≤ high; clamping keeps the
+        // last-bit rounding of the f64 division from stepping outside.
+        let (low, high) = (self.low.to_f64(), self.high.to_f64());
         Window {
             symbol,
             start_ms,
             end_ms,
             version,
-            vwap: ratio_to_f64(self.notional, self.volume * SCALE as i128),
+            vwap: ratio_to_f64(self.notional, self.volume * SCALE as i128).clamp(low, high),
             net_delta: ratio_to_f64(delta, SCALE as i128),
             buy_pressure_pct: ratio_to_f64(100 * self.buy_volume, self.volume),
             total_volume: ratio_to_f64(self.volume, SCALE as i128),
             trade_count: self.trade_count,
-            avg_price_1_sec: ratio_to_f64(self.price_sum, n * SCALE as i128),
+            avg_price_1_sec: ratio_to_f64(self.price_sum, n * SCALE as i128).clamp(low, high),
             signal: Signal::classify(avg_vs_vwap, delta.cmp(&0)),
             open: self.open.price,
             high: self.high,

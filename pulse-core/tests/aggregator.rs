@@ -1,0 +1,263 @@
+//! The engine's timing rules, driven with exact simulated time.
+
+use pulse_core::{
+    Aggregator, AggregatorConfig, ConfigError, Event, IdRange, LatePolicy, Side, Symbol,
+    SymbolCheckpoint, Trade, TradeKind, TradeOutcome, Window,
+};
+
+fn btc() -> Symbol {
+    Symbol::new("BTCUSDT").unwrap()
+}
+
+fn trade(symbol: Symbol, id: u64, t: i64, price: &str, qty: &str) -> Trade {
+    Trade {
+        symbol,
+        id,
+        kind: TradeKind::AggTrade,
+        price: price.parse().unwrap(),
+        quantity: qty.parse().unwrap(),
+        side: Side::Buy,
+        trade_time_ms: t,
+        event_time_ms: t,
+        first_trade_id: id,
+        last_trade_id: id,
+    }
+}
+
+fn drain(agg: &mut Aggregator) -> Vec<Event> {
+    std::iter::from_fn(|| agg.poll()).collect()
+}
+
+fn windows(events: &[Event]) -> Vec<(i64, u64, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Window(w) => Some((w.start_ms, w.trade_count, w.version)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn agg(config: AggregatorConfig) -> Aggregator {
+    Aggregator::new(config).unwrap()
+}
+
+#[test]
+fn windows_close_when_the_watermark_passes_their_end() {
+    // (trade time, windows expected to close right after it)
+    let steps: &[(i64, &[i64])] = &[
+        (10_100, &[]),
+        (10_900, &[]),
+        (11_500, &[]),
+        (12_999, &[]),       // watermark 10_999 < 11_000
+        (13_000, &[10_000]), // watermark 11_000 reaches [10_000, 11_000)
+        (14_999, &[11_000]), // watermark 12_999 passes 12_000
+        (20_000, &[12_000, 13_000, 14_000]),
+    ];
+    let mut a = agg(AggregatorConfig::default());
+    for (id, (t, expected)) in steps.iter().enumerate() {
+        assert_eq!(
+            a.handle_trade(trade(btc(), id as u64, *t, "1", "1")),
+            TradeOutcome::Accepted
+        );
+        let got: Vec<i64> = windows(&drain(&mut a)).iter().map(|w| w.0).collect();
+        assert_eq!(&got, expected, "after trade at {t}");
+    }
+    assert_eq!(a.watermark(btc()), Some(18_000));
+    a.flush();
+    assert_eq!(windows(&drain(&mut a)), vec![(20_000, 1, 1)]);
+    a.flush();
+    assert!(
+        drain(&mut a).is_empty(),
+        "each window is emitted exactly once"
+    );
+}
+
+#[test]
+fn empty_windows_are_not_emitted_and_sizes_are_configurable() {
+    let mut a = agg(AggregatorConfig {
+        window_ms: 5_000,
+        allowed_lateness_ms: 0,
+        ..AggregatorConfig::default()
+    });
+    for (id, t) in [(1, 1_000), (2, 4_999), (3, 31_000)] {
+        a.handle_trade(trade(btc(), id, t, "1", "1"));
+    }
+    assert_eq!(windows(&drain(&mut a)), vec![(0, 2, 1)]);
+    a.flush();
+    assert_eq!(windows(&drain(&mut a)), vec![(30_000, 1, 1)]);
+}
+
+#[test]
+fn late_trades_are_counted_and_surfaced() {
+    let mut a = agg(AggregatorConfig::default());
+    a.handle_trade(trade(btc(), 1, 1_000, "1", "1"));
+    a.handle_trade(trade(btc(), 2, 5_000, "1", "1"));
+    assert_eq!(windows(&drain(&mut a)), vec![(1_000, 1, 1)]);
+    assert_eq!(
+        a.handle_trade(trade(btc(), 3, 1_500, "1", "1")),
+        TradeOutcome::Late
+    );
+    let events = drain(&mut a);
+    match &events[..] {
+        [Event::Late(late)] => {
+            assert_eq!(
+                (late.trade.id, late.window_start_ms, late.watermark_ms),
+                (3, 1_000, 3_000)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(a.late_trades(btc()), 1);
+    assert_eq!(a.stats().late_trades, 1);
+}
+
+#[test]
+fn reemit_policy_corrects_the_window_with_a_higher_version() {
+    let mut a = agg(AggregatorConfig {
+        late_policy: LatePolicy::Reemit,
+        ..AggregatorConfig::default()
+    });
+    a.handle_trade(trade(btc(), 1, 1_000, "10", "1"));
+    a.handle_trade(trade(btc(), 2, 5_000, "10", "1"));
+    drain(&mut a);
+    a.handle_trade(trade(btc(), 3, 1_500, "20", "1"));
+    let events = drain(&mut a);
+    assert!(matches!(events[0], Event::Late(_)));
+    let Event::Window(w) = &events[1] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (w.start_ms, w.version, w.trade_count, w.vwap),
+        (1_000, 2, 2, 15.0)
+    );
+    // A late trade for a window that was empty when it closed gets version 1.
+    a.handle_trade(trade(btc(), 4, 2_500, "30", "1"));
+    assert_eq!(windows(&drain(&mut a)), vec![(2_000, 1, 1)]);
+    // Beyond the retention horizon, the trade is only counted.
+    a.handle_trade(trade(btc(), 5, 200_000, "1", "1"));
+    drain(&mut a);
+    a.handle_trade(trade(btc(), 6, 1_700, "1", "1"));
+    assert_eq!(windows(&drain(&mut a)), vec![]);
+    assert_eq!(a.stats().late_trades, 3);
+    assert_eq!(a.stats().reemitted, 1);
+}
+
+#[test]
+fn advance_closes_an_idle_symbols_last_window() {
+    let eth = Symbol::new("ETHUSDT").unwrap();
+    let mut a = agg(AggregatorConfig::default());
+    assert_eq!(a.poll_timeout(), None);
+    a.handle_trade(trade(btc(), 1, 10_200, "1", "1"));
+    a.handle_trade(trade(eth, 1, 10_700, "1", "1"));
+    // Idle timeout 5 s after each symbol's last trade.
+    assert_eq!(a.poll_timeout(), Some(15_200));
+    a.advance(15_199);
+    assert!(drain(&mut a).is_empty());
+    a.advance(15_200);
+    let events = drain(&mut a);
+    assert_eq!(events.len(), 1);
+    assert!(
+        matches!(&events[0], Event::Window(Window { symbol, start_ms: 10_000, .. }) if *symbol == btc())
+    );
+    assert_eq!(a.poll_timeout(), Some(15_700));
+    a.advance(15_700);
+    assert_eq!(windows(&drain(&mut a)), vec![(10_000, 1, 1)]);
+    assert_eq!(a.poll_timeout(), None);
+}
+
+#[test]
+fn gaps_and_duplicates_are_reported_per_symbol() {
+    let mut a = agg(AggregatorConfig::default());
+    a.handle_trade(trade(btc(), 10, 1_000, "1", "1"));
+    assert_eq!(
+        a.handle_trade(trade(btc(), 10, 1_000, "1", "1")),
+        TradeOutcome::Duplicate
+    );
+    a.handle_trade(trade(btc(), 14, 1_100, "1", "1"));
+    let events = drain(&mut a);
+    assert_eq!(
+        events,
+        vec![Event::Gap {
+            symbol: btc(),
+            missing: IdRange {
+                first: 11,
+                last: 13
+            }
+        }]
+    );
+    assert_eq!(
+        a.missing(btc()),
+        vec![IdRange {
+            first: 11,
+            last: 13
+        }]
+    );
+    assert_eq!(
+        (a.stats().duplicates, a.stats().gaps, a.stats().missing_ids),
+        (1, 1, 3)
+    );
+    a.flush();
+    assert_eq!(windows(&drain(&mut a)), vec![(1_000, 2, 1)]);
+}
+
+#[test]
+fn checkpoint_and_restore_continue_where_stored_windows_end() {
+    let trades: Vec<Trade> = (0..40)
+        .map(|i| trade(btc(), i, 1_000 + i as i64 * 250, "1", "1"))
+        .collect();
+    let mut clean = agg(AggregatorConfig::default());
+    let mut clean_rows = Vec::new();
+    for t in &trades {
+        clean.handle_trade(*t);
+        clean_rows.extend(windows(&drain(&mut clean)));
+    }
+    clean.flush();
+    clean_rows.extend(windows(&drain(&mut clean)));
+
+    // Crash after trade 20; stored: windows so far plus the checkpoint.
+    let mut first = agg(AggregatorConfig::default());
+    let mut stored = Vec::new();
+    for t in &trades[..=20] {
+        first.handle_trade(*t);
+        stored.extend(windows(&drain(&mut first)));
+    }
+    let cp: SymbolCheckpoint = first.checkpoint(btc()).unwrap();
+    let resume_from = trades
+        .iter()
+        .position(|t| t.trade_time_ms >= cp.watermark_ms.div_euclid(1000) * 1000)
+        .unwrap();
+
+    let mut second = agg(AggregatorConfig::default());
+    second.restore(btc(), cp);
+    for t in &trades[resume_from..] {
+        second.handle_trade(*t);
+        stored.extend(windows(&drain(&mut second)));
+    }
+    second.flush();
+    stored.extend(windows(&drain(&mut second)));
+    assert_eq!(stored, clean_rows);
+}
+
+#[test]
+fn invalid_settings_are_rejected_up_front() {
+    let bad = AggregatorConfig {
+        window_ms: 0,
+        ..AggregatorConfig::default()
+    };
+    assert_eq!(
+        Aggregator::new(bad).unwrap_err(),
+        ConfigError::WindowSize(0)
+    );
+    let bad = AggregatorConfig {
+        allowed_lateness_ms: -1,
+        ..AggregatorConfig::default()
+    };
+    assert_eq!(
+        Aggregator::new(bad).unwrap_err(),
+        ConfigError::Negative {
+            name: "allowed_lateness_ms",
+            value: -1
+        }
+    );
+}

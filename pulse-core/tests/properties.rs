@@ -1,0 +1,190 @@
+//! Properties of the engine over generated trades.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use pulse_core::{
+    Aggregator, AggregatorConfig, Decimal, Event, Side, Signal, Symbol, Trade, TradeKind, Window,
+};
+
+const LATENESS: i64 = 2_000;
+
+fn symbol(i: u8) -> Symbol {
+    Symbol::new(["BTCUSDT", "ETHUSDT", "NEOUSDT"][i as usize % 3]).unwrap()
+}
+
+/// Trades with per-symbol contiguous ids, times non-decreasing per symbol.
+fn trades() -> impl Strategy<Value = Vec<Trade>> {
+    prop::collection::vec(
+        (
+            0u8..3,
+            0i64..700,
+            1i64..2_000_000,
+            1i64..500_000_000,
+            any::<bool>(),
+        ),
+        1..300,
+    )
+    .prop_map(|specs| {
+        let mut next_id: BTreeMap<Symbol, u64> = BTreeMap::new();
+        let mut clock: BTreeMap<Symbol, i64> = BTreeMap::new();
+        specs
+            .into_iter()
+            .map(|(s, dt, price, qty, m)| {
+                let sym = symbol(s);
+                let id = next_id.entry(sym).or_insert(100);
+                *id += 1;
+                let t = clock.entry(sym).or_insert(1_700_000_000_000);
+                *t += dt;
+                Trade {
+                    symbol: sym,
+                    id: *id,
+                    kind: TradeKind::AggTrade,
+                    price: Decimal::from_raw(price * 1_000),
+                    quantity: Decimal::from_raw(qty),
+                    side: Side::from_buyer_is_maker(m),
+                    trade_time_ms: *t,
+                    event_time_ms: *t,
+                    first_trade_id: *id,
+                    last_trade_id: *id,
+                }
+            })
+            .collect()
+    })
+}
+
+fn run(trades: &[Trade]) -> (Vec<Window>, u64) {
+    let mut agg = Aggregator::new(AggregatorConfig::default()).unwrap();
+    let mut windows = Vec::new();
+    let mut late = 0;
+    for t in trades {
+        agg.handle_trade(*t);
+    }
+    agg.flush();
+    while let Some(e) = agg.poll() {
+        match e {
+            Event::Window(w) => windows.push(w),
+            Event::Late(_) => late += 1,
+            Event::Gap { .. } => {}
+        }
+    }
+    windows.sort_by_key(|w| (w.symbol, w.start_ms));
+    (windows, late)
+}
+
+/// Reorders so that no trade arrives after one more than `LATENESS` newer:
+/// sort by trade time plus a jitter in [0, LATENESS].
+fn shuffle_within_lateness(trades: &[Trade], jitter: &[i64]) -> Vec<Trade> {
+    let mut keyed: Vec<(i64, usize, Trade)> = trades
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.trade_time_ms + jitter[i % jitter.len()], i, *t))
+        .collect();
+    keyed.sort_by_key(|(k, i, _)| (*k, *i));
+    keyed.into_iter().map(|(_, _, t)| t).collect()
+}
+
+proptest! {
+    #[test]
+    fn each_trade_lands_in_exactly_one_window(trades in trades()) {
+        let (windows, late) = run(&trades);
+        prop_assert_eq!(late, 0);
+        for t in &trades {
+            let holding = windows
+                .iter()
+                .filter(|w| w.symbol == t.symbol && w.start_ms <= t.trade_time_ms && t.trade_time_ms < w.end_ms)
+                .count();
+            prop_assert_eq!(holding, 1);
+        }
+        let counted: u64 = windows.iter().map(|w| w.trade_count).sum();
+        prop_assert_eq!(counted, trades.len() as u64);
+    }
+
+    #[test]
+    fn window_volumes_sum_to_input_volume(trades in trades()) {
+        let (windows, _) = run(&trades);
+        let input: i64 = trades.iter().map(|t| t.quantity.raw()).sum();
+        let output: i64 = windows.iter().map(|w| w.volume.raw()).sum();
+        prop_assert_eq!(input, output);
+    }
+
+    #[test]
+    fn reordering_within_lateness_gives_identical_rows(
+        trades in trades(),
+        jitter in prop::collection::vec(0i64..=LATENESS, 1..50),
+    ) {
+        let (ordered, _) = run(&trades);
+        let (shuffled, late) = run(&shuffle_within_lateness(&trades, &jitter));
+        prop_assert_eq!(late, 0);
+        prop_assert_eq!(ordered.len(), shuffled.len());
+        for (a, b) in ordered.iter().zip(&shuffled) {
+            // Bit-identical, not merely close.
+            prop_assert_eq!(a.vwap.to_bits(), b.vwap.to_bits());
+            prop_assert_eq!(a.avg_price_1_sec.to_bits(), b.avg_price_1_sec.to_bits());
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn vwap_and_average_lie_between_low_and_high(trades in trades()) {
+        for w in run(&trades).0 {
+            prop_assert!(w.low.to_f64() <= w.vwap && w.vwap <= w.high.to_f64(), "{:?}", w);
+            prop_assert!(w.low.to_f64() <= w.avg_price_1_sec && w.avg_price_1_sec <= w.high.to_f64(), "{:?}", w);
+        }
+    }
+
+    #[test]
+    fn buy_plus_sell_volume_is_total_volume(trades in trades()) {
+        for w in run(&trades).0 {
+            prop_assert_eq!(w.buy_volume.raw() + w.sell_volume.raw(), w.volume.raw());
+            prop_assert_eq!(w.total_volume, w.volume.to_f64());
+            prop_assert_eq!(w.net_delta, Decimal::from_raw(w.buy_volume.raw() - w.sell_volume.raw()).to_f64());
+        }
+    }
+
+    #[test]
+    fn signal_follows_the_rules(trades in trades()) {
+        let (windows, _) = run(&trades);
+        for w in windows {
+            let inside: Vec<&Trade> = trades
+                .iter()
+                .filter(|t| t.symbol == w.symbol && w.start_ms <= t.trade_time_ms && t.trade_time_ms < w.end_ms)
+                .collect();
+            // Exact comparison of avg = Σp/n with vwap = Σpq/Σq, in rationals.
+            let n = inside.len() as i128;
+            let sum_p: i128 = inside.iter().map(|t| t.price.raw() as i128).sum();
+            let sum_q: i128 = inside.iter().map(|t| t.quantity.raw() as i128).sum();
+            let sum_pq: i128 = inside.iter().map(|t| t.price.raw() as i128 * t.quantity.raw() as i128).sum();
+            let delta: i128 = inside
+                .iter()
+                .map(|t| if t.side == Side::Buy { t.quantity.raw() as i128 } else { -(t.quantity.raw() as i128) })
+                .sum();
+            let avg = sum_p * sum_q;
+            let vwap = sum_pq * n;
+            let expected = if avg > vwap && delta > 0 {
+                Signal::StrongBuy
+            } else if avg < vwap && delta < 0 {
+                Signal::StrongSell
+            } else if avg < vwap && delta > 0 {
+                Signal::Accumulating
+            } else if avg > vwap && delta < 0 {
+                Signal::Distributing
+            } else {
+                Signal::Neutral
+            };
+            prop_assert_eq!(w.signal, expected);
+        }
+    }
+
+    #[test]
+    fn duplicates_are_never_double_counted(trades in trades(), dup_every in 1usize..10) {
+        let mut with_dups = Vec::new();
+        for (i, t) in trades.iter().enumerate() {
+            with_dups.push(*t);
+            if i % dup_every == 0 {
+                with_dups.push(*t);
+            }
+        }
+        prop_assert_eq!(run(&with_dups).0, run(&trades).0);
+    }
+}
