@@ -52,6 +52,7 @@
 mod aggregator;
 mod decimal;
 mod parse;
+mod parse_reason;
 mod queue;
 mod sequence;
 mod signal;

@@ -34,7 +34,11 @@ pub enum SymbolError {
 impl Symbol {
     /// Validates and upper-cases a symbol.
     pub fn new(s: &str) -> Result<Self, SymbolError> {
-        let raw = s.as_bytes();
+        Symbol::from_bytes(s.as_bytes())
+    }
+
+    /// Validates and upper-cases a symbol given as ASCII bytes.
+    pub fn from_bytes(raw: &[u8]) -> Result<Self, SymbolError> {
         if raw.is_empty() || raw.len() > MAX_SYMBOL_LEN {
             return Err(SymbolError::Length(raw.len()));
         }

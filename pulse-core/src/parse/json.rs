@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::scan::scan_frame;
 use super::{ParseError, positive_decimal};
 use crate::{Side, Symbol, Trade, TradeKind};
 
@@ -64,6 +65,48 @@ struct WireError<'a> {
 
 type Payload<'a> = Wire<'a, IgnoredAny>;
 
+/// The payload fields both parse paths extract.
+#[derive(Default)]
+pub(super) struct Fields<'a> {
+    pub(super) e: Option<&'a [u8]>,
+    pub(super) event_time: Option<i64>,
+    pub(super) trade_time: Option<i64>,
+    pub(super) s: Option<&'a [u8]>,
+    pub(super) a: Option<u64>,
+    pub(super) t: Option<u64>,
+    pub(super) p: Option<&'a [u8]>,
+    pub(super) q: Option<&'a [u8]>,
+    pub(super) f: Option<u64>,
+    pub(super) l: Option<u64>,
+    pub(super) m: Option<bool>,
+    pub(super) id: Option<u64>,
+}
+
+impl<'a, D> Wire<'a, D> {
+    fn into_fields(self) -> Result<Fields<'a>, ParseError> {
+        if let (None, Some(err)) = (self.e, self.error) {
+            return Err(ParseError::Binance {
+                code: err.code,
+                msg: err.msg.into_owned(),
+            });
+        }
+        Ok(Fields {
+            e: self.e.map(str::as_bytes),
+            event_time: self.event_time,
+            trade_time: self.trade_time,
+            s: self.s.map(str::as_bytes),
+            a: self.a,
+            t: self.t,
+            p: self.p.map(str::as_bytes),
+            q: self.q.map(str::as_bytes),
+            f: self.f,
+            l: self.l,
+            m: self.m,
+            id: self.id,
+        })
+    }
+}
+
 /// Parses one WebSocket text frame.
 ///
 /// ```
@@ -74,40 +117,37 @@ type Payload<'a> = Wire<'a, IgnoredAny>;
 /// assert_eq!(parse_frame(br#"{"result":null,"id":1}"#).unwrap(), Frame::Ack { id: 1 });
 /// ```
 pub fn parse_frame(bytes: &[u8]) -> Result<Frame, ParseError> {
-    let outer: Wire<'_, Payload<'_>> = serde_json::from_slice(bytes)?;
-    match outer.data {
-        Some(inner) => payload_to_frame(inner),
-        None => payload_to_frame(Wire {
-            e: outer.e,
-            event_time: outer.event_time,
-            trade_time: outer.trade_time,
-            s: outer.s,
-            a: outer.a,
-            t: outer.t,
-            p: outer.p,
-            q: outer.q,
-            f: outer.f,
-            l: outer.l,
-            m: outer.m,
-            id: outer.id,
-            error: outer.error,
-            data: None,
-        }),
+    match scan_frame(bytes) {
+        Some(fields) => fields_to_frame(fields),
+        None => parse_frame_serde(bytes),
     }
 }
 
-fn payload_to_frame(w: Payload<'_>) -> Result<Frame, ParseError> {
+/// The reference path: serde_json, with its precise error messages.
+pub(super) fn parse_frame_serde(bytes: &[u8]) -> Result<Frame, ParseError> {
+    let outer: Wire<'_, Payload<'_>> = serde_json::from_slice(bytes)?;
+    let fields = match outer.data {
+        Some(inner) => inner.into_fields()?,
+        None => outer.into_fields()?,
+    };
+    fields_to_frame(fields)
+}
+
+/// Built lazily: constructing an unused error costs a drop on the hot path.
+fn missing(field: &'static str) -> ParseError {
+    ParseError::MissingField(field)
+}
+
+fn fields_to_frame(w: Fields<'_>) -> Result<Frame, ParseError> {
     let kind = match w.e {
-        Some("aggTrade") => TradeKind::AggTrade,
-        Some("trade") => TradeKind::Trade,
-        Some(other) => return Err(ParseError::UnsupportedEvent(other.to_string())),
+        Some(b"aggTrade") => TradeKind::AggTrade,
+        Some(b"trade") => TradeKind::Trade,
+        Some(other) => {
+            return Err(ParseError::UnsupportedEvent(
+                String::from_utf8_lossy(other).into_owned(),
+            ));
+        }
         None => {
-            if let Some(err) = w.error {
-                return Err(ParseError::Binance {
-                    code: err.code,
-                    msg: err.msg.into_owned(),
-                });
-            }
             return match w.id {
                 Some(id) => Ok(Frame::Ack { id }),
                 None => Err(ParseError::UnknownFrame),
@@ -115,24 +155,24 @@ fn payload_to_frame(w: Payload<'_>) -> Result<Frame, ParseError> {
         }
     };
     let id = match kind {
-        TradeKind::AggTrade => w.a.ok_or(ParseError::MissingField("a"))?,
-        TradeKind::Trade => w.t.ok_or(ParseError::MissingField("t"))?,
+        TradeKind::AggTrade => w.a.ok_or_else(|| missing("a"))?,
+        TradeKind::Trade => w.t.ok_or_else(|| missing("t"))?,
     };
-    let trade_time_ms = w.trade_time.ok_or(ParseError::MissingField("T"))?;
+    let trade_time_ms = w.trade_time.ok_or_else(|| missing("T"))?;
     let (first_trade_id, last_trade_id) = match kind {
         TradeKind::AggTrade => (
-            w.f.ok_or(ParseError::MissingField("f"))?,
-            w.l.ok_or(ParseError::MissingField("l"))?,
+            w.f.ok_or_else(|| missing("f"))?,
+            w.l.ok_or_else(|| missing("l"))?,
         ),
         TradeKind::Trade => (id, id),
     };
     Ok(Frame::Trade(Trade {
-        symbol: Symbol::new(w.s.ok_or(ParseError::MissingField("s"))?)?,
+        symbol: Symbol::from_bytes(w.s.ok_or_else(|| missing("s"))?)?,
         id,
         kind,
-        price: positive_decimal("p", w.p.ok_or(ParseError::MissingField("p"))?.as_bytes())?,
-        quantity: positive_decimal("q", w.q.ok_or(ParseError::MissingField("q"))?.as_bytes())?,
-        side: Side::from_buyer_is_maker(w.m.ok_or(ParseError::MissingField("m"))?),
+        price: positive_decimal("p", w.p.ok_or_else(|| missing("p"))?)?,
+        quantity: positive_decimal("q", w.q.ok_or_else(|| missing("q"))?)?,
+        side: Side::from_buyer_is_maker(w.m.ok_or_else(|| missing("m"))?),
         trade_time_ms,
         event_time_ms: w.event_time.unwrap_or(trade_time_ms),
         first_trade_id,

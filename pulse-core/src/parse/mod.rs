@@ -5,6 +5,7 @@
 
 mod csv;
 mod json;
+mod scan;
 
 pub use csv::parse_csv_row;
 pub use json::{Frame, parse_frame};
