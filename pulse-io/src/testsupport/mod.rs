@@ -1,0 +1,46 @@
+//! Test support: real servers for integration tests.
+//!
+//! pulse's tests talk to a real ClickHouse and a real Kafka-compatible
+//! broker (tansu). `scripts/services.sh up` starts shared instances and
+//! `scripts/services.sh env` prints the variables this module reads; see
+//! `docs/testing.md`.
+//!
+//! # Rules every integration test follows
+//! - A test that needs a server asks for it here and gets `None` when the
+//!   variable naming it is unset: it prints why to stderr and returns early.
+//! - With `CI=true` a missing variable panics instead, so CI cannot pass by
+//!   skipping.
+//! - Each test gets a fresh random topic or database, so tests run in
+//!   parallel against the same shared server.
+//! - Nothing sleeps a fixed time: [`wait_until`] polls a condition against a
+//!   deadline.
+//!
+//! # Layout
+//! - `env`: variable names, the skip-or-panic rule, [`data_dir`], [`unique_name`].
+//! - `services`: handles on the shared servers: [`clickhouse()`], [`kafka()`],
+//!   [`durable_kafka()`].
+//! - `clickhouse_process`, `tansu_process`: private servers a test can stop,
+//!   kill and restart ([`ClickHouseProcess`], [`TansuProcess`]).
+//! - `server`: the child-process plumbing both launchers share.
+//! - `wait`: [`wait_until`].
+//!
+//! Panicking is this module's failure mode: a harness that cannot set up a
+//! server fails the test that asked for it, with the server's log attached.
+
+mod clickhouse_process;
+mod env;
+mod server;
+mod services;
+mod tansu_process;
+mod wait;
+
+pub use clickhouse_process::ClickHouseProcess;
+pub use env::{
+    CLICKHOUSE_SERVER_BIN_VAR, CLICKHOUSE_URL_VAR, DATA_DIR_VAR, KAFKA_BROKERS_VAR,
+    KAFKA_DURABLE_BROKERS_VAR, TANSU_BIN_VAR, data_dir, is_ci, require_env, unique_name,
+};
+pub use services::{
+    TestClickHouse, TestKafka, clickhouse, clickhouse_client, durable_kafka, kafka, kafka_client,
+};
+pub use tansu_process::TansuProcess;
+pub use wait::wait_until;

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The one test command (README "Testing", .ci/run): formatting, lints, real
+# servers, every test. Needs only the Rust toolchain, apt and crates.io; what
+# is missing gets installed, once. See docs/testing.md.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+services=scripts/services.sh
+started=$SECONDS
+
+step() {
+  printf '\n==> [%4ds] %s\n' "$((SECONDS - started))" "$*" >&2
+}
+
+# ---------------------------------------------------------------- installs --
+# One function per tool, each a no-op when the tool is present. Add new ones
+# (e.g. a browser for UI tests) here and call them from install_all.
+
+install_rust_components() {
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+}
+
+install_services() {
+  # ClickHouse from apt, tansu from crates.io (slow the first time).
+  "$services" install
+}
+
+install_all() {
+  install_rust_components
+  install_services
+}
+
+# Tests replay recorded Binance captures from ../shared/data next to the
+# repository (pulse_io::testsupport::data_dir). A clone made elsewhere, as CI
+# makes, finds them next to the repository it was cloned from instead.
+locate_data_dir() {
+  local origin
+  [ -n "${PULSE_DATA_DIR:-}" ] || [ -d ../shared/data ] && return
+  origin=$(git remote get-url origin 2>/dev/null) || return 0
+  origin=${origin#file://}
+  origin=${origin%/.git}
+  if [ -d "$origin/../shared/data" ]; then
+    PULSE_DATA_DIR=$(cd "$origin/../shared/data" && pwd -P)
+    export PULSE_DATA_DIR
+    echo "PULSE_DATA_DIR=$PULSE_DATA_DIR (next to origin $origin)" >&2
+  fi
+}
+
+# ------------------------------------------------------------------ checks --
+
+step "install missing tools"
+install_all
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "start services (ClickHouse, tansu memory, tansu sqlite)"
+# Services a developer already had running stay up afterwards; the ones
+# started here stop on any exit, failed or not.
+if ! "$services" env >/dev/null 2>&1; then
+  trap 'step "stop services"; "$services" down' EXIT
+fi
+services_env=$("$services" up)
+eval "$services_env"
+echo "$services_env" >&2
+
+step "cargo test --workspace --all-targets --all-features"
+locate_data_dir
+cargo test --workspace --all-targets --all-features --no-fail-fast
+
+step "cargo test --workspace --doc --all-features"
+cargo test --workspace --doc --all-features --no-fail-fast
+
+step "all checks passed"
