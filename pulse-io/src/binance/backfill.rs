@@ -1,0 +1,103 @@
+//! One backfill: paging `/fapi/v1/aggTrades` from an id until caught up.
+
+use pulse_core::{Symbol, Trade};
+
+use super::config::BackfillConfig;
+use super::rest::{RestClient, RestError};
+use crate::RetryPolicy;
+
+/// What to fetch for one symbol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BackfillRequest {
+    pub(crate) symbol: Symbol,
+    /// First id wanted.
+    pub(crate) from_id: u64,
+    /// Stop once this id is reached; `None` pages until a short page, i.e.
+    /// until caught up with what REST has.
+    pub(crate) until: Option<u64>,
+    /// Earlier rounds for the same hole that brought nothing; each waits a
+    /// little longer first.
+    pub(crate) round: u32,
+}
+
+/// What a backfill brought back.
+#[derive(Debug, Default)]
+pub(crate) struct BackfillOutcome {
+    /// Trades fetched, oldest first.
+    pub(crate) trades: Vec<Trade>,
+    /// The highest id REST listed. Ids below it that it did not list do not
+    /// exist (or are older than REST's one-year reach).
+    pub(crate) highest_listed: Option<u64>,
+    /// Why it stopped early, if it did.
+    pub(crate) failure: Option<String>,
+}
+
+/// Pages from `req.from_id` until `req.until` is reached or a page comes
+/// back short. Transient failures are retried with backoff, rate limits are
+/// waited out (by the client), and anything else ends the backfill with
+/// what it has.
+pub(crate) async fn run(
+    rest: &RestClient,
+    req: BackfillRequest,
+    config: &BackfillConfig,
+    retry: RetryPolicy,
+) -> BackfillOutcome {
+    let mut delays = retry.delays();
+    if req.round > 0 {
+        let mut wait = delays.next_delay();
+        for _ in 1..req.round {
+            wait = delays.next_delay();
+        }
+        tokio::time::sleep(wait).await;
+        delays.reset();
+    }
+    let symbol = req.symbol;
+    let mut outcome = BackfillOutcome::default();
+    let mut from = req.from_id;
+    let mut failures = 0;
+    loop {
+        match rest.agg_trades(symbol, from, config.page_limit).await {
+            Ok(page) => {
+                failures = 0;
+                delays.reset();
+                let full = page.len() >= config.page_limit as usize;
+                let Some(highest) = page.iter().map(|t| t.id).max().filter(|&h| h >= from) else {
+                    return outcome;
+                };
+                outcome.highest_listed = Some(highest);
+                // Past `until` the live stream has it: keep only what is missing.
+                let wanted = |t: &Trade| req.until.is_none_or(|until| t.id <= until);
+                outcome.trades.extend(page.into_iter().filter(wanted));
+                from = highest + 1;
+                if !full || req.until.is_some_and(|until| highest >= until) {
+                    return outcome;
+                }
+            }
+            Err(RestError::RateLimited {
+                status,
+                retry_after,
+            }) => {
+                failures += 1;
+                if retry_after > config.max_retry_after || failures >= config.attempts {
+                    outcome.failure = Some(format!(
+                        "rate limited (HTTP {status}, retry after {retry_after:?}; waiting at most {:?}, {} times)",
+                        config.max_retry_after, config.attempts
+                    ));
+                    return outcome;
+                }
+                // The client holds every request back until Retry-After passes.
+                tracing::warn!(%symbol, status, ?retry_after, "REST rate limit during backfill; waiting");
+            }
+            Err(e) if e.is_retryable() && failures + 1 < config.attempts => {
+                failures += 1;
+                let wait = delays.next_delay();
+                tracing::warn!(%symbol, error = %e, retry_in = ?wait, "backfill request failed; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => {
+                outcome.failure = Some(e.to_string());
+                return outcome;
+            }
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! Per-symbol ordering: hands trades out in id order, each once, holding
+//! trades back behind a gap until backfill fills it or gives up on it.
+//!
+//! Sans-IO, like pulse-core: live trades, evictions, reconnects and backfill
+//! results go in; ready trades and backfill requests are polled out.
+
+use std::collections::BTreeMap;
+
+use pulse_core::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome, Symbol, Trade};
+
+use super::backfill::{BackfillOutcome, BackfillRequest};
+use crate::Metrics;
+
+#[derive(Debug)]
+pub(crate) struct Lanes {
+    lanes: BTreeMap<Symbol, Lane>,
+    ready: Vec<Trade>,
+    /// Backfill rounds that bring nothing before a hole is left unfilled.
+    max_rounds: u32,
+    metrics: Metrics,
+}
+
+#[derive(Debug)]
+struct Lane {
+    seq: Sequence,
+    /// The next id to hand out; `None` until the first trade.
+    next: Option<u64>,
+    /// Trades above a hole, waiting for it.
+    held: BTreeMap<u64, Trade>,
+    /// Evicted ids up to here must be backfilled.
+    want_until: Option<u64>,
+    /// Reconnected, and no live trade since: a quiet symbol may have missed
+    /// trades that no later trade will reveal.
+    quiet_since_reconnect: bool,
+    /// Backfill from `next` until caught up.
+    want_catch_up: bool,
+    in_flight: bool,
+    /// Rounds in a row that left the hole open and brought nothing.
+    rounds: u32,
+}
+
+impl Lanes {
+    pub(crate) fn new(metrics: Metrics, max_rounds: u32) -> Self {
+        Lanes {
+            lanes: BTreeMap::new(),
+            ready: Vec::new(),
+            max_rounds: max_rounds.max(1),
+            metrics,
+        }
+    }
+
+    fn lane(&mut self, symbol: Symbol) -> &mut Lane {
+        self.lanes.entry(symbol).or_insert_with(|| Lane {
+            seq: Sequence::new(DEFAULT_MAX_OPEN_GAPS),
+            next: None,
+            held: BTreeMap::new(),
+            want_until: None,
+            quiet_since_reconnect: false,
+            want_catch_up: false,
+            in_flight: false,
+            rounds: 0,
+        })
+    }
+
+    /// A trade from a socket.
+    pub(crate) fn live(&mut self, trade: Trade) {
+        // Any gap since the reconnect now shows in the sequence.
+        self.lane(trade.symbol).quiet_since_reconnect = false;
+        self.accept(trade, false);
+    }
+
+    /// Trades of `symbol` in `range` were evicted from the queue unseen.
+    pub(crate) fn evicted(&mut self, symbol: Symbol, range: IdRange) {
+        let lane = self.lane(symbol);
+        if lane.next.is_none() {
+            // Nothing handed out yet: the sequence starts at the oldest lost id.
+            lane.next = Some(range.first);
+            if let Some(before) = range.first.checked_sub(1) {
+                lane.seq.resume_after(before);
+            }
+        }
+        lane.want_until = lane.want_until.max(Some(range.last));
+    }
+
+    /// The connection carrying `symbols` was replaced after a failure. A
+    /// busy symbol's next trade shows any gap; call
+    /// [`Lanes::catch_up_quiet`] a little later for the others.
+    pub(crate) fn reconnected(&mut self, symbols: &[Symbol]) {
+        for symbol in symbols {
+            if let Some(lane) = self.lanes.get_mut(symbol)
+                && lane.next.is_some()
+            {
+                lane.quiet_since_reconnect = true;
+            }
+        }
+    }
+
+    /// Symbols still quiet since their reconnect are backfilled until caught
+    /// up: trades they missed would otherwise go unnoticed. Waiting first
+    /// spares REST a request per busy symbol.
+    pub(crate) fn catch_up_quiet(&mut self, symbols: &[Symbol]) {
+        for symbol in symbols {
+            if let Some(lane) = self.lanes.get_mut(symbol)
+                && std::mem::take(&mut lane.quiet_since_reconnect)
+            {
+                lane.want_catch_up = true;
+            }
+        }
+    }
+
+    /// The next backfill to start, if any; at most one per symbol at a time.
+    pub(crate) fn poll_backfill(&mut self) -> Option<BackfillRequest> {
+        self.lanes.iter_mut().find_map(|(&symbol, lane)| {
+            if lane.in_flight {
+                return None;
+            }
+            let next = lane.next?;
+            if lane.want_until.is_some_and(|w| w < next) {
+                lane.want_until = None;
+            }
+            let until = lane.missing_until();
+            if !lane.want_catch_up && until.is_none() {
+                return None;
+            }
+            let request = BackfillRequest {
+                symbol,
+                from_id: next,
+                until: if lane.want_catch_up { None } else { until },
+                round: lane.rounds,
+            };
+            lane.want_catch_up = false;
+            lane.in_flight = true;
+            Some(request)
+        })
+    }
+
+    /// A backfill finished.
+    pub(crate) fn backfilled(&mut self, request: BackfillRequest, outcome: BackfillOutcome) {
+        let symbol = request.symbol;
+        self.lane(symbol).in_flight = false;
+        if let Some(failure) = &outcome.failure {
+            tracing::warn!(%symbol, from = request.from_id, failure, "backfill gave up");
+        }
+        let mut trades = outcome.trades;
+        trades.sort_unstable_by_key(|t| t.id);
+        let mut progress = false;
+        for trade in trades.into_iter().filter(|t| t.symbol == symbol) {
+            progress |= self.accept(trade, true);
+        }
+        // Holes REST listed past, or could not be asked about, are final.
+        let hole = loop {
+            let Some(hole) = self.lane(symbol).blocking_hole() else {
+                self.lane(symbol).rounds = 0;
+                return;
+            };
+            if let Some(failure) = &outcome.failure {
+                self.abandon(symbol, hole, failure);
+            } else if outcome.highest_listed.is_some_and(|h| h >= hole.last) {
+                self.abandon(symbol, hole, "REST has no such trades");
+            } else {
+                break hole;
+            }
+        };
+        // REST has not got that far yet (it can lag the stream): try again,
+        // a bounded number of times without progress.
+        let max_rounds = self.max_rounds;
+        let lane = self.lane(symbol);
+        if progress {
+            lane.rounds = 0;
+        } else {
+            lane.rounds += 1;
+            if lane.rounds >= max_rounds {
+                self.abandon(symbol, hole, "REST did not catch up");
+            }
+        }
+    }
+
+    /// Moves the trades ready to hand out into `out`.
+    pub(crate) fn drain_ready(&mut self, out: &mut Vec<Trade>) {
+        out.append(&mut self.ready);
+    }
+
+    /// Trades held behind holes, all symbols.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.lanes.values().map(|l| l.held.len()).sum()
+    }
+
+    /// Returns true when the trade was new.
+    fn accept(&mut self, trade: Trade, backfilled: bool) -> bool {
+        let symbol = trade.symbol;
+        let label = Metrics::symbol(symbol.as_str());
+        let lane = self.lane(symbol);
+        // Below `next` everything was handed out or given up on; handing it
+        // out now would break id order.
+        let behind = lane.next.is_some_and(|next| trade.id < next);
+        let outcome = if behind {
+            SequenceOutcome::Duplicate
+        } else {
+            lane.seq.observe(trade.id)
+        };
+        match outcome {
+            SequenceOutcome::Duplicate => {
+                self.metrics.duplicates.get_or_create(&label).inc();
+                return false;
+            }
+            SequenceOutcome::Gap(gap) => {
+                self.metrics.gaps.get_or_create(&label).inc();
+                tracing::info!(%symbol, first = gap.first, last = gap.last, missing = gap.len(), "trade id gap; backfilling");
+            }
+            SequenceOutcome::First | SequenceOutcome::Next | SequenceOutcome::Filled => {}
+        }
+        if backfilled {
+            self.metrics.trades_backfilled.get_or_create(&label).inc();
+        }
+        let lane = self.lanes.get_mut(&symbol).expect("lane exists");
+        lane.next.get_or_insert(trade.id);
+        lane.held.insert(trade.id, trade);
+        lane.release(&mut self.ready);
+        true
+    }
+
+    /// Gives up on `hole`: counts it and hands out what waited behind it.
+    fn abandon(&mut self, symbol: Symbol, hole: IdRange, reason: &str) {
+        let lane = self.lane(symbol);
+        lane.seq.abandon(hole);
+        // Ids never seen (evicted ones) must count as old from now on.
+        lane.seq.resume_after(hole.last);
+        lane.next = Some(hole.last + 1);
+        lane.rounds = 0;
+        if lane.want_until.is_some_and(|w| w <= hole.last) {
+            lane.want_until = None;
+        }
+        let mut ready = std::mem::take(&mut self.ready);
+        self.lane(symbol).release(&mut ready);
+        self.ready = ready;
+        self.metrics
+            .trades_unfilled
+            .get_or_create(&Metrics::symbol(symbol.as_str()))
+            .inc_by(hole.len());
+        tracing::warn!(%symbol, first = hole.first, last = hole.last, lost = hole.len(), reason, "gap left unfilled");
+    }
+}
+
+impl Lane {
+    /// Hands out held trades while they continue the sequence.
+    fn release(&mut self, ready: &mut Vec<Trade>) {
+        let Some(mut next) = self.next else { return };
+        while let Some(entry) = self.held.first_entry() {
+            if *entry.key() != next {
+                break;
+            }
+            ready.push(entry.remove());
+            next += 1;
+        }
+        self.next = Some(next);
+    }
+
+    /// The highest id known to be missing.
+    fn missing_until(&self) -> Option<u64> {
+        let next = self.next?;
+        let below_head = self.held.keys().next().map(|&head| head - 1);
+        let evicted = self.want_until.filter(|&w| w >= next);
+        below_head.max(evicted).filter(|&last| last >= next)
+    }
+
+    /// The missing ids that hold delivery up: below the first held trade,
+    /// or the evicted ones when nothing is held.
+    fn blocking_hole(&self) -> Option<IdRange> {
+        let first = self.next?;
+        let last = match self.held.keys().next() {
+            Some(&head) => head.checked_sub(1)?,
+            None => self.want_until?,
+        };
+        (last >= first).then_some(IdRange { first, last })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pulse_core::{Decimal, Side, TradeKind};
+
+    fn btc() -> Symbol {
+        Symbol::new("BTCUSDT").unwrap()
+    }
+
+    fn t(id: u64) -> Trade {
+        Trade {
+            symbol: btc(),
+            id,
+            kind: TradeKind::AggTrade,
+            price: Decimal::from_raw(100 + id as i64),
+            quantity: Decimal::from_raw(1),
+            side: Side::Buy,
+            trade_time_ms: id as i64,
+            event_time_ms: id as i64,
+            first_trade_id: id,
+            last_trade_id: id,
+        }
+    }
+
+    fn ids(lanes: &mut Lanes) -> Vec<u64> {
+        let mut out = Vec::new();
+        lanes.drain_ready(&mut out);
+        out.iter().map(|t| t.id).collect()
+    }
+
+    fn outcome(trades: &[u64], highest: Option<u64>, failure: Option<&str>) -> BackfillOutcome {
+        BackfillOutcome {
+            trades: trades.iter().map(|&id| t(id)).collect(),
+            highest_listed: highest,
+            failure: failure.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn contiguous_and_duplicate_trades() {
+        let metrics = Metrics::new();
+        let mut lanes = Lanes::new(metrics.clone(), 3);
+        for id in [5, 6, 6, 7, 5] {
+            lanes.live(t(id));
+        }
+        assert_eq!(ids(&mut lanes), vec![5, 6, 7]);
+        assert_eq!(lanes.poll_backfill(), None);
+        let label = Metrics::symbol("BTCUSDT");
+        assert_eq!(metrics.duplicates.get_or_create(&label).get(), 2);
+    }
+
+    #[test]
+    fn ids_below_the_handed_out_ones_are_dropped() {
+        let metrics = Metrics::new();
+        let mut lanes = Lanes::new(metrics.clone(), 3);
+        for id in [10, 11, 9, 8, 12] {
+            lanes.live(t(id));
+        }
+        assert_eq!(ids(&mut lanes), vec![10, 11, 12]);
+        assert_eq!(lanes.poll_backfill(), None);
+        let label = Metrics::symbol("BTCUSDT");
+        assert_eq!(metrics.duplicates.get_or_create(&label).get(), 2);
+        assert_eq!(metrics.gaps.get_or_create(&label).get(), 0);
+    }
+
+    #[test]
+    fn a_gap_holds_trades_until_backfill_fills_it() {
+        let metrics = Metrics::new();
+        let mut lanes = Lanes::new(metrics.clone(), 3);
+        for id in [1, 2, 6, 7] {
+            lanes.live(t(id));
+        }
+        assert_eq!(ids(&mut lanes), vec![1, 2]);
+        assert_eq!(lanes.held(), 2);
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.from_id, req.until, req.round), (3, Some(5), 0));
+        assert_eq!(
+            lanes.poll_backfill(),
+            None,
+            "one backfill per symbol at a time"
+        );
+        lanes.live(t(8));
+        lanes.backfilled(req, outcome(&[3, 4, 5, 6], Some(6), None));
+        assert_eq!(ids(&mut lanes), vec![3, 4, 5, 6, 7, 8]);
+        let label = Metrics::symbol("BTCUSDT");
+        assert_eq!(metrics.gaps.get_or_create(&label).get(), 1);
+        assert_eq!(metrics.trades_backfilled.get_or_create(&label).get(), 3);
+        assert_eq!(metrics.duplicates.get_or_create(&label).get(), 1);
+        assert_eq!(lanes.poll_backfill(), None);
+    }
+
+    #[test]
+    fn holes_rest_does_not_have_are_left_unfilled() {
+        // (backfill outcomes in turn, ids handed out, trades unfilled)
+        let cases: Vec<(&str, Vec<BackfillOutcome>, Vec<u64>, u64)> = vec![
+            (
+                "listed past the hole",
+                vec![outcome(&[4, 9], Some(9), None)],
+                vec![1, 4, 9],
+                6,
+            ),
+            (
+                "failed",
+                vec![outcome(&[2], Some(2), Some("HTTP 400"))],
+                vec![1, 2, 9],
+                6,
+            ),
+            (
+                "never catches up",
+                vec![
+                    outcome(&[], None, None),
+                    outcome(&[], None, None),
+                    outcome(&[], None, None),
+                ],
+                vec![1, 9],
+                7,
+            ),
+            (
+                "progress resets the rounds",
+                vec![
+                    outcome(&[], None, None),
+                    outcome(&[2, 3], Some(3), None),
+                    outcome(&[], None, None),
+                    outcome(&[4, 5, 6, 7, 8], Some(8), None),
+                ],
+                vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
+                0,
+            ),
+        ];
+        for (name, outcomes, want, unfilled) in cases {
+            let metrics = Metrics::new();
+            let mut lanes = Lanes::new(metrics.clone(), 3);
+            lanes.live(t(1));
+            lanes.live(t(9));
+            for o in outcomes {
+                let req = lanes
+                    .poll_backfill()
+                    .unwrap_or_else(|| panic!("{name}: no request"));
+                lanes.backfilled(req, o);
+            }
+            assert_eq!(ids(&mut lanes), want, "{name}");
+            assert_eq!(lanes.held(), 0, "{name}");
+            assert_eq!(lanes.poll_backfill(), None, "{name}");
+            let label = Metrics::symbol("BTCUSDT");
+            assert_eq!(
+                metrics.trades_unfilled.get_or_create(&label).get(),
+                unfilled,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn evicted_trades_are_backfilled_even_without_a_later_trade() {
+        let mut lanes = Lanes::new(Metrics::new(), 3);
+        lanes.live(t(1));
+        lanes.evicted(btc(), IdRange { first: 2, last: 4 });
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.from_id, req.until), (2, Some(4)));
+        lanes.backfilled(req, outcome(&[2, 3, 4], Some(4), None));
+        lanes.live(t(5));
+        assert_eq!(ids(&mut lanes), vec![1, 2, 3, 4, 5]);
+
+        // Evicted before anything was handed out: start from the oldest lost id.
+        let mut lanes = Lanes::new(Metrics::new(), 3);
+        lanes.evicted(
+            btc(),
+            IdRange {
+                first: 10,
+                last: 11,
+            },
+        );
+        lanes.live(t(12));
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.from_id, req.until), (10, Some(11)));
+        lanes.backfilled(req, outcome(&[10, 11, 12], Some(12), None));
+        assert_eq!(ids(&mut lanes), vec![10, 11, 12]);
+    }
+
+    #[test]
+    fn reconnect_catches_up_quiet_symbols_only() {
+        let eth = Symbol::new("ETHUSDT").unwrap();
+        let mut lanes = Lanes::new(Metrics::new(), 3);
+        lanes.live(t(1));
+        lanes.live(Trade {
+            symbol: eth,
+            ..t(50)
+        });
+        let unseen = Symbol::new("BNBUSDT").unwrap();
+        let all = [btc(), eth, unseen];
+        lanes.reconnected(&all);
+        // ETH trades again after the reconnect: its sequence shows any gap.
+        lanes.live(Trade {
+            symbol: eth,
+            ..t(51)
+        });
+        assert_eq!(
+            lanes.poll_backfill(),
+            None,
+            "nothing before the catch-up is due"
+        );
+        lanes.catch_up_quiet(&all);
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.symbol, req.from_id, req.until), (btc(), 2, None));
+        assert_eq!(
+            lanes.poll_backfill(),
+            None,
+            "busy and unseen symbols need none"
+        );
+        lanes.live(t(4));
+        lanes.backfilled(req, outcome(&[2, 3, 4, 5], Some(5), None));
+        lanes.live(t(5));
+        lanes.live(t(6));
+        let btc_ids: Vec<u64> = {
+            let mut out = Vec::new();
+            lanes.drain_ready(&mut out);
+            out.iter()
+                .filter(|t| t.symbol == btc())
+                .map(|t| t.id)
+                .collect()
+        };
+        assert_eq!(btc_ids, vec![1, 2, 3, 4, 5, 6]);
+    }
+}

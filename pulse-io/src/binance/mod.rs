@@ -1,0 +1,62 @@
+//! The live Binance USD-M source (feature `binance`).
+//!
+//! [`BinanceSource`] follows `<symbol>@aggTrade` streams on
+//! `{ws_base}/market/stream?streams=…` and hands every trade over exactly
+//! once, in id order per symbol:
+//! - **Shards**: at most `streams_per_connection` (200) streams per
+//!   connection, named in the URL, so no SUBSCRIBE traffic is needed.
+//! - **Liveness**: pings are answered; a connection silent for
+//!   `stall_timeout` (after a ping of our own) is dead; reconnects back off
+//!   exponentially with jitter and resubscribe everything; connections are
+//!   replaced before `max_connection_age` (Binance cuts at 24 h) with an
+//!   overlap, so nothing is missed.
+//! - **Completeness**: ids are tracked per symbol with pulse-core's
+//!   [`Sequence`](pulse_core::Sequence). After a gap (a reconnect, a stall,
+//!   a queue drop) the missing ids are fetched from
+//!   `{rest_base}/fapi/v1/aggTrades`, page by page, honouring 429/418 and
+//!   `Retry-After`; trades behind a gap wait until it is filled or given up.
+//!   Backfilled trades carry `event_time_ms == trade_time_ms` (REST has no
+//!   event time).
+//! - **Backpressure**: a drop-oldest queue (`queue_capacity`, 10,000)
+//!   sits between the socket readers and
+//!   [`next_trades`](crate::TradeSource::next_trades); dropped trades are
+//!   counted and backfilled.
+//!
+//! Counted in [`Metrics`](crate::Metrics): `gaps`, `trades_backfilled`,
+//! `trades_unfilled`, `duplicates` (dropped here, e.g. during an overlap),
+//! `reconnects`, `connections`, `queue_dropped`, `frames_rejected`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pulse_io::SourceError> {
+//! use pulse_core::Symbol;
+//! use pulse_io::{BinanceConfig, BinanceSource, Metrics, TradeSource};
+//! let config = BinanceConfig::for_symbols([Symbol::new("BTCUSDT").unwrap()]);
+//! let mut source = BinanceSource::connect(config, Metrics::new()).await?;
+//! let mut trades = Vec::new();
+//! source.next_trades(&mut trades).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Layout
+//! - `config`: [`BinanceConfig`], [`BackfillConfig`].
+//! - `shards`: symbols per connection and the stream URL.
+//! - `connect`: TCP + TLS + WebSocket handshake.
+//! - `shard`: a connection's reader task (watchdog, reconnect, rotation).
+//! - `inbox`: the drop-oldest queue.
+//! - `lanes`: per-symbol ordering, gaps and backfill decisions (sans-IO).
+//! - `rest`, `wire`, `backfill`: the REST client, its format, and paging.
+//! - `source`: [`BinanceSource`].
+
+mod backfill;
+mod config;
+mod connect;
+mod inbox;
+mod lanes;
+mod rest;
+mod shard;
+mod shards;
+mod source;
+mod wire;
+
+pub use config::{BackfillConfig, BinanceConfig, DEFAULT_REST_BASE, DEFAULT_WS_BASE};
+pub use source::BinanceSource;

@@ -1,0 +1,360 @@
+//! One connection's reader task: reads frames into the inbox, watches for
+//! stalls, reconnects with backoff, and replaces the connection before
+//! Binance's 24 h cut-off with an overlap so no trade falls between.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use prometheus_client::metrics::gauge::Gauge;
+use pulse_core::{Frame, Symbol, parse_frame};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{self, Bytes, Message};
+use tokio_util::sync::CancellationToken;
+
+use super::config::BinanceConfig;
+use super::connect::{ConnectError, Ws, connect};
+use super::inbox::Inbox;
+use super::shards::Shard;
+use crate::{Metrics, SourceError};
+
+/// Malformed frames logged one by one per reader before only being counted.
+const LOGGED_REJECTS: u64 = 10;
+
+/// What a reader tells the source besides trades.
+#[derive(Debug)]
+pub(crate) enum ShardEvent {
+    /// The connection for these symbols was replaced after a failure.
+    Reconnected(Vec<Symbol>),
+}
+
+/// Everything a reader task needs.
+#[derive(Debug)]
+pub(crate) struct ShardReader {
+    pub(crate) shard: Shard,
+    pub(crate) config: Arc<BinanceConfig>,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+    pub(crate) inbox: Arc<Inbox>,
+    pub(crate) events: mpsc::UnboundedSender<ShardEvent>,
+    pub(crate) metrics: Metrics,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) rejected: u64,
+}
+
+/// An open connection; counted in the `connections` gauge while it lives.
+struct Live {
+    ws: Ws,
+    rotate_at: Instant,
+    gauge: Gauge,
+}
+
+impl Live {
+    fn new(ws: Ws, config: &BinanceConfig, gauge: &Gauge) -> Self {
+        gauge.inc();
+        Live {
+            ws,
+            rotate_at: Instant::now() + config.max_connection_age,
+            gauge: gauge.clone(),
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+enum Ended {
+    Shutdown,
+    RotationDue,
+    Dead(String),
+}
+
+/// The URL without its long stream list, for messages.
+fn short_url(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// Opens a shard's first connection, giving up after
+/// `config.startup_attempts` with [`SourceError::Unreachable`].
+pub(crate) async fn connect_at_startup(
+    shard: &Shard,
+    config: &BinanceConfig,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Ws, SourceError> {
+    let mut delays = config.retry.delays();
+    let mut last_error = None;
+    for attempt in 1..=config.startup_attempts {
+        match connect(&shard.url, tls, config.connect_timeout).await {
+            Ok(ws) => return Ok(ws),
+            Err(e) => {
+                tracing::warn!(shard = shard.index, attempt, url = short_url(&shard.url), error = %e, "cannot connect to Binance");
+                last_error = Some(e);
+            }
+        }
+        if attempt < config.startup_attempts {
+            tokio::time::sleep(delays.next_delay()).await;
+        }
+    }
+    Err(SourceError::Unreachable {
+        url: short_url(&shard.url).to_string(),
+        reason: format!(
+            "{} connection attempts failed, the last with: {}",
+            config.startup_attempts,
+            last_error.map_or_else(|| "no attempt made".to_string(), |e| e.to_string())
+        ),
+    })
+}
+
+impl ShardReader {
+    /// Runs until cancelled, reconnecting for ever.
+    pub(crate) async fn run(mut self, ws: Ws) {
+        let gauge = self.metrics.connections.clone();
+        let mut conn = Live::new(ws, &self.config, &gauge);
+        tracing::info!(
+            shard = self.shard.index,
+            symbols = self.shard.symbols.len(),
+            url = short_url(&self.shard.url),
+            "connected to Binance"
+        );
+        loop {
+            let next = match self.serve(&mut conn).await {
+                Ended::Shutdown => return,
+                Ended::Dead(reason) => {
+                    tracing::warn!(shard = self.shard.index, %reason, "Binance connection lost; reconnecting");
+                    drop(conn);
+                    self.recover(&gauge).await
+                }
+                Ended::RotationDue => self.rotate(conn, &gauge).await,
+            };
+            let Some(next) = next else { return };
+            conn = next;
+        }
+    }
+
+    /// After a failure: reconnects (for ever) and has what was missed
+    /// backfilled. `None` when the source stopped meanwhile.
+    async fn recover(&self, gauge: &Gauge) -> Option<Live> {
+        let ws = self.reconnect().await?;
+        self.metrics.reconnects.inc();
+        let _ = self
+            .events
+            .send(ShardEvent::Reconnected(self.shard.symbols.clone()));
+        tracing::info!(
+            shard = self.shard.index,
+            "reconnected to Binance; backfilling what was missed"
+        );
+        Some(Live::new(ws, &self.config, gauge))
+    }
+
+    /// Reads until the connection dies, stalls, or is due for replacement.
+    async fn serve(&mut self, conn: &mut Live) -> Ended {
+        let stall = self.config.stall_timeout;
+        let mut last_frame = Instant::now();
+        let mut pinged = false;
+        loop {
+            let dead_at = last_frame + stall;
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Ended::Shutdown,
+                message = conn.ws.next() => {
+                    last_frame = Instant::now();
+                    pinged = false;
+                    if let Err(reason) = self.on_message(message) {
+                        return Ended::Dead(reason);
+                    }
+                }
+                // A quiet but healthy connection answers a ping before the watchdog fires.
+                _ = tokio::time::sleep_until(last_frame + stall / 3), if !pinged => {
+                    pinged = true;
+                    let ping = conn.ws.send(Message::Ping(Bytes::from_static(b"pulse")));
+                    match tokio::time::timeout_at(dead_at, ping).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Ended::Dead(format!("sending a ping failed: {e}")),
+                        Err(_) => return Ended::Dead(format!("no frame for {stall:?}")),
+                    }
+                }
+                _ = tokio::time::sleep_until(dead_at) => {
+                    return Ended::Dead(format!("no frame for {stall:?}"));
+                }
+                _ = tokio::time::sleep_until(conn.rotate_at) => return Ended::RotationDue,
+            }
+        }
+    }
+
+    /// Handles one message. Pings need nothing here: tungstenite queues the
+    /// pong and sends it on the next read, which follows at once.
+    fn on_message(
+        &mut self,
+        message: Option<Result<Message, tungstenite::Error>>,
+    ) -> Result<(), String> {
+        match message {
+            None => Err("connection closed without a Close frame".into()),
+            Some(Err(e)) => Err(format!("read failed: {e}")),
+            Some(Ok(Message::Text(text))) => {
+                self.on_text(text.as_bytes());
+                Ok(())
+            }
+            Some(Ok(Message::Close(frame))) => Err(match frame {
+                Some(f) => format!("server closed the connection ({}: {})", f.code, f.reason),
+                None => "server closed the connection".into(),
+            }),
+            Some(Ok(Message::Binary(_))) => {
+                self.reject("binary", "unexpected binary frame");
+                Ok(())
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
+        }
+    }
+
+    fn on_text(&mut self, bytes: &[u8]) {
+        match parse_frame(bytes) {
+            Ok(Frame::Trade(trade)) => self.inbox.push(trade),
+            Ok(Frame::Ack { .. }) => {}
+            Err(e) => self.reject(e.reason(), &e.to_string()),
+        }
+    }
+
+    fn reject(&mut self, reason: &str, error: &str) {
+        self.metrics.reject(reason);
+        self.rejected += 1;
+        if self.rejected <= LOGGED_REJECTS {
+            tracing::warn!(
+                shard = self.shard.index,
+                reason,
+                error,
+                "skipping malformed frame"
+            );
+        } else {
+            tracing::debug!(
+                shard = self.shard.index,
+                reason,
+                error,
+                "skipping malformed frame"
+            );
+        }
+    }
+
+    /// Connects again, with backoff, until it works or the source stops.
+    async fn reconnect(&self) -> Option<Ws> {
+        let mut delays = self.config.retry.delays();
+        let mut attempt = 0u64;
+        loop {
+            let wait = delays.next_delay();
+            tokio::select! {
+                _ = self.cancel.cancelled() => return None,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            attempt += 1;
+            match self.connect_once().await? {
+                Ok(ws) => return Some(ws),
+                Err(e) => {
+                    tracing::warn!(shard = self.shard.index, attempt, error = %e, "reconnect failed")
+                }
+            }
+        }
+    }
+
+    /// One attempt; `None` when the source stopped meanwhile.
+    async fn connect_once(&self) -> Option<Result<Ws, ConnectError>> {
+        tokio::select! {
+            _ = self.cancel.cancelled() => None,
+            result = connect(&self.shard.url, &self.tls, self.config.connect_timeout) => Some(result),
+        }
+    }
+
+    /// Replaces `old` with a new connection, reading both for
+    /// `rotation_overlap` so trades in flight on either are kept; the
+    /// sequence tracker drops the duplicates. `old` keeps being read while
+    /// the new one connects. If the new connection fails, `old` is kept and
+    /// the replacement retried later; if both fail, this is a reconnect.
+    async fn rotate(&mut self, mut old: Live, gauge: &Gauge) -> Option<Live> {
+        tracing::info!(
+            shard = self.shard.index,
+            "replacing the connection before Binance's 24 h limit"
+        );
+        let (url, tls, timeout) = (
+            self.shard.url.clone(),
+            self.tls.clone(),
+            self.config.connect_timeout,
+        );
+        let connecting = async move { connect(&url, &tls, timeout).await };
+        tokio::pin!(connecting);
+        let mut old_alive = true;
+        let connected = loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return None,
+                result = &mut connecting => break result,
+                message = old.ws.next(), if old_alive => {
+                    if let Err(reason) = self.on_message(message) {
+                        tracing::warn!(shard = self.shard.index, %reason, "connection lost while replacing it");
+                        old_alive = false;
+                    }
+                }
+            }
+        };
+        let mut new = match connected {
+            Ok(ws) => Live::new(ws, &self.config, gauge),
+            Err(e) => {
+                return self
+                    .keep_or_recover(old, old_alive, &e.to_string(), gauge)
+                    .await;
+            }
+        };
+        let overlap_until = Instant::now() + self.config.rotation_overlap;
+        while old_alive {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return None,
+                message = new.ws.next() => {
+                    if let Err(reason) = self.on_message(message) {
+                        drop(new);
+                        return self.keep_or_recover(old, old_alive, &reason, gauge).await;
+                    }
+                }
+                message = old.ws.next() => old_alive = self.on_message(message).is_ok(),
+                _ = tokio::time::sleep_until(overlap_until) => break,
+            }
+        }
+        self.metrics.reconnects.inc();
+        if old_alive {
+            // Close politely, but never wait long for it.
+            let _ = tokio::time::timeout(Duration::from_secs(1), old.ws.close(None)).await;
+        } else {
+            // Trades may have fallen between the two: have quiet symbols checked.
+            let _ = self
+                .events
+                .send(ShardEvent::Reconnected(self.shard.symbols.clone()));
+        }
+        tracing::info!(shard = self.shard.index, "connection replaced");
+        Some(new)
+    }
+
+    /// The replacement failed: keep `old` and try again later, or, if `old`
+    /// died too, reconnect.
+    async fn keep_or_recover(
+        &self,
+        mut old: Live,
+        old_alive: bool,
+        reason: &str,
+        gauge: &Gauge,
+    ) -> Option<Live> {
+        if old_alive {
+            tracing::warn!(
+                shard = self.shard.index,
+                reason,
+                "planned reconnect failed; keeping the current connection"
+            );
+            old.rotate_at = Instant::now() + self.config.retry.delays().next_delay();
+            return Some(old);
+        }
+        drop(old);
+        tracing::warn!(
+            shard = self.shard.index,
+            reason,
+            "planned reconnect failed and the current connection is gone; reconnecting"
+        );
+        self.recover(gauge).await
+    }
+}

@@ -1,0 +1,201 @@
+//! A local fake Binance USD-M for tests (feature `testsupport`).
+//!
+//! It serves a tape of recorded trades the way Binance does:
+//! - WebSocket `ws_base()/market/stream?streams=btcusdt@aggTrade/...`:
+//!   combined-stream aggTrade frames, plus `SUBSCRIBE`/`UNSUBSCRIBE`
+//!   requests. Any other path is accepted and stays silent, like Binance's
+//!   legacy paths since 2026.
+//! - REST `rest_base()/fapi/v1/aggTrades?symbol=..&fromId=..&limit=..`: any
+//!   id range of the trades published so far, so backfill can repair gaps.
+//!
+//! Like the real market, the tape plays once: a client that is disconnected
+//! while trades are published misses them on the WebSocket and has to
+//! backfill them over REST. `@trade` captures are served as aggTrades with
+//! `a = f = l = t` ([`load_trades`] does the conversion).
+//!
+//! Faults: [`Fault::Disconnect`] (TCP drop), [`Fault::Stall`] (open but
+//! silent, no pongs), [`Fault::Close`] (server Close frame), [`Fault::Ping`],
+//! [`Fault::Malformed`] (a broken frame),
+//! refused handshakes ([`FakeBinance::reject_handshakes`]) and REST
+//! rate-limit or error replies ([`RestFault`]). Inject them now
+//! ([`FakeBinance::inject`]) or at a tape position ([`FakeBinance::schedule`]),
+//! which makes a test independent of timing.
+//!
+//! [`collect_trades`] and [`assert_same_trades`] check what a client
+//! delivered against the tape.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use pulse_io::fake_binance::{FakeBinance, Fault, load_trades};
+//! let trades = load_trades("../shared/data/binance-usdm_altcoins@aggTrade_2021-07-22_cryptofeed.jsonl.gz")?;
+//! let fake = FakeBinance::start(trades).await;
+//! fake.schedule(40, Fault::Disconnect); // after 40 trades are out
+//! // Point the client at fake.ws_base() and fake.rest_base(), e.g.
+//! // `pulse run --binance-ws-url <ws_base> --binance-rest-url <rest_base>`.
+//! # Ok(()) }
+//! ```
+
+mod check;
+mod config;
+mod playback;
+mod rest;
+mod state;
+mod tape;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulse_core::{Symbol, Trade};
+use tokio::net::TcpListener;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::binance::BackfillConfig;
+use crate::{BinanceConfig, RetryPolicy};
+
+pub use check::{assert_same_trades, collect_trades};
+pub use config::{FakeConfig, FakeStats, Fault, Pace, RestFault, Start};
+pub use tape::{as_agg_trade, load_trades};
+
+use state::Shared;
+use tape::Tape;
+
+/// A running fake Binance on loopback. Dropping it stops every task and
+/// closes every socket.
+#[derive(Debug)]
+pub struct FakeBinance {
+    shared: Arc<Shared>,
+    ws_addr: SocketAddr,
+    rest_addr: SocketAddr,
+    _stop: DropGuard,
+}
+
+impl FakeBinance {
+    /// Starts serving `trades` (in this order) with the default
+    /// [`FakeConfig`]: unpaced, from the first subscriber on.
+    ///
+    /// # Panics
+    /// When it cannot bind a loopback port.
+    pub async fn start(trades: Vec<Trade>) -> FakeBinance {
+        FakeBinance::start_with(trades, FakeConfig::default()).await
+    }
+
+    /// Starts serving `trades` with `config`.
+    ///
+    /// # Panics
+    /// When it cannot bind a loopback port.
+    pub async fn start_with(trades: Vec<Trade>, config: FakeConfig) -> FakeBinance {
+        let trades = trades.into_iter().map(as_agg_trade).collect();
+        let shared = Arc::new(Shared::new(Tape::new(trades)));
+        let cancel = CancellationToken::new();
+        let ws_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake WebSocket port");
+        let rest_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake REST port");
+        let ws_addr = ws_listener.local_addr().expect("local address");
+        let rest_addr = rest_listener.local_addr().expect("local address");
+        tokio::spawn(ws::accept_loop(ws_listener, shared.clone(), cancel.clone()));
+        let router = rest::router(shared.clone());
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(rest_listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+        });
+        tokio::spawn(playback::run(shared.clone(), config, cancel.clone()));
+        FakeBinance {
+            shared,
+            ws_addr,
+            rest_addr,
+            _stop: cancel.drop_guard(),
+        }
+    }
+
+    /// The WebSocket base URL, e.g. `ws://127.0.0.1:41234`, for
+    /// `--binance-ws-url`; clients append `/market/stream?streams=…`.
+    pub fn ws_base(&self) -> String {
+        format!("ws://{}", self.ws_addr)
+    }
+
+    /// The REST base URL, e.g. `http://127.0.0.1:41235`, for
+    /// `--binance-rest-url`; clients append `/fapi/v1/aggTrades`.
+    pub fn rest_base(&self) -> String {
+        format!("http://{}", self.rest_addr)
+    }
+
+    /// A client config for this fake: every symbol on the tape, its URLs,
+    /// and timings short enough for tests (1 s stall timeout, reconnects
+    /// after 50–500 ms, 3 start-up attempts, catch-up after 200 ms, no REST
+    /// request budget to speak of).
+    pub fn binance_config(&self) -> BinanceConfig {
+        BinanceConfig {
+            symbols: self.symbols(),
+            ws_base: self.ws_base(),
+            rest_base: self.rest_base(),
+            stall_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(2),
+            startup_attempts: 3,
+            retry: RetryPolicy {
+                initial: Duration::from_millis(50),
+                max: Duration::from_millis(500),
+            },
+            backfill: BackfillConfig {
+                catch_up_delay: Duration::from_millis(200),
+                requests_per_minute: 600_000,
+                ..BackfillConfig::default()
+            },
+            ..BinanceConfig::default()
+        }
+    }
+
+    /// The trades on the tape, as served (aggTrades), in publishing order.
+    pub fn trades(&self) -> &[Trade] {
+        self.shared.tape.trades()
+    }
+
+    /// The symbols on the tape, sorted.
+    pub fn symbols(&self) -> Vec<Symbol> {
+        self.shared.tape.symbols()
+    }
+
+    /// Applies `fault` to every WebSocket open now.
+    pub fn inject(&self, fault: Fault) {
+        self.shared.inject(fault);
+    }
+
+    /// Applies `fault` once `published` trades are out, before the next one
+    /// (`trades().len()` means after the last). Schedule before playback
+    /// reaches that point; a position already passed is applied before the
+    /// next trade.
+    pub fn schedule(&self, published: usize, fault: Fault) {
+        self.shared.schedule(published, fault);
+    }
+
+    /// Answers the next `times` REST requests with `fault` instead of data.
+    pub fn fail_rest(&self, fault: RestFault, times: usize) {
+        self.shared.queue_rest_faults(fault, times);
+    }
+
+    /// Refuses the next `n` WebSocket handshakes with HTTP 503.
+    pub fn reject_handshakes(&self, n: u64) {
+        self.shared.reject_handshakes(n);
+    }
+
+    /// Starts playback when the config says [`Start::Manual`].
+    pub fn play(&self) {
+        self.shared.playing.send_replace(true);
+    }
+
+    /// Trades published so far.
+    pub fn published(&self) -> usize {
+        self.shared.published()
+    }
+
+    /// Counters for assertions.
+    pub fn stats(&self) -> FakeStats {
+        self.shared.stats()
+    }
+}

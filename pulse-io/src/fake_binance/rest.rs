@@ -1,0 +1,92 @@
+//! The fake's REST side: `GET /fapi/v1/aggTrades?symbol=..&fromId=..&limit=..`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use pulse_core::Symbol;
+
+use super::config::RestFault;
+use super::state::Shared;
+use super::tape::rest_json;
+
+/// Binance's default and largest page sizes.
+const DEFAULT_LIMIT: usize = 500;
+const MAX_LIMIT: usize = 1000;
+
+#[derive(Debug, serde::Deserialize)]
+struct AggTradesQuery {
+    symbol: String,
+    #[serde(rename = "fromId")]
+    from_id: Option<u64>,
+    limit: Option<usize>,
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/fapi/v1/aggTrades", get(agg_trades))
+        .with_state(shared)
+}
+
+async fn agg_trades(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<AggTradesQuery>,
+) -> Response {
+    shared.counters.rest_requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(fault) = shared.next_rest_fault() {
+        shared
+            .counters
+            .rest_faults_served
+            .fetch_add(1, Ordering::SeqCst);
+        return fault_reply(fault);
+    }
+    let page = Symbol::new(&q.symbol).ok().and_then(|symbol| {
+        let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        shared
+            .tape
+            .page(symbol, q.from_id, limit, shared.published())
+    });
+    match page {
+        Some(trades) => json(StatusCode::OK, rest_json(&trades)),
+        None => json(
+            StatusCode::BAD_REQUEST,
+            r#"{"code":-1121,"msg":"Invalid symbol."}"#.to_string(),
+        ),
+    }
+}
+
+fn fault_reply(fault: RestFault) -> Response {
+    let limited = |status, retry_after: std::time::Duration, body: &str| {
+        let secs = retry_after.as_millis().div_ceil(1000).to_string();
+        (
+            status,
+            [(header::RETRY_AFTER, secs)],
+            json(status, body.to_string()),
+        )
+            .into_response()
+    };
+    match fault {
+        RestFault::TooManyRequests { retry_after } => limited(
+            StatusCode::TOO_MANY_REQUESTS,
+            retry_after,
+            r#"{"code":-1003,"msg":"Too many requests; current limit of IP is 2400 requests per minute."}"#,
+        ),
+        RestFault::Banned { retry_after } => limited(
+            StatusCode::IM_A_TEAPOT,
+            retry_after,
+            r#"{"code":-1003,"msg":"Way too many requests; IP banned."}"#,
+        ),
+        RestFault::Unavailable => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"code":-1008,"msg":"Service Unavailable."}"#.to_string(),
+        ),
+    }
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

@@ -1,0 +1,197 @@
+//! State shared by the fake's WebSocket, REST and playback tasks.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::config::{FakeStats, Fault, RestFault};
+use super::tape::{Tape, agg_trade_frame, stream_name};
+
+/// What a connection task is told to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Send this text frame.
+    Frame(Utf8Bytes),
+    /// Misbehave.
+    Fault(Fault),
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    /// Lower-case stream names, e.g. `btcusdt@aggtrade`.
+    streams: HashSet<String>,
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) connections_accepted: AtomicU64,
+    pub(crate) handshakes_rejected: AtomicU64,
+    pub(crate) pings_sent: AtomicU64,
+    pub(crate) pongs_received: AtomicU64,
+    pub(crate) pings_received: AtomicU64,
+    pub(crate) subscribe_messages: AtomicU64,
+    pub(crate) rest_requests: AtomicU64,
+    pub(crate) rest_faults_served: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) tape: Tape,
+    pub(crate) counters: Counters,
+    published: AtomicUsize,
+    playback_done: AtomicBool,
+    conns: Mutex<Vec<Conn>>,
+    next_conn: AtomicU64,
+    pub(crate) subscribed: watch::Sender<bool>,
+    pub(crate) playing: watch::Sender<bool>,
+    scheduled: Mutex<BTreeMap<usize, Vec<Fault>>>,
+    rest_faults: Mutex<VecDeque<RestFault>>,
+    handshakes_to_reject: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(tape: Tape) -> Self {
+        Shared {
+            tape,
+            counters: Counters::default(),
+            published: AtomicUsize::new(0),
+            playback_done: AtomicBool::new(false),
+            conns: Mutex::new(Vec::new()),
+            next_conn: AtomicU64::new(0),
+            subscribed: watch::Sender::new(false),
+            playing: watch::Sender::new(false),
+            scheduled: Mutex::new(BTreeMap::new()),
+            rest_faults: Mutex::new(VecDeque::new()),
+            handshakes_to_reject: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn published(&self) -> usize {
+        self.published.load(Ordering::SeqCst)
+    }
+
+    /// Publishes tape position `pos` to every connection subscribed to its
+    /// stream. REST shows it first, so a client that sees the frame and
+    /// backfills finds it there.
+    pub(crate) fn publish(&self, pos: usize) {
+        let trade = self.tape.trades()[pos];
+        self.published.store(pos + 1, Ordering::SeqCst);
+        let stream = stream_name(trade.symbol).to_ascii_lowercase();
+        let frame = Utf8Bytes::from(agg_trade_frame(&trade));
+        for conn in self.conns.lock().unwrap().iter() {
+            if conn.streams.contains(&stream) {
+                let _ = conn.tx.send(Command::Frame(frame.clone()));
+            }
+        }
+    }
+
+    pub(crate) fn finish_playback(&self) {
+        self.playback_done.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn register(
+        &self,
+        streams: HashSet<String>,
+        tx: mpsc::UnboundedSender<Command>,
+    ) -> u64 {
+        let id = self.next_conn.fetch_add(1, Ordering::SeqCst);
+        let any = !streams.is_empty();
+        self.conns.lock().unwrap().push(Conn { id, streams, tx });
+        if any {
+            self.subscribed.send_replace(true);
+        }
+        id
+    }
+
+    pub(crate) fn unregister(&self, id: u64) {
+        self.conns.lock().unwrap().retain(|c| c.id != id);
+    }
+
+    /// Adds (`subscribe`) or removes streams of connection `id`.
+    pub(crate) fn update_streams(&self, id: u64, streams: &[String], subscribe: bool) {
+        let mut conns = self.conns.lock().unwrap();
+        if let Some(conn) = conns.iter_mut().find(|c| c.id == id) {
+            for s in streams {
+                let s = s.to_ascii_lowercase();
+                if subscribe {
+                    conn.streams.insert(s);
+                } else {
+                    conn.streams.remove(&s);
+                }
+            }
+        }
+        drop(conns);
+        if subscribe && !streams.is_empty() {
+            self.subscribed.send_replace(true);
+        }
+    }
+
+    /// Sends `fault` to every open connection.
+    pub(crate) fn inject(&self, fault: Fault) {
+        for conn in self.conns.lock().unwrap().iter() {
+            let _ = conn.tx.send(Command::Fault(fault));
+        }
+    }
+
+    pub(crate) fn schedule(&self, at: usize, fault: Fault) {
+        self.scheduled
+            .lock()
+            .unwrap()
+            .entry(at)
+            .or_default()
+            .push(fault);
+    }
+
+    /// Faults scheduled at tape positions up to `pos`.
+    pub(crate) fn take_scheduled(&self, pos: usize) -> Vec<Fault> {
+        let mut scheduled = self.scheduled.lock().unwrap();
+        let later = scheduled.split_off(&(pos + 1));
+        let due = std::mem::replace(&mut *scheduled, later);
+        due.into_values().flatten().collect()
+    }
+
+    pub(crate) fn queue_rest_faults(&self, fault: RestFault, times: usize) {
+        self.rest_faults
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(fault, times));
+    }
+
+    pub(crate) fn next_rest_fault(&self) -> Option<RestFault> {
+        self.rest_faults.lock().unwrap().pop_front()
+    }
+
+    pub(crate) fn reject_handshakes(&self, n: u64) {
+        self.handshakes_to_reject.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// True when the next handshake is to be refused (and counts it).
+    pub(crate) fn take_handshake_rejection(&self) -> bool {
+        self.handshakes_to_reject
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    pub(crate) fn stats(&self) -> FakeStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        FakeStats {
+            connections_accepted: get(&c.connections_accepted),
+            handshakes_rejected: get(&c.handshakes_rejected),
+            open_connections: self.conns.lock().unwrap().len(),
+            pings_sent: get(&c.pings_sent),
+            pongs_received: get(&c.pongs_received),
+            pings_received: get(&c.pings_received),
+            subscribe_messages: get(&c.subscribe_messages),
+            rest_requests: get(&c.rest_requests),
+            rest_faults_served: get(&c.rest_faults_served),
+            published: self.published(),
+            playback_done: self.playback_done.load(Ordering::SeqCst),
+        }
+    }
+}

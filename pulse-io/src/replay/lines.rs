@@ -1,0 +1,86 @@
+//! Opening a replay file as text lines: plain, gzip, or the CSV inside a zip.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+use zip::ZipArchive;
+
+use super::ReplayFormat;
+use crate::SourceError;
+
+/// An opened replay file, ready to be read on a blocking thread.
+pub(crate) enum Input {
+    /// A plain or gzip text file.
+    Text { file: File, gzip: bool },
+    /// A zip archive and the index of the entry to read.
+    Zip {
+        archive: ZipArchive<File>,
+        entry: usize,
+    },
+}
+
+impl Input {
+    /// Opens `path` now, so a missing file or a zip without a CSV fails at
+    /// start-up rather than on the reader thread.
+    pub(crate) fn open(path: &Path, format: ReplayFormat) -> Result<Input, SourceError> {
+        let io_err = |source| SourceError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = File::open(path).map_err(io_err)?;
+        match format {
+            ReplayFormat::Jsonl { gzip } | ReplayFormat::Csv { gzip } => {
+                Ok(Input::Text { file, gzip })
+            }
+            ReplayFormat::Zip => {
+                let archive = ZipArchive::new(file)
+                    .map_err(|e| io_err(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+                let entry = (0..archive.len())
+                    .find(|&i| {
+                        archive
+                            .name_for_index(i)
+                            .is_some_and(|n| n.to_ascii_lowercase().ends_with(".csv"))
+                    })
+                    .ok_or_else(|| {
+                        SourceError::Config(format!("{} holds no .csv file", path.display()))
+                    })?;
+                Ok(Input::Zip { archive, entry })
+            }
+        }
+    }
+
+    /// Hands the decompressed text to `read`.
+    pub(crate) fn read_with(
+        self,
+        read: impl FnOnce(&mut dyn BufRead) -> io::Result<()>,
+    ) -> io::Result<()> {
+        match self {
+            Input::Text { file, gzip: false } => read(&mut BufReader::new(file)),
+            Input::Text { file, gzip: true } => {
+                read(&mut BufReader::new(MultiGzDecoder::new(file)))
+            }
+            Input::Zip { mut archive, entry } => {
+                let csv = archive
+                    .by_index(entry)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                read(&mut BufReader::new(csv))
+            }
+        }
+    }
+}
+
+/// Opens a plain or gzip (`.gz`) text file for buffered reading.
+#[cfg(feature = "testsupport")]
+pub(crate) fn open_text(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
+    let file = File::open(path)?;
+    let gzip = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    Ok(if gzip {
+        Box::new(BufReader::new(MultiGzDecoder::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    })
+}

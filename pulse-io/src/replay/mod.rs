@@ -1,0 +1,35 @@
+//! Replay sources: recorded trades fed through the same pipeline as live ones.
+//!
+//! - JSONL captures: one Binance WebSocket frame per line, raw or wrapped in
+//!   the combined-stream envelope, plain or gzip (`.jsonl`, `.ndjson`,
+//!   `.json`, each optionally `.gz`), like the files in `../shared/data`.
+//! - Binance dump files from data.binance.vision: aggTrades CSV (`.csv`,
+//!   `.csv.gz`) or a `.zip` holding one. Dumps do not name the symbol, so it
+//!   comes from [`ReplayOptions::symbol`] or the file name
+//!   (`BTCUSDT-aggTrades-2024-08-08.csv`).
+//!
+//! A replay runs as fast as possible by default, or paced by trade time at
+//! real time × [`ReplayOptions::speed`]. Malformed lines are counted
+//! (`frames_rejected`) and logged with their line number, never fatal;
+//! subscription acks are skipped silently. Replays are not live
+//! ([`TradeSource::is_live`](crate::TradeSource::is_live) is false): their
+//! clock is the data.
+//!
+//! ## Layout
+//! - `format`: which reader a file name calls for.
+//! - `lines`: opening a file as text lines (plain, gzip or zip).
+//! - `reader`: the blocking thread that parses lines into trade batches.
+//! - `pace`: when a trade is due at a given speed.
+//! - `source`: [`ReplaySource`], the [`TradeSource`](crate::TradeSource).
+
+mod format;
+mod lines;
+mod pace;
+mod reader;
+mod source;
+
+pub use format::{ReplayFormat, symbol_from_file_name};
+pub use source::{ReplayOptions, ReplaySource, open_replay};
+
+#[cfg(feature = "testsupport")]
+pub(crate) use lines::open_text;

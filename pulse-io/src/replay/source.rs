@@ -1,0 +1,166 @@
+//! [`ReplaySource`]: a [`TradeSource`] reading a recorded file.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use async_trait::async_trait;
+use pulse_core::{Symbol, Trade};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::format::{ReplayFormat, symbol_from_file_name};
+use super::lines::Input;
+use super::pace::Pacer;
+use super::reader::{self, Batch, LineFormat};
+use crate::{Metrics, SourceError, TradeSource};
+
+/// How to replay a file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplayOptions {
+    /// `None` replays as fast as possible; `Some(x)` paces by trade time at
+    /// `x` times real time (`2.0` is twice as fast). Must be positive.
+    pub speed: Option<f64>,
+    /// The symbol of a dump CSV or zip; by default taken from the file name,
+    /// e.g. `BTCUSDT-aggTrades-2024-08-08.csv`. Ignored for JSONL, whose
+    /// frames name their symbol.
+    pub symbol: Option<Symbol>,
+    /// Most trades handed out per call when unpaced.
+    pub batch_size: usize,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            speed: None,
+            symbol: None,
+            batch_size: 1024,
+        }
+    }
+}
+
+/// Opens a replay file, choosing the reader by extension (see
+/// [`ReplayFormat::from_path`]).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), pulse_io::SourceError> {
+/// use pulse_io::replay::{ReplayOptions, open_replay};
+/// let mut source = open_replay("capture.jsonl.gz", ReplayOptions::default(), pulse_io::Metrics::new())?;
+/// let mut trades = Vec::new();
+/// while source.next_trades(&mut trades).await? {}
+/// # Ok(()) }
+/// ```
+pub fn open_replay(
+    path: impl AsRef<Path>,
+    options: ReplayOptions,
+    metrics: Metrics,
+) -> Result<Box<dyn TradeSource>, SourceError> {
+    Ok(Box::new(ReplaySource::open(path, options, metrics)?))
+}
+
+/// Trades from a file, in file order; see the [module docs](super).
+#[derive(Debug)]
+pub struct ReplaySource {
+    batches: mpsc::Receiver<Batch>,
+    pending: VecDeque<Trade>,
+    pacer: Option<Pacer>,
+    ended: bool,
+}
+
+impl ReplaySource {
+    /// Opens `path` and starts reading it on a background thread.
+    ///
+    /// Fails at once when the file cannot be opened, its format is unknown,
+    /// the speed is not positive, or a dump's symbol cannot be told.
+    pub fn open(
+        path: impl AsRef<Path>,
+        options: ReplayOptions,
+        metrics: Metrics,
+    ) -> Result<Self, SourceError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        if let Some(speed) = options.speed
+            && !(speed.is_finite() && speed > 0.0)
+        {
+            return Err(SourceError::Config(format!(
+                "replay speed must be a positive number, got {speed}"
+            )));
+        }
+        let format = ReplayFormat::from_path(path).ok_or_else(|| {
+            SourceError::Config(format!(
+                "cannot tell the format of {shown}: expected .jsonl, .jsonl.gz, .csv, .csv.gz or .zip"
+            ))
+        })?;
+        let lines = match format {
+            ReplayFormat::Jsonl { .. } => LineFormat::Json,
+            ReplayFormat::Csv { .. } | ReplayFormat::Zip => LineFormat::Csv(
+                options
+                    .symbol
+                    .or_else(|| symbol_from_file_name(path))
+                    .ok_or_else(|| {
+                        SourceError::Config(format!(
+                            "{shown} does not name its symbol (like BTCUSDT-aggTrades-2024-08-08.csv): give the symbol explicitly"
+                        ))
+                    })?,
+            ),
+        };
+        let input = Input::open(path, format)?;
+        let batches = reader::spawn(input, lines, shown, metrics, options.batch_size)?;
+        Ok(ReplaySource {
+            batches,
+            pending: VecDeque::new(),
+            pacer: options.speed.map(Pacer::new),
+            ended: false,
+        })
+    }
+}
+
+#[async_trait]
+impl TradeSource for ReplaySource {
+    // Cancel-safe: trades taken from the channel wait in `pending`, and the
+    // pacing sleep is recomputed from state on every call.
+    async fn next_trades(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError> {
+        loop {
+            if self.pending.is_empty() {
+                if self.ended {
+                    return Ok(false);
+                }
+                match self.batches.recv().await {
+                    Some(Ok(batch)) => self.pending.extend(batch),
+                    Some(Err(e)) => {
+                        self.ended = true;
+                        return Err(e);
+                    }
+                    None => {
+                        self.ended = true;
+                        return Ok(false);
+                    }
+                }
+                continue;
+            }
+            let Some(pacer) = self.pacer.as_mut() else {
+                out.extend(self.pending.drain(..));
+                return Ok(true);
+            };
+            let now = Instant::now();
+            let mut next_due = None;
+            while let Some(trade) = self.pending.front() {
+                let due = pacer.due(trade.trade_time_ms, now);
+                if due > now {
+                    next_due = Some(due);
+                    break;
+                }
+                out.extend(self.pending.pop_front());
+            }
+            if !out.is_empty() {
+                return Ok(true);
+            }
+            if let Some(due) = next_due {
+                tokio::time::sleep_until(due).await;
+            }
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        false
+    }
+}

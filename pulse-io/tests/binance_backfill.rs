@@ -1,0 +1,220 @@
+//! Backfill against the fake: queue drops, REST rate limits and errors, and
+//! gaps REST cannot fill. Delivered trades are exactly the recorded ones, or
+//! the recorded ones minus what is counted as unfilled.
+
+use std::time::Duration;
+
+use pulse_core::Trade;
+use pulse_io::fake_binance::{
+    FakeBinance, FakeConfig, Fault, Pace, RestFault, assert_same_trades, collect_trades,
+    load_trades,
+};
+use pulse_io::metrics::SymbolLabel;
+use pulse_io::testsupport::{data_dir, wait_until};
+use pulse_io::{BinanceSource, Metrics, TradeSource};
+
+const ALTCOINS: &str = "binance-usdm_altcoins@aggTrade_2021-04-05_cryptofeed.jsonl.gz";
+/// USD-M BTCUSDT `@trade`, 10,701 trades with contiguous ids.
+const BTC_2024_07: &str =
+    "binance-usdm_btcusdt@trade_2024-07-18T235702Z_2024-07-19T000502Z.jsonl.gz";
+const WITHIN: Duration = Duration::from_secs(60);
+
+fn recorded(name: &str) -> Option<Vec<Trade>> {
+    Some(load_trades(data_dir()?.join(name)).expect("load recorded trades"))
+}
+
+fn total(fake: &FakeBinance, counter: impl Fn(&SymbolLabel) -> u64) -> u64 {
+    fake.symbols()
+        .iter()
+        .map(|s| counter(&Metrics::symbol(s.as_str())))
+        .sum()
+}
+
+async fn paced_fake(trades: Vec<Trade>) -> FakeBinance {
+    let config = FakeConfig {
+        pace: Pace::TradesPerSecond(1000),
+        ..FakeConfig::default()
+    };
+    FakeBinance::start_with(trades, config).await
+}
+
+#[tokio::test]
+async fn queue_overflow_is_repaired_from_rest() {
+    let Some(trades) = recorded(BTC_2024_07) else {
+        return;
+    };
+    let fake = FakeBinance::start(trades.clone()).await;
+    let metrics = Metrics::new();
+    let mut config = fake.binance_config();
+    config.queue_capacity = 16;
+    let mut source = BinanceSource::connect(config, metrics.clone())
+        .await
+        .expect("connect");
+    // A consumer that does not read at all while the whole tape streams by.
+    wait_until(WITHIN, "the socket reader has seen every trade", || async {
+        metrics.queue_dropped.get() >= (trades.len() - 16) as u64
+    })
+    .await;
+    let got = collect_trades(&mut source, trades.len(), WITHIN).await;
+    assert_same_trades(fake.trades(), &got);
+    let dropped = metrics.queue_dropped.get();
+    assert_eq!(dropped, (trades.len() - 16) as u64);
+    assert_eq!(
+        total(&fake, |l| metrics.trades_backfilled.get_or_create(l).get()),
+        dropped
+    );
+    assert_eq!(
+        total(&fake, |l| metrics.trades_unfilled.get_or_create(l).get()),
+        0
+    );
+    // 10,685 trades in pages of 1000.
+    assert_eq!(fake.stats().rest_requests, 11);
+}
+
+#[tokio::test]
+async fn small_pages_across_many_symbols() {
+    let Some(trades) = recorded(ALTCOINS) else {
+        return;
+    };
+    let fake = paced_fake(trades.clone()).await;
+    let metrics = Metrics::new();
+    let mut config = fake.binance_config();
+    config.backfill.page_limit = 7;
+    let mut source = BinanceSource::connect(config, metrics.clone())
+        .await
+        .expect("connect");
+    fake.schedule(150, Fault::Disconnect);
+    fake.schedule(400, Fault::Stall);
+    let got = collect_trades(&mut source, trades.len(), WITHIN).await;
+    assert_same_trades(fake.trades(), &got);
+    assert!(fake.stats().rest_requests > 10, "paged: {:?}", fake.stats());
+}
+
+#[tokio::test]
+async fn rate_limits_during_backfill_are_waited_out() {
+    for fault in [
+        RestFault::TooManyRequests {
+            retry_after: Duration::from_secs(1),
+        },
+        RestFault::Banned {
+            retry_after: Duration::from_secs(1),
+        },
+        RestFault::Unavailable,
+    ] {
+        let Some(trades) = recorded(ALTCOINS) else {
+            return;
+        };
+        let fake = paced_fake(trades.clone()).await;
+        let metrics = Metrics::new();
+        let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
+            .await
+            .expect("connect");
+        fake.fail_rest(fault, 2);
+        fake.schedule(200, Fault::Disconnect);
+        let started = tokio::time::Instant::now();
+        let got = collect_trades(&mut source, trades.len(), WITHIN).await;
+        assert_same_trades(fake.trades(), &got);
+        assert_eq!(fake.stats().rest_faults_served, 2, "{fault:?}");
+        assert_eq!(
+            total(&fake, |l| metrics.trades_unfilled.get_or_create(l).get()),
+            0,
+            "{fault:?}"
+        );
+        if !matches!(fault, RestFault::Unavailable) {
+            assert!(
+                started.elapsed() >= Duration::from_secs(1),
+                "{fault:?}: Retry-After honoured"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_long_ban_leaves_the_gap_unfilled_and_counted() {
+    let Some(trades) = recorded(ALTCOINS) else {
+        return;
+    };
+    let fake = paced_fake(trades.clone()).await;
+    let metrics = Metrics::new();
+    let mut config = fake.binance_config();
+    // One request at a time, so the ban is known before the next one.
+    config.backfill.concurrency = 1;
+    let mut source = BinanceSource::connect(config, metrics.clone())
+        .await
+        .expect("connect");
+    // Longer than the 120 s a backfill may wait.
+    fake.fail_rest(
+        RestFault::Banned {
+            retry_after: Duration::from_secs(600),
+        },
+        1,
+    );
+    fake.schedule(200, Fault::Disconnect);
+    let mut got = Vec::new();
+    let unfilled = || total(&fake, |l| metrics.trades_unfilled.get_or_create(l).get());
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while got.len() as u64 + unfilled() < trades.len() as u64 {
+        let mut batch = Vec::new();
+        tokio::time::timeout_at(deadline, source.next_trades(&mut batch))
+            .await
+            .expect("delivered + unfilled reach the recorded count in time")
+            .expect("source");
+        got.extend(batch);
+    }
+    assert!(unfilled() > 0);
+    assert_eq!(fake.stats().rest_requests, 1, "no request during the ban");
+    // What was delivered is the recording minus the gaps, in order, once.
+    let delivered: std::collections::HashSet<(String, u64)> =
+        got.iter().map(|t| (t.symbol.to_string(), t.id)).collect();
+    assert_eq!(delivered.len(), got.len(), "no duplicates");
+    let expected: Vec<Trade> = fake
+        .trades()
+        .iter()
+        .filter(|t| delivered.contains(&(t.symbol.to_string(), t.id)))
+        .copied()
+        .collect();
+    assert_same_trades(&expected, &got);
+}
+
+#[tokio::test]
+async fn gaps_rest_cannot_fill_are_counted_not_waited_for() {
+    let Some(full) = recorded(ALTCOINS) else {
+        return;
+    };
+    // Ids older than REST's one-year reach look like this: gone everywhere.
+    // Cut every seventh trade, and a run of five, out of the tape.
+    let trades: Vec<Trade> = full
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 7 != 3 && !(200..205).contains(i))
+        .map(|(_, t)| *t)
+        .collect();
+    // Count the holes independently of the code under test.
+    let (mut gaps, mut missing) = (0u64, 0u64);
+    let mut last: std::collections::HashMap<_, u64> = std::collections::HashMap::new();
+    for t in &trades {
+        if let Some(prev) = last.insert(t.symbol, t.id)
+            && t.id > prev + 1
+        {
+            gaps += 1;
+            missing += t.id - prev - 1;
+        }
+    }
+    assert!(gaps > 50, "{gaps}");
+    let fake = FakeBinance::start(trades.clone()).await;
+    let metrics = Metrics::new();
+    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
+        .await
+        .expect("connect");
+    let got = collect_trades(&mut source, trades.len(), WITHIN).await;
+    assert_same_trades(fake.trades(), &got);
+    assert_eq!(total(&fake, |l| metrics.gaps.get_or_create(l).get()), gaps);
+    assert_eq!(
+        total(&fake, |l| metrics.trades_unfilled.get_or_create(l).get()),
+        missing
+    );
+    assert_eq!(
+        total(&fake, |l| metrics.trades_backfilled.get_or_create(l).get()),
+        0
+    );
+}

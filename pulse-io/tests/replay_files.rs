@@ -1,0 +1,308 @@
+//! Replay sources over the recorded files: JSONL (plain and gzip) and dump
+//! CSV / csv.gz / zip files built from the same frames.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use pulse_core::{Symbol, Trade};
+use pulse_io::fake_binance::{assert_same_trades, load_trades};
+use pulse_io::testsupport::data_dir;
+use pulse_io::{Metrics, ReplayOptions, SourceError, open_replay};
+
+const ALTCOINS: &str = "binance-usdm_altcoins@aggTrade_2021-04-05_cryptofeed.jsonl.gz";
+const BTC_USDM: &str = "binance-usdm_btcusdt@trade_2024-08-08T235416Z_2024-08-08T235959Z.jsonl.gz";
+const BTC_SPOT: &str = "binance-spot_btcusdt@trade_2024-08-08T235415Z_2024-08-09T000505Z.jsonl.gz";
+
+fn recorded_files() -> Option<Vec<PathBuf>> {
+    let dir = data_dir()?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read the data directory")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
+        .collect();
+    files.sort();
+    Some(files)
+}
+
+/// The trade payloads of a capture, read with serde_json alone.
+fn payloads(path: &Path) -> Vec<serde_json::Value> {
+    let reader = BufReader::new(MultiGzDecoder::new(std::fs::File::open(path).unwrap()));
+    reader
+        .lines()
+        .map(|l| l.unwrap())
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+            v.get("data").cloned().unwrap_or(v)
+        })
+        .filter(|d| matches!(d["e"].as_str(), Some("trade" | "aggTrade")))
+        .collect()
+}
+
+/// The id `pulse` tracks: `a` for aggTrades, `t` for trades.
+fn id_of(d: &serde_json::Value) -> u64 {
+    let key = if d["e"] == "aggTrade" { "a" } else { "t" };
+    d[key].as_u64().unwrap()
+}
+
+async fn replay_all(path: &Path, options: ReplayOptions, metrics: &Metrics) -> Vec<Trade> {
+    let mut source = open_replay(path, options, metrics.clone()).expect("open replay");
+    assert!(!source.is_live());
+    let mut trades = Vec::new();
+    while source.next_trades(&mut trades).await.expect("replay") {}
+    let mut after_end = Vec::new();
+    assert!(
+        !source.next_trades(&mut after_end).await.unwrap(),
+        "ended stays ended"
+    );
+    trades
+}
+
+#[tokio::test]
+async fn every_recorded_file_replays_with_its_trade_count() {
+    let Some(files) = recorded_files() else {
+        return;
+    };
+    assert_eq!(files.len(), 8, "{files:?}");
+    for path in files {
+        let expected = payloads(&path);
+        let mut want: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for d in &expected {
+            want.entry(d["s"].as_str().unwrap().to_string())
+                .or_default()
+                .push(id_of(d));
+        }
+        let metrics = Metrics::new();
+        let trades = replay_all(&path, ReplayOptions::default(), &metrics).await;
+        let mut got: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for t in &trades {
+            got.entry(t.symbol.to_string()).or_default().push(t.id);
+        }
+        assert_eq!(trades.len(), expected.len(), "{}", path.display());
+        assert_eq!(got, want, "{}", path.display());
+        assert!(
+            !metrics.encode().contains("pulse_frames_rejected_total{"),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn plain_and_gzip_captures_replay_alike() {
+    let Some(dir) = data_dir() else { return };
+    let gz = dir.join(ALTCOINS);
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("altcoins.jsonl");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut MultiGzDecoder::new(std::fs::File::open(&gz).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    std::fs::write(&plain, &text).unwrap();
+    let metrics = Metrics::new();
+    let from_gz = replay_all(&gz, ReplayOptions::default(), &metrics).await;
+    let from_plain = replay_all(&plain, ReplayOptions::default(), &metrics).await;
+    assert_eq!(from_gz, from_plain);
+    assert_eq!(from_gz.len(), 574);
+}
+
+/// A Binance dump CSV of the frames in `capture`, futures style (7
+/// columns, `true`/`false`, ms) or spot style (8 columns, `True`/`False`,
+/// µs as since 2025).
+fn dump_csv(capture: &Path, spot: bool, header: bool) -> String {
+    let mut csv = String::new();
+    if header {
+        csv.push_str(
+            "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker",
+        );
+        csv.push_str(if spot { ",is_best_match\r\n" } else { "\n" });
+    }
+    for d in payloads(capture) {
+        let id = id_of(&d);
+        let (first, last) = match d["e"].as_str() {
+            Some("aggTrade") => (d["f"].as_u64().unwrap(), d["l"].as_u64().unwrap()),
+            _ => (id, id),
+        };
+        let maker = d["m"].as_bool().unwrap();
+        let time = d["T"].as_i64().unwrap();
+        let (p, q) = (d["p"].as_str().unwrap(), d["q"].as_str().unwrap());
+        if spot {
+            let m = if maker { "True" } else { "False" };
+            csv.push_str(&format!(
+                "{id},{p},{q},{first},{last},{},{m},True\r\n",
+                time * 1000
+            ));
+        } else {
+            csv.push_str(&format!("{id},{p},{q},{first},{last},{time},{maker}\n"));
+        }
+    }
+    csv
+}
+
+#[tokio::test]
+async fn dump_csv_gzip_and_zip_files_replay_the_frames() {
+    let Some(dir) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    for (capture, spot, header) in [
+        (BTC_USDM, false, true),
+        (BTC_USDM, false, false),
+        (BTC_SPOT, true, true),
+    ] {
+        let capture = dir.join(capture);
+        // What the frames say, through the JSON parser; the CSV path is a different one.
+        let expected = load_trades(&capture).unwrap();
+        let csv = dump_csv(&capture, spot, header);
+        let name = "BTCUSDT-aggTrades-2024-08-08";
+
+        let plain = tmp.path().join(format!("{name}.csv"));
+        std::fs::write(&plain, &csv).unwrap();
+
+        let gz = tmp.path().join(format!("{name}.csv.gz"));
+        let mut enc = GzEncoder::new(std::fs::File::create(&gz).unwrap(), Compression::fast());
+        enc.write_all(csv.as_bytes()).unwrap();
+        enc.finish().unwrap();
+
+        let zip_path = tmp.path().join(format!("{name}.zip"));
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        zip.start_file(
+            format!("{name}.csv"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(csv.as_bytes()).unwrap();
+        zip.finish().unwrap();
+
+        // A file whose name does not say the symbol, given explicitly.
+        let unnamed = tmp.path().join("dump.csv");
+        std::fs::write(&unnamed, &csv).unwrap();
+        let explicit = ReplayOptions {
+            symbol: Some(Symbol::new("BTCUSDT").unwrap()),
+            ..ReplayOptions::default()
+        };
+
+        for (path, options) in [
+            (&plain, ReplayOptions::default()),
+            (&gz, ReplayOptions::default()),
+            (&zip_path, ReplayOptions::default()),
+            (&unnamed, explicit),
+        ] {
+            let metrics = Metrics::new();
+            let got = replay_all(path, options, &metrics).await;
+            assert_eq!(got.len(), expected.len(), "{}", path.display());
+            assert_same_trades(&expected, &got);
+            assert!(got.iter().all(|t| t.event_time_ms == t.trade_time_ms));
+        }
+    }
+}
+
+#[tokio::test]
+async fn malformed_lines_are_counted_and_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = [
+        r#"{"stream":"neousdt@aggTrade","data":{"e":"aggTrade","E":1617647781282,"a":26159457,"s":"NEOUSDT","p":"55.090","q":"0.11","f":31005036,"l":31005036,"T":1617647781127,"m":true}}"#,
+        r#"{"e":"aggTrade","E":1617647781300,"a":26159458,"s":"NEOUSDT","p":"55.100","q":"1.00","f":31005037,"l":31005038,"T":1617647781290,"m":false}"#,
+    ];
+    let lines = [
+        r#"{"result":null,"id":1}"#,
+        good[0],
+        "",
+        "not json at all",
+        r#"{"e":"aggTrade","E":1,"a":1,"s":"NEOUSDT","p":"55.0","f":1,"l":1,"T":1,"m":true}"#,
+        "\u{FFFD}\u{FFFD}",
+        r#"{"e":"depthUpdate","E":1}"#,
+        good[1],
+        r#"{"e":"aggTrade","E":1,"a":2,"s":"NEOUSDT","p":"-1","q":"1","f":1,"l":1,"T":1,"m":true}"#,
+    ];
+    let path = tmp.path().join("broken.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let metrics = Metrics::new();
+    let got = replay_all(&path, ReplayOptions::default(), &metrics).await;
+    let ids: Vec<u64> = got.iter().map(|t| t.id).collect();
+    assert_eq!(ids, vec![26159457, 26159458]);
+    let text = metrics.encode();
+    for (reason, n) in [
+        ("json", 2),
+        ("missing_field", 1),
+        ("unsupported_event", 1),
+        ("not_positive", 1),
+    ] {
+        let line = format!("pulse_frames_rejected_total{{reason=\"{reason}\"}} {n}");
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
+
+    // CSV: a bad row between good ones.
+    let csv = tmp.path().join("NEOUSDT-aggTrades-2021-04-05.csv");
+    std::fs::write(
+        &csv,
+        "1,55.09,0.11,5,5,1617647781127,true\n1,2,3\n2,55.1,1,6,7,1617647781290,False\n",
+    )
+    .unwrap();
+    let metrics = Metrics::new();
+    let got = replay_all(&csv, ReplayOptions::default(), &metrics).await;
+    assert_eq!(got.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(
+        metrics
+            .encode()
+            .contains("pulse_frames_rejected_total{reason=\"csv_columns\"} 1")
+    );
+}
+
+#[tokio::test]
+async fn unusable_files_fail_at_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let no_symbol = tmp.path().join("dump.csv");
+    std::fs::write(&no_symbol, "").unwrap();
+    let empty_zip = tmp.path().join("BTCUSDT-aggTrades-2024-08-08.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&empty_zip).unwrap());
+    zip.start_file("README.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.finish().unwrap();
+    let jsonl = tmp.path().join("ok.jsonl");
+    std::fs::write(&jsonl, "").unwrap();
+    let cases: Vec<(PathBuf, ReplayOptions, &str)> = vec![
+        (
+            tmp.path().join("missing.jsonl"),
+            ReplayOptions::default(),
+            "Io",
+        ),
+        (
+            tmp.path().join("notes.txt"),
+            ReplayOptions::default(),
+            "format",
+        ),
+        (no_symbol, ReplayOptions::default(), "symbol"),
+        (empty_zip, ReplayOptions::default(), "no .csv"),
+        (
+            jsonl.clone(),
+            ReplayOptions {
+                speed: Some(0.0),
+                ..ReplayOptions::default()
+            },
+            "speed",
+        ),
+        (
+            jsonl,
+            ReplayOptions {
+                speed: Some(f64::NAN),
+                ..ReplayOptions::default()
+            },
+            "speed",
+        ),
+    ];
+    for (path, options, want) in cases {
+        let err = open_replay(&path, options, Metrics::new())
+            .err()
+            .expect("fails");
+        let shown = match &err {
+            SourceError::Io { .. } => "Io".to_string(),
+            other => other.to_string(),
+        };
+        assert!(shown.contains(want), "{}: {shown}", path.display());
+    }
+}
