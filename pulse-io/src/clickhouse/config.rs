@@ -1,0 +1,125 @@
+//! Where the windows go: server, database, table.
+
+use std::time::Duration;
+
+use super::ClickHouseError;
+
+/// ClickHouse settings. Plain data with defaults; checked by [`validate`](Self::validate).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClickHouseConfig {
+    /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database; created when missing. Default `default`.
+    pub database: String,
+    /// Table for the windows; created when missing. Default `pulse_metrics`.
+    pub table: String,
+    /// User name, if the server needs one.
+    pub user: Option<String>,
+    /// Password, if the server needs one.
+    pub password: Option<String>,
+    /// Longest a single request may take before it counts as failed (and is
+    /// retried). Default 30 s.
+    pub request_timeout: Duration,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".to_owned(),
+            database: "default".to_owned(),
+            table: "pulse_metrics".to_owned(),
+            user: None,
+            password: None,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The table holding consumer positions, next to the windows.
+pub const POSITIONS_TABLE: &str = "pulse_consumer_positions";
+
+impl ClickHouseConfig {
+    /// Checks the settings once, up front.
+    pub fn validate(&self) -> Result<(), ClickHouseError> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(ClickHouseError::Config(format!(
+                "URL must start with http:// or https://, got {:?}",
+                self.url
+            )));
+        }
+        for (what, name) in [("database", &self.database), ("table", &self.table)] {
+            if !is_identifier(name) {
+                return Err(ClickHouseError::Config(format!(
+                    "{what} name {name:?} must be letters, digits and _ and not start with a digit"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A client for the server, without a default database (names are
+    /// always qualified). Validation is off: ClickHouse 18.16 rejects the
+    /// setting it sends.
+    pub fn client(&self) -> ::clickhouse::Client {
+        let mut client = ::clickhouse::Client::default()
+            .with_url(&self.url)
+            .with_validation(false);
+        if let Some(user) = &self.user {
+            client = client.with_user(user);
+        }
+        if let Some(password) = &self.password {
+            client = client.with_password(password);
+        }
+        client
+    }
+
+    /// `` `database`.`table` `` for the windows.
+    pub fn metrics_table(&self) -> String {
+        qualified(&self.database, &self.table)
+    }
+
+    /// `` `database`.`pulse_consumer_positions` ``.
+    pub fn positions_table(&self) -> String {
+        qualified(&self.database, POSITIONS_TABLE)
+    }
+}
+
+fn qualified(database: &str, table: &str) -> String {
+    format!("`{database}`.`{table}`")
+}
+
+/// Names are restricted so they never need escaping.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_names_and_url() {
+        assert!(ClickHouseConfig::default().validate().is_ok());
+        for (database, table) in [("db-1", "t"), ("db", "1t"), ("db", "t;DROP"), ("", "t")] {
+            let config = ClickHouseConfig {
+                database: database.into(),
+                table: table.into(),
+                ..ClickHouseConfig::default()
+            };
+            assert!(config.validate().is_err(), "{database}.{table}");
+        }
+        let config = ClickHouseConfig {
+            url: "127.0.0.1:8123".into(),
+            ..ClickHouseConfig::default()
+        };
+        assert!(config.validate().is_err());
+        assert_eq!(
+            ClickHouseConfig::default().metrics_table(),
+            "`default`.`pulse_metrics`"
+        );
+    }
+}

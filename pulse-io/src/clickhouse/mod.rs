@@ -1,0 +1,30 @@
+//! ClickHouse (feature `clickhouse`): the `pulse_metrics` table, the
+//! consumer positions next to it, and a batching [`WindowSink`](crate::WindowSink).
+//!
+//! Works with ClickHouse 18.16 (Debian) and current releases: the DDL avoids
+//! newer types, and the client runs without the row validation 18.16 rejects.
+//!
+//! ## Layout
+//! - [`ClickHouseConfig`]: server, database, table.
+//! - [`schema_statements`], [`create_schema`]: the DDL from `sql/*.sql`.
+//! - [`WindowRow`], [`row_version`]: one `pulse_metrics` row.
+//! - [`MetricsStore`]: inserts and `FINAL` reads.
+//! - [`PartitionPosition`]: consumer positions (`load_positions`, `save_positions`).
+//! - [`ClickHouseWindowSink`]: the sink with its own retry buffer.
+//! - [`ClickHouseError`]: retryable vs fatal failures.
+
+mod config;
+mod error;
+mod positions;
+mod row;
+mod schema;
+mod sink;
+mod store;
+
+pub use config::{ClickHouseConfig, POSITIONS_TABLE};
+pub use error::ClickHouseError;
+pub use positions::PartitionPosition;
+pub use row::{WindowRow, row_version};
+pub use schema::{METRICS_DDL, POSITIONS_DDL, create_schema, schema_statements};
+pub use sink::ClickHouseWindowSink;
+pub use store::MetricsStore;

@@ -1,0 +1,87 @@
+//! The windows table: inserts and reads.
+
+use std::future::Future;
+
+use super::{ClickHouseConfig, ClickHouseError, WindowRow, create_schema};
+
+/// A handle on one `pulse_metrics` table and the positions table beside it.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct MetricsStore {
+    pub(super) config: ClickHouseConfig,
+    pub(super) client: ::clickhouse::Client,
+}
+
+impl std::fmt::Debug for MetricsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsStore")
+            .field("url", &self.config.url)
+            .field("table", &self.config.metrics_table())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricsStore {
+    /// A store for `config`, after checking it. Connects lazily.
+    pub fn new(config: ClickHouseConfig) -> Result<Self, ClickHouseError> {
+        config.validate()?;
+        let client = config.client();
+        Ok(MetricsStore { config, client })
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &ClickHouseConfig {
+        &self.config
+    }
+
+    /// Creates the database and both tables if they are missing.
+    pub async fn create_schema(&self) -> Result<(), ClickHouseError> {
+        create_schema(&self.config).await
+    }
+
+    /// Inserts `rows` in one `INSERT`. On error nothing is kept by the
+    /// client: the caller still owns `rows` and may retry with them.
+    pub async fn insert_windows(&self, rows: &[WindowRow]) -> Result<(), ClickHouseError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // Already quoted; `insert` would quote `db`.`t` again as one name.
+        let table = self.config.metrics_table();
+        self.timed("insert windows", async {
+            let mut insert = self.client.insert_unescaped::<WindowRow>(&table).await?;
+            for row in rows {
+                insert.write(row).await?;
+            }
+            insert.end().await
+        })
+        .await
+    }
+
+    /// Every window, one row each (`FINAL`), ordered by symbol and start.
+    pub async fn select_final(&self) -> Result<Vec<WindowRow>, ClickHouseError> {
+        let sql = format!(
+            "SELECT ?fields FROM {} FINAL ORDER BY symbol, window_start",
+            self.config.metrics_table()
+        );
+        self.timed(
+            "select windows",
+            self.client.query(&sql).fetch_all::<WindowRow>(),
+        )
+        .await
+    }
+
+    /// Runs `request` with the configured timeout, naming it in errors.
+    pub(super) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        request: impl Future<Output = Result<T, ::clickhouse::error::Error>>,
+    ) -> Result<T, ClickHouseError> {
+        match tokio::time::timeout(self.config.request_timeout, request).await {
+            Ok(result) => result.map_err(|e| ClickHouseError::request(operation, e)),
+            Err(_) => Err(ClickHouseError::Timeout {
+                operation,
+                after: self.config.request_timeout,
+            }),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Crash/restart simulation of the consume state machine, without I/O:
+//! commits, crashes (including between the window insert and the position
+//! save) and graceful shutdowns at random points must leave exactly the
+//! rows a run without them leaves.
+
+use std::collections::BTreeMap;
+
+use pulse_core::{AggregatorConfig, Decimal, Side, Symbol, Trade, TradeKind, Window};
+
+use super::partition::PartitionState;
+use crate::clickhouse::{PartitionPosition, WindowRow};
+use crate::kafka::{UtcOffset, encode_trade};
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+fn config() -> AggregatorConfig {
+    AggregatorConfig {
+        track_sequence: false,
+        ..AggregatorConfig::default()
+    }
+}
+
+/// A topic partition's records: trades of three symbols with jittered
+/// times, duplicates, backfilled id ranges arriving late, trades beyond the
+/// lateness, and garbage.
+fn records(seed: u64, n: usize) -> Vec<Vec<u8>> {
+    let mut rng = Rng(seed | 1);
+    let symbols = ["BTCUSDT", "ETHUSDT", "NEOUSDT"].map(|s| Symbol::new(s).unwrap());
+    let mut next_id = [1_000u64, 5_000, 9_000];
+    let mut sent: Vec<Trade> = Vec::new();
+    let mut held_back: Vec<(usize, Trade)> = Vec::new();
+    let mut out = Vec::new();
+    let base = 1_700_000_000_000i64;
+    for i in 0..n {
+        if let Some(pos) = held_back.iter().position(|(due, _)| *due <= i) {
+            let (_, trade) = held_back.remove(pos);
+            out.push(message(&trade));
+            sent.push(trade);
+            continue;
+        }
+        if rng.chance(1) {
+            out.push(b"{\"symbol\":\"BTCUSDT\",\"price\":".to_vec());
+            continue;
+        }
+        if rng.chance(3) && !sent.is_empty() {
+            let back = rng.below(sent.len().min(200) as u64) as usize;
+            out.push(message(&sent[sent.len() - 1 - back]));
+            continue;
+        }
+        let s = rng.below(3) as usize;
+        let mut time = base + i as i64 * 37 - rng.below(1_500) as i64;
+        if rng.chance(1) {
+            time -= 6_000; // beyond the lateness: late
+        }
+        if rng.chance(1) {
+            // A gap: these ids show up later, as a backfill would send them.
+            for k in 0..5 {
+                let trade = trade(symbols[s], next_id[s] + k, time, &mut rng);
+                held_back.push((i + 5 + rng.below(40) as usize, trade));
+            }
+            next_id[s] += 5;
+        }
+        let trade = trade(symbols[s], next_id[s], time, &mut rng);
+        next_id[s] += 1;
+        out.push(message(&trade));
+        sent.push(trade);
+    }
+    out
+}
+
+fn trade(symbol: Symbol, id: u64, time: i64, rng: &mut Rng) -> Trade {
+    Trade {
+        symbol,
+        id,
+        kind: TradeKind::AggTrade,
+        price: Decimal::from_raw(6_000_000_000_000 + rng.below(10_000_000_000) as i64),
+        quantity: Decimal::from_raw(1 + rng.below(100_000_000) as i64),
+        side: if rng.chance(50) {
+            Side::Buy
+        } else {
+            Side::Sell
+        },
+        trade_time_ms: time,
+        event_time_ms: time + 5,
+        first_trade_id: id * 3,
+        last_trade_id: id * 3 + 2,
+    }
+}
+
+fn message(trade: &Trade) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_trade(trade, UtcOffset::IST, &mut out);
+    out
+}
+
+/// What ClickHouse shows with `FINAL`: per key the largest version, the
+/// later insert winning ties.
+fn final_rows(inserted: &[Window]) -> BTreeMap<(String, u32), WindowRow> {
+    let mut table: BTreeMap<(String, u32), WindowRow> = BTreeMap::new();
+    for w in inserted {
+        let row = WindowRow::from(w);
+        let key = (row.symbol.clone(), row.window_start);
+        match table.get(&key) {
+            Some(old) if old.version > row.version => {}
+            _ => {
+                table.insert(key, row);
+            }
+        }
+    }
+    table
+}
+
+fn clean_run(records: &[Vec<u8>]) -> BTreeMap<(String, u32), WindowRow> {
+    let mut state = PartitionState::restore(0, config(), None).unwrap();
+    let mut windows = Vec::new();
+    for (offset, value) in records.iter().enumerate() {
+        let _ = state.handle(offset as i64, Some(value), &mut windows);
+    }
+    state.flush(&mut windows);
+    final_rows(&windows)
+}
+
+/// Runs with commits every few records and, at random, crashes (state and
+/// unstored windows lost), crashes between the two inserts, and graceful
+/// stops (flush, then store the pre-flush position).
+fn crashing_run(records: &[Vec<u8>], seed: u64) -> (BTreeMap<(String, u32), WindowRow>, u32) {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut inserted: Vec<Window> = Vec::new();
+    let mut stored: Option<PartitionPosition> = None;
+    let mut restarts = 0;
+    'run: loop {
+        let mut state = PartitionState::restore(0, config(), stored.as_ref()).unwrap();
+        let mut pending = Vec::new();
+        let start = state.start_offset().unwrap_or(0) as usize;
+        for (offset, value) in records.iter().enumerate().skip(start) {
+            let _ = state.handle(offset as i64, Some(value), &mut pending);
+            if rng.chance(10) {
+                let position = state.position();
+                inserted.append(&mut pending);
+                if rng.chance(5) {
+                    restarts += 1;
+                    continue 'run; // crashed after the windows, before the position
+                }
+                if let Some(p) = position {
+                    state.saved(&p);
+                    stored = Some(p);
+                }
+            }
+            if rng.chance(1) {
+                restarts += 1;
+                if rng.chance(30) {
+                    let position = state.position();
+                    state.flush(&mut pending);
+                    inserted.append(&mut pending);
+                    if let Some(p) = position {
+                        stored = Some(p);
+                    }
+                }
+                continue 'run;
+            }
+        }
+        state.flush(&mut pending);
+        inserted.append(&mut pending);
+        break;
+    }
+    (final_rows(&inserted), restarts)
+}
+
+#[test]
+fn restarts_anywhere_give_the_clean_run_rows() {
+    for seed in 1..=12u64 {
+        let records = records(seed, 3_000);
+        let clean = clean_run(&records);
+        assert!(
+            clean.len() > 100,
+            "seed {seed}: only {} windows",
+            clean.len()
+        );
+        let (crashed, restarts) = crashing_run(&records, seed);
+        assert!(restarts >= 10, "seed {seed}: only {restarts} restarts");
+        assert_eq!(crashed.len(), clean.len(), "seed {seed}: window count");
+        for (key, row) in &clean {
+            assert_eq!(crashed.get(key), Some(row), "seed {seed}: window {key:?}");
+        }
+    }
+}
+
+#[test]
+fn duplicates_are_dropped_and_late_trades_skipped() {
+    let records = records(7, 3_000);
+    let mut state = PartitionState::restore(0, config(), None).unwrap();
+    let mut windows = Vec::new();
+    let (mut dup, mut late, mut bad) = (0, 0, 0);
+    for (offset, value) in records.iter().enumerate() {
+        match state.handle(offset as i64, Some(value), &mut windows) {
+            super::partition::RecordOutcome::Duplicate(_) => dup += 1,
+            super::partition::RecordOutcome::Late(_) => late += 1,
+            super::partition::RecordOutcome::Rejected(_) => bad += 1,
+            _ => {}
+        }
+    }
+    assert!(
+        dup > 20 && late > 10 && bad > 10,
+        "dup {dup} late {late} bad {bad}"
+    );
+    // No trade counted twice: ids within a window are unique.
+    state.flush(&mut windows);
+    let counted: u64 = windows.iter().map(|w| w.trade_count).sum();
+    let accepted = records.len() as u64 - dup - late - bad;
+    assert_eq!(counted, accepted);
+}
+
+#[test]
+fn position_waits_until_the_replay_is_complete() {
+    let records = records(3, 400);
+    let mut state = PartitionState::restore(0, config(), None).unwrap();
+    let mut windows = Vec::new();
+    for (offset, value) in records.iter().enumerate().take(300) {
+        let _ = state.handle(offset as i64, Some(value), &mut windows);
+    }
+    let stored = state.position().unwrap();
+    assert_eq!(stored.next_offset, 300);
+    assert!(stored.resume_offset < 300, "windows are open at 300");
+    let mut restored = PartitionState::restore(0, config(), Some(&stored)).unwrap();
+    assert_eq!(restored.start_offset(), Some(stored.resume_offset));
+    let mut replayed = Vec::new();
+    for offset in stored.resume_offset..299 {
+        let _ = restored.handle(offset, Some(&records[offset as usize]), &mut replayed);
+        assert_eq!(restored.position(), None, "mid-replay at {offset}");
+    }
+    let _ = restored.handle(299, Some(&records[299]), &mut replayed);
+    assert!(replayed.is_empty(), "no window closes during the replay");
+    let again = restored.position().unwrap();
+    assert_eq!(
+        (again.resume_offset, again.next_offset, &again.checkpoints),
+        (
+            stored.resume_offset,
+            stored.next_offset,
+            &stored.checkpoints
+        )
+    );
+    assert_eq!(again.version, stored.version + 1);
+}

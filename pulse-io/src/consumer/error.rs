@@ -1,0 +1,36 @@
+//! Why a consumer run stopped.
+
+use super::SelectionError;
+use crate::clickhouse::ClickHouseError;
+use crate::kafka::KafkaError;
+
+/// A failure that stops [`Consumer::run`](super::Consumer::run). Transient
+/// trouble (broker or ClickHouse down) is retried inside, not returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsumeError {
+    /// The broker refused something a retry cannot fix.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// ClickHouse refused something a retry cannot fix.
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+    /// The partition selection does not fit the topic.
+    #[error(transparent)]
+    Selection(#[from] SelectionError),
+    /// A setting was invalid.
+    #[error("invalid consumer configuration: {0}")]
+    Config(String),
+    /// Shutdown was requested and ClickHouse still did not take the last
+    /// windows. Nothing is lost: the stored positions predate them, so the
+    /// next run writes them again.
+    #[error(
+        "gave up storing {windows} windows at shutdown; the next run writes them again: {source}"
+    )]
+    Unsaved {
+        /// Windows not stored.
+        windows: usize,
+        /// The last error.
+        source: ClickHouseError,
+    },
+}

@@ -1,0 +1,38 @@
+//! `pulse consume` as a library (features `kafka` + `clickhouse`): a topic
+//! of trade messages → pulse-core windows → ClickHouse `pulse_metrics`,
+//! with exactly-once results across crashes.
+//!
+//! rskafka has no consumer groups and no offset commits, so each partition's
+//! position is stored in ClickHouse, in `pulse_consumer_positions`, right
+//! after the windows it covers. A restart restores each symbol's clock and
+//! re-reads from the oldest record still in an open window; windows that
+//! were already stored are skipped, the others are rebuilt exactly. Windows
+//! written twice are identical and collapse in the ReplacingMergeTree (read
+//! with `FINAL`). The argument is spelled out in `partition.rs`.
+//!
+//! Each partition has its own aggregator, so consumers given disjoint
+//! partitions ([`PartitionSelection`]) together write the same table as one
+//! consumer reading them all. A symbol must live in one partition (the
+//! producer keys by symbol).
+//!
+//! ## Layout
+//! - [`Consumer`], [`ConsumerConfig`], [`ConsumeSummary`], [`ConsumeError`]: the API.
+//! - [`PartitionSelection`]: `--partitions 0,2` / `--instance 1/3`.
+//! - `partition`: one partition's sans-IO state (aggregation, duplicates,
+//!   positions).
+//! - `fetcher`: a fetch task per partition.
+//! - `run`: the loop that joins them and stores batches.
+
+mod assignment;
+mod config;
+#[cfg(test)]
+mod crash_tests;
+mod error;
+mod fetcher;
+mod partition;
+mod run;
+
+pub use assignment::{PartitionSelection, SelectionError};
+pub use config::{ConsumeSummary, ConsumerConfig};
+pub use error::ConsumeError;
+pub use run::Consumer;

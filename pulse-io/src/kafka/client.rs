@@ -1,0 +1,132 @@
+//! Connecting to the brokers, and the settings every Kafka part shares.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rskafka::BackoffConfig;
+use rskafka::client::{Client, ClientBuilder};
+
+use super::KafkaError;
+
+/// How to reach the brokers. Plain data with defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port` each.
+    pub brokers: Vec<String>,
+    /// Client id sent to the broker, visible in its logs.
+    pub client_id: String,
+    /// How long one request keeps retrying transient failures (broker down,
+    /// leader moving) inside rskafka before the error reaches pulse, which
+    /// then backs off and tries again. rskafka's own default is forever.
+    pub request_deadline: Duration,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: vec!["127.0.0.1:9092".to_owned()],
+            client_id: "pulse".to_owned(),
+            request_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// Config for these bootstrap brokers, other settings default.
+    pub fn new(brokers: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        KafkaConfig {
+            brokers: brokers.into_iter().map(Into::into).collect(),
+            ..KafkaConfig::default()
+        }
+    }
+
+    /// Checks the settings once, up front.
+    pub fn validate(&self) -> Result<(), KafkaError> {
+        if self.brokers.is_empty() || self.brokers.iter().any(|b| b.trim().is_empty()) {
+            return Err(KafkaError::Config("no Kafka brokers given".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Connects to the cluster.
+    pub async fn connect(&self) -> Result<Client, KafkaError> {
+        self.validate()?;
+        ClientBuilder::new(self.brokers.clone())
+            .client_id(self.client_id.clone())
+            .backoff_config(BackoffConfig {
+                init_backoff: Duration::from_millis(50),
+                // rskafka's default cap is 500 s: far too slow to notice a
+                // restarted broker.
+                max_backoff: Duration::from_secs(2),
+                base: 2.0,
+                deadline: Some(self.request_deadline),
+            })
+            .build()
+            .await
+            .map_err(|source| KafkaError::Connect {
+                brokers: self.brokers.join(","),
+                source: Box::new(source),
+            })
+    }
+}
+
+/// Compression of produced record batches. Reading accepts every codec.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// No compression (default): cheapest for the small JSON messages.
+    #[default]
+    None,
+    /// gzip.
+    Gzip,
+    /// LZ4.
+    Lz4,
+    /// Snappy.
+    Snappy,
+    /// Zstandard.
+    Zstd,
+}
+
+impl Compression {
+    pub(crate) fn to_rskafka(self) -> rskafka::client::partition::Compression {
+        use rskafka::client::partition::Compression as C;
+        match self {
+            Compression::None => C::NoCompression,
+            Compression::Gzip => C::Gzip,
+            Compression::Lz4 => C::Lz4,
+            Compression::Snappy => C::Snappy,
+            Compression::Zstd => C::Zstd,
+        }
+    }
+}
+
+/// An unknown compression name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown compression {0:?}: use none, gzip, lz4, snappy or zstd")]
+pub struct UnknownCompression(String);
+
+impl FromStr for Compression {
+    type Err = UnknownCompression;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "lz4" => Ok(Compression::Lz4),
+            "snappy" => Ok(Compression::Snappy),
+            "zstd" => Ok(Compression::Zstd),
+            _ => Err(UnknownCompression(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Lz4 => "lz4",
+            Compression::Snappy => "snappy",
+            Compression::Zstd => "zstd",
+        })
+    }
+}

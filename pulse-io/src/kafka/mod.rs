@@ -1,0 +1,37 @@
+//! Kafka (feature `kafka`): the trade producer, the message schema and the
+//! partition reader, over [rskafka](https://docs.rs/rskafka).
+//!
+//! ## Layout
+//! - [`encode_trade`], [`decode_trade`], [`MessageError`]: the JSON message
+//!   (one per trade; see `docs/schema.md`).
+//! - [`UtcOffset`]: the offset of the message's readable `timestamp`.
+//! - [`partition_for`]: key = symbol, partition = Kafka's murmur2 of it.
+//! - [`KafkaConfig`], [`Compression`]: connecting, shared settings.
+//! - [`ensure_topic`], [`topic_partitions`]: topic admin.
+//! - [`KafkaTradeSink`], [`ProducerConfig`]: the [`TradeSink`](crate::TradeSink).
+//! - [`PartitionReader`], [`FetchConfig`]: reading a partition from an offset.
+//! - [`last_trades_on_topic`], [`ResumeFilter`]: where a restarted producer
+//!   left off, and continuing from there.
+//! - [`KafkaError`]: retryable vs fatal failures.
+
+mod client;
+mod error;
+mod message;
+mod partitioner;
+mod producer;
+mod reader;
+mod resume;
+mod resume_filter;
+mod topic;
+mod utc_offset;
+
+pub use client::{Compression, KafkaConfig, UnknownCompression};
+pub use error::KafkaError;
+pub use message::{MessageError, decode_trade, encode_trade};
+pub use partitioner::{murmur2, partition_for};
+pub use producer::{KafkaTradeSink, ProducerConfig};
+pub use reader::{FetchConfig, FetchedRecord, MIN_FETCH_BYTES, PartitionReader};
+pub use resume::{LastTrade, last_trades_on_topic};
+pub use resume_filter::ResumeFilter;
+pub use topic::{ensure_topic, topic_partitions};
+pub use utc_offset::{UtcOffset, UtcOffsetError};

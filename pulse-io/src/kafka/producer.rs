@@ -1,0 +1,234 @@
+//! The Kafka producer: a [`TradeSink`] writing one JSON message per trade.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use chrono::DateTime;
+use pulse_core::{Symbol, Trade};
+use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
+use rskafka::record::Record;
+
+use super::{
+    Compression, KafkaConfig, KafkaError, UtcOffset, encode_trade, ensure_topic, partition_for,
+};
+use crate::sink::{SinkError, TradeSink};
+
+/// Settings for [`KafkaTradeSink`]. Plain data with defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// Topic to write; created when missing. Default `trades_btc`, as in the
+    /// original design.
+    pub topic: String,
+    /// Partitions for a topic that has to be created. Default 1.
+    pub partitions: i32,
+    /// Replication factor for a topic that has to be created. Default 1.
+    pub replication_factor: i16,
+    /// Compression of record batches. Default none.
+    pub compression: Compression,
+    /// Most records in one produce request. Default 500.
+    pub max_batch_records: usize,
+    /// Offset of each message's readable `timestamp`. Default IST (+05:30).
+    pub timestamp_offset: UtcOffset,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            topic: "trades_btc".to_owned(),
+            partitions: 1,
+            replication_factor: 1,
+            compression: Compression::None,
+            max_batch_records: 500,
+            timestamp_offset: UtcOffset::IST,
+        }
+    }
+}
+
+/// Publishes trades to a topic: key = symbol, partition = [`partition_for`]
+/// the symbol, value = the JSON message of [`encode_trade`], record
+/// timestamp = trade time.
+///
+/// Each call to [`write_trades`](TradeSink::write_trades) sends its trades
+/// at once, split per partition and into requests of at most
+/// `max_batch_records`; the source's batches are the natural batching unit.
+/// When a call fails part-way, retrying the same batch skips the requests
+/// that already succeeded. A request whose reply was lost may still be stored
+/// twice: the consumer drops such duplicates by trade id.
+pub struct KafkaTradeSink {
+    topic: String,
+    /// Indexed by partition number; Kafka numbers partitions `0..n`.
+    partitions: Vec<PartitionClient>,
+    config: ProducerConfig,
+    retry: Option<BatchProgress>,
+    produced: Arc<AtomicU64>,
+    value: Vec<u8>,
+}
+
+impl std::fmt::Debug for KafkaTradeSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaTradeSink")
+            .field("topic", &self.topic)
+            .field("partitions", &self.partitions.len())
+            .field("produced", &self.produced())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which requests of a failed batch already succeeded.
+#[derive(Debug)]
+struct BatchProgress {
+    fingerprint: Fingerprint,
+    /// (partition, request index within the partition)
+    done: BTreeSet<(usize, usize)>,
+}
+
+/// Identifies a batch handed back for retry.
+#[derive(Debug, PartialEq, Eq)]
+struct Fingerprint {
+    len: usize,
+    first: (Symbol, u64),
+    last: (Symbol, u64),
+}
+
+impl Fingerprint {
+    fn of(trades: &[Trade]) -> Option<Self> {
+        let (first, last) = (trades.first()?, trades.last()?);
+        Some(Fingerprint {
+            len: trades.len(),
+            first: (first.symbol, first.id),
+            last: (last.symbol, last.id),
+        })
+    }
+}
+
+impl KafkaTradeSink {
+    /// Connects, creates the topic if it is missing, and opens a client per partition.
+    pub async fn connect(kafka: &KafkaConfig, config: ProducerConfig) -> Result<Self, KafkaError> {
+        if config.max_batch_records == 0 {
+            return Err(KafkaError::Config(
+                "max_batch_records must be > 0".to_owned(),
+            ));
+        }
+        let client = kafka.connect().await?;
+        let ids = ensure_topic(
+            &client,
+            &config.topic,
+            config.partitions,
+            config.replication_factor,
+        )
+        .await?;
+        let mut partitions = Vec::with_capacity(ids.len());
+        for (index, id) in ids.into_iter().enumerate() {
+            if id != index as i32 {
+                return Err(KafkaError::Config(format!(
+                    "topic {} has non-contiguous partition ids",
+                    config.topic
+                )));
+            }
+            let partition = client
+                .partition_client(config.topic.clone(), id, UnknownTopicHandling::Retry)
+                .await
+                .map_err(|source| KafkaError::Request {
+                    operation: "open partition",
+                    topic: format!("{}/{id}", config.topic),
+                    source: Box::new(source),
+                })?;
+            partitions.push(partition);
+        }
+        Ok(KafkaTradeSink {
+            topic: config.topic.clone(),
+            partitions,
+            config,
+            retry: None,
+            produced: Arc::default(),
+            value: Vec::with_capacity(512),
+        })
+    }
+
+    /// The topic written to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Number of partitions of the topic.
+    pub fn partition_count(&self) -> i32 {
+        self.partitions.len() as i32
+    }
+
+    /// Records stored so far.
+    pub fn produced(&self) -> u64 {
+        self.produced.load(Ordering::Relaxed)
+    }
+
+    /// A live count of records stored, readable after the sink moved into a
+    /// [`Pipeline`](crate::Pipeline) (for progress logs).
+    pub fn produced_counter(&self) -> Arc<AtomicU64> {
+        self.produced.clone()
+    }
+
+    fn record(&mut self, trade: &Trade) -> Record {
+        self.value.clear();
+        encode_trade(trade, self.config.timestamp_offset, &mut self.value);
+        Record {
+            key: Some(trade.symbol.as_str().as_bytes().to_vec()),
+            value: Some(self.value.clone()),
+            headers: Default::default(),
+            timestamp: DateTime::from_timestamp_millis(trade.trade_time_ms).unwrap_or_default(),
+        }
+    }
+
+    async fn produce(&mut self, trades: &[Trade]) -> Result<(), KafkaError> {
+        let Some(fingerprint) = Fingerprint::of(trades) else {
+            return Ok(());
+        };
+        let mut progress = match self.retry.take() {
+            Some(p) if p.fingerprint == fingerprint => p,
+            _ => BatchProgress {
+                fingerprint,
+                done: BTreeSet::new(),
+            },
+        };
+        let count = self.partitions.len();
+        let mut groups: Vec<Vec<&Trade>> = vec![Vec::new(); count];
+        for trade in trades {
+            groups[partition_for(&trade.symbol, count as i32) as usize].push(trade);
+        }
+        let compression = self.config.compression.to_rskafka();
+        for (partition, group) in groups.iter().enumerate() {
+            for (request, chunk) in group.chunks(self.config.max_batch_records).enumerate() {
+                if progress.done.contains(&(partition, request)) {
+                    continue;
+                }
+                let records: Vec<Record> = chunk.iter().map(|t| self.record(t)).collect();
+                if let Err(source) = self.partitions[partition]
+                    .produce(records, compression)
+                    .await
+                {
+                    self.retry = Some(progress);
+                    return Err(KafkaError::Request {
+                        operation: "produce",
+                        topic: format!("{}/{partition}", self.topic),
+                        source: Box::new(source),
+                    });
+                }
+                progress.done.insert((partition, request));
+                self.produced
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TradeSink for KafkaTradeSink {
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+
+    async fn write_trades(&mut self, trades: &[Trade]) -> Result<(), SinkError> {
+        self.produce(trades).await.map_err(SinkError::from)
+    }
+}

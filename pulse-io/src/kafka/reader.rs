@@ -1,0 +1,251 @@
+//! Reading one partition from a chosen offset.
+//!
+//! rskafka has no consumer groups and no offset commits: the caller decides
+//! where to start (the consumer keeps its positions in ClickHouse) and the
+//! reader only moves forward from there.
+
+use std::time::Duration;
+
+use rskafka::client::Client;
+use rskafka::client::error::{Error as ClientError, ProtocolError};
+use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
+
+use super::KafkaError;
+
+/// The smallest `max_bytes` a fetch asks for.
+pub const MIN_FETCH_BYTES: i32 = 1024;
+
+/// Fetch settings. Plain data with defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchConfig {
+    /// Upper bound on the bytes one fetch returns (the broker still returns
+    /// at least one whole record batch). Default 1 MiB; at least
+    /// [`MIN_FETCH_BYTES`] is asked for (tansu answers a 1-byte fetch with nothing).
+    pub max_bytes: i32,
+    /// How long the broker may wait for new records before answering an
+    /// empty fetch. Default 500 ms.
+    pub max_wait: Duration,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            max_bytes: 1 << 20,
+            max_wait: Duration::from_millis(500),
+        }
+    }
+}
+
+/// One record read from a partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedRecord {
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// The record key (the symbol, for pulse's messages).
+    pub key: Option<Vec<u8>>,
+    /// The record value (the JSON message); `None` for a tombstone.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Reads one partition forward from a given offset.
+pub struct PartitionReader {
+    client: PartitionClient,
+    topic: String,
+    partition: i32,
+    next_offset: i64,
+    /// `next_offset` is known to start a batch (see [`Self::fetch_covering`]).
+    aligned: bool,
+    config: FetchConfig,
+}
+
+impl std::fmt::Debug for PartitionReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionReader")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("next_offset", &self.next_offset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionReader {
+    /// A reader of `topic`/`partition` starting at `start`, or at the
+    /// earliest retained record when `start` is `None`.
+    pub async fn open(
+        client: &Client,
+        topic: &str,
+        partition: i32,
+        start: Option<i64>,
+        config: FetchConfig,
+    ) -> Result<Self, KafkaError> {
+        let partition_client = client
+            .partition_client(topic.to_owned(), partition, UnknownTopicHandling::Retry)
+            .await
+            .map_err(|source| request_error("open partition", topic, partition, source))?;
+        let mut reader = PartitionReader {
+            client: partition_client,
+            topic: topic.to_owned(),
+            partition,
+            next_offset: 0,
+            aligned: start.is_none(),
+            config,
+        };
+        reader.next_offset = match start {
+            Some(offset) => offset,
+            None => reader.offset_at(OffsetAt::Earliest).await?,
+        };
+        Ok(reader)
+    }
+
+    /// The partition read.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// Offset of the next record [`fetch`](Self::fetch) will return.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// The next records, oldest first; empty when none arrived within
+    /// `max_wait`.
+    ///
+    /// A position older than the earliest retained record (retention deleted
+    /// it) moves to the earliest record, with a warning. A position beyond
+    /// the end of the partition is an error: silently starting over could
+    /// double-count.
+    pub async fn fetch(&mut self) -> Result<Vec<FetchedRecord>, KafkaError> {
+        let wanted = self.next_offset;
+        let Some(mut records) = self.fetch_at(wanted).await? else {
+            self.recover_out_of_range().await?;
+            return Ok(Vec::new());
+        };
+        // Only a start chosen by the caller can fall inside a batch; an empty
+        // answer there may be the same skip, in the partition's last batch.
+        if records.first().is_some_and(|r| r.offset > wanted)
+            || (records.is_empty() && !self.aligned)
+        {
+            records = self.fetch_covering(wanted, records).await?;
+            self.aligned = true;
+        }
+        if let Some(last) = records.last() {
+            self.next_offset = last.offset + 1;
+            self.aligned = true;
+        }
+        Ok(records)
+    }
+
+    /// Records from the batch holding `offset` on (rskafka drops the ones
+    /// before `offset`); `None` when `offset` is out of range.
+    async fn fetch_at(&self, offset: i64) -> Result<Option<Vec<FetchedRecord>>, KafkaError> {
+        let max_wait_ms = self.config.max_wait.as_millis().min(i32::MAX as u128) as i32;
+        let max_bytes = self.config.max_bytes.max(MIN_FETCH_BYTES);
+        match self
+            .client
+            .fetch_records(offset, 1..max_bytes, max_wait_ms)
+            .await
+        {
+            Ok((records, _high_watermark)) => Ok(Some(
+                records
+                    .into_iter()
+                    .map(|r| FetchedRecord {
+                        offset: r.offset,
+                        key: r.record.key,
+                        value: r.record.value,
+                    })
+                    .collect(),
+            )),
+            Err(ClientError::ServerError {
+                protocol_error: ProtocolError::OffsetOutOfRange,
+                ..
+            }) => Ok(None),
+            Err(source) => Err(request_error("fetch", &self.topic, self.partition, source)),
+        }
+    }
+
+    /// A fetch at `wanted` skipped ahead: either records really are missing
+    /// there (compaction, transaction markers), or the broker returned only
+    /// batches *starting* at or after `wanted` and so skipped the rest of
+    /// the batch holding it. tansu's in-memory storage does the latter, which
+    /// would lose records on every resume in the middle of a batch. Steps
+    /// back until a fetch starts at or before `wanted`, then keeps only the
+    /// records from `wanted` on; `ahead` is the answer when nothing is found.
+    async fn fetch_covering(
+        &self,
+        wanted: i64,
+        ahead: Vec<FetchedRecord>,
+    ) -> Result<Vec<FetchedRecord>, KafkaError> {
+        let earliest = self.offset_at(OffsetAt::Earliest).await?;
+        let mut step: i64 = 1;
+        loop {
+            let mut from = wanted.saturating_sub(step).max(earliest);
+            if from >= wanted {
+                return Ok(ahead);
+            }
+            let mut got = self.fetch_at(from).await?.unwrap_or_default();
+            if got.first().is_some_and(|r| r.offset <= wanted) {
+                // Covered: read forward (small fetches may stop short of `wanted`).
+                loop {
+                    let last = got.last().map(|r| r.offset);
+                    got.retain(|r| r.offset >= wanted);
+                    if !got.is_empty() {
+                        return Ok(got);
+                    }
+                    match last {
+                        Some(last) if last >= from => from = last + 1,
+                        _ => return Ok(ahead),
+                    }
+                    got = self.fetch_at(from).await?.unwrap_or_default();
+                }
+            }
+            if from == earliest {
+                return Ok(ahead);
+            }
+            step = step.saturating_mul(2);
+        }
+    }
+
+    /// The earliest retained offset, or the end of the partition.
+    pub async fn offset_at(&self, at: OffsetAt) -> Result<i64, KafkaError> {
+        self.client
+            .get_offset(at)
+            .await
+            .map_err(|source| request_error("list offsets", &self.topic, self.partition, source))
+    }
+
+    async fn recover_out_of_range(&mut self) -> Result<(), KafkaError> {
+        let earliest = self.offset_at(OffsetAt::Earliest).await?;
+        if self.next_offset < earliest {
+            tracing::warn!(
+                topic = %self.topic,
+                partition = self.partition,
+                position = self.next_offset,
+                earliest,
+                lost = earliest - self.next_offset,
+                "records before the earliest retained offset are gone (retention); continuing from there"
+            );
+            self.next_offset = earliest;
+            return Ok(());
+        }
+        let end = self.offset_at(OffsetAt::Latest).await?;
+        Err(KafkaError::PositionBeyondEnd {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.next_offset,
+            end,
+        })
+    }
+}
+
+fn request_error(
+    operation: &'static str,
+    topic: &str,
+    partition: i32,
+    source: ClientError,
+) -> KafkaError {
+    KafkaError::Request {
+        operation,
+        topic: format!("{topic}/{partition}"),
+        source: Box::new(source),
+    }
+}

@@ -1,0 +1,92 @@
+//! Looking up and creating topics.
+
+use std::time::Duration;
+
+use rskafka::client::Client;
+use rskafka::client::error::{Error as ClientError, ProtocolError};
+
+use super::KafkaError;
+
+/// How long a freshly created topic may take to show up in metadata.
+const CREATE_VISIBLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The partition ids of `topic`, sorted, or `None` when it does not exist.
+pub async fn topic_partitions(
+    client: &Client,
+    topic: &str,
+) -> Result<Option<Vec<i32>>, KafkaError> {
+    let topics = client
+        .list_topics()
+        .await
+        .map_err(|source| KafkaError::Request {
+            operation: "list topics",
+            topic: topic.to_owned(),
+            source: Box::new(source),
+        })?;
+    Ok(topics
+        .into_iter()
+        .find(|t| t.name == topic)
+        .map(|t| t.partitions.into_iter().collect()))
+}
+
+/// Creates `topic` with `partitions` partitions unless it exists, and
+/// returns its partition ids. An existing topic keeps its partition count;
+/// a different request is logged, not enforced.
+pub async fn ensure_topic(
+    client: &Client,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> Result<Vec<i32>, KafkaError> {
+    if partitions < 1 {
+        return Err(KafkaError::Config(format!(
+            "a topic needs at least 1 partition, got {partitions}"
+        )));
+    }
+    if let Some(existing) = topic_partitions(client, topic).await? {
+        if existing.len() as i32 != partitions {
+            tracing::warn!(
+                topic,
+                existing = existing.len(),
+                requested = partitions,
+                "topic exists with a different partition count; using it as it is"
+            );
+        }
+        return Ok(existing);
+    }
+    let controller = client
+        .controller_client()
+        .map_err(|source| request_error("create topic", topic, source))?;
+    match controller
+        .create_topic(topic, partitions, replication_factor, 5_000)
+        .await
+    {
+        Ok(()) => tracing::info!(topic, partitions, "created topic"),
+        // Another producer won the race: fine.
+        Err(ClientError::ServerError {
+            protocol_error: ProtocolError::TopicAlreadyExists,
+            ..
+        }) => {}
+        Err(source) => return Err(request_error("create topic", topic, source)),
+    }
+    let deadline = tokio::time::Instant::now() + CREATE_VISIBLE_TIMEOUT;
+    loop {
+        if let Some(ids) = topic_partitions(client, topic).await?
+            && !ids.is_empty()
+        {
+            return Ok(ids);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(KafkaError::TopicMissing(topic.to_owned()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn request_error(operation: &'static str, topic: &str, source: ClientError) -> KafkaError {
+    KafkaError::Request {
+        operation,
+        topic: topic.to_owned(),
+        source: Box::new(source),
+    }
+}
