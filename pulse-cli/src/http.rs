@@ -12,19 +12,27 @@ use pulse_io::{CancellationToken, Metrics};
 
 /// Routes every pulse HTTP server has.
 pub fn metrics_routes(metrics: Metrics) -> Router {
-    Router::new().route("/metrics", get(render_metrics)).with_state(metrics)
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .with_state(metrics)
 }
 
+/// prometheus-client writes the OpenMetrics text format (`_total` samples
+/// under the counter's name, `# EOF`), so say so: Prometheus then parses
+/// the counters as counters.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 async fn render_metrics(State(metrics): State<Metrics>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, OPENMETRICS)], metrics.encode())
 }
 
 /// Binds `addr` and serves `router` until `shutdown`. Returns the bound
 /// address (useful with port 0) once listening.
-pub async fn serve(addr: SocketAddr, router: Router, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
+pub async fn serve(
+    addr: SocketAddr,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding HTTP server to {addr}"))?;

@@ -6,9 +6,11 @@
 
 mod binance_args;
 mod consume;
+mod dashboard;
 mod http;
 mod produce;
 mod run;
+mod source_args;
 
 use clap::{Parser, Subcommand};
 use pulse_io::CancellationToken;

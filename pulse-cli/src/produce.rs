@@ -1,20 +1,212 @@
-//! `pulse produce`.
+//! `pulse produce`: Binance (or a replay file) → a Kafka topic.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 use clap::Args;
-use pulse_io::CancellationToken;
+use pulse_io::kafka::{
+    Compression, KafkaConfig, KafkaTradeSink, ProducerConfig, ResumeFilter, UtcOffset,
+    last_trades_on_topic,
+};
+use pulse_io::{CancellationToken, Metrics, Pipeline, TradeSource};
 
 use crate::binance_args::BinanceArgs;
+use crate::http;
+use crate::source_args::{ReplayArgs, open_source};
+
+/// Flags naming the broker and topic, shared by `produce` and `consume`.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap brokers, comma-separated host:port.
+    #[arg(
+        long,
+        env = "PULSE_KAFKA_BROKERS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:9092"
+    )]
+    pub brokers: Vec<String>,
+
+    /// Topic of trade messages (one JSON object per trade, key = symbol).
+    #[arg(long, env = "PULSE_TOPIC", default_value = "trades_btc")]
+    pub topic: String,
+}
+
+impl KafkaArgs {
+    pub fn config(&self) -> KafkaConfig {
+        KafkaConfig::new(self.brokers.iter().map(|b| b.trim().to_owned()))
+    }
+}
 
 /// Flags of `pulse produce`.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Each trade becomes one JSON message, key = symbol, in partition \
+murmur2(symbol) % partitions (Kafka's default partitioner):
+  {\"symbol\":\"BTCUSDT\",\"price\":\"61180.1\",\"quantity\":\"0.5\",
+   \"timestamp\":\"2024-08-09T05:28:22.123+05:30\",\"side\":\"BUY\",
+   \"trade_time_ms\":1723161502123,\"event_time_ms\":1723161502125,
+   \"agg_id\":2304458843,\"first_trade_id\":5126334100,\"last_trade_id\":5126334102,
+   \"kind\":\"agg_trade\"}
+See docs/schema.md.
+
+Examples:
+  pulse produce --brokers 127.0.0.1:19092 --symbols BTCUSDT,ETHUSDT
+  pulse produce --replay capture.jsonl.gz --topic trades_test")]
 pub struct ProduceArgs {
     #[command(flatten)]
     binance: BinanceArgs,
+
+    #[command(flatten)]
+    replay: ReplayArgs,
+
+    #[command(flatten)]
+    kafka: KafkaArgs,
+
+    /// Partitions of the topic when pulse has to create it (an existing
+    /// topic keeps its own count).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "PULSE_KAFKA_PARTITIONS",
+        default_value_t = 1
+    )]
+    partitions: i32,
+
+    /// Replication factor of the topic when pulse has to create it.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    replication_factor: i16,
+
+    /// Compression of record batches: none, gzip, lz4, snappy or zstd.
+    #[arg(long, env = "PULSE_KAFKA_COMPRESSION", default_value = "none")]
+    compression: Compression,
+
+    /// Most records per produce request; the source's batches are split to fit.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    batch_size: usize,
+
+    /// UTC offset of each message's readable `timestamp` field: +HH:MM,
+    /// -HH:MM, UTC or IST.
+    #[arg(long, env = "PULSE_TIMEZONE", default_value = "IST")]
+    timezone: UtcOffset,
+
+    /// On start, read at most this many records per partition, backwards
+    /// from the end of the topic, looking for each symbol's last trade (live
+    /// mode only). New trades continue after it; older ones are not sent again.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    resume_scan: u64,
+
+    /// Serve Prometheus /metrics on this address, e.g. 0.0.0.0:9464.
+    #[arg(long, value_name = "ADDR", env = "PULSE_METRICS_ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
-pub async fn run(args: ProduceArgs, _shutdown: CancellationToken) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "pulse produce is not implemented yet ({:?})",
-        args.binance.symbols
+pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let metrics = Metrics::new();
+    metrics.init_sink("kafka");
+    if let Some(addr) = args.metrics {
+        http::serve(
+            addr,
+            http::metrics_routes(metrics.clone()),
+            shutdown.clone(),
+        )
+        .await?;
+    }
+    let kafka = args.kafka.config();
+    let producer = ProducerConfig {
+        topic: args.kafka.topic.clone(),
+        partitions: args.partitions,
+        replication_factor: args.replication_factor,
+        compression: args.compression,
+        max_batch_records: args.batch_size,
+        timestamp_offset: args.timezone,
+    };
+    let sink = tokio::select! {
+        _ = shutdown.cancelled() => return Ok(()),
+        sink = KafkaTradeSink::connect(&kafka, producer) => sink,
+    }
+    .with_context(|| {
+        format!(
+            "opening topic {} on {}",
+            args.kafka.topic,
+            args.kafka.brokers.join(",")
+        )
+    })?;
+    tracing::info!(
+        topic = %args.kafka.topic,
+        partitions = sink.partition_count(),
+        compression = %args.compression,
+        timezone = %args.timezone,
+        "publishing trades"
+    );
+    let produced = sink.produced_counter();
+
+    let replay = args.replay.replay.is_some();
+    let mut source = open_source(&args.binance, &args.replay, metrics.clone()).await?;
+    if !replay {
+        source = resume(source, &kafka, &args, &metrics).await?;
+    }
+
+    let progress = tokio::spawn(log_progress(produced.clone(), started, shutdown.clone()));
+    let result = Pipeline::new(source, metrics)
+        .trade_sink(Box::new(sink))
+        .run(shutdown.clone())
+        .await;
+    progress.abort();
+    let summary = result.context("publishing trades")?;
+    let published = produced.load(Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        published,
+        received = summary.trades,
+        topic = %args.kafka.topic,
+        seconds = format_args!("{seconds:.1}"),
+        per_second = format_args!("{:.0}", published as f64 / seconds.max(1e-3)),
+        finished = summary.source_ended,
+        "done"
+    );
+    Ok(())
+}
+
+/// Continues each symbol after its last trade already on the topic.
+async fn resume(
+    source: Box<dyn TradeSource>,
+    kafka: &KafkaConfig,
+    args: &ProduceArgs,
+    metrics: &Metrics,
+) -> anyhow::Result<Box<dyn TradeSource>> {
+    let client = kafka.connect().await?;
+    let last = last_trades_on_topic(
+        &client,
+        &args.kafka.topic,
+        &args.binance.symbols,
+        args.resume_scan,
     )
+    .await
+    .context("looking for the last trades on the topic")?;
+    for (symbol, trade) in &last {
+        tracing::info!(%symbol, last_id = trade.id, partition = trade.partition, offset = trade.offset, "resuming after the topic's last trade");
+    }
+    Ok(Box::new(ResumeFilter::new(source, &last, metrics.clone())))
+}
+
+async fn log_progress(produced: Arc<AtomicU64>, started: Instant, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let published = produced.load(Ordering::Relaxed);
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            published,
+            per_second = format_args!("{:.0}", published as f64 / seconds.max(1e-3)),
+            "produce progress"
+        );
+    }
 }

@@ -1,20 +1,198 @@
-//! `pulse run`.
+//! `pulse run`: source → aggregator → terminal, CSV and the live dashboard
+//! (and optionally ClickHouse and Kafka), all in one process.
 
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
 use clap::Args;
-use pulse_io::CancellationToken;
+use pulse_core::{Aggregator, AggregatorConfig};
+use pulse_io::{
+    CancellationToken, CsvSink, Metrics, Pipeline, PipelineError, PipelineSummary, SourceError,
+    TerminalSink, WindowSink,
+};
 
 use crate::binance_args::BinanceArgs;
+use crate::dashboard::{Dashboard, ListenAddr, Status};
+use crate::http;
+use crate::source_args::{ReplayArgs, open_source};
 
 /// Flags of `pulse run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     binance: BinanceArgs,
+
+    #[command(flatten)]
+    replay: ReplayArgs,
+
+    /// Also write every window to this CSV file (header: the `pulse_metrics` column names).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+
+    /// Serve the live dashboard and /metrics on this address, or `off`.
+    #[arg(
+        long,
+        value_name = "ADDR|off",
+        env = "PULSE_DASHBOARD",
+        default_value = "127.0.0.1:8088"
+    )]
+    dashboard: ListenAddr,
+
+    /// Windows kept per symbol for browsers that open the dashboard late.
+    #[arg(long, value_name = "N", default_value_t = 3600)]
+    history: usize,
+
+    /// After a replay ends, keep serving the dashboard until Ctrl-C.
+    #[arg(long)]
+    keep_serving: bool,
+
+    /// Do not print a line per window.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
-pub async fn run(args: RunArgs, _shutdown: CancellationToken) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "pulse run is not implemented yet ({:?})",
-        args.binance.symbols
+pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let metrics = Metrics::new();
+    let live = args.replay.replay.is_none();
+    let mut status = initial_status(&args);
+
+    // Sinks first: a bad --csv path or a busy port fails before connecting.
+    let mut sinks: Vec<Box<dyn WindowSink>> = Vec::new();
+    if !args.quiet {
+        sinks.push(Box::new(TerminalSink::stdout()));
+    }
+    if let Some(path) = &args.csv {
+        sinks.push(Box::new(
+            CsvSink::create(path).context("opening the --csv file")?,
+        ));
+    }
+    let dashboard = match args.dashboard.0 {
+        Some(addr) => {
+            let dashboard = Dashboard::new(args.history, &status, shutdown.clone());
+            let routes = http::metrics_routes(metrics.clone()).merge(dashboard.routes());
+            let bound = http::serve(addr, routes, shutdown.clone()).await.context(
+                "starting the dashboard (pick another with --dashboard ADDR, or --dashboard off)",
+            )?;
+            eprintln!("dashboard: http://{bound}/");
+            sinks.push(Box::new(dashboard.sink()));
+            Some(dashboard)
+        }
+        None => None,
+    };
+
+    let source = open_source(&args.binance, &args.replay, metrics.clone())
+        .await
+        .map_err(|e| with_hint(e, live))?;
+    let mut pipeline = Pipeline::new(source, metrics.clone())
+        .aggregator(Aggregator::new(AggregatorConfig::default())?);
+    for sink in sinks {
+        pipeline = pipeline.window_sink(sink);
+    }
+
+    let result = pipeline.run(shutdown.clone()).await;
+    if let Some(dashboard) = &dashboard {
+        let summary = result.as_ref().ok();
+        status.state = match summary {
+            Some(s) if s.source_ended => "ended",
+            _ => "stopped",
+        };
+        status.trades = summary.map_or(0, |s| s.trades);
+        status.windows = summary.map_or(0, |s| s.windows);
+        dashboard.set_status(&status);
+    }
+    let summary = result.map_err(|e| with_hint(e, live))?;
+    eprintln!(
+        "{}",
+        summary_line(&summary, started.elapsed().as_secs_f64())
+    );
+    if let Some(path) = &args.csv {
+        eprintln!("csv: {} rows in {}", summary.windows, path.display());
+    }
+
+    if args.keep_serving && dashboard.is_some() && !shutdown.is_cancelled() {
+        eprintln!("still serving the dashboard; press Ctrl-C to exit");
+        shutdown.cancelled().await;
+    }
+    Ok(())
+}
+
+/// The status the dashboard shows while running.
+fn initial_status(args: &RunArgs) -> Status {
+    let (source, symbols) = match &args.replay.replay {
+        Some(file) => (
+            format!(
+                "replay of {}",
+                file.file_name()
+                    .unwrap_or(file.as_os_str())
+                    .to_string_lossy()
+            ),
+            // A replay shows whatever symbols its file holds.
+            Vec::new(),
+        ),
+        None => (
+            "Binance USD-M futures, live".to_string(),
+            args.binance.symbols.iter().map(|s| s.to_string()).collect(),
+        ),
+    };
+    Status {
+        state: "running",
+        source,
+        symbols,
+        trades: 0,
+        windows: 0,
+    }
+}
+
+/// `err`, plus what to do about it when a live source could not get through.
+fn with_hint(err: impl Into<anyhow::Error>, live: bool) -> anyhow::Error {
+    let err = err.into();
+    if live && is_unreachable(&err) {
+        anyhow::anyhow!(
+            "{err:#}\nhint: Binance cannot be reached from here. Check the network (or \
+             --binance-ws-url), or run offline from a recording: pulse run --replay FILE --speed 10"
+        )
+    } else {
+        err
+    }
+}
+
+fn is_unreachable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<SourceError>(),
+            Some(SourceError::Unreachable { .. })
+        ) || matches!(
+            cause.downcast_ref::<PipelineError>(),
+            Some(PipelineError::Source(SourceError::Unreachable { .. }))
+        )
+    })
+}
+
+/// One line for stderr at exit.
+fn summary_line(summary: &PipelineSummary, seconds: f64) -> String {
+    let by_symbol: Vec<String> = summary
+        .windows_by_symbol
+        .iter()
+        .map(|(symbol, n)| format!("{symbol} {n}"))
+        .collect();
+    format!(
+        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late, {} duplicates, {} gaps{}",
+        summary.trades,
+        summary.windows,
+        if by_symbol.is_empty() {
+            "none".to_string()
+        } else {
+            by_symbol.join(", ")
+        },
+        summary.late_trades,
+        summary.duplicates,
+        summary.gaps,
+        if summary.source_ended {
+            "; replay finished"
+        } else {
+            ""
+        },
     )
 }

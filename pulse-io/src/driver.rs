@@ -3,23 +3,32 @@
 //! The loop waits for trades or for the aggregator's next timeout, feeds
 //! pulse-core, drains its events and hands results to the sinks. A failing
 //! sink keeps its batch and is retried with backoff, so nothing is dropped.
+//!
+//! The driver records the metrics it can see: trades received, duplicates,
+//! late trades, gaps in the aggregated stream, windows emitted, sink errors
+//! and retries, and both latency histograms. Sources record their own
+//! (malformed frames, queue drops, reconnects, gaps found and backfilled).
 
-use std::collections::BTreeMap;
+mod sink_retry;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pulse_core::{Aggregator, Event, Symbol, Trade, Window};
+use pulse_core::{Aggregator, Event, Symbol, Trade, TradeOutcome, Window};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
 use crate::sink::{SinkError, TradeSink, WindowSink};
 use crate::source::{SourceError, TradeSource};
+use sink_retry::SinkRetry;
 
 /// Why the pipeline stopped with an error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
-    /// The source failed for good.
+    /// The source failed for good. Windows already complete were still
+    /// flushed to the sinks.
     #[error("source failed: {0}")]
     Source(#[from] SourceError),
     /// A sink failed with an error that retrying cannot fix, or was still
@@ -42,6 +51,8 @@ pub struct PipelineSummary {
     pub trades: u64,
     /// Windows emitted (including re-emissions).
     pub windows: u64,
+    /// Windows emitted, by symbol.
+    pub windows_by_symbol: BTreeMap<Symbol, u64>,
     /// Late trades.
     pub late_trades: u64,
     /// Duplicate trades dropped.
@@ -62,28 +73,18 @@ pub struct Pipeline {
     retry: RetryPolicy,
     /// Retries per sink batch once shutdown was requested.
     shutdown_retries: u32,
+    /// Symbols whose metric series exist already.
+    seen_symbols: BTreeSet<Symbol>,
 }
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let trade_sinks: Vec<_> = self.trade_sinks.iter().map(|s| s.name()).collect();
+        let window_sinks: Vec<_> = self.window_sinks.iter().map(|s| s.name()).collect();
         f.debug_struct("Pipeline")
             .field("aggregator", &self.aggregator.is_some())
-            .field(
-                "trade_sinks",
-                &self
-                    .trade_sinks
-                    .iter()
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>(),
-            )
-            .field(
-                "window_sinks",
-                &self
-                    .window_sinks
-                    .iter()
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>(),
-            )
+            .field("trade_sinks", &trade_sinks)
+            .field("window_sinks", &window_sinks)
             .finish_non_exhaustive()
     }
 }
@@ -99,6 +100,7 @@ impl Pipeline {
             metrics,
             retry: RetryPolicy::default(),
             shutdown_retries: 5,
+            seen_symbols: BTreeSet::new(),
         }
     }
 
@@ -126,49 +128,34 @@ impl Pipeline {
         self
     }
 
-    /// Runs until the source ends or `shutdown` is cancelled, then flushes
-    /// open windows and every sink.
+    /// Sets how often a failing sink batch is retried once shutdown was
+    /// requested, before the pipeline gives up on it. Default 5.
+    pub fn shutdown_retries(mut self, retries: u32) -> Self {
+        self.shutdown_retries = retries;
+        self
+    }
+
+    /// Runs until the source ends, fails or `shutdown` is cancelled, then
+    /// flushes open windows and every sink. A source error is returned after
+    /// the flush, so complete windows are never lost to it.
     pub async fn run(
         mut self,
         shutdown: CancellationToken,
     ) -> Result<PipelineSummary, PipelineError> {
-        let live = self.source.is_live();
         let mut summary = PipelineSummary::default();
-        let mut trades: Vec<Trade> = Vec::with_capacity(1024);
         let mut windows: Vec<Window> = Vec::new();
-        loop {
-            trades.clear();
-            let timeout = match (&self.aggregator, live) {
-                (Some(agg), true) => agg.poll_timeout(),
-                _ => None,
-            };
-            let sleep = tokio::time::sleep(timeout.map_or(Duration::from_secs(3600), |t| {
-                Duration::from_millis(t.saturating_sub(now_ms()).max(0) as u64)
-            }));
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                more = self.source.next_trades(&mut trades) => {
-                    let more = more?;
-                    self.handle_trades(&trades, &mut windows, &mut summary, &shutdown).await?;
-                    if !more {
-                        summary.source_ended = true;
-                        break;
-                    }
-                }
-                _ = sleep, if timeout.is_some() => {
-                    if let Some(agg) = self.aggregator.as_mut() {
-                        agg.advance(now_ms());
-                    }
-                    self.drain_events(&mut windows, &mut summary, live);
-                    self.store_windows(&mut windows, &shutdown).await?;
-                }
-            }
+        let sinks = self.trade_sinks.iter().map(|s| s.name());
+        for name in sinks.chain(self.window_sinks.iter().map(|s| s.name())) {
+            self.metrics.init_sink(name);
         }
+        let source_result = self
+            .consume_source(&mut windows, &mut summary, &shutdown)
+            .await;
         if let Some(agg) = self.aggregator.as_mut() {
             agg.flush();
         }
-        self.drain_events(&mut windows, &mut summary, live);
-        // Shutdown may already be requested: store_windows then retries a bounded number of times.
+        self.drain_events(&mut windows, &mut summary);
+        // Shutdown may already be requested: retry a bounded number of times.
         let done = CancellationToken::new();
         done.cancel();
         self.store_windows(&mut windows, &done).await?;
@@ -186,7 +173,51 @@ impl Pipeline {
                 source,
             })?;
         }
+        source_result?;
         Ok(summary)
+    }
+
+    /// The main loop; returns when the source ends or fails, or on shutdown.
+    async fn consume_source(
+        &mut self,
+        windows: &mut Vec<Window>,
+        summary: &mut PipelineSummary,
+        shutdown: &CancellationToken,
+    ) -> Result<(), PipelineError> {
+        let live = self.source.is_live();
+        let mut trades: Vec<Trade> = Vec::with_capacity(1024);
+        loop {
+            trades.clear();
+            // Only live data may close windows by the wall clock; a replay's
+            // clock is the data itself.
+            let timeout = self
+                .aggregator
+                .as_ref()
+                .filter(|_| live)
+                .and_then(Aggregator::poll_timeout);
+            let sleep = tokio::time::sleep(timeout.map_or(Duration::from_secs(3600), |t| {
+                Duration::from_millis(t.saturating_sub(now_ms()).max(0) as u64)
+            }));
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Ok(()),
+                more = self.source.next_trades(&mut trades) => {
+                    // Trades delivered together with an error still count.
+                    self.handle_trades(&trades, windows, summary, shutdown).await?;
+                    if !more? {
+                        summary.source_ended = true;
+                        return Ok(());
+                    }
+                }
+                _ = sleep, if timeout.is_some() => {
+                    if let Some(agg) = self.aggregator.as_mut() {
+                        agg.advance(now_ms());
+                    }
+                    self.drain_events(windows, summary);
+                    self.store_windows(windows, shutdown).await?;
+                }
+            }
+        }
     }
 
     async fn handle_trades(
@@ -200,16 +231,17 @@ impl Pipeline {
             return Ok(());
         }
         summary.trades += trades.len() as u64;
-        let mut per_symbol: BTreeMap<Symbol, u64> = BTreeMap::new();
         for t in trades {
-            *per_symbol.entry(t.symbol).or_default() += 1;
+            if self.seen_symbols.insert(t.symbol) {
+                self.metrics.init_symbol(t.symbol.as_str());
+            }
         }
-        for (symbol, n) in per_symbol {
+        count_by_symbol(trades.iter().map(|t| t.symbol), |symbol, n| {
             self.metrics
                 .trades_received
                 .get_or_create(&Metrics::symbol(symbol.as_str()))
                 .inc_by(n);
-        }
+        });
         for sink in &mut self.trade_sinks {
             let mut retry = SinkRetry::new(
                 sink.name(),
@@ -223,21 +255,25 @@ impl Pipeline {
             }
         }
         if let Some(agg) = self.aggregator.as_mut() {
-            for t in trades {
-                agg.handle_trade(*t);
-            }
+            let duplicates = trades
+                .iter()
+                .filter(|t| agg.handle_trade(**t) == TradeOutcome::Duplicate)
+                .map(|t| t.symbol);
+            count_by_symbol(duplicates, |symbol, n| {
+                summary.duplicates += n;
+                self.metrics
+                    .duplicates
+                    .get_or_create(&Metrics::symbol(symbol.as_str()))
+                    .inc_by(n);
+            });
         }
-        let live = self.source.is_live();
-        self.drain_events(windows, summary, live);
+        self.drain_events(windows, summary);
         self.store_windows(windows, shutdown).await
     }
 
-    fn drain_events(
-        &mut self,
-        windows: &mut Vec<Window>,
-        summary: &mut PipelineSummary,
-        live: bool,
-    ) {
+    /// Moves the aggregator's events into `windows`, metrics and logs.
+    fn drain_events(&mut self, windows: &mut Vec<Window>, summary: &mut PipelineSummary) {
+        let live = self.source.is_live();
         let Some(agg) = self.aggregator.as_mut() else {
             return;
         };
@@ -254,6 +290,7 @@ impl Pipeline {
                             .observe(seconds_since(w.end_ms));
                     }
                     summary.windows += 1;
+                    *summary.windows_by_symbol.entry(w.symbol).or_default() += 1;
                     windows.push(w);
                 }
                 Event::Late(late) => {
@@ -271,14 +308,17 @@ impl Pipeline {
                 }
                 Event::Gap { symbol, missing } => {
                     summary.gaps += 1;
+                    self.metrics
+                        .stream_gaps
+                        .get_or_create(&Metrics::symbol(symbol.as_str()))
+                        .inc();
                     tracing::warn!(%symbol, first = missing.first, last = missing.last, "trade id gap");
                 }
             }
         }
-        let stats = agg.stats();
-        summary.duplicates = stats.duplicates;
     }
 
+    /// Hands `windows` to every window sink, retrying failures, then clears it.
     async fn store_windows(
         &mut self,
         windows: &mut Vec<Window>,
@@ -315,64 +355,15 @@ impl Pipeline {
     }
 }
 
-/// Backoff state for one sink batch. Retryable errors back off and retry,
-/// for ever while running and `shutdown_retries` times once shutdown is
-/// requested; anything else stops the pipeline with the batch size reported.
-struct SinkRetry<'a> {
-    sink: &'static str,
-    metrics: &'a Metrics,
-    delays: crate::retry::Backoff,
-    shutdown_retries: u32,
-    retries_after_shutdown: u32,
-    pending: usize,
-}
-
-impl<'a> SinkRetry<'a> {
-    fn new(
-        sink: &'static str,
-        metrics: &'a Metrics,
-        policy: RetryPolicy,
-        shutdown_retries: u32,
-        pending: usize,
-    ) -> Self {
-        SinkRetry {
-            sink,
-            metrics,
-            delays: policy.delays(),
-            shutdown_retries,
-            retries_after_shutdown: 0,
-            pending,
-        }
+/// Calls `f` once per symbol with how many items had it. Batches are
+/// usually one symbol, so this keeps label lookups off the per-trade path.
+fn count_by_symbol(symbols: impl Iterator<Item = Symbol>, mut f: impl FnMut(Symbol, u64)) {
+    let mut counts: BTreeMap<Symbol, u64> = BTreeMap::new();
+    for symbol in symbols {
+        *counts.entry(symbol).or_default() += 1;
     }
-
-    async fn wait(
-        &mut self,
-        err: SinkError,
-        shutdown: &CancellationToken,
-    ) -> Result<(), PipelineError> {
-        let sink = self.sink;
-        self.metrics
-            .sink_errors
-            .get_or_create(&Metrics::sink(sink))
-            .inc();
-        if shutdown.is_cancelled() {
-            self.retries_after_shutdown += 1;
-        }
-        if !err.is_retryable() || self.retries_after_shutdown > self.shutdown_retries {
-            return Err(PipelineError::Sink {
-                sink,
-                pending: self.pending,
-                source: err,
-            });
-        }
-        let delay = self.delays.next_delay();
-        tracing::warn!(sink, error = %err, retry_in = ?delay, pending = self.pending, "sink write failed; keeping the batch and retrying");
-        self.metrics
-            .sink_retries
-            .get_or_create(&Metrics::sink(sink))
-            .inc();
-        tokio::time::sleep(delay).await;
-        Ok(())
+    for (symbol, n) in counts {
+        f(symbol, n);
     }
 }
 
@@ -386,3 +377,6 @@ pub fn now_ms() -> i64 {
 fn seconds_since(ms: i64) -> f64 {
     (now_ms() - ms).max(0) as f64 / 1000.0
 }
+
+#[cfg(test)]
+mod tests;

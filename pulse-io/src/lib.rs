@@ -8,19 +8,56 @@
 //! - [`driver`]: the [`Pipeline`] loop joining a source, the aggregator and sinks.
 //! - [`metrics`]: Prometheus metrics shared by every part.
 //! - [`retry`]: backoff with jitter.
+//! - [`csv_sink`]: the CSV export of windows ([`CsvSink`]).
+//! - [`terminal`]: one printed line per window ([`TerminalSink`]).
+//! - [`binance`] (feature `binance`): the live Binance USD-M source with
+//!   reconnects, a stall watchdog and REST backfill ([`BinanceSource`]).
+//! - [`replay`] (feature `replay`): JSONL captures and dump CSV/zip files
+//!   ([`open_replay`]).
+//! - [`kafka`] (feature `kafka`): the trade producer ([`kafka::KafkaTradeSink`]),
+//!   the message schema and the partition reader.
+//! - [`clickhouse`] (feature `clickhouse`): the `pulse_metrics` DDL, consumer
+//!   positions and a batching window sink.
+//! - [`consumer`] (features `kafka` + `clickhouse`): topic → windows →
+//!   ClickHouse with exactly-once results across crashes.
+//! - `fake_binance` (feature `testsupport`): a local fake Binance with fault
+//!   injection, for tests.
+//! - `testsupport` (feature `testsupport`): real servers and fresh namespaces for
+//!   integration tests.
 
+pub mod csv_sink;
 pub mod driver;
 pub mod metrics;
 pub mod retry;
 pub mod sink;
 pub mod source;
+pub mod terminal;
 
+pub use csv_sink::CsvSink;
 pub use driver::{Pipeline, PipelineError, PipelineSummary};
 pub use metrics::Metrics;
 pub use retry::RetryPolicy;
 pub use sink::{SinkError, TradeSink, WindowSink};
 pub use source::{SourceError, TradeSource};
+pub use terminal::TerminalSink;
 pub use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "binance")]
+pub mod binance;
+#[cfg(feature = "clickhouse")]
+pub mod clickhouse;
+#[cfg(all(feature = "kafka", feature = "clickhouse"))]
+pub mod consumer;
+#[cfg(feature = "testsupport")]
+pub mod fake_binance;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+#[cfg(feature = "replay")]
+pub mod replay;
 #[cfg(feature = "testsupport")]
 pub mod testsupport;
+
+#[cfg(feature = "binance")]
+pub use binance::{BinanceConfig, BinanceSource};
+#[cfg(feature = "replay")]
+pub use replay::{ReplayOptions, ReplaySource, open_replay};

@@ -3,6 +3,13 @@
 //! One [`Metrics`] is made at start-up and cloned into each component (clones
 //! share the same counters). [`Metrics::encode`] renders the text format for
 //! a `/metrics` endpoint.
+//!
+//! Who records what, so nothing is counted twice:
+//! - sources: `frames_rejected`, `queue_dropped`, `gaps` (found on the wire),
+//!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connections`;
+//! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
+//!   `duplicates`, `late_trades`, `stream_gaps`, `windows_emitted`,
+//!   `sink_errors`, `sink_retries` and both latency histograms.
 
 use std::sync::Arc;
 
@@ -51,8 +58,11 @@ pub struct Metrics {
     pub frames_rejected: Family<ReasonLabel, Counter>,
     /// Trades evicted from a full drop-oldest queue.
     pub queue_dropped: Counter,
-    /// Sequence gaps found, by symbol.
+    /// Sequence gaps a source found (and tries to backfill), by symbol.
     pub gaps: Family<SymbolLabel, Counter>,
+    /// Sequence gaps still present in the stream the aggregator saw, by
+    /// symbol: gaps in a replay file, or ones backfill has not closed yet.
+    pub stream_gaps: Family<SymbolLabel, Counter>,
     /// Trades recovered by REST backfill, by symbol.
     pub trades_backfilled: Family<SymbolLabel, Counter>,
     /// Missing trades that backfill could not recover, by symbol.
@@ -71,9 +81,11 @@ pub struct Metrics {
     pub sink_errors: Family<SinkLabel, Counter>,
     /// Sink write retries, by sink.
     pub sink_retries: Family<SinkLabel, Counter>,
-    /// Seconds from a window's end to its emission.
+    /// Seconds from a window's end (its latest possible trade time) to its
+    /// emission. Live sources only: a replay's trade times are history.
     pub window_emit_latency: Histogram,
-    /// Seconds from a window's end to its successful store, by sink.
+    /// Seconds from a window's end (its latest possible trade time) to its
+    /// successful store, by sink. Live sources only.
     pub window_store_latency: HistogramFamily<SinkLabel>,
 }
 
@@ -92,6 +104,7 @@ impl Metrics {
             frames_rejected: Family::default(),
             queue_dropped: Counter::default(),
             gaps: Family::default(),
+            stream_gaps: Family::default(),
             trades_backfilled: Family::default(),
             trades_unfilled: Family::default(),
             duplicates: Family::default(),
@@ -120,7 +133,12 @@ impl Metrics {
             "Trades dropped by a full drop-oldest queue",
             m.queue_dropped.clone(),
         );
-        r.register("gaps", "Trade id gaps found", m.gaps.clone());
+        r.register("gaps", "Trade id gaps found by a source", m.gaps.clone());
+        r.register(
+            "stream_gaps",
+            "Trade id gaps in the stream the aggregator saw",
+            m.stream_gaps.clone(),
+        );
         r.register(
             "trades_backfilled",
             "Trades recovered over REST backfill",
@@ -156,12 +174,12 @@ impl Metrics {
         r.register("sink_retries", "Sink write retries", m.sink_retries.clone());
         r.register(
             "window_emit_latency_seconds",
-            "Seconds from a window's end to its emission",
+            "Seconds from a window's end (latest trade time) to its emission",
             m.window_emit_latency.clone(),
         );
         r.register(
             "window_store_latency_seconds",
-            "Seconds from a window's end to its successful store",
+            "Seconds from a window's end (latest trade time) to its successful store",
             m.window_store_latency.clone(),
         );
         m.registry = Arc::new(r);
@@ -188,6 +206,32 @@ impl Metrics {
         SinkLabel {
             sink: sink.to_string(),
         }
+    }
+
+    /// Creates every per-symbol series at zero, so dashboards and alerts see
+    /// `0` rather than no data before the first event. Idempotent.
+    pub fn init_symbol(&self, symbol: &str) {
+        let label = Metrics::symbol(symbol);
+        for family in [
+            &self.trades_received,
+            &self.gaps,
+            &self.stream_gaps,
+            &self.trades_backfilled,
+            &self.trades_unfilled,
+            &self.duplicates,
+            &self.late_trades,
+            &self.windows_emitted,
+        ] {
+            drop(family.get_or_create(&label));
+        }
+    }
+
+    /// Creates every per-sink series at zero. Idempotent.
+    pub fn init_sink(&self, sink: &str) {
+        let label = Metrics::sink(sink);
+        drop(self.sink_errors.get_or_create(&label));
+        drop(self.sink_retries.get_or_create(&label));
+        drop(self.window_store_latency.get_or_create(&label));
     }
 
     /// Counts one rejected frame.
@@ -226,5 +270,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# TYPE pulse_reconnects counter"), "{text}");
+    }
+
+    #[test]
+    fn init_shows_zero_series_before_the_first_event() {
+        let m = Metrics::new();
+        m.init_symbol("ETHUSDT");
+        m.init_sink("csv");
+        let text = m.encode();
+        for line in [
+            "pulse_late_trades_total{symbol=\"ETHUSDT\"} 0",
+            "pulse_stream_gaps_total{symbol=\"ETHUSDT\"} 0",
+            "pulse_trades_backfilled_total{symbol=\"ETHUSDT\"} 0",
+            "pulse_sink_errors_total{sink=\"csv\"} 0",
+            "pulse_window_store_latency_seconds_count{sink=\"csv\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
     }
 }

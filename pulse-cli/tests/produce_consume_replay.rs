@@ -1,0 +1,151 @@
+//! `pulse produce --replay` → broker → `pulse consume` → ClickHouse gives
+//! exactly the windows pulse-core computes from the capture directly, and
+//! three consumers splitting a topic give the same table as one.
+
+mod produce_consume_support;
+
+use produce_consume_support::{
+    ALTCOINS, BUSY_BTC, Pulse, assert_same_rows, capture, consume_args, ends, expected_rows, store,
+    trades, wait_processed,
+};
+use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade};
+use pulse_io::testsupport;
+
+#[tokio::test]
+async fn replay_through_the_broker_gives_exactly_the_captures_windows() {
+    let Some(kafka) = testsupport::kafka() else {
+        return;
+    };
+    let Some(db) = testsupport::clickhouse().await else {
+        return;
+    };
+    let Some(path) = capture(BUSY_BTC) else {
+        return;
+    };
+    let brokers = kafka.brokers().join(",");
+    let topic = kafka.topic();
+    let trades = trades(&path);
+
+    let mut produce = Pulse::spawn(
+        "produce",
+        &[
+            "produce",
+            "--brokers",
+            &brokers,
+            "--topic",
+            topic,
+            "--replay",
+            path.to_str().unwrap(),
+        ],
+    );
+    produce.wait_success().await;
+    assert!(
+        produce.output().contains("published=21313"),
+        "{}",
+        produce.output()
+    );
+
+    // The message keeps the original field names, with the IST timestamp.
+    let client = kafka.client().await;
+    let mut reader = PartitionReader::open(&client, topic, 0, None, FetchConfig::default())
+        .await
+        .unwrap();
+    let first = reader.fetch().await.unwrap().remove(0);
+    let text = String::from_utf8(first.value.clone().unwrap()).unwrap();
+    assert!(
+        text.starts_with(r#"{"symbol":"BTCUSDT","price":"61800.3","quantity":"#)
+            && text.contains(r#""timestamp":"2024-08-09T05:24:16."#)
+            && text.contains(r#"+05:30","side":""#),
+        "{text}"
+    );
+    assert_eq!(
+        decode_trade(first.value.as_deref().unwrap()).unwrap(),
+        trades[0]
+    );
+
+    let mut consume = Pulse::spawn(
+        "consume",
+        &consume_args(&brokers, topic, db.url(), db.database(), "pulse_metrics"),
+    );
+    let store = store(db.url(), db.database(), "pulse_metrics");
+    wait_processed(&store, topic, &ends(&trades, 1)).await;
+    consume.assert_running();
+    consume.terminate().await;
+    assert!(
+        consume.output().contains("windows=344"),
+        "{}",
+        consume.output()
+    );
+
+    assert_same_rows(
+        &store.select_final().await.unwrap(),
+        &expected_rows(&trades),
+    );
+}
+
+#[tokio::test]
+async fn three_consumers_on_three_partitions_write_what_one_consumer_writes() {
+    let Some(kafka) = testsupport::kafka() else {
+        return;
+    };
+    let Some(db) = testsupport::clickhouse().await else {
+        return;
+    };
+    let Some(path) = capture(ALTCOINS) else {
+        return;
+    };
+    let brokers = kafka.brokers().join(",");
+    let topic = kafka.topic();
+    let trades = trades(&path);
+    let ends = ends(&trades, 3);
+    assert_eq!(ends.len(), 3, "the symbols use every partition");
+
+    let mut produce = Pulse::spawn(
+        "produce",
+        &[
+            "produce",
+            "--brokers",
+            &brokers,
+            "--topic",
+            topic,
+            "--partitions",
+            "3",
+            "--replay",
+            path.to_str().unwrap(),
+        ],
+    );
+    produce.wait_success().await;
+
+    let mut split: Vec<Pulse> = ["0/3", "1/3", "2/3"]
+        .iter()
+        .map(|instance| {
+            let mut args = consume_args(&brokers, topic, db.url(), db.database(), "split");
+            args.extend(["--instance", instance]);
+            Pulse::spawn(&format!("consume {instance}"), &args)
+        })
+        .collect();
+    let mut whole = Pulse::spawn(
+        "consume all",
+        &consume_args(&brokers, topic, db.url(), db.database(), "whole"),
+    );
+
+    let split_store = store(db.url(), db.database(), "split");
+    let whole_store = store(db.url(), db.database(), "whole");
+    wait_processed(&split_store, topic, &ends).await;
+    wait_processed(&whole_store, topic, &ends).await;
+    for consumer in split.iter_mut().chain([&mut whole]) {
+        consumer.terminate().await;
+    }
+    // Each instance read only its own partition.
+    for (i, consumer) in split.iter().enumerate() {
+        assert!(
+            consumer.output().contains(&format!("partitions=[{i}]")),
+            "{}",
+            consumer.output()
+        );
+    }
+
+    let expected = expected_rows(&trades);
+    assert_same_rows(&split_store.select_final().await.unwrap(), &expected);
+    assert_same_rows(&whole_store.select_final().await.unwrap(), &expected);
+}

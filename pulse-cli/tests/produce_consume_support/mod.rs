@@ -1,0 +1,227 @@
+//! Helpers for the `pulse produce` / `pulse consume` tests: run the real
+//! binary against the real broker and ClickHouse, signal it, wait for its
+//! positions, and compute the expected rows straight from pulse-core.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, Trade, parse_frame};
+use pulse_io::clickhouse::{ClickHouseConfig, MetricsStore, WindowRow};
+use pulse_io::kafka::partition_for;
+use pulse_io::testsupport;
+use tokio::process::{Child, Command};
+
+/// Busy single-symbol capture: 21,313 trades, 344 windows.
+pub const BUSY_BTC: &str =
+    "binance-usdm_btcusdt@trade_2024-08-08T235416Z_2024-08-08T235959Z.jsonl.gz";
+/// Five interleaved symbols (spread over three partitions), 574 trades.
+pub const ALTCOINS: &str = "binance-usdm_altcoins@aggTrade_2021-04-05_cryptofeed.jsonl.gz";
+
+/// Generous bound for anything the tests wait for.
+pub const WAIT: Duration = Duration::from_secs(120);
+
+/// A capture in `../shared/data`, or `None` (the test skips) without it.
+pub fn capture(name: &str) -> Option<PathBuf> {
+    let path = testsupport::data_dir()?.join(name);
+    assert!(path.is_file(), "{} is missing", path.display());
+    Some(path)
+}
+
+/// The capture's trades, parsed frame by frame with pulse-core.
+pub fn trades(path: &Path) -> Vec<Trade> {
+    let file = std::fs::File::open(path).unwrap();
+    BufReader::new(flate2::read::GzDecoder::new(file))
+        .lines()
+        .filter_map(|line| match parse_frame(line.unwrap().as_bytes()) {
+            Ok(Frame::Trade(trade)) => Some(trade),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The rows pulse-core computes from `trades` in one pass, flushed at the
+/// end, ordered like [`MetricsStore::select_final`].
+pub fn expected_rows(trades: &[Trade]) -> Vec<WindowRow> {
+    let mut agg = Aggregator::new(AggregatorConfig::default()).unwrap();
+    let mut rows = Vec::new();
+    for trade in trades {
+        agg.handle_trade(*trade);
+    }
+    agg.flush();
+    while let Some(event) = agg.poll() {
+        if let Event::Window(w) = event {
+            rows.push(WindowRow::from(&w));
+        }
+    }
+    rows.sort_by(|a, b| (&a.symbol, a.window_start).cmp(&(&b.symbol, b.window_start)));
+    rows
+}
+
+/// End offset of each partition once `trades` are published to a fresh
+/// topic with `partitions` partitions.
+pub fn ends(trades: &[Trade], partitions: i32) -> BTreeMap<i32, i64> {
+    let mut ends = BTreeMap::new();
+    for t in trades {
+        *ends
+            .entry(partition_for(&t.symbol, partitions))
+            .or_insert(0) += 1;
+    }
+    ends
+}
+
+/// Asserts `actual` equals `expected` row by row, naming the first difference.
+pub fn assert_same_rows(actual: &[WindowRow], expected: &[WindowRow]) {
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert_eq!(a, e, "row {i} differs");
+    }
+    assert_eq!(actual.len(), expected.len(), "row count");
+}
+
+/// The store a `pulse consume --database db --table table` writes.
+pub fn store(url: &str, database: &str, table: &str) -> MetricsStore {
+    MetricsStore::new(ClickHouseConfig {
+        url: url.to_owned(),
+        database: database.to_owned(),
+        table: table.to_owned(),
+        ..ClickHouseConfig::default()
+    })
+    .unwrap()
+}
+
+/// Records processed so far by consumers writing `store`, over all partitions.
+pub async fn processed(store: &MetricsStore, topic: &str) -> i64 {
+    match store.load_positions(topic).await {
+        Ok(positions) => positions.values().map(|p| p.next_offset).sum(),
+        Err(_) => 0,
+    }
+}
+
+/// Waits until the stored positions reach `ends` for every partition.
+pub async fn wait_processed(store: &MetricsStore, topic: &str, ends: &BTreeMap<i32, i64>) {
+    let what = format!("the consumers' positions reach {ends:?}");
+    testsupport::wait_until(WAIT, &what, || async {
+        let Ok(positions) = store.load_positions(topic).await else {
+            return false;
+        };
+        ends.iter()
+            .all(|(p, end)| positions.get(p).is_some_and(|pos| pos.next_offset >= *end))
+    })
+    .await;
+}
+
+/// A running `pulse` process, its output in a log file. Killed on drop.
+pub struct Pulse {
+    name: String,
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Pulse {
+    /// Starts `pulse <args>`; `name` labels it in failure messages.
+    pub fn spawn(name: &str, args: &[&str]) -> Pulse {
+        let dir = tempfile::Builder::new()
+            .prefix("pulse-cli-test")
+            .tempdir()
+            .unwrap();
+        let log = dir.path().join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+            .args(args)
+            .env("PULSE_LOG", "info,rskafka=warn")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start pulse {args:?}: {e}"));
+        Pulse {
+            name: name.to_owned(),
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Everything it printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics with its output if it has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited early ({status}):\n{}", self.name, self.output());
+        }
+    }
+
+    /// Waits for it to exit on its own.
+    pub async fn wait(&mut self) -> ExitStatus {
+        match tokio::time::timeout(WAIT, self.child.wait()).await {
+            Ok(status) => status.unwrap(),
+            Err(_) => panic!(
+                "{} did not exit within {WAIT:?}:\n{}",
+                self.name,
+                self.output()
+            ),
+        }
+    }
+
+    /// Waits for it to exit and asserts success.
+    pub async fn wait_success(&mut self) {
+        let status = self.wait().await;
+        assert!(
+            status.success(),
+            "{} failed ({status}):\n{}",
+            self.name,
+            self.output()
+        );
+    }
+
+    /// SIGTERM, as `docker stop` or systemd send: it should flush and exit 0.
+    pub async fn terminate(&mut self) {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.wait_success().await;
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().unwrap();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// The `pulse consume` arguments for a test database and table.
+pub fn consume_args<'a>(
+    brokers: &'a str,
+    topic: &'a str,
+    url: &'a str,
+    database: &'a str,
+    table: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "consume",
+        "--brokers",
+        brokers,
+        "--topic",
+        topic,
+        "--clickhouse",
+        url,
+        "--database",
+        database,
+        "--table",
+        table,
+        "--insert-interval",
+        "100ms",
+    ]
+}

@@ -1,0 +1,117 @@
+//! `pulse run --replay` on real captures, without a dashboard: exit code,
+//! CSV rows against pulse-core's own computation, terminal lines, summary,
+//! and byte-for-byte determinism.
+
+mod run_support;
+
+use std::path::Path;
+
+use run_support::{
+    ALTCOINS_CAPTURE, BTC_CAPTURE, assert_rows_match, capture, expected_windows, pulse, read_csv,
+    temp_dir,
+};
+
+/// Runs `pulse run --replay CAPTURE --csv OUT --dashboard off` to the end.
+async fn replay(capture: &Path, csv: &Path) -> (String, String) {
+    let out = pulse()
+        .args(["run", "--dashboard", "off", "--replay"])
+        .arg(capture)
+        .arg("--csv")
+        .arg(csv)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "pulse run failed: {stderr}");
+    (stdout, stderr)
+}
+
+#[tokio::test]
+async fn replay_writes_the_windows_pulse_core_computes() {
+    let Some(capture) = capture(BTC_CAPTURE) else {
+        return;
+    };
+    let dir = temp_dir();
+    let csv = dir.path().join("windows.csv");
+    let (stdout, stderr) = replay(&capture, &csv).await;
+
+    let expected = expected_windows(&capture);
+    assert_eq!(expected.len(), 344, "the capture spans 344 busy seconds");
+    let (header, rows) = read_csv(&csv);
+    assert_eq!(
+        header[..9].join(","),
+        "window_start,window_end,vwap,net_delta,buy_pressure_pct,total_volume,trade_count,\
+         avg_price_1_sec,signal"
+    );
+    assert_rows_match(&header, &rows, &expected);
+    assert_eq!(rows[0][0], "2024-08-08T23:54:16.000Z");
+
+    // One terminal line per window, in order, then the summary on stderr.
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), expected.len());
+    assert!(
+        lines[0].starts_with("23:54:16 BTCUSDT") && lines[0].ends_with(expected[0].signal.as_str()),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        stderr.contains("pulse run: 21313 trades → 344 windows (BTCUSDT 344)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("replay finished"), "{stderr}");
+}
+
+#[tokio::test]
+async fn replay_of_interleaved_symbols_matches_pulse_core() {
+    let Some(capture) = capture(ALTCOINS_CAPTURE) else {
+        return;
+    };
+    let dir = temp_dir();
+    let csv = dir.path().join("windows.csv");
+    let (_, stderr) = replay(&capture, &csv).await;
+    let expected = expected_windows(&capture);
+    let (header, rows) = read_csv(&csv);
+    assert_rows_match(&header, &rows, &expected);
+    let symbols: std::collections::BTreeSet<&str> =
+        expected.iter().map(|w| w.symbol.as_str()).collect();
+    assert_eq!(symbols.len(), 5, "{symbols:?}");
+    for symbol in symbols {
+        assert!(stderr.contains(symbol), "{symbol} in the summary: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn replay_is_byte_for_byte_deterministic() {
+    let Some(capture) = capture(BTC_CAPTURE) else {
+        return;
+    };
+    let dir = temp_dir();
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    let (stdout_a, _) = replay(&capture, &a).await;
+    let (stdout_b, _) = replay(&capture, &b).await;
+    let (bytes_a, bytes_b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert!(bytes_a.len() > 10_000);
+    assert!(bytes_a == bytes_b, "the two CSV files differ");
+    assert_eq!(stdout_a, stdout_b, "terminal lines differ");
+}
+
+#[tokio::test]
+async fn a_busy_dashboard_port_fails_early_and_says_what_to_do() {
+    let Some(capture) = capture(ALTCOINS_CAPTURE) else {
+        return;
+    };
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = pulse()
+        .args(["run", "--dashboard", &addr, "--replay"])
+        .arg(&capture)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(stderr.contains(&addr), "{stderr}");
+    assert!(stderr.contains("--dashboard off"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing processed");
+}
