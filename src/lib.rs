@@ -1,3 +1,6 @@
-//! Examples and benchmarks for the pulse workspace. Nothing here is published.
+//! Examples, benchmarks and stack tests for the pulse workspace. Nothing here
+//! is published.
 //!
-//! See `examples/` and `benches/` beside this file's crate root.
+//! The crate's documentation is the repository README, so every ```rust
+//! block in it is compiled and run by `cargo test --doc`.
+#![doc = include_str!("../README.md")]
