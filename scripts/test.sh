@@ -14,7 +14,7 @@ step() {
 
 # ---------------------------------------------------------------- installs --
 # One function per tool, each a no-op when the tool is present. Add new ones
-# (e.g. a browser for UI tests) here and call them from install_all.
+# here and call them from install_all.
 
 install_rust_components() {
   cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
@@ -26,9 +26,15 @@ install_services() {
   "$services" install
 }
 
+install_browser() {
+  # Debian's chromium and chromedriver, for pulse-cli/tests/browser.rs.
+  scripts/browser-deps.sh
+}
+
 install_all() {
   install_rust_components
   install_services
+  install_browser
 }
 
 # Tests replay recorded Binance captures from ../shared/data next to the

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use pulse_core::Symbol;
+use pulse_io::BinanceConfig;
 
 /// Where to read live trades from.
 #[derive(Debug, Clone, Args)]
@@ -30,4 +31,16 @@ pub struct BinanceArgs {
         default_value = "https://fapi.binance.com"
     )]
     pub binance_rest_url: String,
+}
+
+impl BinanceArgs {
+    /// The source settings these flags name, with defaults for the rest.
+    pub fn config(&self) -> BinanceConfig {
+        BinanceConfig {
+            symbols: self.symbols.clone(),
+            ws_base: self.binance_ws_url.clone(),
+            rest_base: self.binance_rest_url.clone(),
+            ..BinanceConfig::default()
+        }
+    }
 }

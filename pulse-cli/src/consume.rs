@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use pulse_core::AggregatorConfig;
-use pulse_io::clickhouse::ClickHouseConfig;
 use pulse_io::consumer::{Consumer, ConsumerConfig, PartitionSelection};
 use pulse_io::kafka::FetchConfig;
 use pulse_io::{CancellationToken, Metrics};
 
+use crate::clickhouse_args::ClickHouseArgs;
 use crate::http;
 use crate::produce::KafkaArgs;
 
@@ -40,21 +40,8 @@ pub struct ConsumeArgs {
     )]
     clickhouse: String,
 
-    /// ClickHouse database (created if missing).
-    #[arg(long, env = "PULSE_CLICKHOUSE_DATABASE", default_value = "default")]
-    database: String,
-
-    /// Table for the windows (created if missing).
-    #[arg(long, env = "PULSE_CLICKHOUSE_TABLE", default_value = "pulse_metrics")]
-    table: String,
-
-    /// ClickHouse user.
-    #[arg(long, env = "PULSE_CLICKHOUSE_USER")]
-    clickhouse_user: Option<String>,
-
-    /// ClickHouse password.
-    #[arg(long, env = "PULSE_CLICKHOUSE_PASSWORD", hide_env_values = true)]
-    clickhouse_password: Option<String>,
+    #[command(flatten)]
+    store: ClickHouseArgs,
 
     /// Read only these partitions, e.g. 0,2 (default: all). Consumers given
     /// disjoint partitions together write the same table as one consumer.
@@ -104,14 +91,7 @@ pub async fn run(args: ConsumeArgs, shutdown: CancellationToken) -> anyhow::Resu
         (None, Some(_)) => anyhow::bail!("--instance takes I/N, e.g. 0/3"),
         (None, None) => PartitionSelection::All,
     };
-    let clickhouse = ClickHouseConfig {
-        url: args.clickhouse.clone(),
-        database: args.database.clone(),
-        table: args.table.clone(),
-        user: args.clickhouse_user.clone(),
-        password: args.clickhouse_password.clone(),
-        ..ClickHouseConfig::default()
-    };
+    let clickhouse = args.store.config(&args.clickhouse);
     let config = ConsumerConfig {
         topic: args.kafka.topic.clone(),
         partitions: selection.clone(),

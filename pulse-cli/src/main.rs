@@ -5,6 +5,7 @@
 //! assembles pulse-io parts; the work happens in the libraries.
 
 mod binance_args;
+mod clickhouse_args;
 mod consume;
 mod dashboard;
 mod http;

@@ -1,5 +1,6 @@
 //! `pulse produce`: Binance (or a replay file) → a Kafka topic.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
+use pulse_core::Symbol;
 use pulse_io::kafka::{
-    Compression, KafkaConfig, KafkaTradeSink, ProducerConfig, ResumeFilter, UtcOffset,
-    last_trades_on_topic,
+    Compression, KafkaConfig, KafkaTradeSink, ProducerConfig, UtcOffset, last_trades_on_topic,
 };
-use pulse_io::{CancellationToken, Metrics, Pipeline, TradeSource};
+use pulse_io::{CancellationToken, Metrics, Pipeline};
 
 use crate::binance_args::BinanceArgs;
 use crate::http;
-use crate::source_args::{ReplayArgs, open_source};
+use crate::source_args::{ReplayArgs, connect_live, open_source};
 
 /// Flags naming the broker and topic, shared by `produce` and `consume`.
 #[derive(Debug, Clone, Args)]
@@ -94,9 +95,16 @@ pub struct ProduceArgs {
 
     /// On start, read at most this many records per partition, backwards
     /// from the end of the topic, looking for each symbol's last trade (live
-    /// mode only). New trades continue after it; older ones are not sent again.
+    /// mode only). Publishing continues right after it: trades missed while
+    /// no producer ran are backfilled over REST, and none is sent twice.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     resume_scan: u64,
+
+    /// Most trades per symbol backfilled over REST on start, counting back
+    /// from the first live trade; older missed trades are counted as
+    /// unfilled (pulse_trades_unfilled_total) and logged.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    resume_backfill_max: u64,
 
     /// Serve Prometheus /metrics on this address, e.g. 0.0.0.0:9464.
     #[arg(long, value_name = "ADDR", env = "PULSE_METRICS_ADDR")]
@@ -144,11 +152,14 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
     );
     let produced = sink.produced_counter();
 
-    let replay = args.replay.replay.is_some();
-    let mut source = open_source(&args.binance, &args.replay, metrics.clone()).await?;
-    if !replay {
-        source = resume(source, &kafka, &args, &metrics).await?;
-    }
+    let source = if args.replay.replay.is_some() {
+        open_source(&args.binance, &args.replay, metrics.clone()).await?
+    } else {
+        let mut config = args.binance.config();
+        config.resume_after = resume_points(&kafka, &args).await?;
+        config.backfill.max_resume_backfill = args.resume_backfill_max;
+        connect_live(config, metrics.clone()).await?
+    };
 
     let progress = tokio::spawn(log_progress(produced.clone(), started, shutdown.clone()));
     let result = Pipeline::new(source, metrics)
@@ -171,13 +182,11 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
     Ok(())
 }
 
-/// Continues each symbol after its last trade already on the topic.
-async fn resume(
-    source: Box<dyn TradeSource>,
+/// Each symbol's last trade id already on the topic, where publishing resumes.
+async fn resume_points(
     kafka: &KafkaConfig,
     args: &ProduceArgs,
-    metrics: &Metrics,
-) -> anyhow::Result<Box<dyn TradeSource>> {
+) -> anyhow::Result<BTreeMap<Symbol, u64>> {
     let client = kafka.connect().await?;
     let last = last_trades_on_topic(
         &client,
@@ -188,9 +197,9 @@ async fn resume(
     .await
     .context("looking for the last trades on the topic")?;
     for (symbol, trade) in &last {
-        tracing::info!(%symbol, last_id = trade.id, partition = trade.partition, offset = trade.offset, "resuming after the topic's last trade");
+        tracing::info!(%symbol, last_id = trade.id, partition = trade.partition, offset = trade.offset, "found the topic's last trade");
     }
-    Ok(Box::new(ResumeFilter::new(source, &last, metrics.clone())))
+    Ok(last.into_iter().map(|(symbol, t)| (symbol, t.id)).collect())
 }
 
 async fn log_progress(produced: Arc<AtomicU64>, started: Instant, shutdown: CancellationToken) {

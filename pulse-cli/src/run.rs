@@ -7,14 +7,18 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use pulse_core::{Aggregator, AggregatorConfig};
+use pulse_io::clickhouse::ClickHouseWindowSink;
+use pulse_io::kafka::{KafkaTradeSink, ProducerConfig};
 use pulse_io::{
     CancellationToken, CsvSink, Metrics, Pipeline, PipelineError, PipelineSummary, SourceError,
     TerminalSink, WindowSink,
 };
 
 use crate::binance_args::BinanceArgs;
+use crate::clickhouse_args::ClickHouseArgs;
 use crate::dashboard::{Dashboard, ListenAddr, Status};
 use crate::http;
+use crate::produce::KafkaArgs;
 use crate::source_args::{ReplayArgs, open_source};
 
 /// Flags of `pulse run`.
@@ -50,6 +54,23 @@ pub struct RunArgs {
     /// Do not print a line per window.
     #[arg(long, short)]
     quiet: bool,
+
+    /// Also store every window in ClickHouse at this HTTP URL, e.g.
+    /// http://127.0.0.1:8123 (tables are created if missing).
+    #[arg(long, value_name = "URL")]
+    clickhouse: Option<String>,
+
+    #[command(flatten)]
+    store: ClickHouseArgs,
+
+    /// Also publish every trade to Kafka at these brokers (comma-separated
+    /// host:port), in the `pulse produce` message format.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    brokers: Option<Vec<String>>,
+
+    /// Topic for --brokers (created if missing).
+    #[arg(long, default_value = "trades_btc")]
+    topic: String,
 }
 
 pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -82,6 +103,21 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         None => None,
     };
 
+    if let Some(url) = &args.clickhouse {
+        metrics.init_sink("clickhouse");
+        let config = args.store.config(url);
+        let table = config.metrics_table();
+        let sink = ClickHouseWindowSink::connect(config, metrics.clone())
+            .await
+            .with_context(|| format!("opening {table} on ClickHouse at {url}"))?;
+        tracing::info!(%url, %table, "storing windows in ClickHouse");
+        sinks.push(Box::new(sink));
+    }
+    let kafka = match &args.brokers {
+        Some(brokers) => Some(connect_kafka(brokers, &args.topic, &metrics).await?),
+        None => None,
+    };
+
     let source = open_source(&args.binance, &args.replay, metrics.clone())
         .await
         .map_err(|e| with_hint(e, live))?;
@@ -89,6 +125,9 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         .aggregator(Aggregator::new(AggregatorConfig::default())?);
     for sink in sinks {
         pipeline = pipeline.window_sink(sink);
+    }
+    if let Some(kafka) = kafka {
+        pipeline = pipeline.trade_sink(Box::new(kafka));
     }
 
     let result = pipeline.run(shutdown.clone()).await;
@@ -116,6 +155,29 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         shutdown.cancelled().await;
     }
     Ok(())
+}
+
+/// The producer for `--brokers`, with the topic created if missing.
+async fn connect_kafka(
+    brokers: &[String],
+    topic: &str,
+    metrics: &Metrics,
+) -> anyhow::Result<KafkaTradeSink> {
+    metrics.init_sink("kafka");
+    let kafka = KafkaArgs {
+        brokers: brokers.to_vec(),
+        topic: topic.to_owned(),
+    }
+    .config();
+    let producer = ProducerConfig {
+        topic: topic.to_owned(),
+        ..ProducerConfig::default()
+    };
+    let sink = KafkaTradeSink::connect(&kafka, producer)
+        .await
+        .with_context(|| format!("opening topic {topic} on {}", brokers.join(",")))?;
+    tracing::info!(%topic, partitions = sink.partition_count(), "publishing trades to Kafka");
+    Ok(sink)
 }
 
 /// The status the dashboard shows while running.

@@ -37,8 +37,6 @@ fn positive_factor(s: &str) -> Result<f64, String> {
 ///
 /// A live source that cannot connect fails with
 /// [`pulse_io::SourceError::Unreachable`] in the error chain.
-// Until `produce` and `run` switch over from their stand-in.
-#[allow(dead_code)]
 pub async fn open_source(
     binance: &BinanceArgs,
     replay: &ReplayArgs,
@@ -56,15 +54,18 @@ pub async fn open_source(
         return open_replay(path, options, metrics)
             .with_context(|| format!("opening the replay file {}", path.display()));
     }
-    let config = BinanceConfig {
-        symbols: binance.symbols.clone(),
-        ws_base: binance.binance_ws_url.clone(),
-        rest_base: binance.binance_rest_url.clone(),
-        ..BinanceConfig::default()
-    };
+    connect_live(binance.config(), metrics).await
+}
+
+/// Connects to live Binance with `config`.
+pub async fn connect_live(
+    config: BinanceConfig,
+    metrics: Metrics,
+) -> anyhow::Result<Box<dyn TradeSource>> {
+    let url = config.ws_base.clone();
     let source = BinanceSource::connect(config, metrics)
         .await
-        .with_context(|| format!("connecting to Binance at {}", binance.binance_ws_url))?;
+        .with_context(|| format!("connecting to Binance at {url}"))?;
     Ok(Box::new(source))
 }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, Trade, parse_frame};
 use pulse_io::clickhouse::{ClickHouseConfig, MetricsStore, WindowRow};
-use pulse_io::kafka::partition_for;
-use pulse_io::testsupport;
+use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade, partition_for};
+use pulse_io::testsupport::{self, TestKafka};
 use tokio::process::{Child, Command};
 
 /// Busy single-symbol capture: 21,313 trades, 344 windows.
@@ -79,6 +79,36 @@ pub fn assert_same_rows(actual: &[WindowRow], expected: &[WindowRow]) {
         assert_eq!(a, e, "row {i} differs");
     }
     assert_eq!(actual.len(), expected.len(), "row count");
+}
+
+/// Every trade on the test topic, reading each partition up to its end in
+/// `ends` (and whatever else one more fetch brings, so extras show).
+pub async fn read_topic(kafka: &TestKafka, ends: &BTreeMap<i32, i64>) -> Vec<Trade> {
+    let client = kafka.client().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut trades = Vec::new();
+    for (&partition, &end) in ends {
+        let mut reader = PartitionReader::open(
+            &client,
+            kafka.topic(),
+            partition,
+            None,
+            FetchConfig::default(),
+        )
+        .await
+        .unwrap();
+        while reader.next_offset() < end {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "partition {partition}: {} of {end} records after {WAIT:?}",
+                reader.next_offset()
+            );
+            for record in reader.fetch().await.unwrap() {
+                trades.push(decode_trade(record.value.as_deref().unwrap()).unwrap());
+            }
+        }
+    }
+    trades
 }
 
 /// The store a `pulse consume --database db --table table` writes.

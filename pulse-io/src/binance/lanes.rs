@@ -34,6 +34,9 @@ struct Lane {
     quiet_since_reconnect: bool,
     /// Backfill from `next` until caught up.
     want_catch_up: bool,
+    /// Resumed after trades published before a restart, and no live trade
+    /// since: backfill at most this many trades before the first live one.
+    resume_limit: Option<u64>,
     in_flight: bool,
     /// Rounds in a row that left the hole open and brought nothing.
     rounds: u32,
@@ -57,16 +60,50 @@ impl Lanes {
             want_until: None,
             quiet_since_reconnect: false,
             want_catch_up: false,
+            resume_limit: None,
             in_flight: false,
             rounds: 0,
         })
     }
 
+    /// Trades of `symbol` up to `last_id` were delivered before a restart
+    /// (e.g. they are on the producer's topic): continue right after it.
+    /// What was missed meanwhile is backfilled, at most `max_backfill`
+    /// trades before the first live one; older ones are counted as
+    /// unfilled. Call before any trade of `symbol`, then
+    /// [`Lanes::catch_up_quiet`] a little later, as after a reconnect.
+    pub(crate) fn resume_after(&mut self, symbol: Symbol, last_id: u64, max_backfill: u64) {
+        let lane = self.lane(symbol);
+        lane.next = Some(last_id + 1);
+        lane.seq.resume_after(last_id);
+        lane.quiet_since_reconnect = true;
+        lane.resume_limit = Some(max_backfill);
+    }
+
     /// A trade from a socket.
     pub(crate) fn live(&mut self, trade: Trade) {
+        let lane = self.lane(trade.symbol);
         // Any gap since the reconnect now shows in the sequence.
-        self.lane(trade.symbol).quiet_since_reconnect = false;
+        lane.quiet_since_reconnect = false;
+        if let Some(limit) = lane.resume_limit.take() {
+            self.bound_resume_gap(trade.symbol, trade.id, limit);
+        }
         self.accept(trade, false);
+    }
+
+    /// Gives up on the part of the gap before `first_live` that lies more
+    /// than `limit` trades back.
+    fn bound_resume_gap(&mut self, symbol: Symbol, first_live: u64, limit: u64) {
+        let Some(next) = self.lane(symbol).next else {
+            return;
+        };
+        if first_live.saturating_sub(next) > limit {
+            let hole = IdRange {
+                first: next,
+                last: first_live - limit - 1,
+            };
+            self.abandon(symbol, hole, "beyond the resume backfill bound");
+        }
     }
 
     /// Trades of `symbol` in `range` were evicted from the queue unseen.
@@ -122,10 +159,16 @@ impl Lanes {
             if !lane.want_catch_up && until.is_none() {
                 return None;
             }
+            // A blind catch-up after a resume stays within its bound.
+            let catch_up_until = lane.resume_limit.map(|limit| next + limit.max(1) - 1);
             let request = BackfillRequest {
                 symbol,
                 from_id: next,
-                until: if lane.want_catch_up { None } else { until },
+                until: if lane.want_catch_up {
+                    catch_up_until
+                } else {
+                    until
+                },
                 round: lane.rounds,
             };
             lane.want_catch_up = false;
@@ -426,6 +469,55 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn a_resumed_lane_backfills_from_after_the_last_delivered_trade() {
+        let metrics = Metrics::new();
+        let mut lanes = Lanes::new(metrics.clone(), 3);
+        lanes.resume_after(btc(), 4, 100);
+        // The old copies of delivered trades are duplicates, the first live
+        // trade reveals the gap, and backfill closes it.
+        for id in [3, 4, 8, 9] {
+            lanes.live(t(id));
+        }
+        assert_eq!(ids(&mut lanes), Vec::<u64>::new());
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.from_id, req.until), (5, Some(7)));
+        lanes.backfilled(req, outcome(&[5, 6, 7, 8], Some(8), None));
+        assert_eq!(ids(&mut lanes), vec![5, 6, 7, 8, 9]);
+        let label = Metrics::symbol("BTCUSDT");
+        assert_eq!(metrics.duplicates.get_or_create(&label).get(), 3);
+        assert_eq!(metrics.trades_backfilled.get_or_create(&label).get(), 3);
+        assert_eq!(metrics.trades_unfilled.get_or_create(&label).get(), 0);
+    }
+
+    #[test]
+    fn a_resume_backfills_at_most_its_bound() {
+        let metrics = Metrics::new();
+        let mut lanes = Lanes::new(metrics.clone(), 3);
+        lanes.resume_after(btc(), 10, 3);
+        lanes.live(t(30));
+        // 11..=26 lie more than 3 before the first live trade: given up, counted.
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.from_id, req.until), (27, Some(29)));
+        lanes.backfilled(req, outcome(&[27, 28, 29], Some(29), None));
+        assert_eq!(ids(&mut lanes), vec![27, 28, 29, 30]);
+        let label = Metrics::symbol("BTCUSDT");
+        assert_eq!(metrics.trades_unfilled.get_or_create(&label).get(), 16);
+    }
+
+    #[test]
+    fn a_quiet_resumed_lane_catches_up_within_its_bound() {
+        let mut lanes = Lanes::new(Metrics::new(), 3);
+        lanes.resume_after(btc(), 10, 500);
+        assert_eq!(lanes.poll_backfill(), None, "waits for a live trade first");
+        lanes.catch_up_quiet(&[btc()]);
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.from_id, req.until), (11, Some(510)));
+        lanes.backfilled(req, outcome(&[11, 12], Some(12), None));
+        assert_eq!(ids(&mut lanes), vec![11, 12]);
+        assert_eq!(lanes.poll_backfill(), None);
     }
 
     #[test]

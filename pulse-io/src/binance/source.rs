@@ -91,8 +91,20 @@ impl BinanceSource {
             connections,
             "streaming Binance aggTrades"
         );
+        let mut lanes = Lanes::new(metrics, config.backfill.rounds);
+        let mut catch_ups = VecDeque::new();
+        if !config.resume_after.is_empty() {
+            for (&symbol, &last_id) in &config.resume_after {
+                tracing::info!(%symbol, last_id, "resuming after the last trade already delivered");
+                lanes.resume_after(symbol, last_id, config.backfill.max_resume_backfill);
+            }
+            // Like a reconnect: a busy symbol's first trade shows its gap;
+            // the quiet ones are backfilled blindly a little later.
+            let symbols = config.resume_after.keys().copied().collect();
+            catch_ups.push_back((Instant::now() + config.backfill.catch_up_delay, symbols));
+        }
         Ok(BinanceSource {
-            lanes: Lanes::new(metrics, config.backfill.rounds),
+            lanes,
             config,
             inbox,
             events,
@@ -101,7 +113,7 @@ impl BinanceSource {
             backfills: JoinSet::new(),
             incoming: Vec::new(),
             evicted: Vec::new(),
-            catch_ups: VecDeque::new(),
+            catch_ups,
             _stop: cancel.drop_guard(),
         })
     }

@@ -10,8 +10,8 @@
 //! - [`ensure_topic`], [`topic_partitions`]: topic admin.
 //! - [`KafkaTradeSink`], [`ProducerConfig`]: the [`TradeSink`](crate::TradeSink).
 //! - [`PartitionReader`], [`FetchConfig`]: reading a partition from an offset.
-//! - [`last_trades_on_topic`], [`ResumeFilter`]: where a restarted producer
-//!   left off, and continuing from there.
+//! - [`last_trades_on_topic`]: where a restarted producer left off (the
+//!   Binance source continues from there, see `BinanceConfig::resume_after`).
 //! - [`KafkaError`]: retryable vs fatal failures.
 
 mod client;
@@ -21,7 +21,6 @@ mod partitioner;
 mod producer;
 mod reader;
 mod resume;
-mod resume_filter;
 mod topic;
 mod utc_offset;
 
@@ -32,6 +31,5 @@ pub use partitioner::{murmur2, partition_for};
 pub use producer::{KafkaTradeSink, ProducerConfig};
 pub use reader::{FetchConfig, FetchedRecord, MIN_FETCH_BYTES, PartitionReader};
 pub use resume::{LastTrade, last_trades_on_topic};
-pub use resume_filter::ResumeFilter;
 pub use topic::{ensure_topic, topic_partitions};
 pub use utc_offset::{UtcOffset, UtcOffsetError};
