@@ -19,7 +19,13 @@ use tracing_subscriber::EnvFilter;
 
 /// Live crypto market data: Binance USD-M trades into exact 1-second windows.
 #[derive(Debug, Parser)]
-#[command(name = "pulse", version, about, long_about = None)]
+#[command(
+    name = "pulse",
+    version,
+    about,
+    long_about = None,
+    after_help = "Without a command, pulse runs `pulse run`: live BTCUSDT with a dashboard at http://127.0.0.1:8088."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,7 +43,12 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // A bare `pulse` is `pulse run`: live BTCUSDT with the dashboard.
+    let cli = if std::env::args_os().len() <= 1 {
+        Cli::parse_from(["pulse", "run"])
+    } else {
+        Cli::parse()
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("PULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),

@@ -5,8 +5,8 @@
 mod produce_consume_support;
 
 use produce_consume_support::{
-    ALTCOINS, BUSY_BTC, Pulse, assert_same_rows, capture, consume_args, ends, expected_rows, store,
-    trades, wait_processed,
+    ALTCOINS, BUSY_BTC, Pulse, assert_same_rows, capture, consume_args, ends, expected_rows,
+    scrape_metrics, store, trades, wait_processed,
 };
 use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade};
 use pulse_io::testsupport;
@@ -63,13 +63,19 @@ async fn replay_through_the_broker_gives_exactly_the_captures_windows() {
         trades[0]
     );
 
-    let mut consume = Pulse::spawn(
-        "consume",
-        &consume_args(&brokers, topic, db.url(), db.database(), "pulse_metrics"),
-    );
+    let mut args = consume_args(&brokers, topic, db.url(), db.database(), "pulse_metrics");
+    args.extend(["--metrics", "127.0.0.1:0"]);
+    let mut consume = Pulse::spawn("consume", &args);
     let store = store(db.url(), db.database(), "pulse_metrics");
     wait_processed(&store, topic, &ends(&trades, 1)).await;
     consume.assert_running();
+    let metrics = scrape_metrics(&consume).await;
+    for line in [
+        "pulse_trades_received_total{symbol=\"BTCUSDT\"} 21313\n",
+        "pulse_sink_errors_total{sink=\"clickhouse\"} 0\n",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
     consume.terminate().await;
     assert!(
         consume.output().contains("windows=344"),

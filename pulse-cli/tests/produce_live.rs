@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use produce_consume_support::{
     ALTCOINS, Pulse, WAIT, assert_same_rows, capture, consume_args, ends, expected_rows,
-    read_topic, store, trades, wait_processed,
+    read_topic, scrape_metrics, store, trades, wait_processed,
 };
 use pulse_io::fake_binance::{FakeBinance, FakeConfig, Fault, Pace, assert_same_trades};
 use pulse_io::kafka::last_trades_on_topic;
@@ -95,11 +95,21 @@ async fn live_produce_survives_faults_and_a_crash_and_loses_nothing() {
         fake.published() >= down_until
     })
     .await;
-    let mut second = Pulse::spawn("produce #2", &produce_args);
+    let mut second_args = produce_args.to_vec();
+    second_args.extend(["--metrics", "127.0.0.1:0"]);
+    let mut second = Pulse::spawn("produce #2", &second_args);
     let ends = ends(&recorded, 3);
     let on_topic = read_topic(&kafka, &ends).await;
     assert_same_trades(&recorded, &on_topic);
     second.assert_running();
+    // What it fetched over REST shows on its /metrics.
+    let metrics = scrape_metrics(&second).await;
+    let backfilled: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("pulse_trades_backfilled_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(backfilled > 0, "nothing backfilled:\n{metrics}");
     second.terminate().await;
     assert!(
         second

@@ -13,6 +13,7 @@ use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, Trade, parse_frame}
 use pulse_io::clickhouse::{ClickHouseConfig, MetricsStore, WindowRow};
 use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade, partition_for};
 use pulse_io::testsupport::{self, TestKafka};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 /// Busy single-symbol capture: 21,313 trades, 344 windows.
@@ -109,6 +110,35 @@ pub async fn read_topic(kafka: &TestKafka, ends: &BTreeMap<i32, i64>) -> Vec<Tra
         }
     }
     trades
+}
+
+/// The Prometheus text a `pulse … --metrics 127.0.0.1:0` serves, found
+/// through the address it logs.
+pub async fn scrape_metrics(pulse: &Pulse) -> String {
+    let mut addr = None;
+    testsupport::wait_until(WAIT, "the metrics server's address is logged", || {
+        addr = pulse
+            .output()
+            .split("serving http://")
+            .nth(1)
+            .and_then(|rest| rest.split("/metrics").next())
+            .map(str::to_owned);
+        std::future::ready(addr.is_some())
+    })
+    .await;
+    let addr = addr.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
+        "{reply}"
+    );
+    reply
 }
 
 /// The store a `pulse consume --database db --table table` writes.
