@@ -80,9 +80,9 @@ async fn sigkill_at_random_moments_then_restart_gives_the_clean_run_table() {
     let ends = ends(&all, 3);
     let total: i64 = ends.values().sum();
 
-    // Small fetches and frequent inserts: many positions to be killed between.
+    // Small fetches (and inserts every 100 ms): many positions to be killed between.
     let mut args = consume_args(&brokers, topic, db.url(), db.database(), "crashed");
-    args.extend(["--fetch-max-bytes", "4096", "--insert-interval", "20ms"]);
+    args.extend(["--fetch-max-bytes", "4096"]);
     let crashed = store(db.url(), db.database(), "crashed");
     let mut rng = Rng::from_env_or_clock();
     let mut mid_run_kills = 0;
@@ -95,7 +95,7 @@ async fn sigkill_at_random_moments_then_restart_gives_the_clean_run_table() {
         })
         .await;
         consumer.assert_running();
-        tokio::time::sleep(Duration::from_millis(rng.below(400))).await;
+        tokio::time::sleep(Duration::from_millis(rng.below(1500))).await;
         consumer.kill().await;
         let at = processed(&crashed, topic).await;
         println!("round {round}: killed at {at} of {total} records");

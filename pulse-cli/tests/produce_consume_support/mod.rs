@@ -188,7 +188,12 @@ impl Pulse {
             .prefix("pulse-cli-test")
             .tempdir()
             .unwrap();
-        let log = dir.path().join(format!("{name}.log"));
+        // Names like "consume 0/3" must not become paths.
+        let file_name: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let log = dir.path().join(format!("{file_name}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_pulse"))
             .args(args)
