@@ -166,6 +166,66 @@ struct SymbolState {
     late_trades: u64,
 }
 
+impl SymbolState {
+    fn new(max_open_gaps: usize) -> Self {
+        SymbolState {
+            max_time: i64::MIN,
+            watermark: i64::MIN,
+            open: BTreeMap::new(),
+            emitted: BTreeMap::new(),
+            sequence: Sequence::new(max_open_gaps),
+            late_trades: 0,
+        }
+    }
+}
+
+/// Start of the window holding `time_ms`; negative times round down too.
+fn window_start(time_ms: i64, window_ms: i64) -> i64 {
+    time_ms.div_euclid(window_ms) * window_ms
+}
+
+/// Moves `state`'s watermark up to `watermark` and emits, in start order,
+/// every window whose end it reaches. A free function so the hot path can
+/// call it while holding `state`.
+fn close_windows(
+    config: &AggregatorConfig,
+    symbol: Symbol,
+    state: &mut SymbolState,
+    watermark: i64,
+    events: &mut VecDeque<Event>,
+    stats: &mut AggregatorStats,
+) {
+    if watermark <= state.watermark {
+        return;
+    }
+    let window_ms = config.window_ms;
+    let keep = config.late_policy == LatePolicy::Reemit;
+    state.watermark = watermark;
+    while let Some(entry) = state.open.first_entry() {
+        let start = *entry.key();
+        if start.saturating_add(window_ms) > watermark {
+            break;
+        }
+        let window = entry.remove();
+        events.push_back(Event::Window(window.finish(
+            symbol,
+            start,
+            start + window_ms,
+            1,
+        )));
+        stats.windows += 1;
+        if keep {
+            state.emitted.insert(start, (window, 1));
+        }
+    }
+    if keep {
+        let horizon = watermark.saturating_sub(config.late_retention_ms);
+        state
+            .emitted
+            .retain(|start, _| start.saturating_add(window_ms) > horizon);
+    }
+}
+
 /// Turns trades into closed windows. No I/O and no clock: the caller passes
 /// time in and pulls results out.
 ///
@@ -217,7 +277,7 @@ impl Aggregator {
 
     /// Start of the window holding `trade_time_ms`.
     pub fn window_start(&self, trade_time_ms: i64) -> i64 {
-        trade_time_ms.div_euclid(self.config.window_ms) * self.config.window_ms
+        window_start(trade_time_ms, self.config.window_ms)
     }
 
     /// The clock state of `symbol`, to store beside its emitted windows.
@@ -241,13 +301,15 @@ impl Aggregator {
     /// Feeds one trade. Call for every trade, in any order; then drain
     /// [`poll`](Self::poll), since a trade can close earlier windows.
     pub fn handle_trade(&mut self, trade: Trade) -> TradeOutcome {
-        let window_ms = self.config.window_ms;
-        let lateness = self.config.allowed_lateness_ms;
-        let track = self.config.track_sequence;
-        let policy = self.config.late_policy;
-        let state = self.state(trade.symbol);
+        let config = &self.config;
+        let window_ms = config.window_ms;
+        // One map lookup per trade: this is the hot path.
+        let state = self
+            .symbols
+            .entry(trade.symbol)
+            .or_insert_with(|| SymbolState::new(config.max_open_gaps));
 
-        if track {
+        if config.track_sequence {
             match state.sequence.observe(trade.id) {
                 SequenceOutcome::Duplicate => {
                     self.stats.duplicates += 1;
@@ -265,20 +327,17 @@ impl Aggregator {
             }
         }
 
-        let start = self.window_start(trade.trade_time_ms);
-        let state = self
-            .symbols
-            .get_mut(&trade.symbol)
-            .expect("state created above");
+        let start = window_start(trade.trade_time_ms, window_ms);
         if start + window_ms <= state.watermark {
             state.late_trades += 1;
+            let watermark_ms = state.watermark;
             self.stats.late_trades += 1;
             self.events.push_back(Event::Late(LateTrade {
                 trade,
                 window_start_ms: start,
-                watermark_ms: state.watermark,
+                watermark_ms,
             }));
-            if policy == LatePolicy::Reemit {
+            if config.late_policy == LatePolicy::Reemit {
                 self.reemit(trade, start);
             }
             return TradeOutcome::Late;
@@ -293,8 +352,17 @@ impl Aggregator {
         self.stats.trades += 1;
         if trade.trade_time_ms > state.max_time {
             state.max_time = trade.trade_time_ms;
-            let watermark = trade.trade_time_ms.saturating_sub(lateness);
-            self.raise_watermark(trade.symbol, watermark);
+            let watermark = trade
+                .trade_time_ms
+                .saturating_sub(config.allowed_lateness_ms);
+            close_windows(
+                config,
+                trade.symbol,
+                state,
+                watermark,
+                &mut self.events,
+                &mut self.stats,
+            );
         }
         TradeOutcome::Accepted
     }
@@ -367,50 +435,22 @@ impl Aggregator {
 
     fn state(&mut self, symbol: Symbol) -> &mut SymbolState {
         let max_open_gaps = self.config.max_open_gaps;
-        self.symbols.entry(symbol).or_insert_with(|| SymbolState {
-            max_time: i64::MIN,
-            watermark: i64::MIN,
-            open: BTreeMap::new(),
-            emitted: BTreeMap::new(),
-            sequence: Sequence::new(max_open_gaps),
-            late_trades: 0,
-        })
+        self.symbols
+            .entry(symbol)
+            .or_insert_with(|| SymbolState::new(max_open_gaps))
     }
 
     /// Emits, in start order, every window whose end the new watermark reaches.
     fn raise_watermark(&mut self, symbol: Symbol, watermark: i64) {
-        let window_ms = self.config.window_ms;
-        let keep = self.config.late_policy == LatePolicy::Reemit;
-        let retention = self.config.late_retention_ms;
-        let Some(state) = self.symbols.get_mut(&symbol) else {
-            return;
-        };
-        if watermark <= state.watermark {
-            return;
-        }
-        state.watermark = watermark;
-        while let Some(entry) = state.open.first_entry() {
-            let start = *entry.key();
-            if start.saturating_add(window_ms) > watermark {
-                break;
-            }
-            let stats = entry.remove();
-            self.events.push_back(Event::Window(stats.finish(
+        if let Some(state) = self.symbols.get_mut(&symbol) {
+            close_windows(
+                &self.config,
                 symbol,
-                start,
-                start + window_ms,
-                1,
-            )));
-            self.stats.windows += 1;
-            if keep {
-                state.emitted.insert(start, (stats, 1));
-            }
-        }
-        if keep {
-            let horizon = watermark.saturating_sub(retention);
-            state
-                .emitted
-                .retain(|start, _| start.saturating_add(window_ms) > horizon);
+                state,
+                watermark,
+                &mut self.events,
+                &mut self.stats,
+            );
         }
     }
 
