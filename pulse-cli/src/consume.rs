@@ -74,14 +74,7 @@ pub async fn run(args: ConsumeArgs, shutdown: CancellationToken) -> anyhow::Resu
     let started = Instant::now();
     let metrics = Metrics::new();
     metrics.init_sink("clickhouse");
-    if let Some(addr) = args.metrics {
-        http::serve(
-            addr,
-            http::metrics_routes(metrics.clone()),
-            shutdown.clone(),
-        )
-        .await?;
-    }
+    http::serve_metrics(args.metrics, &metrics, &shutdown).await?;
     let selection = match (&args.partitions, &args.instance) {
         (Some(PartitionSelection::Instance { .. }), _) => {
             anyhow::bail!("--partitions takes a list like 0,2; use --instance I/N for an instance")

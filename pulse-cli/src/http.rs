@@ -48,3 +48,16 @@ pub async fn serve(
     tracing::info!("serving http://{bound}/metrics");
     Ok(bound)
 }
+
+/// Serves `/metrics` alone on `addr`, if given (`--metrics` of `produce`
+/// and `consume`).
+pub async fn serve_metrics(
+    addr: Option<SocketAddr>,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    if let Some(addr) = addr {
+        serve(addr, metrics_routes(metrics.clone()), shutdown.clone()).await?;
+    }
+    Ok(())
+}

@@ -115,14 +115,7 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
     let started = Instant::now();
     let metrics = Metrics::new();
     metrics.init_sink("kafka");
-    if let Some(addr) = args.metrics {
-        http::serve(
-            addr,
-            http::metrics_routes(metrics.clone()),
-            shutdown.clone(),
-        )
-        .await?;
-    }
+    http::serve_metrics(args.metrics, &metrics, &shutdown).await?;
     let kafka = args.kafka.config();
     let producer = ProducerConfig {
         topic: args.kafka.topic.clone(),

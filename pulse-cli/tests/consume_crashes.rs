@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use produce_consume_support::{
     ALTCOINS, BUSY_BTC, Pulse, WAIT, assert_same_rows, capture, consume_args, ends, expected_rows,
-    processed, store, trades, wait_processed,
+    processed, publish_replay, store, trades, wait_processed,
 };
 use pulse_io::testsupport;
 
@@ -60,22 +60,7 @@ async fn sigkill_at_random_moments_then_restart_gives_the_clean_run_table() {
     let mut all = trades(&busy);
     all.extend(trades(&altcoins));
     for path in [&busy, &altcoins] {
-        Pulse::spawn(
-            "produce",
-            &[
-                "produce",
-                "--brokers",
-                &brokers,
-                "--topic",
-                topic,
-                "--partitions",
-                "3",
-                "--replay",
-                path.to_str().unwrap(),
-            ],
-        )
-        .wait_success()
-        .await;
+        publish_replay(&brokers, topic, 3, path).await;
     }
     let ends = ends(&all, 3);
     let total: i64 = ends.values().sum();

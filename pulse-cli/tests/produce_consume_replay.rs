@@ -6,7 +6,7 @@ mod produce_consume_support;
 
 use produce_consume_support::{
     ALTCOINS, BUSY_BTC, Pulse, assert_same_rows, capture, consume_args, ends, expected_rows,
-    scrape_metrics, store, trades, wait_processed,
+    publish_replay, scrape_metrics, store, trades, wait_processed,
 };
 use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade};
 use pulse_io::testsupport;
@@ -26,24 +26,8 @@ async fn replay_through_the_broker_gives_exactly_the_captures_windows() {
     let topic = kafka.topic();
     let trades = trades(&path);
 
-    let mut produce = Pulse::spawn(
-        "produce",
-        &[
-            "produce",
-            "--brokers",
-            &brokers,
-            "--topic",
-            topic,
-            "--replay",
-            path.to_str().unwrap(),
-        ],
-    );
-    produce.wait_success().await;
-    assert!(
-        produce.output().contains("published=21313"),
-        "{}",
-        produce.output()
-    );
+    let output = publish_replay(&brokers, topic, 1, &path).await;
+    assert!(output.contains("published=21313"), "{output}");
 
     // The message keeps the original field names, with the IST timestamp.
     let client = kafka.client().await;
@@ -106,21 +90,7 @@ async fn three_consumers_on_three_partitions_write_what_one_consumer_writes() {
     let ends = ends(&trades, 3);
     assert_eq!(ends.len(), 3, "the symbols use every partition");
 
-    let mut produce = Pulse::spawn(
-        "produce",
-        &[
-            "produce",
-            "--brokers",
-            &brokers,
-            "--topic",
-            topic,
-            "--partitions",
-            "3",
-            "--replay",
-            path.to_str().unwrap(),
-        ],
-    );
-    produce.wait_success().await;
+    publish_replay(&brokers, topic, 3, &path).await;
 
     let mut split: Vec<Pulse> = ["0/3", "1/3", "2/3"]
         .iter()

@@ -82,6 +82,28 @@ pub fn assert_same_rows(actual: &[WindowRow], expected: &[WindowRow]) {
     assert_eq!(actual.len(), expected.len(), "row count");
 }
 
+/// Runs `pulse produce --replay path` into a topic of `partitions`
+/// partitions and waits for it to exit 0; returns what it printed.
+pub async fn publish_replay(brokers: &str, topic: &str, partitions: u32, path: &Path) -> String {
+    let partitions = partitions.to_string();
+    let mut produce = Pulse::spawn(
+        "produce",
+        &[
+            "produce",
+            "--brokers",
+            brokers,
+            "--topic",
+            topic,
+            "--partitions",
+            &partitions,
+            "--replay",
+            path.to_str().unwrap(),
+        ],
+    );
+    produce.wait_success().await;
+    produce.output()
+}
+
 /// Every trade on the test topic, reading each partition up to its end in
 /// `ends` (and whatever else one more fetch brings, so extras show).
 pub async fn read_topic(kafka: &TestKafka, ends: &BTreeMap<i32, i64>) -> Vec<Trade> {

@@ -191,46 +191,39 @@ struct Retrier<'a> {
 }
 
 impl Retrier<'_> {
-    /// For start-up steps: gives up quietly (`None`) on shutdown.
-    async fn kafka<T, F, Fut>(
-        &self,
-        what: &'static str,
-        mut op: F,
-    ) -> Result<Option<T>, ConsumeError>
+    /// For start-up steps against Kafka: gives up quietly (`None`) on shutdown.
+    async fn kafka<T, F, Fut>(&self, what: &str, op: F) -> Result<Option<T>, ConsumeError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, KafkaError>>,
     {
-        let mut delays = self.config.retry.delays();
-        loop {
-            let attempt = tokio::select! {
-                _ = self.shutdown.cancelled() => return Ok(None),
-                result = op() => result,
-            };
-            match attempt {
-                Ok(v) => return Ok(Some(v)),
-                Err(e) if e.is_retryable() => {
-                    let delay = delays.next_delay();
-                    tracing::warn!(error = %e, retry_in = ?delay, "Kafka {what} failed; retrying");
-                    tokio::select! {
-                        _ = self.shutdown.cancelled() => return Ok(None),
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.until_ok("Kafka", what, op, KafkaError::is_retryable)
+            .await
     }
 
-    /// For start-up steps: gives up quietly (`None`) on shutdown.
-    async fn clickhouse<T, F, Fut>(
-        &self,
-        what: &'static str,
-        mut op: F,
-    ) -> Result<Option<T>, ConsumeError>
+    /// For start-up steps against ClickHouse: gives up quietly (`None`) on shutdown.
+    async fn clickhouse<T, F, Fut>(&self, what: &str, op: F) -> Result<Option<T>, ConsumeError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ClickHouseError>>,
+    {
+        self.until_ok("ClickHouse", what, op, ClickHouseError::is_retryable)
+            .await
+    }
+
+    /// Runs `op` until it succeeds, retrying errors `retryable` accepts
+    /// with backoff; `None` once shutdown is requested.
+    async fn until_ok<T, E, F, Fut>(
+        &self,
+        service: &str,
+        what: &str,
+        mut op: F,
+        retryable: fn(&E) -> bool,
+    ) -> Result<Option<T>, ConsumeError>
+    where
+        E: std::fmt::Display + Into<ConsumeError>,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
     {
         let mut delays = self.config.retry.delays();
         loop {
@@ -240,9 +233,9 @@ impl Retrier<'_> {
             };
             match attempt {
                 Ok(v) => return Ok(Some(v)),
-                Err(e) if e.is_retryable() => {
+                Err(e) if retryable(&e) => {
                     let delay = delays.next_delay();
-                    tracing::warn!(error = %e, retry_in = ?delay, "ClickHouse {what} failed; retrying");
+                    tracing::warn!(error = %e, retry_in = ?delay, "{service} {what} failed; retrying");
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return Ok(None),
                         _ = tokio::time::sleep(delay) => {}
