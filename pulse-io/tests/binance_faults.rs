@@ -56,6 +56,41 @@ async fn delivers_every_trade_when_nothing_goes_wrong() {
     assert_eq!(metrics.connections.get(), 1);
 }
 
+#[tokio::test]
+async fn symbols_are_sharded_over_connections_and_survive_a_drop_of_all() {
+    let Some(trades) = recorded(ALTCOINS) else {
+        return;
+    };
+    // Played once all three connections are up, so none misses the start.
+    let config = FakeConfig {
+        pace: Pace::TradesPerSecond(1000),
+        start: pulse_io::fake_binance::Start::Manual,
+    };
+    let fake = FakeBinance::start_with(trades.clone(), config).await;
+    let metrics = Metrics::new();
+    // Five symbols at two streams per connection: three connections.
+    let config = pulse_io::BinanceConfig {
+        streams_per_connection: 2,
+        ..fake.binance_config()
+    };
+    let mut source = BinanceSource::connect(config, metrics.clone())
+        .await
+        .expect("connect");
+    fake.play();
+    let mut got = collect_trades(&mut source, trades.len() / 2, WITHIN).await;
+    assert_eq!(fake.stats().connections_accepted, 3);
+    assert_eq!(metrics.connections.get(), 3);
+    fake.inject(Fault::Disconnect);
+    got.extend(collect_trades(&mut source, trades.len() - got.len(), WITHIN).await);
+    assert_same_trades(fake.trades(), &got);
+    assert_eq!(
+        fake.stats().connections_accepted,
+        6,
+        "each shard reconnected once"
+    );
+    assert_eq!(metrics.reconnects.get(), 3);
+}
+
 /// Injects `fault` a third of the way in, checks the reconnect came within
 /// [`RECONNECT_WITHIN`], then that every trade arrived exactly once.
 async fn survives(fault: Fault) {
