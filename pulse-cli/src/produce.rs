@@ -100,8 +100,8 @@ pub struct ProduceArgs {
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     resume_scan: u64,
 
-    /// Most trades per symbol backfilled over REST on start, counting back
-    /// from the first live trade; older missed trades are counted as
+    /// Most trades per symbol backfilled over REST on start (the ones just
+    /// before the first live trade); older missed trades are counted as
     /// unfilled (pulse_trades_unfilled_total) and logged.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     resume_backfill_max: u64,

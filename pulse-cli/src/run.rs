@@ -64,12 +64,13 @@ pub struct RunArgs {
     store: ClickHouseArgs,
 
     /// Also publish every trade to Kafka at these brokers (comma-separated
-    /// host:port), in the `pulse produce` message format.
+    /// host:port), in the `pulse produce` message format. Unlike `pulse
+    /// produce`, a restart does not resume where the topic ends.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     brokers: Option<Vec<String>>,
 
     /// Topic for --brokers (created if missing).
-    #[arg(long, default_value = "trades_btc")]
+    #[arg(long, default_value = "trades_btc", requires = "brokers")]
     topic: String,
 }
 

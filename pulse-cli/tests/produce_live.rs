@@ -7,27 +7,32 @@
 
 mod produce_consume_support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use produce_consume_support::{
     ALTCOINS, Pulse, WAIT, assert_same_rows, capture, consume_args, ends, expected_rows,
     read_topic, scrape_metrics, store, trades, wait_processed,
 };
+use pulse_core::{Symbol, Trade};
 use pulse_io::fake_binance::{FakeBinance, FakeConfig, Fault, Pace, assert_same_trades};
 use pulse_io::kafka::last_trades_on_topic;
-use pulse_io::testsupport;
+use pulse_io::testsupport::{self, TestKafka};
 
-#[tokio::test]
-async fn live_produce_survives_faults_and_a_crash_and_loses_nothing() {
-    let Some(kafka) = testsupport::kafka() else {
-        return;
-    };
-    let Some(db) = testsupport::clickhouse().await else {
-        return;
-    };
-    let Some(path) = capture(ALTCOINS) else {
-        return;
-    };
+/// A producer killed in mid-market and a second one started after the
+/// market moved on, with `restart_args` added to its flags.
+struct CrashedProducer {
+    fake: FakeBinance,
+    recorded: Vec<Trade>,
+    /// The second producer, still running.
+    second: Pulse,
+    /// Each symbol's last trade id on the topic when the first was killed.
+    last_before_kill: BTreeMap<Symbol, u64>,
+    /// Trades published when the second started.
+    restarted_at: usize,
+}
+
+async fn crash_and_restart(kafka: &TestKafka, restart_args: &[&str]) -> Option<CrashedProducer> {
+    let path = capture(ALTCOINS)?;
     // About 6 s of market, so the producer can be killed in the middle.
     let config = FakeConfig {
         pace: Pace::TradesPerSecond(100),
@@ -35,7 +40,7 @@ async fn live_produce_survives_faults_and_a_crash_and_loses_nothing() {
     };
     let fake = FakeBinance::start_with(trades(&path), config).await;
     let recorded = fake.trades().to_vec();
-    let symbols: Vec<String> = fake.symbols().iter().map(|s| s.to_string()).collect();
+    let symbols = fake.symbols();
     // Kill once every symbol has traded (a symbol new to the topic starts
     // from the live stream), and well before the end.
     let mut seen = BTreeSet::new();
@@ -53,15 +58,15 @@ async fn live_produce_survives_faults_and_a_crash_and_loses_nothing() {
     fake.schedule(170, Fault::Close);
 
     let brokers = kafka.brokers().join(",");
-    let topic = kafka.topic();
+    let symbol_list: Vec<String> = symbols.iter().map(|s| s.to_string()).collect();
+    let symbol_list = symbol_list.join(",");
     let (ws, rest) = (fake.ws_base(), fake.rest_base());
-    let symbol_list = symbols.join(",");
-    let produce_args = [
+    let mut args = vec![
         "produce",
         "--brokers",
         &brokers,
         "--topic",
-        topic,
+        kafka.topic(),
         "--partitions",
         "3",
         "--symbols",
@@ -72,17 +77,16 @@ async fn live_produce_survives_faults_and_a_crash_and_loses_nothing() {
         &rest,
     ];
 
-    let mut first = Pulse::spawn("produce #1", &produce_args);
+    let mut first = Pulse::spawn("produce #1", &args);
     testsupport::wait_until(WAIT, "the market passes the kill point", || async {
         fake.published() >= kill_at
     })
     .await;
     let client = kafka.client().await;
-    let parsed_symbols = fake.symbols();
     testsupport::wait_until(WAIT, "every symbol is on the topic", || async {
-        last_trades_on_topic(&client, topic, &parsed_symbols, 10_000)
+        last_trades_on_topic(&client, kafka.topic(), &symbols, 10_000)
             .await
-            .is_ok_and(|last| last.len() == parsed_symbols.len())
+            .is_ok_and(|last| last.len() == symbols.len())
     })
     .await;
     first.assert_running();
@@ -90,36 +94,72 @@ async fn live_produce_survives_faults_and_a_crash_and_loses_nothing() {
 
     // Trades go on while no producer runs; the restarted one must fetch
     // them over REST.
-    let down_until = fake.published() + 100;
+    let down_until = (fake.published() + 100).min(recorded.len());
     testsupport::wait_until(WAIT, "the market moves on", || async {
         fake.published() >= down_until
     })
     .await;
-    let mut second_args = produce_args.to_vec();
-    second_args.extend(["--metrics", "127.0.0.1:0"]);
-    let mut second = Pulse::spawn("produce #2", &second_args);
-    let ends = ends(&recorded, 3);
-    let on_topic = read_topic(&kafka, &ends).await;
-    assert_same_trades(&recorded, &on_topic);
-    second.assert_running();
-    // What it fetched over REST shows on its /metrics.
-    let metrics = scrape_metrics(&second).await;
-    let backfilled: u64 = metrics
+    let last_before_kill = last_trades_on_topic(&client, kafka.topic(), &symbols, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(symbol, t)| (symbol, t.id))
+        .collect();
+    let restarted_at = fake.published();
+    args.extend(["--metrics", "127.0.0.1:0"]);
+    args.extend(restart_args);
+    let second = Pulse::spawn("produce #2", &args);
+    Some(CrashedProducer {
+        fake,
+        recorded,
+        second,
+        last_before_kill,
+        restarted_at,
+    })
+}
+
+/// The sum of a per-symbol counter on a /metrics page.
+fn counter_sum(metrics: &str, name: &str) -> u64 {
+    metrics
         .lines()
-        .filter(|l| l.starts_with("pulse_trades_backfilled_total{"))
+        .filter(|l| l.starts_with(&format!("{name}{{")))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum();
-    assert!(backfilled > 0, "nothing backfilled:\n{metrics}");
-    second.terminate().await;
+        .sum()
+}
+
+#[tokio::test]
+async fn live_produce_survives_faults_and_a_crash_and_loses_nothing() {
+    let Some(kafka) = testsupport::kafka() else {
+        return;
+    };
+    let Some(db) = testsupport::clickhouse().await else {
+        return;
+    };
+    let Some(mut run) = crash_and_restart(&kafka, &[]).await else {
+        return;
+    };
+    let ends = ends(&run.recorded, 3);
+    let on_topic = read_topic(&kafka, &ends).await;
+    assert_same_trades(&run.recorded, &on_topic);
+    run.second.assert_running();
+    // What it fetched over REST shows on its /metrics.
+    let metrics = scrape_metrics(&run.second).await;
     assert!(
-        second
+        counter_sum(&metrics, "pulse_trades_backfilled_total") > 0,
+        "nothing backfilled:\n{metrics}"
+    );
+    assert_eq!(counter_sum(&metrics, "pulse_trades_unfilled_total"), 0);
+    run.second.terminate().await;
+    assert!(
+        run.second
             .output()
             .contains("resuming after the last trade already delivered"),
         "{}",
-        second.output()
+        run.second.output()
     );
-    assert!(fake.stats().rest_requests > 0, "the gap was backfilled");
 
+    let brokers = kafka.brokers().join(",");
+    let topic = kafka.topic();
     let mut consume = Pulse::spawn(
         "consume",
         &consume_args(&brokers, topic, db.url(), db.database(), "live"),
@@ -129,6 +169,96 @@ async fn live_produce_survives_faults_and_a_crash_and_loses_nothing() {
     consume.terminate().await;
     assert_same_rows(
         &store.select_final().await.unwrap(),
-        &expected_rows(&recorded),
+        &expected_rows(&run.recorded),
     );
+}
+
+#[tokio::test]
+async fn a_restart_backfills_at_most_its_bound_and_counts_the_rest() {
+    let Some(kafka) = testsupport::kafka() else {
+        return;
+    };
+    const BOUND: u64 = 3;
+    let Some(mut run) = crash_and_restart(&kafka, &["--resume-backfill-max", "3"]).await else {
+        return;
+    };
+    // Every symbol trades again after the restart, so each gap is shown by
+    // a live trade (not by the catch-up of a quiet symbol, which would take
+    // the oldest trades instead).
+    let traded_after: BTreeSet<Symbol> = run.recorded[run.restarted_at..]
+        .iter()
+        .map(|t| t.symbol)
+        .collect();
+    assert_eq!(traded_after.len(), run.last_before_kill.len());
+    // Wait for the market to end and the producer to publish its last trades.
+    testsupport::wait_until(WAIT, "the market ends", || async {
+        run.fake.stats().playback_done
+    })
+    .await;
+    let last_ids: BTreeMap<Symbol, u64> = {
+        let mut last = BTreeMap::new();
+        for t in &run.recorded {
+            last.insert(t.symbol, t.id);
+        }
+        last
+    };
+    let client = kafka.client().await;
+    let symbols: Vec<Symbol> = last_ids.keys().copied().collect();
+    testsupport::wait_until(
+        WAIT,
+        "every symbol's last trade is on the topic",
+        || async {
+            last_trades_on_topic(&client, kafka.topic(), &symbols, 100_000)
+                .await
+                .is_ok_and(|on_topic| {
+                    last_ids
+                        .iter()
+                        .all(|(s, id)| on_topic.get(s).is_some_and(|t| t.id == *id))
+                })
+        },
+    )
+    .await;
+    let metrics = scrape_metrics(&run.second).await;
+    run.second.terminate().await;
+
+    // Per symbol, what is missing is one run right after the trade the
+    // first producer left last, and at most BOUND trades before the first
+    // live trade of the second one were fetched over REST.
+    let mut got: BTreeMap<Symbol, Vec<u64>> = BTreeMap::new();
+    let end = ends(&run.recorded, 3);
+    // Fewer records than recorded are expected: read whatever is there.
+    let partitions = end.keys().map(|p| (*p, 0)).collect();
+    let on_topic = read_topic(&kafka, &partitions).await;
+    for t in &on_topic {
+        got.entry(t.symbol).or_default().push(t.id);
+    }
+    let mut missing_total = 0;
+    for (symbol, ids) in &got {
+        let want: Vec<u64> = run
+            .recorded
+            .iter()
+            .filter(|t| t.symbol == *symbol)
+            .map(|t| t.id)
+            .collect();
+        let missing: Vec<u64> = want
+            .iter()
+            .copied()
+            .filter(|id| !ids.contains(id))
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.dedup();
+        assert_eq!(&sorted, ids, "{symbol}: no duplicates, id order");
+        if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
+            assert_eq!(*first, run.last_before_kill[symbol] + 1, "{symbol}");
+            assert_eq!(missing.len() as u64, last - first + 1, "{symbol}: one run");
+        }
+        missing_total += missing.len() as u64;
+    }
+    assert!(missing_total > 0, "the bound of {BOUND} gave nothing up");
+    assert_eq!(
+        counter_sum(&metrics, "pulse_trades_unfilled_total"),
+        missing_total,
+        "every trade given up is counted"
+    );
+    assert!(counter_sum(&metrics, "pulse_trades_backfilled_total") <= BOUND * got.len() as u64);
 }

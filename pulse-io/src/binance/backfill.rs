@@ -64,7 +64,10 @@ pub(crate) async fn run(
                 let Some(highest) = page.iter().map(|t| t.id).max().filter(|&h| h >= from) else {
                     return outcome;
                 };
-                outcome.highest_listed = Some(highest);
+                // Ids past `until` were listed but not kept: claim no more
+                // than what this backfill hands back.
+                outcome.highest_listed =
+                    Some(req.until.map_or(highest, |until| highest.min(until)));
                 // Past `until` the live stream has it: keep only what is missing.
                 let wanted = |t: &Trade| req.until.is_none_or(|until| t.id <= until);
                 outcome.trades.extend(page.into_iter().filter(wanted));

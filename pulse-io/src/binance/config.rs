@@ -78,8 +78,11 @@ pub struct BackfillConfig {
     /// Time allowed for one REST request.
     pub request_timeout: Duration,
     /// Most trades per symbol backfilled when resuming after
-    /// [`BinanceConfig::resume_after`]; older missed trades are counted as
-    /// unfilled. 100 000 takes about two minutes at the default request rate.
+    /// [`BinanceConfig::resume_after`]. When the first live trade shows the
+    /// gap, these are the ones just before it; a quiet symbol's catch-up
+    /// takes the oldest. Missed trades beyond the bound are counted as
+    /// unfilled and logged. 100 000 takes about two minutes at the default
+    /// request rate.
     pub max_resume_backfill: u64,
 }
 
@@ -167,6 +170,11 @@ impl BinanceConfig {
         if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
             return bad(format!("{name} must be positive"));
         }
+        if let Some(symbol) = self.resume_after.keys().find(|s| !self.symbols.contains(s)) {
+            return bad(format!(
+                "resume_after names {symbol}, which is not among the symbols followed"
+            ));
+        }
         if self.rotation_overlap >= self.max_connection_age {
             return bad("rotation overlap must be shorter than the max connection age".into());
         }
@@ -217,6 +225,12 @@ mod tests {
                 Box::new(|c| c.rotation_overlap = c.max_connection_age),
             ),
             ("queue capacity", Box::new(|c| c.queue_capacity = 0)),
+            (
+                "not among the symbols",
+                Box::new(|c| {
+                    c.resume_after.insert(Symbol::new("ETHUSDT").unwrap(), 7);
+                }),
+            ),
         ];
         for (want, mutate) in cases {
             let mut config = BinanceConfig::default();

@@ -83,10 +83,13 @@ impl Lanes {
     /// A trade from a socket.
     pub(crate) fn live(&mut self, trade: Trade) {
         let lane = self.lane(trade.symbol);
-        // Any gap since the reconnect now shows in the sequence.
-        lane.quiet_since_reconnect = false;
-        if let Some(limit) = lane.resume_limit.take() {
-            self.bound_resume_gap(trade.symbol, trade.id, limit);
+        // An id already handed out says nothing about what is missing.
+        if lane.next.is_none_or(|next| trade.id >= next) {
+            // Any gap since the reconnect now shows in the sequence.
+            lane.quiet_since_reconnect = false;
+            if let Some(limit) = lane.resume_limit.take() {
+                self.bound_resume_gap(trade.symbol, trade.id, limit);
+            }
         }
         self.accept(trade, false);
     }
@@ -108,6 +111,13 @@ impl Lanes {
 
     /// Trades of `symbol` in `range` were evicted from the queue unseen.
     pub(crate) fn evicted(&mut self, symbol: Symbol, range: IdRange) {
+        let lane = self.lane(symbol);
+        // Evicted trades came live from the socket: they bound a resume too.
+        if lane.next.is_some_and(|next| range.first >= next)
+            && let Some(limit) = lane.resume_limit.take()
+        {
+            self.bound_resume_gap(symbol, range.first, limit);
+        }
         let lane = self.lane(symbol);
         if lane.next.is_none() {
             // Nothing handed out yet: the sequence starts at the oldest lost id.
@@ -159,16 +169,24 @@ impl Lanes {
             if !lane.want_catch_up && until.is_none() {
                 return None;
             }
-            // A blind catch-up after a resume stays within its bound.
-            let catch_up_until = lane.resume_limit.map(|limit| next + limit.max(1) - 1);
+            let until = if lane.want_catch_up {
+                // A blind catch-up after a resume stays within what is left
+                // of its bound; once that is used up only holes are filled.
+                match lane.resume_limit {
+                    Some(0) => {
+                        lane.want_catch_up = false;
+                        Some(until?)
+                    }
+                    Some(limit) => Some(next.saturating_add(limit - 1)),
+                    None => None,
+                }
+            } else {
+                until
+            };
             let request = BackfillRequest {
                 symbol,
                 from_id: next,
-                until: if lane.want_catch_up {
-                    catch_up_until
-                } else {
-                    until
-                },
+                until,
                 round: lane.rounds,
             };
             lane.want_catch_up = false;
@@ -184,11 +202,26 @@ impl Lanes {
         if let Some(failure) = &outcome.failure {
             tracing::warn!(%symbol, from = request.from_id, failure, "backfill gave up");
         }
+        // The lane moved past the request's start meanwhile (a hole was given
+        // up): what it brings is old news, and no reason to count a round.
+        let superseded = self
+            .lane(symbol)
+            .next
+            .is_some_and(|next| next > request.from_id);
         let mut trades = outcome.trades;
         trades.sort_unstable_by_key(|t| t.id);
-        let mut progress = false;
+        let mut progress = superseded;
+        let mut accepted = 0;
         for trade in trades.into_iter().filter(|t| t.symbol == symbol) {
-            progress |= self.accept(trade, true);
+            if self.accept(trade, true) {
+                accepted += 1;
+            }
+        }
+        progress |= accepted > 0;
+        // A resume's bound counts every trade backfilled before the first live one.
+        let lane = self.lane(symbol);
+        if let Some(limit) = &mut lane.resume_limit {
+            *limit = limit.saturating_sub(accepted);
         }
         // Holes REST listed past, or could not be asked about, are final.
         let hole = loop {
@@ -518,6 +551,50 @@ mod tests {
         lanes.backfilled(req, outcome(&[11, 12], Some(12), None));
         assert_eq!(ids(&mut lanes), vec![11, 12]);
         assert_eq!(lanes.poll_backfill(), None);
+    }
+
+    #[test]
+    fn a_quiet_resume_uses_up_its_bound_and_the_first_live_trade_counts_the_rest() {
+        let metrics = Metrics::new();
+        let mut lanes = Lanes::new(metrics.clone(), 3);
+        lanes.resume_after(btc(), 10, 3);
+        // An old id first: it neither reveals the gap nor spends the bound.
+        lanes.live(t(9));
+        lanes.catch_up_quiet(&[btc()]);
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.from_id, req.until), (11, Some(13)));
+        // REST lists past the bound; only what was kept counts as listed.
+        lanes.backfilled(req, outcome(&[11, 12, 13], Some(13), None));
+        assert_eq!(ids(&mut lanes), vec![11, 12, 13]);
+        lanes.reconnected(&[btc()]);
+        lanes.catch_up_quiet(&[btc()]);
+        assert_eq!(lanes.poll_backfill(), None, "the bound is used up");
+        // The first live trade gives up everything before it.
+        lanes.live(t(20));
+        assert_eq!(ids(&mut lanes), vec![20]);
+        let label = Metrics::symbol("BTCUSDT");
+        assert_eq!(metrics.trades_unfilled.get_or_create(&label).get(), 6);
+        assert_eq!(metrics.trades_backfilled.get_or_create(&label).get(), 3);
+    }
+
+    #[test]
+    fn a_backfill_superseded_by_the_bound_does_not_cost_a_round() {
+        let metrics = Metrics::new();
+        let mut lanes = Lanes::new(metrics.clone(), 1);
+        lanes.resume_after(btc(), 0, 5);
+        lanes.catch_up_quiet(&[btc()]);
+        let catch_up = lanes.poll_backfill().unwrap();
+        assert_eq!((catch_up.from_id, catch_up.until), (1, Some(5)));
+        // The first live trade arrives while the catch-up is in flight.
+        lanes.live(t(100));
+        lanes.backfilled(catch_up, outcome(&[1, 2, 3, 4, 5], Some(5), None));
+        // 1..=94 are given up; 95..=99 are still wanted, with a round to spare.
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.from_id, req.until), (95, Some(99)));
+        lanes.backfilled(req, outcome(&[95, 96, 97, 98, 99], Some(99), None));
+        assert_eq!(ids(&mut lanes), vec![95, 96, 97, 98, 99, 100]);
+        let label = Metrics::symbol("BTCUSDT");
+        assert_eq!(metrics.trades_unfilled.get_or_create(&label).get(), 94);
     }
 
     #[test]
