@@ -7,8 +7,8 @@ mod produce_consume_support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use produce_consume_support::{
-    ALTCOINS, BUSY_BTC, Pulse, WAIT, assert_same_rows, capture, consume_args, ends, expected_rows,
-    processed, publish_replay, store, trades, wait_processed,
+    ALTCOINS, BUSY_BTC, Pulse, WAIT, assert_batched_inserts, assert_same_rows, capture,
+    consume_args, ends, expected_rows, processed, publish_replay, store, trades, wait_processed,
 };
 use pulse_io::testsupport;
 
@@ -94,6 +94,8 @@ async fn sigkill_at_random_moments_then_restart_gives_the_clean_run_table() {
     let mut last = Pulse::spawn("consume, last", &args);
     wait_processed(&crashed, topic, &ends).await;
     last.terminate().await;
+    // Hundreds of small fetches, yet about one insert per 100 ms.
+    assert_batched_inserts(&last.output(), 0.1);
 
     let mut clean = Pulse::spawn(
         "consume, clean",

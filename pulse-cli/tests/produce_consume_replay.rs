@@ -5,8 +5,8 @@
 mod produce_consume_support;
 
 use produce_consume_support::{
-    ALTCOINS, BUSY_BTC, Pulse, assert_same_rows, capture, consume_args, ends, expected_rows,
-    publish_replay, scrape_metrics, store, trades, wait_processed,
+    ALTCOINS, BUSY_BTC, Pulse, assert_batched_inserts, assert_same_rows, capture, consume_args,
+    ends, expected_rows, publish_replay, scrape_metrics, store, trades, wait_processed,
 };
 use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade};
 use pulse_io::testsupport;
@@ -61,11 +61,10 @@ async fn replay_through_the_broker_gives_exactly_the_captures_windows() {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
     consume.terminate().await;
-    assert!(
-        consume.output().contains("windows=344"),
-        "{}",
-        consume.output()
-    );
+    let output = consume.output();
+    assert!(output.contains("windows=344"), "{output}");
+    // Inserts are batched: about one per --insert-interval (100 ms here).
+    assert_batched_inserts(&output, 0.1);
 
     assert_same_rows(
         &store.select_final().await.unwrap(),

@@ -174,6 +174,24 @@ pub async fn scrape_metrics(pulse: &Pulse) -> String {
     reply
 }
 
+/// Asserts, from a terminated `pulse consume`'s closing `done` line, that it
+/// inserted at most once per `interval_s` (plus once at shutdown).
+pub fn assert_batched_inserts(output: &str, interval_s: f64) {
+    let done = output
+        .lines()
+        .find(|l| l.contains(" done "))
+        .unwrap_or_else(|| panic!("no done line in\n{output}"));
+    let field = |name: &str| -> f64 {
+        let value = done.split(&format!(" {name}=")).nth(1).expect(name);
+        value.split(' ').next().unwrap().parse().unwrap()
+    };
+    let (inserts, seconds) = (field("inserts"), field("seconds"));
+    assert!(
+        inserts >= 1.0 && inserts <= seconds / interval_s + 2.0,
+        "{inserts} inserts in {seconds} s: {done}"
+    );
+}
+
 /// The store a `pulse consume --database db --table table` writes.
 pub fn store(url: &str, database: &str, table: &str) -> MetricsStore {
     MetricsStore::new(ClickHouseConfig {
