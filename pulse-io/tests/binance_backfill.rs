@@ -2,41 +2,21 @@
 //! gaps REST cannot fill. Delivered trades are exactly the recorded ones, or
 //! the recorded ones minus what is counted as unfilled.
 
+mod binance_support;
+
 use std::time::Duration;
 
+use binance_support::{ALTCOINS, paced_fake, recorded, total};
+
 use pulse_core::Trade;
-use pulse_io::fake_binance::{
-    FakeBinance, FakeConfig, Fault, Pace, RestFault, assert_same_trades, collect_trades,
-    load_trades,
-};
-use pulse_io::metrics::SymbolLabel;
-use pulse_io::testsupport::{data_dir, wait_until};
+use pulse_io::fake_binance::{FakeBinance, Fault, RestFault, assert_same_trades, collect_trades};
+use pulse_io::testsupport::wait_until;
 use pulse_io::{BinanceSource, Metrics, TradeSource};
 
-const ALTCOINS: &str = "binance-usdm_altcoins@aggTrade_2021-04-05_cryptofeed.jsonl.gz";
 /// USD-M BTCUSDT `@trade`, 10,701 trades with contiguous ids.
 const BTC_2024_07: &str =
     "binance-usdm_btcusdt@trade_2024-07-18T235702Z_2024-07-19T000502Z.jsonl.gz";
 const WITHIN: Duration = Duration::from_secs(60);
-
-fn recorded(name: &str) -> Option<Vec<Trade>> {
-    Some(load_trades(data_dir()?.join(name)).expect("load recorded trades"))
-}
-
-fn total(fake: &FakeBinance, counter: impl Fn(&SymbolLabel) -> u64) -> u64 {
-    fake.symbols()
-        .iter()
-        .map(|s| counter(&Metrics::symbol(s.as_str())))
-        .sum()
-}
-
-async fn paced_fake(trades: Vec<Trade>) -> FakeBinance {
-    let config = FakeConfig {
-        pace: Pace::TradesPerSecond(1000),
-        ..FakeConfig::default()
-    };
-    FakeBinance::start_with(trades, config).await
-}
 
 #[tokio::test]
 async fn queue_overflow_is_repaired_from_rest() {
@@ -76,7 +56,7 @@ async fn small_pages_across_many_symbols() {
     let Some(trades) = recorded(ALTCOINS) else {
         return;
     };
-    let fake = paced_fake(trades.clone()).await;
+    let fake = paced_fake(trades.clone(), 1000).await;
     let metrics = Metrics::new();
     let mut config = fake.binance_config();
     config.backfill.page_limit = 7;
@@ -104,7 +84,7 @@ async fn rate_limits_during_backfill_are_waited_out() {
         let Some(trades) = recorded(ALTCOINS) else {
             return;
         };
-        let fake = paced_fake(trades.clone()).await;
+        let fake = paced_fake(trades.clone(), 1000).await;
         let metrics = Metrics::new();
         let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
             .await
@@ -134,7 +114,7 @@ async fn a_long_ban_leaves_the_gap_unfilled_and_counted() {
     let Some(trades) = recorded(ALTCOINS) else {
         return;
     };
-    let fake = paced_fake(trades.clone()).await;
+    let fake = paced_fake(trades.clone(), 1000).await;
     let metrics = Metrics::new();
     let mut config = fake.binance_config();
     // One request at a time, so the ban is known before the next one.

@@ -2,42 +2,21 @@
 //! trades delivered are exactly the recorded ones (none missing, none
 //! duplicated, in id order per symbol), and reconnects happen in bounded time.
 
+mod binance_support;
+
 use std::time::Duration;
 
-use pulse_core::Trade;
+use binance_support::{ALTCOINS, paced_fake, recorded, total};
+
 use pulse_io::fake_binance::{
-    FakeBinance, FakeConfig, Fault, Pace, assert_same_trades, collect_trades, load_trades,
+    FakeBinance, FakeConfig, Fault, Pace, assert_same_trades, collect_trades,
 };
-use pulse_io::metrics::SymbolLabel;
-use pulse_io::testsupport::{data_dir, wait_until};
+use pulse_io::testsupport::wait_until;
 use pulse_io::{BinanceSource, Metrics, TradeSource};
 
-/// Five USD-M altcoins interleaved, 574 aggTrades.
-const ALTCOINS: &str = "binance-usdm_altcoins@aggTrade_2021-04-05_cryptofeed.jsonl.gz";
 const WITHIN: Duration = Duration::from_secs(30);
 /// How long a reconnect may take: the stall timeout plus backoff, with room.
 const RECONNECT_WITHIN: Duration = Duration::from_secs(5);
-
-/// A per-symbol counter summed over the tape's symbols.
-fn total(fake: &FakeBinance, counter: impl Fn(&SymbolLabel) -> u64) -> u64 {
-    fake.symbols()
-        .iter()
-        .map(|s| counter(&Metrics::symbol(s.as_str())))
-        .sum()
-}
-
-fn recorded(name: &str) -> Option<Vec<Trade>> {
-    Some(load_trades(data_dir()?.join(name)).expect("load recorded trades"))
-}
-
-/// A fake publishing at 1000 trades/s, so faults land mid-stream.
-async fn paced_fake(trades: Vec<Trade>) -> FakeBinance {
-    let config = FakeConfig {
-        pace: Pace::TradesPerSecond(1000),
-        ..FakeConfig::default()
-    };
-    FakeBinance::start_with(trades, config).await
-}
 
 #[tokio::test]
 async fn delivers_every_trade_when_nothing_goes_wrong() {
@@ -97,7 +76,7 @@ async fn survives(fault: Fault) {
     let Some(trades) = recorded(ALTCOINS) else {
         return;
     };
-    let fake = paced_fake(trades.clone()).await;
+    let fake = paced_fake(trades.clone(), 1000).await;
     let metrics = Metrics::new();
     let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
         .await
@@ -171,7 +150,7 @@ async fn pings_are_answered_and_keep_the_connection() {
     let Some(trades) = recorded(ALTCOINS) else {
         return;
     };
-    let fake = paced_fake(trades.clone()).await;
+    let fake = paced_fake(trades.clone(), 1000).await;
     let metrics = Metrics::new();
     let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
         .await
@@ -195,7 +174,7 @@ async fn malformed_frames_are_counted_and_skipped() {
     let Some(trades) = recorded(ALTCOINS) else {
         return;
     };
-    let fake = paced_fake(trades.clone()).await;
+    let fake = paced_fake(trades.clone(), 1000).await;
     let metrics = Metrics::new();
     let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
         .await
@@ -250,7 +229,7 @@ async fn refused_reconnects_are_retried_with_backoff() {
     let Some(trades) = recorded(ALTCOINS) else {
         return;
     };
-    let fake = paced_fake(trades.clone()).await;
+    let fake = paced_fake(trades.clone(), 1000).await;
     let metrics = Metrics::new();
     let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
         .await
@@ -269,7 +248,7 @@ async fn repeated_faults_of_every_kind() {
     let Some(trades) = recorded(ALTCOINS) else {
         return;
     };
-    let fake = paced_fake(trades.clone()).await;
+    let fake = paced_fake(trades.clone(), 1000).await;
     let metrics = Metrics::new();
     let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
         .await

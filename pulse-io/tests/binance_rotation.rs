@@ -2,29 +2,23 @@
 //! age of a fraction of a second: the new connection overlaps the old one,
 //! so nothing is missed and nothing needs backfilling.
 
+mod binance_support;
+
 use std::time::Duration;
 
-use pulse_io::fake_binance::{
-    FakeBinance, FakeConfig, Pace, assert_same_trades, collect_trades, load_trades,
-};
-use pulse_io::testsupport::{data_dir, wait_until};
-use pulse_io::{BinanceSource, Metrics};
+use binance_support::{ALTCOINS, paced_fake, recorded};
 
-const ALTCOINS: &str = "binance-usdm_altcoins@aggTrade_2021-04-05_cryptofeed.jsonl.gz";
+use pulse_io::fake_binance::{assert_same_trades, collect_trades};
+use pulse_io::testsupport::wait_until;
+use pulse_io::{BinanceSource, Metrics};
 
 #[tokio::test]
 async fn connections_are_replaced_with_an_overlap() {
-    let Some(dir) = data_dir() else { return };
-    let trades = load_trades(dir.join(ALTCOINS)).expect("load recorded trades");
+    let Some(trades) = recorded(ALTCOINS) else {
+        return;
+    };
     // 574 trades at 400/s: about 1.4 s of streaming.
-    let fake = FakeBinance::start_with(
-        trades.clone(),
-        FakeConfig {
-            pace: Pace::TradesPerSecond(400),
-            ..FakeConfig::default()
-        },
-    )
-    .await;
+    let fake = paced_fake(trades.clone(), 400).await;
     let metrics = Metrics::new();
     let mut config = fake.binance_config();
     config.max_connection_age = Duration::from_millis(400);
@@ -62,16 +56,10 @@ async fn connections_are_replaced_with_an_overlap() {
 
 #[tokio::test]
 async fn a_refused_replacement_keeps_the_old_connection() {
-    let Some(dir) = data_dir() else { return };
-    let trades = load_trades(dir.join(ALTCOINS)).expect("load recorded trades");
-    let fake = FakeBinance::start_with(
-        trades.clone(),
-        FakeConfig {
-            pace: Pace::TradesPerSecond(400),
-            ..FakeConfig::default()
-        },
-    )
-    .await;
+    let Some(trades) = recorded(ALTCOINS) else {
+        return;
+    };
+    let fake = paced_fake(trades.clone(), 400).await;
     let metrics = Metrics::new();
     let mut config = fake.binance_config();
     config.max_connection_age = Duration::from_millis(300);
