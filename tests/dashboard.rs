@@ -370,9 +370,7 @@ async fn every_dashboard_query_runs_on_clickhouse_and_returns_rows() {
         let path = data.join(capture);
         let metrics = Metrics::new();
         let source = open_replay(&path, ReplayOptions::default(), metrics.clone()).unwrap();
-        let sink = ClickHouseWindowSink::connect(config.clone(), metrics.clone())
-            .await
-            .unwrap();
+        let sink = ClickHouseWindowSink::connect(config.clone()).await.unwrap();
         let summary = Pipeline::new(source, metrics)
             .aggregator(Aggregator::new(AggregatorConfig::default()).unwrap())
             .window_sink(Box::new(sink))

@@ -108,7 +108,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         metrics.init_sink("clickhouse");
         let config = args.store.config(url);
         let table = config.metrics_table();
-        let sink = ClickHouseWindowSink::connect(config, metrics.clone())
+        let sink = ClickHouseWindowSink::connect(config)
             .await
             .with_context(|| format!("opening {table} on ClickHouse at {url}"))?;
         tracing::info!(%url, %table, "storing windows in ClickHouse");

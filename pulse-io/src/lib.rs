@@ -3,9 +3,10 @@
 //! The adapters that connect [`pulse_core`] to the outside world.
 //!
 //! ## Layout
-//! - [`source`]: the [`TradeSource`] trait.
-//! - [`sink`]: the [`WindowSink`] and [`TradeSink`] traits.
-//! - [`driver`]: the [`Pipeline`] loop joining a source, the aggregator and sinks.
+//! - [`source`]: the [`TradeSource`] and [`Source`] traits.
+//! - [`sink`]: the [`WindowSink`], [`TradeSink`] and [`CheckpointStore`] traits.
+//! - [`driver`]: the one [`Pipeline`] loop joining a [`Source`], a [`Stage`]
+//!   (pulse-core's aggregator, or the consumer's partitions) and sinks.
 //! - [`metrics`]: Prometheus metrics shared by every part.
 //! - [`retry`]: backoff with jitter.
 //! - [`csv_sink`]: the CSV export of windows ([`CsvSink`]).
@@ -34,11 +35,11 @@ pub mod source;
 pub mod terminal;
 
 pub use csv_sink::CsvSink;
-pub use driver::{Pipeline, PipelineError, PipelineSummary};
+pub use driver::{Outcome, Pipeline, PipelineError, PipelineSummary, Stage, TradeStage};
 pub use metrics::Metrics;
 pub use retry::RetryPolicy;
-pub use sink::{SinkError, TradeSink, WindowSink};
-pub use source::{SourceError, TradeSource};
+pub use sink::{Batching, CheckpointStore, SinkError, TradeSink, WindowSink};
+pub use source::{Source, SourceError, TradeSource};
 pub use terminal::TerminalSink;
 pub use tokio_util::sync::CancellationToken;
 

@@ -1,4 +1,5 @@
-//! Where trades come from: the [`TradeSource`] trait.
+//! Where trades come from: the [`TradeSource`] trait, and the [`Source`]
+//! of any input the [`Pipeline`](crate::Pipeline) reads.
 
 use async_trait::async_trait;
 use pulse_core::Trade;
@@ -27,6 +28,10 @@ pub enum SourceError {
         /// Why, in words.
         reason: String,
     },
+    /// The broker failed in a way a retry cannot fix.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Kafka(#[from] crate::kafka::KafkaError),
     /// Any other fatal failure.
     #[error("{0}")]
     Other(String),
@@ -48,5 +53,32 @@ pub trait TradeSource: Send {
     /// false: their clock is the data itself.
     fn is_live(&self) -> bool {
         true
+    }
+}
+
+/// What a [`Pipeline`](crate::Pipeline) reads: batches of its stage's
+/// inputs. Trades come through [`TradeSource`]; `pulse consume` reads Kafka
+/// records. `next_batch` must be cancel-safe: the pipeline waits on it in a
+/// `select!` beside timers.
+#[async_trait]
+pub trait Source<I>: Send {
+    /// Waits for more inputs and appends them to `out`; `Ok(false)` once the
+    /// source has ended. Inputs appended before an error still count.
+    async fn next_batch(&mut self, out: &mut Vec<I>) -> Result<bool, SourceError>;
+
+    /// See [`TradeSource::is_live`].
+    fn is_live(&self) -> bool {
+        true
+    }
+}
+
+#[async_trait]
+impl Source<Trade> for Box<dyn TradeSource> {
+    async fn next_batch(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError> {
+        self.next_trades(out).await
+    }
+
+    fn is_live(&self) -> bool {
+        self.as_ref().is_live()
     }
 }

@@ -1,17 +1,23 @@
 //! The ClickHouse store and window sink against a real server (18.16 in
 //! tests): the DDL, exact round trips, FINAL keeping the fullest row,
-//! positions, one insert per interval, and rows kept while the server is down.
+//! positions, and through the pipeline: one insert per interval, nothing
+//! lost while the server is down, each failed insert counted once.
 
 mod consume_support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use consume_support::{ALTCOINS, capture, expected_rows};
-use pulse_core::{Aggregator, AggregatorConfig, Event, Symbol, SymbolCheckpoint, Window};
+use pulse_core::{Aggregator, AggregatorConfig, Event, Symbol, SymbolCheckpoint, Trade, Window};
 use pulse_io::clickhouse::{
     ClickHouseConfig, ClickHouseWindowSink, MetricsStore, PartitionPosition, WindowRow, row_version,
 };
-use pulse_io::{Metrics, RetryPolicy, WindowSink, testsupport};
+use pulse_io::{
+    CancellationToken, Metrics, Pipeline, RetryPolicy, SinkError, SourceError, TradeSource,
+    WindowSink, testsupport,
+};
 
 fn config(url: &str, database: &str) -> ClickHouseConfig {
     ClickHouseConfig {
@@ -165,72 +171,156 @@ async fn positions_round_trip_and_the_latest_version_wins() {
     assert!(other.load_positions("trades_btc").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn sink_inserts_at_most_once_per_interval() {
-    let Some(db) = testsupport::clickhouse().await else {
-        return;
-    };
-    let Some(windows) = windows() else { return };
-    let mut sink = ClickHouseWindowSink::connect(config(db.url(), db.database()), Metrics::new())
-        .await
-        .unwrap()
-        .insert_interval(Duration::from_secs(3600));
-    let store = MetricsStore::new(config(db.url(), db.database())).unwrap();
-    let (first, rest) = windows.split_at(10);
-    sink.write_windows(first).await.unwrap();
-    for chunk in rest.chunks(7) {
-        sink.write_windows(chunk).await.unwrap();
+/// Replays the altcoins capture in batches of 100 trades; before batch
+/// `i` it runs `before(i)`.
+struct CaptureSource<F> {
+    batches: std::vec::IntoIter<Vec<Trade>>,
+    next: usize,
+    before: F,
+}
+
+impl<F> CaptureSource<F> {
+    fn new(before: F) -> Option<Self> {
+        let trades = capture(ALTCOINS)?;
+        let batches: Vec<Vec<Trade>> = trades.chunks(100).map(<[Trade]>::to_vec).collect();
+        Some(CaptureSource {
+            batches: batches.into_iter(),
+            next: 0,
+            before,
+        })
     }
-    // The first batch went out at once; the rest waits for the interval.
-    assert_eq!(store.select_final().await.unwrap().len(), 10);
-    assert_eq!(sink.pending(), rest.len());
-    sink.flush().await.unwrap();
-    assert_eq!(sink.pending(), 0);
-    assert_eq!(store.select_final().await.unwrap().len(), windows.len());
+}
+
+#[async_trait]
+impl<F, Fut> TradeSource for CaptureSource<F>
+where
+    F: FnMut(usize) -> Fut + Send,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    async fn next_trades(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError> {
+        (self.before)(self.next).await;
+        self.next += 1;
+        match self.batches.next() {
+            Some(batch) => {
+                out.extend(batch);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// Counts what it is given; never fails.
+struct Counting(Arc<Mutex<usize>>);
+
+#[async_trait]
+impl WindowSink for Counting {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+
+    async fn write_windows(&mut self, windows: &[Window]) -> Result<(), SinkError> {
+        *self.0.lock().unwrap() += windows.len();
+        Ok(())
+    }
+}
+
+fn metric(metrics: &Metrics, line: &str) -> u64 {
+    let text = metrics.encode();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in\n{text}"))
 }
 
 #[tokio::test]
-async fn sink_keeps_its_rows_while_the_server_is_down() {
-    let Some(mut server) = testsupport::ClickHouseProcess::start().await else {
+async fn pipeline_inserts_at_most_once_per_interval() {
+    let Some(db) = testsupport::clickhouse().await else {
         return;
     };
-    let Some(windows) = windows() else { return };
-    let metrics = Metrics::new();
+    let Some(expected) = windows() else { return };
+    let Some(source) = CaptureSource::new(|_| async {}) else {
+        return;
+    };
+    let sink = ClickHouseWindowSink::connect(config(db.url(), db.database()))
+        .await
+        .unwrap()
+        .insert_interval(Some(Duration::from_secs(3600)));
+    let summary = Pipeline::new(Box::new(source), Metrics::new())
+        .aggregator(Aggregator::new(AggregatorConfig::default()).unwrap())
+        .window_sink(Box::new(sink))
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    // The first windows go out at once; the rest waits for the interval,
+    // which only the end of the replay cuts short.
+    assert_eq!(summary.writes.get("clickhouse"), Some(&2));
+    let store = MetricsStore::new(config(db.url(), db.database())).unwrap();
+    assert_eq!(store.select_final().await.unwrap().len(), expected.len());
+}
+
+#[tokio::test]
+async fn clickhouse_outage_loses_nothing_and_counts_each_failure_once() {
+    let Some(server) = testsupport::ClickHouseProcess::start().await else {
+        return;
+    };
+    let Some(expected) = windows() else { return };
     let cfg = ClickHouseConfig {
         request_timeout: Duration::from_secs(5),
         ..config(&server.url(), "pulse")
     };
-    let mut sink = ClickHouseWindowSink::connect(cfg.clone(), metrics.clone())
+    let server = Arc::new(tokio::sync::Mutex::new(server));
+    // Down from batch 5 to batch 40: windows close meanwhile.
+    let control = server.clone();
+    let Some(source) = CaptureSource::new(move |batch| {
+        let server = control.clone();
+        async move {
+            match batch {
+                5 => server.lock().await.kill(),
+                40 => server.lock().await.restart().await,
+                _ => {}
+            }
+        }
+    }) else {
+        return;
+    };
+    let metrics = Metrics::new();
+    let counted = Arc::new(Mutex::new(0));
+    let sink = ClickHouseWindowSink::connect(cfg.clone())
         .await
         .unwrap()
-        .insert_interval(Duration::ZERO)
-        .retry(
-            RetryPolicy {
-                initial: Duration::from_millis(50),
-                max: Duration::from_millis(500),
-            },
-            100,
-        );
-    let (before, during) = windows.split_at(20);
-    sink.write_windows(before).await.unwrap();
-    assert_eq!(sink.pending(), 0);
+        .insert_interval(Some(Duration::ZERO));
+    let summary = Pipeline::new(Box::new(source), metrics.clone())
+        .aggregator(Aggregator::new(AggregatorConfig::default()).unwrap())
+        .retry(RetryPolicy {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(500),
+        })
+        .shutdown_retries(100)
+        .window_sink(Box::new(sink))
+        .window_sink(Box::new(Counting(counted.clone())))
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
 
-    server.kill();
-    // Accepted and kept: the caller need not hold them.
-    sink.write_windows(during).await.unwrap();
-    assert_eq!(sink.pending(), during.len());
-    assert!(
-        metrics
-            .encode()
-            .contains("pulse_sink_errors_total{sink=\"clickhouse\"} 1")
-    );
-
-    server.restart().await;
-    sink.flush().await.unwrap();
     let stored = MetricsStore::new(cfg)
         .unwrap()
         .select_final()
         .await
         .unwrap();
-    assert_eq!(stored.len(), windows.len(), "nothing lost");
+    assert_eq!(stored.len(), expected.len(), "nothing lost");
+    assert_eq!(summary.windows, expected.len() as u64);
+    assert_eq!(
+        *counted.lock().unwrap(),
+        expected.len(),
+        "the other sink went on"
+    );
+    // Each failed insert is one error and one retry, never two errors.
+    let errors = metric(&metrics, "pulse_sink_errors_total{sink=\"clickhouse\"}");
+    let retries = metric(&metrics, "pulse_sink_retries_total{sink=\"clickhouse\"}");
+    assert!(errors >= 1, "the outage was seen");
+    assert_eq!(errors, retries);
+    assert_eq!(
+        metric(&metrics, "pulse_sink_errors_total{sink=\"counting\"}"),
+        0
+    );
 }

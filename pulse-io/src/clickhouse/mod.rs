@@ -10,7 +10,7 @@
 //! - [`WindowRow`], [`row_version`]: one `pulse_metrics` row.
 //! - [`MetricsStore`]: inserts and `FINAL` reads.
 //! - [`PartitionPosition`]: consumer positions (`load_positions`, `save_positions`).
-//! - [`ClickHouseWindowSink`]: the sink with its own retry buffer.
+//! - [`ClickHouseWindowSink`]: the windows sink, batched by the pipeline.
 //! - [`ClickHouseError`]: retryable vs fatal failures.
 
 mod config;

@@ -21,16 +21,9 @@ pub enum ConsumeError {
     /// A setting was invalid.
     #[error("invalid consumer configuration: {0}")]
     Config(String),
-    /// Shutdown was requested and ClickHouse still did not take the last
-    /// windows. Nothing is lost: the stored positions predate them, so the
-    /// next run writes them again.
-    #[error(
-        "gave up storing {windows} windows at shutdown; the next run writes them again: {source}"
-    )]
-    Unsaved {
-        /// Windows not stored.
-        windows: usize,
-        /// The last error.
-        source: ClickHouseError,
-    },
+    /// The pipeline stopped: a fatal broker error, or ClickHouse still
+    /// refusing the last windows at shutdown. Nothing is lost: the stored
+    /// positions predate unstored windows, so the next run writes them.
+    #[error(transparent)]
+    Pipeline(#[from] crate::driver::PipelineError),
 }

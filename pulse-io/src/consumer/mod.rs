@@ -20,8 +20,14 @@
 //! - [`PartitionSelection`]: `--partitions 0,2` / `--instance 1/3`.
 //! - `partition`: one partition's sans-IO state (aggregation, duplicates,
 //!   positions).
-//! - `fetcher`: a fetch task per partition.
-//! - `run`: the loop that joins them and stores batches.
+//! - `partitions`: all of them as the pipeline's [`Stage`](crate::Stage),
+//!   with positions as its checkpoint.
+//! - `fetcher`, `topic`: a fetch task per partition, together the
+//!   pipeline's [`Source`](crate::Source).
+//! - `positions`: positions saved after the windows they cover.
+//! - `startup`: schema, broker, topic and stored positions, with retries.
+//! - `run`: [`Consumer::run`], which assembles them on the one
+//!   [`Pipeline`](crate::Pipeline) driver.
 
 mod assignment;
 mod config;
@@ -30,7 +36,11 @@ mod crash_tests;
 mod error;
 mod fetcher;
 mod partition;
+mod partitions;
+mod positions;
 mod run;
+mod startup;
+mod topic;
 
 pub use assignment::{PartitionSelection, SelectionError};
 pub use config::{ConsumeSummary, ConsumerConfig};

@@ -128,7 +128,7 @@ impl PartitionState {
         &mut self,
         offset: i64,
         value: Option<&[u8]>,
-        windows: &mut Vec<Window>,
+        windows: &mut impl Extend<Window>,
     ) -> RecordOutcome {
         let replayed = offset < self.replay_until;
         self.handled = Some(self.handled.map_or(offset + 1, |n| n.max(offset + 1)));
@@ -177,7 +177,7 @@ impl PartitionState {
     /// Take [`position`](Self::position) *before* flushing and store that:
     /// after a restart the flushed windows are rebuilt and completed by later
     /// trades, and the fuller row replaces the flushed one.
-    pub(crate) fn flush(&mut self, windows: &mut Vec<Window>) {
+    pub(crate) fn flush(&mut self, windows: &mut impl Extend<Window>) {
         self.aggregator.flush();
         self.drain(windows);
     }
@@ -214,11 +214,11 @@ impl PartitionState {
         self.version = self.version.max(position.version);
     }
 
-    fn drain(&mut self, windows: &mut Vec<Window>) {
+    fn drain(&mut self, windows: &mut impl Extend<Window>) {
         while let Some(event) = self.aggregator.poll() {
             if let Event::Window(w) = event {
                 self.open.remove(&(w.symbol, w.start_ms));
-                windows.push(w);
+                windows.extend([w]);
             }
         }
     }

@@ -1,4 +1,7 @@
-//! Backoff for one sink batch that failed.
+//! The one retry policy for every write the pipeline makes: window sinks,
+//! trade sinks and checkpoint stores.
+
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -7,65 +10,73 @@ use crate::metrics::Metrics;
 use crate::retry::{Backoff, RetryPolicy};
 use crate::sink::SinkError;
 
-/// Backoff state for one sink batch. Retryable errors back off and retry,
-/// for ever while running and `shutdown_retries` times once shutdown is
-/// requested; anything else stops the pipeline with the batch size reported.
-pub(super) struct SinkRetry<'a> {
+/// Backoff state for one sink. Each failed write is counted once in
+/// `pulse_sink_errors_total`; retryable ones back off and retry, for ever
+/// while running and `shutdown_retries` times once shutdown is requested;
+/// anything else stops the pipeline with the unstored count reported.
+#[derive(Debug)]
+pub(super) struct SinkRetry {
     sink: &'static str,
-    metrics: &'a Metrics,
     delays: Backoff,
     shutdown_retries: u32,
     retries_after_shutdown: u32,
-    pending: usize,
 }
 
-impl<'a> SinkRetry<'a> {
-    pub(super) fn new(
-        sink: &'static str,
-        metrics: &'a Metrics,
-        policy: RetryPolicy,
-        shutdown_retries: u32,
-        pending: usize,
-    ) -> Self {
+impl SinkRetry {
+    pub(super) fn new(sink: &'static str, policy: RetryPolicy, shutdown_retries: u32) -> Self {
         SinkRetry {
             sink,
-            metrics,
             delays: policy.delays(),
             shutdown_retries,
             retries_after_shutdown: 0,
-            pending,
         }
     }
 
-    /// Counts `err`, then either waits before the next try or gives up.
-    pub(super) async fn wait(
+    /// A write went through: the next failure starts from the first delay.
+    pub(super) fn succeeded(&mut self) {
+        self.delays.reset();
+        self.retries_after_shutdown = 0;
+    }
+
+    /// Counts `err` and says how long to wait before the next try, or gives
+    /// up with `pending` items reported.
+    pub(super) fn failed(
         &mut self,
         err: SinkError,
+        pending: usize,
+        metrics: &Metrics,
         shutdown: &CancellationToken,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<Duration, PipelineError> {
         let sink = self.sink;
-        self.metrics
-            .sink_errors
-            .get_or_create(&Metrics::sink(sink))
-            .inc();
+        let label = Metrics::sink(sink);
+        metrics.sink_errors.get_or_create(&label).inc();
         if shutdown.is_cancelled() {
             self.retries_after_shutdown += 1;
         }
         if !err.is_retryable() || self.retries_after_shutdown > self.shutdown_retries {
             return Err(PipelineError::Sink {
                 sink,
-                pending: self.pending,
+                pending,
                 source: err,
             });
         }
         let delay = self.delays.next_delay();
-        tracing::warn!(sink, error = %err, retry_in = ?delay, pending = self.pending, "sink write failed; keeping the batch and retrying");
-        self.metrics
-            .sink_retries
-            .get_or_create(&Metrics::sink(sink))
-            .inc();
-        // Ctrl-C during a long backoff should not wait it out: wake up and
-        // spend the bounded shutdown retries instead.
+        tracing::warn!(sink, error = %err, retry_in = ?delay, pending, "sink write failed; keeping the batch and retrying");
+        metrics.sink_retries.get_or_create(&label).inc();
+        Ok(delay)
+    }
+
+    /// [`failed`](Self::failed), then waits out the delay. Ctrl-C during a
+    /// long backoff does not wait it out: it wakes up and spends the bounded
+    /// shutdown retries instead.
+    pub(super) async fn wait(
+        &mut self,
+        err: SinkError,
+        pending: usize,
+        metrics: &Metrics,
+        shutdown: &CancellationToken,
+    ) -> Result<(), PipelineError> {
+        let delay = self.failed(err, pending, metrics, shutdown)?;
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = shutdown.cancelled(), if !shutdown.is_cancelled() => {}

@@ -5,9 +5,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use pulse_core::{AggregatorConfig, Side, TradeKind};
+use pulse_core::{AggregatorConfig, Side, TradeKind, Window};
+
+use std::time::Duration;
 
 use super::*;
+use crate::sink::CheckpointStore;
+use crate::source::Source;
 
 fn trade(symbol: &str, id: u64, time_ms: i64) -> Trade {
     Trade {
@@ -238,5 +242,164 @@ async fn shutdown_gives_up_on_a_sink_that_stays_down() {
     assert_eq!(
         metric(&metrics, "pulse_sink_errors_total{sink=\"recording\"}"),
         "4"
+    );
+}
+
+/// Trades through an aggregator; the checkpoint is how many inputs were
+/// handled, and `end` is the flush.
+struct CountingStage {
+    inner: TradeStage,
+    handled: usize,
+    saved: usize,
+}
+
+impl Stage for CountingStage {
+    type Input = Trade;
+    type Checkpoint = usize;
+
+    fn handle(&mut self, input: &Trade) -> Outcome {
+        self.handled += 1;
+        self.inner.handle(input)
+    }
+    fn poll(&mut self) -> Option<pulse_core::Event> {
+        self.inner.poll()
+    }
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
+    fn checkpoint(&self) -> Option<usize> {
+        (self.handled > self.saved).then_some(self.handled)
+    }
+    fn committed(&mut self, checkpoint: &usize) {
+        self.saved = *checkpoint;
+    }
+}
+
+/// Records each checkpoint with how many windows were stored before it.
+struct Commits {
+    stored: Arc<Mutex<Vec<Window>>>,
+    saved: Arc<Mutex<Vec<(usize, usize)>>>,
+}
+
+#[async_trait]
+impl CheckpointStore<usize> for Commits {
+    fn name(&self) -> &'static str {
+        "commits"
+    }
+    async fn save(&mut self, checkpoint: &usize) -> Result<(), SinkError> {
+        let stored = self.stored.lock().unwrap().len();
+        self.saved.lock().unwrap().push((*checkpoint, stored));
+        Ok(())
+    }
+}
+
+/// A live source: one batch each second of tokio time. Cancel-safe: the
+/// next batch's time survives a cancelled call.
+struct Paced {
+    batches: VecDeque<Vec<Trade>>,
+    next_at: Option<tokio::time::Instant>,
+}
+
+#[async_trait]
+impl Source<Trade> for Paced {
+    async fn next_batch(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError> {
+        let second = Duration::from_secs(1);
+        let at = *self
+            .next_at
+            .get_or_insert_with(|| tokio::time::Instant::now() + second);
+        tokio::time::sleep_until(at).await;
+        self.next_at = Some(at + second);
+        match self.batches.pop_front() {
+            Some(batch) => {
+                out.extend(batch);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn checkpoints_follow_the_windows_they_cover() {
+    // Batch i comes at i s; windows close at batches 4, 5 and 6
+    // (watermark = newest − 2 s), the other three in the final flush.
+    let batches: Vec<Vec<Trade>> = (0..6)
+        .map(|i| vec![trade("BTCUSDT", i + 1, 1_000 + 1_000 * i as i64)])
+        .collect();
+    let stored = Arc::new(Mutex::new(Vec::new()));
+    let saved = Arc::new(Mutex::new(Vec::new()));
+    let stage = CountingStage {
+        inner: TradeStage::new(Aggregator::new(AggregatorConfig::default()).unwrap()),
+        handled: 0,
+        saved: 0,
+    };
+    let sink = RecordingSink {
+        stored: stored.clone(),
+        failures: 0,
+        retryable: true,
+    };
+    let commits = Commits {
+        stored: stored.clone(),
+        saved: saved.clone(),
+    };
+    let summary = Pipeline::with_stage(
+        Box::new(Paced {
+            batches: batches.into(),
+            next_at: None,
+        }),
+        stage,
+        Metrics::new(),
+    )
+    .window_sink(Box::new(sink))
+    .checkpoints(Box::new(commits), Duration::from_millis(2_400))
+    .run(CancellationToken::new())
+    .await
+    .unwrap();
+    assert_eq!(summary.windows, 6);
+    let saved = saved.lock().unwrap().clone();
+    // At 2.4 s after input 2 (nothing closed yet), at 4.8 s after input 4
+    // (its window stored first); at the end, the count from before the
+    // flush, saved after all six windows.
+    assert_eq!(saved, [(2, 0), (4, 1), (6, 6)]);
+    assert_eq!(summary.checkpoints, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_sink_keeps_its_windows_while_the_others_go_on() {
+    let batches: Vec<Vec<Trade>> = (0..8)
+        .map(|i| vec![trade("BTCUSDT", i + 1, 1_000 + 1_000 * i as i64)])
+        .collect();
+    let healthy = Arc::new(Mutex::new(Vec::new()));
+    let failing = Arc::new(Mutex::new(Vec::new()));
+    let metrics = Metrics::new();
+    let summary = Pipeline::new(
+        Box::new(BatchSource {
+            batches: batches.into(),
+            fail_at_end: false,
+        }),
+        metrics.clone(),
+    )
+    .aggregator(Aggregator::new(AggregatorConfig::default()).unwrap())
+    .window_sink(Box::new(RecordingSink {
+        stored: failing.clone(),
+        failures: 3,
+        retryable: true,
+    }))
+    .window_sink(Box::new(RecordingSink {
+        stored: healthy.clone(),
+        failures: 0,
+        retryable: true,
+    }))
+    .run(CancellationToken::new())
+    .await
+    .unwrap();
+    assert_eq!(summary.windows, 8);
+    assert_eq!(healthy.lock().unwrap().len(), 8);
+    let failing = failing.lock().unwrap();
+    let starts: Vec<i64> = failing.iter().map(|w| w.start_ms).collect();
+    assert_eq!(
+        starts,
+        (1..=8).map(|i| i * 1_000).collect::<Vec<_>>(),
+        "in order, once each"
     );
 }

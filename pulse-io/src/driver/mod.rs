@@ -1,0 +1,513 @@
+//! The pipeline driver: source → (trade sinks) → stage → window sinks
+//! (→ checkpoint store). `pulse run`, `pulse produce` and `pulse consume`
+//! all run this one loop.
+//!
+//! The loop waits on the source, on the stage's next timeout and on the
+//! sinks' next writes in one `select!`, feeds the [`Stage`], drains its
+//! events and hands windows to the sinks. Each window sink has its own
+//! pending windows and [`Batching`](crate::Batching); a failed write keeps
+//! them and is retried with one backoff policy, so nothing is dropped, and
+//! counted once. With a [`CheckpointStore`], the stage's checkpoint is saved
+//! at each interval right after every window emitted so far is stored: the
+//! windows-then-positions order `pulse consume` restarts from.
+//!
+//! The driver records what it sees: trades received, duplicates, late
+//! trades, rejected inputs, gaps in the aggregated stream, windows emitted,
+//! sink errors and retries, and both latency histograms. Sources record
+//! their own (malformed frames, queue drops, reconnects, gaps backfilled).
+//!
+//! ## Layout
+//! - `stage`: the [`Stage`] trait, its [`Outcome`]s and [`TradeStage`].
+//! - `slot`: one window sink with its pending windows.
+//! - `sink_retry`: the backoff and counting every write shares.
+//! - `summary`: [`PipelineSummary`].
+
+mod sink_retry;
+mod slot;
+mod stage;
+mod summary;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pulse_core::{Aggregator, Event, Symbol, Trade};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::retry::RetryPolicy;
+use crate::sink::{CheckpointStore, SinkError, TradeSink, WindowSink};
+use crate::source::{Source, SourceError, TradeSource};
+use sink_retry::SinkRetry;
+use slot::{Slot, Written};
+
+pub use stage::{Outcome, Stage, TradeStage};
+pub use summary::PipelineSummary;
+
+/// Rejected inputs logged one by one before only counting them.
+const LOGGED_REJECTS: u64 = 100;
+
+/// Why the pipeline stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The source failed for good. Windows already complete were still
+    /// flushed to the sinks.
+    #[error("source failed: {0}")]
+    Source(#[from] SourceError),
+    /// A sink failed with an error that retrying cannot fix, or was still
+    /// failing at shutdown; `pending` items were not stored.
+    #[error("sink {sink} failed with {pending} items not stored: {source}")]
+    Sink {
+        /// Which sink.
+        sink: &'static str,
+        /// Items that could not be stored.
+        pending: usize,
+        /// The last error.
+        source: SinkError,
+    },
+}
+
+/// Where checkpoints go and how often.
+struct Checkpoints<C> {
+    store: Box<dyn CheckpointStore<C>>,
+    interval: Duration,
+    next: Instant,
+    retry: SinkRetry,
+}
+
+/// Assembles a pipeline; see [`Pipeline::run`].
+pub struct Pipeline<S: Stage = TradeStage> {
+    source: Box<dyn Source<S::Input>>,
+    stage: S,
+    trade_sinks: Vec<Box<dyn TradeSink>>,
+    slots: Vec<Slot>,
+    checkpoints: Option<Checkpoints<S::Checkpoint>>,
+    metrics: Metrics,
+    retry: RetryPolicy,
+    /// Retries per write once shutdown was requested.
+    shutdown_retries: u32,
+    progress_interval: Option<Duration>,
+    /// Symbols whose metric series exist already.
+    seen_symbols: BTreeSet<Symbol>,
+    summary: PipelineSummary,
+}
+
+impl<S: Stage> std::fmt::Debug for Pipeline<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let trade_sinks: Vec<_> = self.trade_sinks.iter().map(|s| s.name()).collect();
+        let window_sinks: Vec<_> = self.slots.iter().map(|s| s.sink.name()).collect();
+        f.debug_struct("Pipeline")
+            .field("trade_sinks", &trade_sinks)
+            .field("window_sinks", &window_sinks)
+            .field(
+                "checkpoints",
+                &self.checkpoints.as_ref().map(|c| c.store.name()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline<TradeStage> {
+    /// A pipeline reading trades from `source`, with no aggregator and no
+    /// sinks yet.
+    pub fn new(source: Box<dyn TradeSource>, metrics: Metrics) -> Self {
+        Pipeline::with_stage(Box::new(source), TradeStage::default(), metrics)
+    }
+
+    /// Aggregates trades into windows with `aggregator`.
+    pub fn aggregator(mut self, aggregator: Aggregator) -> Self {
+        self.stage = TradeStage::new(aggregator);
+        self
+    }
+}
+
+impl<S: Stage> Pipeline<S> {
+    /// A pipeline feeding `source`'s inputs to `stage`.
+    pub fn with_stage(source: Box<dyn Source<S::Input>>, stage: S, metrics: Metrics) -> Self {
+        Pipeline {
+            source,
+            stage,
+            trade_sinks: Vec::new(),
+            slots: Vec::new(),
+            checkpoints: None,
+            metrics,
+            retry: RetryPolicy::default(),
+            shutdown_retries: 5,
+            progress_interval: None,
+            seen_symbols: BTreeSet::new(),
+            summary: PipelineSummary::default(),
+        }
+    }
+
+    /// Adds a sink for raw trades (e.g. Kafka); it sees each batch before
+    /// the stage does, and holds the pipeline back while it fails.
+    pub fn trade_sink(mut self, sink: Box<dyn TradeSink>) -> Self {
+        self.trade_sinks.push(sink);
+        self
+    }
+
+    /// Adds a sink for closed windows.
+    pub fn window_sink(mut self, sink: Box<dyn WindowSink>) -> Self {
+        self.slots.push(Slot::new(sink));
+        self
+    }
+
+    /// Saves the stage's checkpoint in `store` every `interval`, each time
+    /// right after storing every window emitted so far, and once more at the
+    /// end with the state from before the final flush.
+    pub fn checkpoints(
+        mut self,
+        store: Box<dyn CheckpointStore<S::Checkpoint>>,
+        interval: Duration,
+    ) -> Self {
+        self.checkpoints = Some(Checkpoints {
+            retry: SinkRetry::new(store.name(), self.retry, 0),
+            store,
+            interval,
+            next: Instant::now() + interval,
+        });
+        self
+    }
+
+    /// Sets the backoff for failed writes.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets how often a failing write is retried once shutdown was
+    /// requested, before the pipeline gives up on it. Default 5.
+    pub fn shutdown_retries(mut self, retries: u32) -> Self {
+        self.shutdown_retries = retries;
+        self
+    }
+
+    /// Logs progress at this interval. Default: never.
+    pub fn progress_interval(mut self, interval: Duration) -> Self {
+        self.progress_interval = Some(interval);
+        self
+    }
+
+    /// Runs until the source ends, fails or `shutdown` is cancelled, then
+    /// flushes the stage and every sink and saves the last checkpoint. A
+    /// source error is returned after the flush, so complete windows are
+    /// never lost to it.
+    pub async fn run(
+        mut self,
+        shutdown: CancellationToken,
+    ) -> Result<PipelineSummary, PipelineError> {
+        let names = self.trade_sinks.iter().map(|s| s.name());
+        let names = names.chain(self.slots.iter().map(|s| s.sink.name()));
+        for name in names.chain(self.checkpoints.iter().map(|c| c.store.name())) {
+            self.metrics.init_sink(name);
+        }
+        for slot in &mut self.slots {
+            slot.set_retry(self.retry, self.shutdown_retries);
+        }
+        if let Some(c) = self.checkpoints.as_mut() {
+            c.retry = SinkRetry::new(c.store.name(), self.retry, self.shutdown_retries);
+        }
+        let source_result = self.pump(&shutdown).await;
+        // Taken before the flush: after a restart the flushed windows are
+        // rebuilt and completed by later inputs, and the fuller row wins.
+        let checkpoint = self.stage.checkpoint();
+        self.stage.flush();
+        self.drain_events();
+        // Shutdown may already be requested: retry a bounded number of times.
+        let done = CancellationToken::new();
+        done.cancel();
+        self.write_all(&done).await?;
+        for sink in &mut self.trade_sinks {
+            sink.flush().await.map_err(|source| PipelineError::Sink {
+                sink: sink.name(),
+                pending: 0,
+                source,
+            })?;
+        }
+        for slot in &mut self.slots {
+            slot.sink
+                .flush()
+                .await
+                .map_err(|source| PipelineError::Sink {
+                    sink: slot.sink.name(),
+                    pending: 0,
+                    source,
+                })?;
+        }
+        if let Some(checkpoint) = checkpoint {
+            self.commit(checkpoint, &done).await?;
+        }
+        source_result?;
+        self.log_progress();
+        Ok(self.summary)
+    }
+
+    /// The main loop; returns when the source ends or fails, or on shutdown.
+    async fn pump(&mut self, shutdown: &CancellationToken) -> Result<(), PipelineError> {
+        let live = self.source.is_live();
+        let mut inputs: Vec<S::Input> = Vec::with_capacity(1024);
+        let mut next_progress = self.progress_interval.map(|i| Instant::now() + i);
+        loop {
+            inputs.clear();
+            // Only live data may close windows by the wall clock; a replay's
+            // clock is the data itself.
+            let timeout = if live {
+                self.stage.poll_timeout()
+            } else {
+                None
+            };
+            let stage_due = timeout.map(|t| {
+                Instant::now() + Duration::from_millis(t.saturating_sub(now_ms()).max(0) as u64)
+            });
+            let write_due = self.slots.iter().filter_map(Slot::due).min();
+            let commit_due = self.checkpoints.as_ref().map(|c| c.next);
+            let wake = [stage_due, write_due, commit_due, next_progress]
+                .into_iter()
+                .flatten()
+                .min();
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Ok(()),
+                more = self.source.next_batch(&mut inputs) => {
+                    // Inputs delivered together with an error still count.
+                    self.handle(&inputs, shutdown).await?;
+                    if !more? {
+                        self.summary.source_ended = true;
+                        return Ok(());
+                    }
+                }
+                _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+            }
+            if stage_due.is_some_and(|due| Instant::now() >= due) {
+                self.stage.advance(now_ms());
+                self.drain_events();
+            }
+            self.write_due(shutdown).await?;
+            if commit_due.is_some_and(|due| Instant::now() >= due) {
+                if let Some(c) = self.checkpoints.as_mut() {
+                    c.next = Instant::now() + c.interval;
+                }
+                if let Some(checkpoint) = self.stage.checkpoint() {
+                    self.write_all(shutdown).await?;
+                    self.commit(checkpoint, shutdown).await?;
+                }
+            }
+            if let Some(next) = next_progress.as_mut().filter(|n| Instant::now() >= **n) {
+                *next = Instant::now() + self.progress_interval.unwrap_or_default();
+                self.log_progress();
+            }
+        }
+    }
+
+    /// Passes one batch to the trade sinks, then through the stage.
+    async fn handle(
+        &mut self,
+        inputs: &[S::Input],
+        shutdown: &CancellationToken,
+    ) -> Result<(), PipelineError> {
+        if inputs.is_empty() {
+            return Ok(());
+        }
+        let trades = S::trades(inputs);
+        if !trades.is_empty() {
+            self.write_trades(trades, shutdown).await?;
+        }
+        let mut counts: BTreeMap<Symbol, summary::Counts> = BTreeMap::new();
+        for input in inputs {
+            match self.stage.handle(input) {
+                Outcome::Accepted(s) => counts.entry(s).or_default().accepted += 1,
+                Outcome::Duplicate(s) => counts.entry(s).or_default().duplicates += 1,
+                Outcome::Late(s) => counts.entry(s).or_default().late += 1,
+                Outcome::Replayed => self.summary.replayed += 1,
+                Outcome::Rejected { reason, error } => self.rejected(reason, &error),
+            }
+        }
+        // Per symbol, not per trade: keeps label lookups off the hot path.
+        for (symbol, c) in counts {
+            if self.seen_symbols.insert(symbol) {
+                self.metrics.init_symbol(symbol.as_str());
+            }
+            let label = Metrics::symbol(symbol.as_str());
+            self.summary.add(&c);
+            self.metrics
+                .trades_received
+                .get_or_create(&label)
+                .inc_by(c.received());
+            if c.duplicates > 0 {
+                self.metrics
+                    .duplicates
+                    .get_or_create(&label)
+                    .inc_by(c.duplicates);
+            }
+            if c.late > 0 {
+                self.metrics
+                    .late_trades
+                    .get_or_create(&label)
+                    .inc_by(c.late);
+            }
+        }
+        self.drain_events();
+        Ok(())
+    }
+
+    fn rejected(&mut self, reason: &'static str, error: &str) {
+        self.metrics.reject(reason);
+        self.summary.rejected += 1;
+        if self.summary.rejected <= LOGGED_REJECTS {
+            tracing::warn!(reason, error, "skipping a bad input");
+        }
+        if self.summary.rejected == LOGGED_REJECTS {
+            tracing::warn!(
+                "further bad inputs are counted (pulse_frames_rejected_total) but not logged"
+            );
+        }
+    }
+
+    /// Every trade sink takes the batch, in order, before anything else.
+    async fn write_trades(
+        &mut self,
+        trades: &[Trade],
+        shutdown: &CancellationToken,
+    ) -> Result<(), PipelineError> {
+        for sink in &mut self.trade_sinks {
+            let mut retry = SinkRetry::new(sink.name(), self.retry, self.shutdown_retries);
+            while let Err(e) = sink.write_trades(trades).await {
+                retry.wait(e, trades.len(), &self.metrics, shutdown).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the stage's events into the slots, metrics and logs.
+    fn drain_events(&mut self) {
+        let live = self.source.is_live();
+        while let Some(event) = self.stage.poll() {
+            match event {
+                Event::Window(w) => {
+                    self.metrics
+                        .windows_emitted
+                        .get_or_create(&Metrics::symbol(w.symbol.as_str()))
+                        .inc();
+                    if live {
+                        self.metrics
+                            .window_emit_latency
+                            .observe(seconds_since(w.end_ms));
+                    }
+                    self.summary.windows += 1;
+                    *self.summary.windows_by_symbol.entry(w.symbol).or_default() += 1;
+                    for slot in &mut self.slots {
+                        slot.pending.push(w.clone());
+                    }
+                }
+                Event::Late(late) => {
+                    tracing::debug!(
+                        symbol = %late.trade.symbol,
+                        id = late.trade.id,
+                        window_start_ms = late.window_start_ms,
+                        "late trade after its window closed"
+                    );
+                }
+                Event::Gap { symbol, missing } => {
+                    self.summary.gaps += 1;
+                    self.metrics
+                        .stream_gaps
+                        .get_or_create(&Metrics::symbol(symbol.as_str()))
+                        .inc();
+                    tracing::warn!(%symbol, first = missing.first, last = missing.last, "trade id gap");
+                }
+            }
+        }
+    }
+
+    /// Writes each slot that is due; waits for any that is full.
+    async fn write_due(&mut self, shutdown: &CancellationToken) -> Result<(), PipelineError> {
+        let live = self.source.is_live();
+        for slot in &mut self.slots {
+            let stored = |w: Written<'_>| record_stored(&self.metrics, &mut self.summary, live, w);
+            if slot.full() {
+                slot.write_all(&self.metrics, shutdown, stored).await?;
+            } else {
+                slot.write_if_due(&self.metrics, shutdown, stored).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every pending window of every slot.
+    async fn write_all(&mut self, shutdown: &CancellationToken) -> Result<(), PipelineError> {
+        let live = self.source.is_live();
+        for slot in &mut self.slots {
+            let stored = |w: Written<'_>| record_stored(&self.metrics, &mut self.summary, live, w);
+            slot.write_all(&self.metrics, shutdown, stored).await?;
+        }
+        Ok(())
+    }
+
+    /// Saves `checkpoint`, retrying like any write.
+    async fn commit(
+        &mut self,
+        checkpoint: S::Checkpoint,
+        shutdown: &CancellationToken,
+    ) -> Result<(), PipelineError> {
+        let Some(c) = self.checkpoints.as_mut() else {
+            return Ok(());
+        };
+        while let Err(e) = c.store.save(&checkpoint).await {
+            c.retry.wait(e, 0, &self.metrics, shutdown).await?;
+        }
+        c.retry.succeeded();
+        self.stage.committed(&checkpoint);
+        self.summary.checkpoints += 1;
+        Ok(())
+    }
+
+    fn log_progress(&self) {
+        if self.progress_interval.is_none() {
+            return;
+        }
+        let s = &self.summary;
+        tracing::info!(
+            trades = s.trades,
+            windows = s.windows,
+            duplicates = s.duplicates,
+            late = s.late_trades,
+            rejected = s.rejected,
+            replayed = s.replayed,
+            position = %self.stage.progress(),
+            "progress"
+        );
+    }
+}
+
+/// Metrics and totals for windows a sink has stored.
+fn record_stored(
+    metrics: &Metrics,
+    summary: &mut PipelineSummary,
+    live: bool,
+    written: Written<'_>,
+) {
+    *summary.writes.entry(written.sink).or_default() += 1;
+    if live {
+        let h = metrics
+            .window_store_latency
+            .get_or_create(&Metrics::sink(written.sink));
+        for w in written.windows {
+            h.observe(seconds_since(w.end_ms));
+        }
+    }
+}
+
+/// Wall-clock ms since the epoch. Only the io layer reads the clock.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn seconds_since(ms: i64) -> f64 {
+    (now_ms() - ms).max(0) as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+//! The sans-IO step a [`Pipeline`](super::Pipeline) pumps between its source
+//! and its sinks, and the stage for plain trades.
+
+use pulse_core::{Aggregator, Event, Symbol, Trade, TradeOutcome};
+
+/// What a [`Stage`] did with one input. The pipeline turns these into
+/// metrics and the summary, so every stage is counted the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A trade added to its window (or passed on, without an aggregator).
+    Accepted(Symbol),
+    /// A trade seen before: dropped.
+    Duplicate(Symbol),
+    /// A trade whose window had closed.
+    Late(Symbol),
+    /// An input read again after a restart only to rebuild state; it was
+    /// counted before.
+    Replayed,
+    /// Not a valid input: counted under `reason` and skipped.
+    Rejected {
+        /// A short label for `pulse_frames_rejected_total`.
+        reason: &'static str,
+        /// What was wrong, for the log.
+        error: String,
+    },
+}
+
+/// A state machine in the quinn-proto shape: inputs in, [`Event`]s out,
+/// time passed in. pulse-core's [`Aggregator`] behind [`TradeStage`] is one;
+/// `pulse consume` adds partition bookkeeping around it.
+pub trait Stage: Send {
+    /// What the source delivers.
+    type Input: Send + Sync + 'static;
+    /// What a [`CheckpointStore`](crate::CheckpointStore) saves once every
+    /// window emitted so far is stored.
+    type Checkpoint: Send + Sync + 'static;
+
+    /// Feeds one input. Drain [`poll`](Self::poll) afterwards.
+    fn handle(&mut self, input: &Self::Input) -> Outcome;
+
+    /// The next event, oldest first.
+    #[must_use]
+    fn poll(&mut self) -> Option<Event>;
+
+    /// When to call [`advance`](Self::advance), in wall-clock ms; only
+    /// asked of live sources.
+    #[must_use]
+    fn poll_timeout(&self) -> Option<i64> {
+        None
+    }
+
+    /// Lets time pass: closes what waited for `now_ms`.
+    fn advance(&mut self, now_ms: i64) {
+        let _ = now_ms;
+    }
+
+    /// Closes everything still open, at the end of the input.
+    fn flush(&mut self);
+
+    /// The state to save once every window emitted so far is stored, or
+    /// `None` when nothing changed since the last one.
+    fn checkpoint(&self) -> Option<Self::Checkpoint> {
+        None
+    }
+
+    /// `checkpoint` was saved.
+    fn committed(&mut self, checkpoint: &Self::Checkpoint) {
+        let _ = checkpoint;
+    }
+
+    /// The trades among `inputs`, for [`TradeSink`](crate::TradeSink)s.
+    fn trades(inputs: &[Self::Input]) -> &[Trade] {
+        let _ = inputs;
+        &[]
+    }
+
+    /// A few words on where the stage is, for progress logs.
+    fn progress(&self) -> String {
+        String::new()
+    }
+}
+
+/// Trades through an optional [`Aggregator`]: `pulse run` aggregates,
+/// `pulse produce` only passes trades on to its trade sinks.
+#[derive(Debug, Default)]
+pub struct TradeStage {
+    aggregator: Option<Aggregator>,
+}
+
+impl TradeStage {
+    /// Aggregates with `aggregator`.
+    pub fn new(aggregator: Aggregator) -> Self {
+        TradeStage {
+            aggregator: Some(aggregator),
+        }
+    }
+
+    /// True when trades are aggregated.
+    pub fn aggregates(&self) -> bool {
+        self.aggregator.is_some()
+    }
+}
+
+impl Stage for TradeStage {
+    type Input = Trade;
+    type Checkpoint = ();
+
+    fn handle(&mut self, trade: &Trade) -> Outcome {
+        let Some(agg) = self.aggregator.as_mut() else {
+            return Outcome::Accepted(trade.symbol);
+        };
+        match agg.handle_trade(*trade) {
+            TradeOutcome::Accepted => Outcome::Accepted(trade.symbol),
+            TradeOutcome::Duplicate => Outcome::Duplicate(trade.symbol),
+            TradeOutcome::Late => Outcome::Late(trade.symbol),
+        }
+    }
+
+    fn poll(&mut self) -> Option<Event> {
+        self.aggregator.as_mut()?.poll()
+    }
+
+    fn poll_timeout(&self) -> Option<i64> {
+        self.aggregator.as_ref()?.poll_timeout()
+    }
+
+    fn advance(&mut self, now_ms: i64) {
+        if let Some(agg) = self.aggregator.as_mut() {
+            agg.advance(now_ms);
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(agg) = self.aggregator.as_mut() {
+            agg.flush();
+        }
+    }
+
+    fn trades(inputs: &[Trade]) -> &[Trade] {
+        inputs
+    }
+}
