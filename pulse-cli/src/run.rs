@@ -122,8 +122,13 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
     let source = open_source(&args.binance, &args.replay, metrics.clone())
         .await
         .map_err(|e| with_hint(e, live))?;
-    let mut pipeline = Pipeline::new(source, metrics.clone())
-        .aggregator(Aggregator::new(AggregatorConfig::default())?);
+    // One sequence tracker per trade path: the live source's lanes already
+    // hand out each symbol's trades in id order, once; a replay's are checked here.
+    let aggregator = Aggregator::new(AggregatorConfig {
+        track_sequence: !live,
+        ..AggregatorConfig::default()
+    })?;
+    let mut pipeline = Pipeline::new(source, metrics.clone()).aggregator(aggregator);
     for sink in sinks {
         pipeline = pipeline.window_sink(sink);
     }

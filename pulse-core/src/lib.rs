@@ -13,6 +13,8 @@
 //! - [`Decimal`], [`Symbol`], [`Trade`], [`Side`]: the data model.
 //! - [`parse_frame`], [`parse_csv_row`]: Binance WebSocket JSON and dump CSV.
 //! - [`SequenceTracker`]: id continuity, gaps and duplicates.
+//! - [`Lanes`]: a live stream's per-symbol id order, holding trades behind a
+//!   gap until a [`BackfillRequest`] fills it or gives it up.
 //! - [`Aggregator`]: per-symbol tumbling windows with a watermark.
 //! - [`WindowStats`], [`Window`], [`Signal`]: the metrics.
 //! - [`DropOldest`]: the bounded drop-oldest queue.
@@ -51,6 +53,7 @@
 
 mod aggregator;
 mod decimal;
+mod lanes;
 mod parse;
 mod parse_reason;
 mod queue;
@@ -65,6 +68,7 @@ pub use aggregator::{
     SymbolCheckpoint, TradeOutcome,
 };
 pub use decimal::{Decimal, DecimalError, SCALE, SCALE_DIGITS, ratio_to_f64};
+pub use lanes::{BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes};
 pub use parse::{Frame, ParseError, parse_csv_row, parse_frame};
 pub use queue::{DEFAULT_QUEUE_CAPACITY, DropOldest};
 pub use sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome, SequenceTracker};

@@ -1,36 +1,10 @@
 //! One backfill: paging `/fapi/v1/aggTrades` from an id until caught up.
 
-use pulse_core::{Symbol, Trade};
+use pulse_core::{BackfillOutcome, BackfillRequest, Trade};
 
 use super::config::BackfillConfig;
 use super::rest::{RestClient, RestError};
 use crate::RetryPolicy;
-
-/// What to fetch for one symbol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct BackfillRequest {
-    pub(crate) symbol: Symbol,
-    /// First id wanted.
-    pub(crate) from_id: u64,
-    /// Stop once this id is reached; `None` pages until a short page, i.e.
-    /// until caught up with what REST has.
-    pub(crate) until: Option<u64>,
-    /// Earlier rounds for the same hole that brought nothing; each waits a
-    /// little longer first.
-    pub(crate) round: u32,
-}
-
-/// What a backfill brought back.
-#[derive(Debug, Default)]
-pub(crate) struct BackfillOutcome {
-    /// Trades fetched, oldest first.
-    pub(crate) trades: Vec<Trade>,
-    /// The highest id REST listed. Ids below it that it did not list do not
-    /// exist (or are older than REST's one-year reach).
-    pub(crate) highest_listed: Option<u64>,
-    /// Why it stopped early, if it did.
-    pub(crate) failure: Option<String>,
-}
 
 /// Pages from `req.from_id` until `req.until` is reached or a page comes
 /// back short. Transient failures are retried with backoff, rate limits are

@@ -10,8 +10,8 @@
 //!   exponentially with jitter and resubscribe everything; connections are
 //!   replaced before `max_connection_age` (Binance cuts at 24 h) with an
 //!   overlap, so nothing is missed.
-//! - **Completeness**: ids are tracked per symbol with pulse-core's
-//!   [`Sequence`](pulse_core::Sequence). After a gap (a reconnect, a stall,
+//! - **Completeness**: ids are ordered per symbol by pulse-core's
+//!   [`Lanes`](pulse_core::Lanes). After a gap (a reconnect, a stall,
 //!   a queue drop) the missing ids are fetched from
 //!   `{rest_base}/fapi/v1/aggTrades`, page by page, honouring 429/418 and
 //!   `Retry-After`; trades behind a gap wait until it is filled or given up.
@@ -43,7 +43,6 @@
 //! - `connect`: TCP + TLS + WebSocket handshake.
 //! - `shard`: a connection's reader task (watchdog, reconnect, rotation).
 //! - `inbox`: the drop-oldest queue.
-//! - `lanes`: per-symbol ordering, gaps and backfill decisions (sans-IO).
 //! - `rest`, `wire`, `backfill`: the REST client, its format, and paging.
 //! - `source`: [`BinanceSource`].
 
@@ -51,7 +50,6 @@ mod backfill;
 mod config;
 mod connect;
 mod inbox;
-mod lanes;
 mod rest;
 mod shard;
 mod shards;

@@ -4,17 +4,16 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pulse_core::{IdRange, Symbol, Trade};
+use pulse_core::{BackfillOutcome, BackfillRequest, IdRange, LaneEvent, Lanes, Symbol, Trade};
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::backfill::{self, BackfillOutcome, BackfillRequest};
+use super::backfill;
 use super::config::BinanceConfig;
 use super::connect::tls_config;
 use super::inbox::Inbox;
-use super::lanes::Lanes;
 use super::rest::RestClient;
 use super::shard::{ShardEvent, ShardReader, connect_at_startup};
 use super::shards;
@@ -29,6 +28,7 @@ pub struct BinanceSource {
     events: mpsc::UnboundedReceiver<ShardEvent>,
     rest: Arc<RestClient>,
     lanes: Lanes,
+    metrics: Metrics,
     readers: JoinSet<()>,
     backfills: JoinSet<(BackfillRequest, BackfillOutcome)>,
     incoming: Vec<Trade>,
@@ -91,7 +91,7 @@ impl BinanceSource {
             connections,
             "streaming Binance aggTrades"
         );
-        let mut lanes = Lanes::new(metrics, config.backfill.rounds);
+        let mut lanes = Lanes::new(config.backfill.rounds);
         let mut catch_ups = VecDeque::new();
         if !config.resume_after.is_empty() {
             for (&symbol, &last_id) in &config.resume_after {
@@ -105,6 +105,7 @@ impl BinanceSource {
         }
         Ok(BinanceSource {
             lanes,
+            metrics,
             config,
             inbox,
             events,
@@ -149,6 +150,52 @@ impl BinanceSource {
         Ok(())
     }
 
+    /// What the lanes saw, as metrics and logs.
+    fn record_lane_events(&mut self) {
+        let metrics = &self.metrics;
+        while let Some(event) = self.lanes.poll_event() {
+            match event {
+                LaneEvent::Duplicate(symbol) => {
+                    metrics
+                        .duplicates
+                        .get_or_create(&Metrics::symbol(symbol.as_str()))
+                        .inc();
+                }
+                LaneEvent::Gap { symbol, missing } => {
+                    metrics
+                        .gaps
+                        .get_or_create(&Metrics::symbol(symbol.as_str()))
+                        .inc();
+                    tracing::info!(%symbol, first = missing.first, last = missing.last, missing = missing.len(), "trade id gap; backfilling");
+                }
+                LaneEvent::Backfilled { symbol, trades } => {
+                    metrics
+                        .trades_backfilled
+                        .get_or_create(&Metrics::symbol(symbol.as_str()))
+                        .inc_by(trades);
+                }
+                LaneEvent::BackfillFailed {
+                    symbol,
+                    from_id,
+                    failure,
+                } => {
+                    tracing::warn!(%symbol, from = from_id, failure, "backfill gave up");
+                }
+                LaneEvent::Unfilled {
+                    symbol,
+                    missing,
+                    reason,
+                } => {
+                    metrics
+                        .trades_unfilled
+                        .get_or_create(&Metrics::symbol(symbol.as_str()))
+                        .inc_by(missing.len());
+                    tracing::warn!(%symbol, first = missing.first, last = missing.last, lost = missing.len(), reason, "gap left unfilled");
+                }
+            }
+        }
+    }
+
     fn drain_inbox(&mut self) {
         self.inbox.drain(&mut self.incoming, &mut self.evicted);
         for (symbol, range) in self.evicted.drain(..) {
@@ -191,6 +238,7 @@ impl TradeSource for BinanceSource {
     async fn next_trades(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError> {
         loop {
             self.pump()?;
+            self.record_lane_events();
             self.lanes.drain_ready(out);
             if !out.is_empty() {
                 return Ok(true);

@@ -1,23 +1,105 @@
-//! Per-symbol ordering: hands trades out in id order, each once, holding
-//! trades back behind a gap until backfill fills it or gives up on it.
+//! Per-symbol ordering of a live Binance stream: hands trades out in id
+//! order, each once, holding trades back behind a gap until a REST backfill
+//! fills it or gives up on it.
 //!
-//! Sans-IO, like pulse-core: live trades, evictions, reconnects and backfill
-//! results go in; ready trades and backfill requests are polled out.
+//! Sans-IO: live trades, evictions, reconnects and backfill results go in;
+//! ready trades, backfill requests and [`LaneEvent`]s are polled out. The
+//! caller does the requests (pulse-io pages `/fapi/v1/aggTrades`) and turns
+//! the events into metrics and logs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
-use pulse_core::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome, Symbol, Trade};
+use crate::sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};
+use crate::{Symbol, Trade};
 
-use super::backfill::{BackfillOutcome, BackfillRequest};
-use crate::Metrics;
+/// Trades of one symbol to fetch over REST.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackfillRequest {
+    /// The symbol.
+    pub symbol: Symbol,
+    /// First id wanted.
+    pub from_id: u64,
+    /// Stop once this id is reached; `None` pages until a short page, i.e.
+    /// until caught up with what REST has.
+    pub until: Option<u64>,
+    /// Earlier rounds for the same hole that brought nothing; each should
+    /// wait a little longer first.
+    pub round: u32,
+}
 
+/// What a backfill brought back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BackfillOutcome {
+    /// Trades fetched, oldest first.
+    pub trades: Vec<Trade>,
+    /// The highest id REST listed. Ids below it that it did not list do not
+    /// exist (or are older than REST's one-year reach).
+    pub highest_listed: Option<u64>,
+    /// Why it stopped early, if it did.
+    pub failure: Option<String>,
+}
+
+/// Something worth a metric or a log line, drained with [`Lanes::poll_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LaneEvent {
+    /// A trade already handed out (or given up on) came again: dropped.
+    Duplicate(Symbol),
+    /// Ids were skipped; a backfill will ask for them.
+    Gap {
+        /// The symbol.
+        symbol: Symbol,
+        /// The missing ids.
+        missing: IdRange,
+    },
+    /// A backfill brought this many new trades.
+    Backfilled {
+        /// The symbol.
+        symbol: Symbol,
+        /// New trades.
+        trades: u64,
+    },
+    /// A backfill stopped early.
+    BackfillFailed {
+        /// The symbol.
+        symbol: Symbol,
+        /// Where it started.
+        from_id: u64,
+        /// Why.
+        failure: String,
+    },
+    /// These trades are lost for good; what waited behind them goes on.
+    Unfilled {
+        /// The symbol.
+        symbol: Symbol,
+        /// The lost ids.
+        missing: IdRange,
+        /// Why they were given up.
+        reason: String,
+    },
+}
+
+/// Running totals over all symbols.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaneStats {
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Gaps seen.
+    pub gaps: u64,
+    /// Trades a backfill brought.
+    pub backfilled: u64,
+    /// Trades given up on.
+    pub unfilled: u64,
+}
+
+/// Per-symbol lanes of a live stream; see the module docs.
 #[derive(Debug)]
-pub(crate) struct Lanes {
+pub struct Lanes {
     lanes: BTreeMap<Symbol, Lane>,
     ready: Vec<Trade>,
     /// Backfill rounds that bring nothing before a hole is left unfilled.
     max_rounds: u32,
-    metrics: Metrics,
+    events: VecDeque<LaneEvent>,
+    stats: LaneStats,
 }
 
 #[derive(Debug)]
@@ -43,13 +125,28 @@ struct Lane {
 }
 
 impl Lanes {
-    pub(crate) fn new(metrics: Metrics, max_rounds: u32) -> Self {
+    /// Lanes that give a hole up after `max_rounds` backfills in a row
+    /// brought nothing.
+    pub fn new(max_rounds: u32) -> Self {
         Lanes {
             lanes: BTreeMap::new(),
             ready: Vec::new(),
             max_rounds: max_rounds.max(1),
-            metrics,
+            events: VecDeque::new(),
+            stats: LaneStats::default(),
         }
+    }
+
+    /// The next event, oldest first. Drain after every call that feeds the
+    /// lanes.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<LaneEvent> {
+        self.events.pop_front()
+    }
+
+    /// Running totals.
+    pub fn stats(&self) -> LaneStats {
+        self.stats
     }
 
     fn lane(&mut self, symbol: Symbol) -> &mut Lane {
@@ -72,7 +169,7 @@ impl Lanes {
     /// trades before the first live one; older ones are counted as
     /// unfilled. Call before any trade of `symbol`, then
     /// [`Lanes::catch_up_quiet`] a little later, as after a reconnect.
-    pub(crate) fn resume_after(&mut self, symbol: Symbol, last_id: u64, max_backfill: u64) {
+    pub fn resume_after(&mut self, symbol: Symbol, last_id: u64, max_backfill: u64) {
         let lane = self.lane(symbol);
         lane.next = Some(last_id + 1);
         lane.seq.resume_after(last_id);
@@ -81,7 +178,7 @@ impl Lanes {
     }
 
     /// A trade from a socket.
-    pub(crate) fn live(&mut self, trade: Trade) {
+    pub fn live(&mut self, trade: Trade) {
         let lane = self.lane(trade.symbol);
         // An id already handed out says nothing about what is missing.
         if lane.next.is_none_or(|next| trade.id >= next) {
@@ -91,7 +188,7 @@ impl Lanes {
                 self.bound_resume_gap(trade.symbol, trade.id, limit);
             }
         }
-        self.accept(trade, false);
+        self.accept(trade);
     }
 
     /// Gives up on the part of the gap before `first_live` that lies more
@@ -110,7 +207,7 @@ impl Lanes {
     }
 
     /// Trades of `symbol` in `range` were evicted from the queue unseen.
-    pub(crate) fn evicted(&mut self, symbol: Symbol, range: IdRange) {
+    pub fn evicted(&mut self, symbol: Symbol, range: IdRange) {
         let lane = self.lane(symbol);
         // Evicted trades came live from the socket: they bound a resume too.
         if lane.next.is_some_and(|next| range.first >= next)
@@ -132,7 +229,7 @@ impl Lanes {
     /// The connection carrying `symbols` was replaced after a failure. A
     /// busy symbol's next trade shows any gap; call
     /// [`Lanes::catch_up_quiet`] a little later for the others.
-    pub(crate) fn reconnected(&mut self, symbols: &[Symbol]) {
+    pub fn reconnected(&mut self, symbols: &[Symbol]) {
         for symbol in symbols {
             if let Some(lane) = self.lanes.get_mut(symbol)
                 && lane.next.is_some()
@@ -145,7 +242,7 @@ impl Lanes {
     /// Symbols still quiet since their reconnect are backfilled until caught
     /// up: trades they missed would otherwise go unnoticed. Waiting first
     /// spares REST a request per busy symbol.
-    pub(crate) fn catch_up_quiet(&mut self, symbols: &[Symbol]) {
+    pub fn catch_up_quiet(&mut self, symbols: &[Symbol]) {
         for symbol in symbols {
             if let Some(lane) = self.lanes.get_mut(symbol)
                 && std::mem::take(&mut lane.quiet_since_reconnect)
@@ -156,7 +253,7 @@ impl Lanes {
     }
 
     /// The next backfill to start, if any; at most one per symbol at a time.
-    pub(crate) fn poll_backfill(&mut self) -> Option<BackfillRequest> {
+    pub fn poll_backfill(&mut self) -> Option<BackfillRequest> {
         self.lanes.iter_mut().find_map(|(&symbol, lane)| {
             if lane.in_flight {
                 return None;
@@ -196,11 +293,15 @@ impl Lanes {
     }
 
     /// A backfill finished.
-    pub(crate) fn backfilled(&mut self, request: BackfillRequest, outcome: BackfillOutcome) {
+    pub fn backfilled(&mut self, request: BackfillRequest, outcome: BackfillOutcome) {
         let symbol = request.symbol;
         self.lane(symbol).in_flight = false;
         if let Some(failure) = &outcome.failure {
-            tracing::warn!(%symbol, from = request.from_id, failure, "backfill gave up");
+            self.events.push_back(LaneEvent::BackfillFailed {
+                symbol,
+                from_id: request.from_id,
+                failure: failure.clone(),
+            });
         }
         // The lane moved past the request's start meanwhile (a hole was given
         // up): what it brings is old news, and no reason to count a round.
@@ -213,11 +314,18 @@ impl Lanes {
         let mut progress = superseded;
         let mut accepted = 0;
         for trade in trades.into_iter().filter(|t| t.symbol == symbol) {
-            if self.accept(trade, true) {
+            if self.accept(trade) {
                 accepted += 1;
             }
         }
         progress |= accepted > 0;
+        if accepted > 0 {
+            self.stats.backfilled += accepted;
+            self.events.push_back(LaneEvent::Backfilled {
+                symbol,
+                trades: accepted,
+            });
+        }
         // A resume's bound counts every trade backfilled before the first live one.
         let lane = self.lane(symbol);
         if let Some(limit) = &mut lane.resume_limit {
@@ -252,20 +360,19 @@ impl Lanes {
     }
 
     /// Moves the trades ready to hand out into `out`.
-    pub(crate) fn drain_ready(&mut self, out: &mut Vec<Trade>) {
+    pub fn drain_ready(&mut self, out: &mut Vec<Trade>) {
         out.append(&mut self.ready);
     }
 
     /// Trades held behind holes, all symbols.
     #[cfg(test)]
-    pub(crate) fn held(&self) -> usize {
+    pub fn held(&self) -> usize {
         self.lanes.values().map(|l| l.held.len()).sum()
     }
 
     /// Returns true when the trade was new.
-    fn accept(&mut self, trade: Trade, backfilled: bool) -> bool {
+    fn accept(&mut self, trade: Trade) -> bool {
         let symbol = trade.symbol;
-        let label = Metrics::symbol(symbol.as_str());
         let lane = self.lane(symbol);
         // Below `next` everything was handed out or given up on; handing it
         // out now would break id order.
@@ -277,17 +384,15 @@ impl Lanes {
         };
         match outcome {
             SequenceOutcome::Duplicate => {
-                self.metrics.duplicates.get_or_create(&label).inc();
+                self.stats.duplicates += 1;
+                self.events.push_back(LaneEvent::Duplicate(symbol));
                 return false;
             }
-            SequenceOutcome::Gap(gap) => {
-                self.metrics.gaps.get_or_create(&label).inc();
-                tracing::info!(%symbol, first = gap.first, last = gap.last, missing = gap.len(), "trade id gap; backfilling");
+            SequenceOutcome::Gap(missing) => {
+                self.stats.gaps += 1;
+                self.events.push_back(LaneEvent::Gap { symbol, missing });
             }
             SequenceOutcome::First | SequenceOutcome::Next | SequenceOutcome::Filled => {}
-        }
-        if backfilled {
-            self.metrics.trades_backfilled.get_or_create(&label).inc();
         }
         let lane = self.lanes.get_mut(&symbol).expect("lane exists");
         lane.next.get_or_insert(trade.id);
@@ -310,11 +415,12 @@ impl Lanes {
         let mut ready = std::mem::take(&mut self.ready);
         self.lane(symbol).release(&mut ready);
         self.ready = ready;
-        self.metrics
-            .trades_unfilled
-            .get_or_create(&Metrics::symbol(symbol.as_str()))
-            .inc_by(hole.len());
-        tracing::warn!(%symbol, first = hole.first, last = hole.last, lost = hole.len(), reason, "gap left unfilled");
+        self.stats.unfilled += hole.len();
+        self.events.push_back(LaneEvent::Unfilled {
+            symbol,
+            missing: hole,
+            reason: reason.to_owned(),
+        });
     }
 }
 
@@ -355,7 +461,7 @@ impl Lane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pulse_core::{Decimal, Side, TradeKind};
+    use crate::{Decimal, Side, TradeKind};
 
     fn btc() -> Symbol {
         Symbol::new("BTCUSDT").unwrap()
@@ -392,35 +498,30 @@ mod tests {
 
     #[test]
     fn contiguous_and_duplicate_trades() {
-        let metrics = Metrics::new();
-        let mut lanes = Lanes::new(metrics.clone(), 3);
+        let mut lanes = Lanes::new(3);
         for id in [5, 6, 6, 7, 5] {
             lanes.live(t(id));
         }
         assert_eq!(ids(&mut lanes), vec![5, 6, 7]);
         assert_eq!(lanes.poll_backfill(), None);
-        let label = Metrics::symbol("BTCUSDT");
-        assert_eq!(metrics.duplicates.get_or_create(&label).get(), 2);
+        assert_eq!(lanes.stats().duplicates, 2);
     }
 
     #[test]
     fn ids_below_the_handed_out_ones_are_dropped() {
-        let metrics = Metrics::new();
-        let mut lanes = Lanes::new(metrics.clone(), 3);
+        let mut lanes = Lanes::new(3);
         for id in [10, 11, 9, 8, 12] {
             lanes.live(t(id));
         }
         assert_eq!(ids(&mut lanes), vec![10, 11, 12]);
         assert_eq!(lanes.poll_backfill(), None);
-        let label = Metrics::symbol("BTCUSDT");
-        assert_eq!(metrics.duplicates.get_or_create(&label).get(), 2);
-        assert_eq!(metrics.gaps.get_or_create(&label).get(), 0);
+        assert_eq!(lanes.stats().duplicates, 2);
+        assert_eq!(lanes.stats().gaps, 0);
     }
 
     #[test]
     fn a_gap_holds_trades_until_backfill_fills_it() {
-        let metrics = Metrics::new();
-        let mut lanes = Lanes::new(metrics.clone(), 3);
+        let mut lanes = Lanes::new(3);
         for id in [1, 2, 6, 7] {
             lanes.live(t(id));
         }
@@ -436,10 +537,9 @@ mod tests {
         lanes.live(t(8));
         lanes.backfilled(req, outcome(&[3, 4, 5, 6], Some(6), None));
         assert_eq!(ids(&mut lanes), vec![3, 4, 5, 6, 7, 8]);
-        let label = Metrics::symbol("BTCUSDT");
-        assert_eq!(metrics.gaps.get_or_create(&label).get(), 1);
-        assert_eq!(metrics.trades_backfilled.get_or_create(&label).get(), 3);
-        assert_eq!(metrics.duplicates.get_or_create(&label).get(), 1);
+        assert_eq!(lanes.stats().gaps, 1);
+        assert_eq!(lanes.stats().backfilled, 3);
+        assert_eq!(lanes.stats().duplicates, 1);
         assert_eq!(lanes.poll_backfill(), None);
     }
 
@@ -482,8 +582,7 @@ mod tests {
             ),
         ];
         for (name, outcomes, want, unfilled) in cases {
-            let metrics = Metrics::new();
-            let mut lanes = Lanes::new(metrics.clone(), 3);
+            let mut lanes = Lanes::new(3);
             lanes.live(t(1));
             lanes.live(t(9));
             for o in outcomes {
@@ -495,19 +594,13 @@ mod tests {
             assert_eq!(ids(&mut lanes), want, "{name}");
             assert_eq!(lanes.held(), 0, "{name}");
             assert_eq!(lanes.poll_backfill(), None, "{name}");
-            let label = Metrics::symbol("BTCUSDT");
-            assert_eq!(
-                metrics.trades_unfilled.get_or_create(&label).get(),
-                unfilled,
-                "{name}"
-            );
+            assert_eq!(lanes.stats().unfilled, unfilled, "{name}");
         }
     }
 
     #[test]
     fn a_resumed_lane_backfills_from_after_the_last_delivered_trade() {
-        let metrics = Metrics::new();
-        let mut lanes = Lanes::new(metrics.clone(), 3);
+        let mut lanes = Lanes::new(3);
         lanes.resume_after(btc(), 4, 100);
         // The old copies of delivered trades are duplicates, the first live
         // trade reveals the gap, and backfill closes it.
@@ -519,16 +612,14 @@ mod tests {
         assert_eq!((req.from_id, req.until), (5, Some(7)));
         lanes.backfilled(req, outcome(&[5, 6, 7, 8], Some(8), None));
         assert_eq!(ids(&mut lanes), vec![5, 6, 7, 8, 9]);
-        let label = Metrics::symbol("BTCUSDT");
-        assert_eq!(metrics.duplicates.get_or_create(&label).get(), 3);
-        assert_eq!(metrics.trades_backfilled.get_or_create(&label).get(), 3);
-        assert_eq!(metrics.trades_unfilled.get_or_create(&label).get(), 0);
+        assert_eq!(lanes.stats().duplicates, 3);
+        assert_eq!(lanes.stats().backfilled, 3);
+        assert_eq!(lanes.stats().unfilled, 0);
     }
 
     #[test]
     fn a_resume_backfills_at_most_its_bound() {
-        let metrics = Metrics::new();
-        let mut lanes = Lanes::new(metrics.clone(), 3);
+        let mut lanes = Lanes::new(3);
         lanes.resume_after(btc(), 10, 3);
         lanes.live(t(30));
         // 11..=26 lie more than 3 before the first live trade: given up, counted.
@@ -536,13 +627,12 @@ mod tests {
         assert_eq!((req.from_id, req.until), (27, Some(29)));
         lanes.backfilled(req, outcome(&[27, 28, 29], Some(29), None));
         assert_eq!(ids(&mut lanes), vec![27, 28, 29, 30]);
-        let label = Metrics::symbol("BTCUSDT");
-        assert_eq!(metrics.trades_unfilled.get_or_create(&label).get(), 16);
+        assert_eq!(lanes.stats().unfilled, 16);
     }
 
     #[test]
     fn a_quiet_resumed_lane_catches_up_within_its_bound() {
-        let mut lanes = Lanes::new(Metrics::new(), 3);
+        let mut lanes = Lanes::new(3);
         lanes.resume_after(btc(), 10, 500);
         assert_eq!(lanes.poll_backfill(), None, "waits for a live trade first");
         lanes.catch_up_quiet(&[btc()]);
@@ -555,8 +645,7 @@ mod tests {
 
     #[test]
     fn a_quiet_resume_uses_up_its_bound_and_the_first_live_trade_counts_the_rest() {
-        let metrics = Metrics::new();
-        let mut lanes = Lanes::new(metrics.clone(), 3);
+        let mut lanes = Lanes::new(3);
         lanes.resume_after(btc(), 10, 3);
         // An old id first: it neither reveals the gap nor spends the bound.
         lanes.live(t(9));
@@ -572,15 +661,13 @@ mod tests {
         // The first live trade gives up everything before it.
         lanes.live(t(20));
         assert_eq!(ids(&mut lanes), vec![20]);
-        let label = Metrics::symbol("BTCUSDT");
-        assert_eq!(metrics.trades_unfilled.get_or_create(&label).get(), 6);
-        assert_eq!(metrics.trades_backfilled.get_or_create(&label).get(), 3);
+        assert_eq!(lanes.stats().unfilled, 6);
+        assert_eq!(lanes.stats().backfilled, 3);
     }
 
     #[test]
     fn a_backfill_superseded_by_the_bound_does_not_cost_a_round() {
-        let metrics = Metrics::new();
-        let mut lanes = Lanes::new(metrics.clone(), 1);
+        let mut lanes = Lanes::new(1);
         lanes.resume_after(btc(), 0, 5);
         lanes.catch_up_quiet(&[btc()]);
         let catch_up = lanes.poll_backfill().unwrap();
@@ -593,13 +680,12 @@ mod tests {
         assert_eq!((req.from_id, req.until), (95, Some(99)));
         lanes.backfilled(req, outcome(&[95, 96, 97, 98, 99], Some(99), None));
         assert_eq!(ids(&mut lanes), vec![95, 96, 97, 98, 99, 100]);
-        let label = Metrics::symbol("BTCUSDT");
-        assert_eq!(metrics.trades_unfilled.get_or_create(&label).get(), 94);
+        assert_eq!(lanes.stats().unfilled, 94);
     }
 
     #[test]
     fn evicted_trades_are_backfilled_even_without_a_later_trade() {
-        let mut lanes = Lanes::new(Metrics::new(), 3);
+        let mut lanes = Lanes::new(3);
         lanes.live(t(1));
         lanes.evicted(btc(), IdRange { first: 2, last: 4 });
         let req = lanes.poll_backfill().unwrap();
@@ -609,7 +695,7 @@ mod tests {
         assert_eq!(ids(&mut lanes), vec![1, 2, 3, 4, 5]);
 
         // Evicted before anything was handed out: start from the oldest lost id.
-        let mut lanes = Lanes::new(Metrics::new(), 3);
+        let mut lanes = Lanes::new(3);
         lanes.evicted(
             btc(),
             IdRange {
@@ -627,7 +713,7 @@ mod tests {
     #[test]
     fn reconnect_catches_up_quiet_symbols_only() {
         let eth = Symbol::new("ETHUSDT").unwrap();
-        let mut lanes = Lanes::new(Metrics::new(), 3);
+        let mut lanes = Lanes::new(3);
         lanes.live(t(1));
         lanes.live(Trade {
             symbol: eth,
