@@ -1,14 +1,17 @@
-//! Parsers for Binance trade data: WebSocket JSON frames and data-dump CSV rows.
+//! Parsers for Binance trade data: WebSocket JSON frames, REST aggTrades
+//! replies and data-dump CSV rows.
 //!
 //! Both are pure functions from bytes to [`Trade`](crate::Trade) and never
 //! panic: anything unexpected comes back as a [`ParseError`].
 
 mod csv;
 mod json;
+mod rest;
 mod scan;
 
 pub use csv::parse_csv_row;
 pub use json::{Frame, parse_frame};
+pub use rest::parse_agg_trades;
 
 use crate::{DecimalError, SymbolError};
 

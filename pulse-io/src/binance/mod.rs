@@ -39,22 +39,21 @@
 //!
 //! ## Layout
 //! - `config`: [`BinanceConfig`], [`BackfillConfig`].
-//! - `shards`: symbols per connection and the stream URL.
 //! - `connect`: TCP + TLS + WebSocket handshake.
-//! - `shard`: a connection's reader task (watchdog, reconnect, rotation).
+//! - `reader`: a connection's reader task (watchdog, reconnect, rotation),
+//!   one per shard of pulse-core's [`plan_shards`](pulse_core::plan_shards).
 //! - `inbox`: the drop-oldest queue.
-//! - `rest`, `wire`, `backfill`: the REST client, its format, and paging.
+//! - `rest`, `backfill`: the REST client (replies parsed by pulse-core's
+//!   [`parse_agg_trades`](pulse_core::parse_agg_trades)) and paging.
 //! - `source`: [`BinanceSource`].
 
 mod backfill;
 mod config;
 mod connect;
 mod inbox;
+mod reader;
 mod rest;
-mod shard;
-mod shards;
 mod source;
-mod wire;
 
 pub use config::{BackfillConfig, BinanceConfig, DEFAULT_REST_BASE, DEFAULT_WS_BASE};
 pub use source::BinanceSource;

@@ -11,7 +11,6 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::config::BackfillConfig;
-use super::wire::{WireError, parse_agg_trades};
 use crate::SourceError;
 
 /// Used when a 429/418 reply lacks `Retry-After`.
@@ -27,7 +26,7 @@ pub(crate) enum RestError {
     #[error("request failed: {0}")]
     Transport(#[from] reqwest::Error),
     #[error("unreadable reply: {0}")]
-    Payload(#[from] WireError),
+    Payload(#[from] pulse_core::ParseError),
 }
 
 impl RestError {
@@ -106,7 +105,7 @@ impl RestClient {
             return Err(RestError::Status { status, body });
         }
         let body = response.bytes().await?;
-        Ok(parse_agg_trades(&body, symbol)?)
+        Ok(pulse_core::parse_agg_trades(&body, symbol)?)
     }
 
     fn block_for(&self, retry_after: Duration, status: u16) {

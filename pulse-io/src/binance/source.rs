@@ -14,9 +14,8 @@ use super::backfill;
 use super::config::BinanceConfig;
 use super::connect::tls_config;
 use super::inbox::Inbox;
+use super::reader::{ShardEvent, ShardReader, connect_at_startup};
 use super::rest::RestClient;
-use super::shard::{ShardEvent, ShardReader, connect_at_startup};
-use super::shards;
 use crate::{Metrics, SourceError, TradeSource};
 
 /// Live aggTrades from Binance USD-M futures; see the [module docs](super).
@@ -65,7 +64,7 @@ impl BinanceSource {
         let (events_tx, events) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let mut readers = JoinSet::new();
-        let plan = shards::plan(
+        let plan = pulse_core::plan_shards(
             &config.ws_base,
             &config.symbols,
             config.streams_per_connection,

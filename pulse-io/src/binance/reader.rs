@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::config::BinanceConfig;
 use super::connect::{ConnectError, Ws, connect};
 use super::inbox::Inbox;
-use super::shards::Shard;
 use crate::{Metrics, SourceError};
+use pulse_core::Shard;
 
 /// Malformed frames logged one by one per reader before only being counted.
 const LOGGED_REJECTS: u64 = 10;

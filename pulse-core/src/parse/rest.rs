@@ -1,9 +1,11 @@
-//! The REST `/fapi/v1/aggTrades` reply format.
+//! The REST `/fapi/v1/aggTrades` reply, as the backfill reads it.
 
 use std::borrow::Cow;
 
-use pulse_core::{Decimal, DecimalError, Side, Symbol, Trade, TradeKind};
 use serde::Deserialize;
+
+use super::{ParseError, positive_decimal};
+use crate::{Side, Symbol, Trade, TradeKind};
 
 /// One element of the reply, as Binance sends it (`nq` and other new keys
 /// are ignored):
@@ -22,23 +24,16 @@ struct RestAggTrade<'a> {
     m: bool,
 }
 
-/// Why a reply could not be read.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum WireError {
-    #[error("invalid JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("field `{field}`: {source}")]
-    Decimal {
-        field: &'static str,
-        source: DecimalError,
-    },
-    #[error("field `{0}` must be positive")]
-    NotPositive(&'static str),
-}
-
-/// Parses a reply into trades of `symbol`. REST has no event time, so
-/// `event_time_ms` is the trade time.
-pub(crate) fn parse_agg_trades(body: &[u8], symbol: Symbol) -> Result<Vec<Trade>, WireError> {
+/// Parses a `GET /fapi/v1/aggTrades` reply into trades of `symbol`. REST
+/// has no event time, so `event_time_ms` is the trade time.
+///
+/// ```
+/// use pulse_core::{Symbol, parse_agg_trades};
+/// let body = br#"[{"a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1498793709153,"m":true}]"#;
+/// let trades = parse_agg_trades(body, Symbol::new("BTCUSDT").unwrap()).unwrap();
+/// assert_eq!((trades[0].id, trades[0].price.to_string()), (26129, "0.01633102".to_string()));
+/// ```
+pub fn parse_agg_trades(body: &[u8], symbol: Symbol) -> Result<Vec<Trade>, ParseError> {
     let entries: Vec<RestAggTrade<'_>> = serde_json::from_slice(body)?;
     entries
         .into_iter()
@@ -47,8 +42,8 @@ pub(crate) fn parse_agg_trades(body: &[u8], symbol: Symbol) -> Result<Vec<Trade>
                 symbol,
                 id: e.a,
                 kind: TradeKind::AggTrade,
-                price: positive("p", &e.p)?,
-                quantity: positive("q", &e.q)?,
+                price: positive_decimal("p", e.p.as_bytes())?,
+                quantity: positive_decimal("q", e.q.as_bytes())?,
                 side: Side::from_buyer_is_maker(e.m),
                 trade_time_ms: e.trade_time,
                 event_time_ms: e.trade_time,
@@ -57,16 +52,6 @@ pub(crate) fn parse_agg_trades(body: &[u8], symbol: Symbol) -> Result<Vec<Trade>
             })
         })
         .collect()
-}
-
-fn positive(field: &'static str, s: &str) -> Result<Decimal, WireError> {
-    let d: Decimal = s
-        .parse()
-        .map_err(|source| WireError::Decimal { field, source })?;
-    if d.raw() <= 0 {
-        return Err(WireError::NotPositive(field));
-    }
-    Ok(d)
 }
 
 #[cfg(test)]

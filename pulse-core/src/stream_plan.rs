@@ -1,23 +1,26 @@
-//! Splitting symbols across connections, and each connection's URL.
+//! The stream plan: Binance symbols split across WebSocket connections,
+//! and each connection's URL.
 //!
 //! Streams are named in the URL, so a connection is subscribed by its
 //! handshake alone: no SUBSCRIBE messages count against Binance's limit of
 //! 10 incoming messages per second, and a reconnect resubscribes everything.
 
-use pulse_core::Symbol;
+use crate::Symbol;
 
 /// The symbols one connection carries, and its URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Shard {
+pub struct Shard {
     /// Position among the shards, for logs.
-    pub(crate) index: usize,
-    pub(crate) symbols: Vec<Symbol>,
-    pub(crate) url: String,
+    pub index: usize,
+    /// Its symbols, each once.
+    pub symbols: Vec<Symbol>,
+    /// The combined-stream URL naming every symbol's `@aggTrade` stream.
+    pub url: String,
 }
 
 /// Splits `symbols` (duplicates removed, order kept) into shards of at most
 /// `per_connection` streams.
-pub(crate) fn plan(ws_base: &str, symbols: &[Symbol], per_connection: usize) -> Vec<Shard> {
+pub fn plan_shards(ws_base: &str, symbols: &[Symbol], per_connection: usize) -> Vec<Shard> {
     let mut unique: Vec<Symbol> = Vec::with_capacity(symbols.len());
     for s in symbols {
         if !unique.contains(s) {
@@ -36,7 +39,7 @@ pub(crate) fn plan(ws_base: &str, symbols: &[Symbol], per_connection: usize) -> 
 }
 
 /// `{base}/market/stream?streams=btcusdt@aggTrade/ethusdt@aggTrade`.
-pub(crate) fn stream_url(ws_base: &str, symbols: &[Symbol]) -> String {
+pub fn stream_url(ws_base: &str, symbols: &[Symbol]) -> String {
     let streams: Vec<String> = symbols
         .iter()
         .map(|s| format!("{}@aggTrade", s.to_lowercase()))
@@ -80,7 +83,7 @@ mod tests {
         let names: Vec<String> = (0..450).map(|i| format!("S{i}USDT")).collect();
         let mut symbols: Vec<Symbol> = names.iter().map(|n| Symbol::new(n).unwrap()).collect();
         symbols.push(symbols[0]);
-        let shards = plan("wss://x", &symbols, 200);
+        let shards = plan_shards("wss://x", &symbols, 200);
         let sizes: Vec<usize> = shards.iter().map(|s| s.symbols.len()).collect();
         assert_eq!(sizes, vec![200, 200, 50]);
         assert_eq!(shards[2].index, 2);
