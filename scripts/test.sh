@@ -64,6 +64,15 @@ cargo fmt --all --check
 step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "cargo package --no-verify -p pulse-core -p pulse-io"
+# The published crates build their .crate files: manifests, READMEs and
+# versioned path dependencies are in order. --allow-dirty so uncommitted
+# work does not fail a developer's run; CI's clone is clean anyway.
+cargo package --no-verify --allow-dirty -p pulse-core -p pulse-io
+
+step "cargo doc --no-deps -p pulse-core -p pulse-io --all-features (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p pulse-core -p pulse-io --all-features
+
 step "start services (ClickHouse, tansu memory, tansu sqlite)"
 # Services a developer already had running stay up afterwards; the ones
 # started here stop on any exit, failed or not.

@@ -62,3 +62,8 @@ pub mod testsupport;
 pub use binance::{BinanceConfig, BinanceSource};
 #[cfg(feature = "replay")]
 pub use replay::{ReplayOptions, ReplaySource, open_replay};
+
+/// The README's examples run as doctests (the first replays a file).
+#[cfg(all(doctest, feature = "replay"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

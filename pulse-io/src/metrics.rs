@@ -18,7 +18,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// Label set with a symbol.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,6 +46,23 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 fn latency_histogram() -> Histogram {
     // 1 ms .. ~65 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+/// The registry [`Metrics::new`] fills.
+struct Registering(Registry);
+
+impl Registering {
+    /// Registers `metric` as `name` with `help` and returns it; the registry
+    /// keeps a clone, which shares the metric's state.
+    fn register<M: Metric + Clone>(&mut self, name: &str, help: &str, metric: M) -> M {
+        self.0.register(name, help, metric.clone());
+        metric
+    }
+
+    /// A new metric at its default (zero, no series), registered.
+    fn add<M: Metric + Clone + Default>(&mut self, name: &str, help: &str) -> M {
+        self.register(name, help, M::default())
+    }
 }
 
 /// Every metric pulse exports. Cheap to clone; clones share state.
@@ -98,92 +115,54 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every metric under the `pulse_` prefix.
     pub fn new() -> Self {
-        let mut m = Metrics {
+        let mut r = Registering(Registry::with_prefix("pulse"));
+        // Registered in field order, which is the order `encode` lists them.
+        let m = Metrics {
+            trades_received: r.add("trades_received", "Trades received from a source"),
+            frames_rejected: r.add(
+                "frames_rejected",
+                "Frames or messages rejected as malformed",
+            ),
+            queue_dropped: r.add(
+                "queue_dropped",
+                "Trades dropped by a full drop-oldest queue",
+            ),
+            gaps: r.add("gaps", "Trade id gaps found by a source"),
+            stream_gaps: r.add(
+                "stream_gaps",
+                "Trade id gaps in the stream the aggregator saw",
+            ),
+            trades_backfilled: r.add("trades_backfilled", "Trades recovered over REST backfill"),
+            trades_unfilled: r.add(
+                "trades_unfilled",
+                "Missing trades backfill could not recover",
+            ),
+            duplicates: r.add("duplicate_trades", "Duplicate trades dropped"),
+            late_trades: r.add(
+                "late_trades",
+                "Trades that arrived after their window closed",
+            ),
+            windows_emitted: r.add("windows_emitted", "Windows emitted"),
+            reconnects: r.add("reconnects", "WebSocket reconnects"),
+            connections: r.add("connections", "Open WebSocket connections"),
+            sink_errors: r.add("sink_errors", "Failed sink writes"),
+            sink_retries: r.add("sink_retries", "Sink write retries"),
+            window_emit_latency: r.register(
+                "window_emit_latency_seconds",
+                "Seconds from a window's end (latest trade time) to its emission",
+                latency_histogram(),
+            ),
+            window_store_latency: r.register(
+                "window_store_latency_seconds",
+                "Seconds from a window's end (latest trade time) to its successful store",
+                Family::new_with_constructor(latency_histogram),
+            ),
             registry: Arc::default(),
-            trades_received: Family::default(),
-            frames_rejected: Family::default(),
-            queue_dropped: Counter::default(),
-            gaps: Family::default(),
-            stream_gaps: Family::default(),
-            trades_backfilled: Family::default(),
-            trades_unfilled: Family::default(),
-            duplicates: Family::default(),
-            late_trades: Family::default(),
-            windows_emitted: Family::default(),
-            reconnects: Counter::default(),
-            connections: Gauge::default(),
-            sink_errors: Family::default(),
-            sink_retries: Family::default(),
-            window_emit_latency: latency_histogram(),
-            window_store_latency: Family::new_with_constructor(latency_histogram),
         };
-        let mut r = Registry::with_prefix("pulse");
-        r.register(
-            "trades_received",
-            "Trades received from a source",
-            m.trades_received.clone(),
-        );
-        r.register(
-            "frames_rejected",
-            "Frames or messages rejected as malformed",
-            m.frames_rejected.clone(),
-        );
-        r.register(
-            "queue_dropped",
-            "Trades dropped by a full drop-oldest queue",
-            m.queue_dropped.clone(),
-        );
-        r.register("gaps", "Trade id gaps found by a source", m.gaps.clone());
-        r.register(
-            "stream_gaps",
-            "Trade id gaps in the stream the aggregator saw",
-            m.stream_gaps.clone(),
-        );
-        r.register(
-            "trades_backfilled",
-            "Trades recovered over REST backfill",
-            m.trades_backfilled.clone(),
-        );
-        r.register(
-            "trades_unfilled",
-            "Missing trades backfill could not recover",
-            m.trades_unfilled.clone(),
-        );
-        r.register(
-            "duplicate_trades",
-            "Duplicate trades dropped",
-            m.duplicates.clone(),
-        );
-        r.register(
-            "late_trades",
-            "Trades that arrived after their window closed",
-            m.late_trades.clone(),
-        );
-        r.register(
-            "windows_emitted",
-            "Windows emitted",
-            m.windows_emitted.clone(),
-        );
-        r.register("reconnects", "WebSocket reconnects", m.reconnects.clone());
-        r.register(
-            "connections",
-            "Open WebSocket connections",
-            m.connections.clone(),
-        );
-        r.register("sink_errors", "Failed sink writes", m.sink_errors.clone());
-        r.register("sink_retries", "Sink write retries", m.sink_retries.clone());
-        r.register(
-            "window_emit_latency_seconds",
-            "Seconds from a window's end (latest trade time) to its emission",
-            m.window_emit_latency.clone(),
-        );
-        r.register(
-            "window_store_latency_seconds",
-            "Seconds from a window's end (latest trade time) to its successful store",
-            m.window_store_latency.clone(),
-        );
-        m.registry = Arc::new(r);
-        m
+        Metrics {
+            registry: Arc::new(r.0),
+            ..m
+        }
     }
 
     /// Renders every metric in the Prometheus text format.

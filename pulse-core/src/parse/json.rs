@@ -192,104 +192,61 @@ mod tests {
         }
     }
 
-    // Real payloads from ../shared/data, one per shape.
+    /// One line with every field a parsed trade has.
+    fn fields(t: &Trade) -> String {
+        format!(
+            "{} {} {:?} {:?} {} @ {} T={} E={} ids {}..={}",
+            t.symbol,
+            t.id,
+            t.kind,
+            t.side,
+            t.quantity,
+            t.price,
+            t.trade_time_ms,
+            t.event_time_ms,
+            t.first_trade_id,
+            t.last_trade_id
+        )
+    }
+
+    // Real payloads from ../shared/data, one per shape: name, frame, fields.
     #[test]
     fn parses_every_recorded_shape() {
-        struct Case {
-            name: &'static str,
-            frame: &'static str,
-            symbol: &'static str,
-            id: u64,
-            kind: TradeKind,
-            price: &'static str,
-            qty: &'static str,
-            side: Side,
-            t: i64,
-            e: i64,
-            first_last: (u64, u64),
-        }
         let cases = [
-            Case {
-                name: "usdm aggTrade, combined",
-                frame: r#"{"stream":"neousdt@aggTrade","data":{"e":"aggTrade","E":1617647781282,"a":26159457,"s":"NEOUSDT","p":"55.090","q":"0.11","f":31005036,"l":31005036,"T":1617647781127,"m":true}}"#,
-                symbol: "NEOUSDT",
-                id: 26159457,
-                kind: TradeKind::AggTrade,
-                price: "55.09",
-                qty: "0.11",
-                side: Side::Sell,
-                t: 1617647781127,
-                e: 1617647781282,
-                first_last: (31005036, 31005036),
-            },
-            Case {
-                name: "usdm aggTrade with nq, raw",
-                frame: r#"{"e":"aggTrade","E":1767225600123,"a":5,"s":"BTCUSDT","p":"94000.10","q":"0.002","nq":"0.002","f":8,"l":9,"T":1767225600120,"m":false}"#,
-                symbol: "BTCUSDT",
-                id: 5,
-                kind: TradeKind::AggTrade,
-                price: "94000.1",
-                qty: "0.002",
-                side: Side::Buy,
-                t: 1767225600120,
-                e: 1767225600123,
-                first_last: (8, 9),
-            },
-            Case {
-                name: "spot aggTrade with M",
-                frame: r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1617647625483,"s":"BTCUSDT","a":689046711,"p":"58360.01000000","q":"0.00178000","f":765786364,"l":765786364,"T":1617647625482,"m":false,"M":true}}"#,
-                symbol: "BTCUSDT",
-                id: 689046711,
-                kind: TradeKind::AggTrade,
-                price: "58360.01",
-                qty: "0.00178",
-                side: Side::Buy,
-                t: 1617647625482,
-                e: 1617647625483,
-                first_last: (765786364, 765786364),
-            },
-            Case {
-                name: "usdm trade",
-                frame: r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1680652699882,"T":1680652699877,"s":"BTCUSDT","t":3470478916,"p":"28160.30","q":"0.001","X":"MARKET","m":true}}"#,
-                symbol: "BTCUSDT",
-                id: 3470478916,
-                kind: TradeKind::Trade,
-                price: "28160.3",
-                qty: "0.001",
-                side: Side::Sell,
-                t: 1680652699877,
-                e: 1680652699882,
-                first_last: (3470478916, 3470478916),
-            },
-            Case {
-                name: "spot trade with b/a order ids",
-                frame: r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255000,"s":"BTCUSDT","t":3724513093,"p":"61180.01000000","q":"0.00100000","b":28462735372,"a":28462735268,"T":1723161254999,"m":false,"M":true}}"#,
-                symbol: "BTCUSDT",
-                id: 3724513093,
-                kind: TradeKind::Trade,
-                price: "61180.01",
-                qty: "0.001",
-                side: Side::Buy,
-                t: 1723161254999,
-                e: 1723161255000,
-                first_last: (3724513093, 3724513093),
-            },
+            (
+                "usdm aggTrade, combined",
+                r#"{"stream":"neousdt@aggTrade","data":{"e":"aggTrade","E":1617647781282,"a":26159457,"s":"NEOUSDT","p":"55.090","q":"0.11","f":31005036,"l":31005036,"T":1617647781127,"m":true}}"#,
+                "NEOUSDT 26159457 AggTrade Sell 0.11 @ 55.09 T=1617647781127 E=1617647781282 ids 31005036..=31005036",
+            ),
+            (
+                "usdm aggTrade with nq, raw",
+                r#"{"e":"aggTrade","E":1767225600123,"a":5,"s":"BTCUSDT","p":"94000.10","q":"0.002","nq":"0.002","f":8,"l":9,"T":1767225600120,"m":false}"#,
+                "BTCUSDT 5 AggTrade Buy 0.002 @ 94000.1 T=1767225600120 E=1767225600123 ids 8..=9",
+            ),
+            (
+                "spot aggTrade with M",
+                r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1617647625483,"s":"BTCUSDT","a":689046711,"p":"58360.01000000","q":"0.00178000","f":765786364,"l":765786364,"T":1617647625482,"m":false,"M":true}}"#,
+                "BTCUSDT 689046711 AggTrade Buy 0.00178 @ 58360.01 T=1617647625482 E=1617647625483 ids 765786364..=765786364",
+            ),
+            (
+                "usdm trade",
+                r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1680652699882,"T":1680652699877,"s":"BTCUSDT","t":3470478916,"p":"28160.30","q":"0.001","X":"MARKET","m":true}}"#,
+                "BTCUSDT 3470478916 Trade Sell 0.001 @ 28160.3 T=1680652699877 E=1680652699882 ids 3470478916..=3470478916",
+            ),
+            (
+                "spot trade with b/a order ids",
+                r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255000,"s":"BTCUSDT","t":3724513093,"p":"61180.01000000","q":"0.00100000","b":28462735372,"a":28462735268,"T":1723161254999,"m":false,"M":true}}"#,
+                "BTCUSDT 3724513093 Trade Buy 0.001 @ 61180.01 T=1723161254999 E=1723161255000 ids 3724513093..=3724513093",
+            ),
         ];
-        for c in cases {
-            let t = trade(c.frame);
-            assert_eq!(t.symbol.as_str(), c.symbol, "{}", c.name);
-            assert_eq!(t.id, c.id, "{}", c.name);
-            assert_eq!(t.kind, c.kind, "{}", c.name);
-            assert_eq!(t.price, c.price.parse::<Decimal>().unwrap(), "{}", c.name);
-            assert_eq!(t.price.to_string(), c.price, "{}", c.name);
-            assert_eq!(t.quantity.to_string(), c.qty, "{}", c.name);
-            assert_eq!(t.side, c.side, "{}", c.name);
-            assert_eq!((t.trade_time_ms, t.event_time_ms), (c.t, c.e), "{}", c.name);
+        for (name, frame, expected) in cases {
+            let t = trade(frame);
+            assert_eq!(fields(&t), expected, "{name}");
+            // The printed price is exact: it parses back to the same value.
             assert_eq!(
-                (t.first_trade_id, t.last_trade_id),
-                c.first_last,
-                "{}",
-                c.name
+                t.price.to_string().parse::<Decimal>().unwrap(),
+                t.price,
+                "{name}"
             );
         }
     }
