@@ -13,7 +13,7 @@
 //! - [`Decimal`], [`Symbol`], [`Trade`], [`Side`]: the data model.
 //! - [`parse_frame`], [`parse_agg_trades`], [`parse_csv_row`]: Binance
 //!   WebSocket JSON, REST backfill replies and dump CSV.
-//! - [`SequenceTracker`]: id continuity, gaps and duplicates.
+//! - [`Sequence`]: one symbol's id continuity, gaps and duplicates.
 //! - [`plan_shards`]: which symbols go on which WebSocket connection.
 //! - [`Lanes`]: a live stream's per-symbol id order, holding trades behind a
 //!   gap until a [`BackfillRequest`] fills it or gives it up.
@@ -57,7 +57,6 @@ mod aggregator;
 mod decimal;
 mod lanes;
 mod parse;
-mod parse_reason;
 mod queue;
 mod sequence;
 mod signal;
@@ -74,7 +73,7 @@ pub use decimal::{Decimal, DecimalError, SCALE, SCALE_DIGITS, ratio_to_f64};
 pub use lanes::{BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes};
 pub use parse::{Frame, ParseError, parse_agg_trades, parse_csv_row, parse_frame};
 pub use queue::{DEFAULT_QUEUE_CAPACITY, DropOldest};
-pub use sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome, SequenceTracker};
+pub use sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};
 pub use signal::{Signal, UnknownSignal};
 pub use stream_plan::{Shard, plan_shards, stream_url};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};

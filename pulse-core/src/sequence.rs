@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::Symbol;
-
 /// An inclusive range of ids, `first..=last`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdRange {
@@ -189,82 +187,6 @@ impl Sequence {
     /// Ids given up on, by [`Sequence::abandon`] or by the open-gap limit.
     pub fn abandoned(&self) -> u64 {
         self.abandoned
-    }
-}
-
-/// Sequences for many symbols.
-///
-/// ```
-/// use pulse_core::{SequenceTracker, SequenceOutcome, IdRange, Symbol};
-/// let btc = Symbol::new("BTCUSDT").unwrap();
-/// let mut seq = SequenceTracker::default();
-/// assert_eq!(seq.observe(btc, 10), SequenceOutcome::First);
-/// assert_eq!(seq.observe(btc, 13), SequenceOutcome::Gap(IdRange { first: 11, last: 12 }));
-/// assert_eq!(seq.observe(btc, 13), SequenceOutcome::Duplicate);
-/// assert_eq!(seq.observe(btc, 11), SequenceOutcome::Filled);
-/// assert_eq!(seq.missing(btc), vec![IdRange { first: 12, last: 12 }]);
-/// ```
-#[derive(Clone, Debug)]
-pub struct SequenceTracker {
-    symbols: BTreeMap<Symbol, Sequence>,
-    max_open_gaps: usize,
-    duplicates: u64,
-}
-
-impl Default for SequenceTracker {
-    fn default() -> Self {
-        SequenceTracker::new(DEFAULT_MAX_OPEN_GAPS)
-    }
-}
-
-impl SequenceTracker {
-    /// A tracker keeping at most `max_open_gaps` missing ranges per symbol.
-    pub fn new(max_open_gaps: usize) -> Self {
-        SequenceTracker {
-            symbols: BTreeMap::new(),
-            max_open_gaps,
-            duplicates: 0,
-        }
-    }
-
-    /// Records `id` for `symbol`.
-    pub fn observe(&mut self, symbol: Symbol, id: u64) -> SequenceOutcome {
-        let outcome = self.sequence_mut(symbol).observe(id);
-        if outcome == SequenceOutcome::Duplicate {
-            self.duplicates += 1;
-        }
-        outcome
-    }
-
-    /// The sequence of one symbol, created empty if unseen.
-    pub fn sequence_mut(&mut self, symbol: Symbol) -> &mut Sequence {
-        let max = self.max_open_gaps;
-        self.symbols
-            .entry(symbol)
-            .or_insert_with(|| Sequence::new(max))
-    }
-
-    /// The sequence of one symbol, if seen.
-    pub fn sequence(&self, symbol: Symbol) -> Option<&Sequence> {
-        self.symbols.get(&symbol)
-    }
-
-    /// Highest id seen for `symbol`.
-    pub fn last_id(&self, symbol: Symbol) -> Option<u64> {
-        self.symbols.get(&symbol).and_then(Sequence::last_id)
-    }
-
-    /// Missing ranges of `symbol`, oldest first.
-    pub fn missing(&self, symbol: Symbol) -> Vec<IdRange> {
-        self.symbols
-            .get(&symbol)
-            .map(|s| s.missing().collect())
-            .unwrap_or_default()
-    }
-
-    /// Duplicates dropped so far, all symbols.
-    pub fn duplicates(&self) -> u64 {
-        self.duplicates
     }
 }
 

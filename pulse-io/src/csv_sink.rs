@@ -15,21 +15,12 @@ use async_trait::async_trait;
 use pulse_core::Window;
 
 use crate::sink::{SinkError, WindowSink};
+use crate::time::utc_rfc3339_ms;
 
 /// The header row, without the line end.
 pub const CSV_HEADER: &str = "window_start,window_end,vwap,net_delta,buy_pressure_pct,\
 total_volume,trade_count,avg_price_1_sec,signal,symbol,open,high,low,close,buy_volume,\
 sell_volume,first_trade_id,last_trade_id,version";
-
-/// Formats ms since the epoch as RFC 3339 UTC with milliseconds,
-/// e.g. `2024-08-08T23:58:22.000Z`.
-pub fn utc_rfc3339_ms(ms: i64) -> String {
-    match chrono::DateTime::from_timestamp_millis(ms) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        // Outside chrono's range (±262 000 years): not a real trade time.
-        None => ms.to_string(),
-    }
-}
 
 /// One window as a CSV line, without the line end. Columns as [`CSV_HEADER`].
 pub fn csv_row(w: &Window) -> String {

@@ -11,6 +11,7 @@
 //! - [`retry`]: backoff with jitter.
 //! - [`csv_sink`]: the CSV export of windows ([`CsvSink`]).
 //! - [`terminal`]: one printed line per window ([`TerminalSink`]).
+//! - [`time`]: the wall clock and RFC 3339 times.
 //! - [`binance`] (feature `binance`): the live Binance USD-M source with
 //!   reconnects, a stall watchdog and REST backfill ([`BinanceSource`]).
 //! - [`replay`] (feature `replay`): JSONL captures and dump CSV/zip files
@@ -33,6 +34,7 @@ pub mod retry;
 pub mod sink;
 pub mod source;
 pub mod terminal;
+pub mod time;
 
 pub use csv_sink::CsvSink;
 pub use driver::{Outcome, Pipeline, PipelineError, PipelineSummary, Stage, TradeStage};

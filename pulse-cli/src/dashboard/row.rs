@@ -7,7 +7,7 @@ use serde::Serialize;
 /// and ClickHouse columns; times are ms since the epoch plus the CSV's
 /// RFC 3339 form, so the page can show exactly what the CSV holds.
 #[derive(Debug, Serialize)]
-pub struct WindowRow<'a> {
+pub struct DashboardWindow<'a> {
     symbol: &'a str,
     start_ms: i64,
     end_ms: i64,
@@ -26,13 +26,13 @@ pub struct WindowRow<'a> {
     close: f64,
 }
 
-impl<'a> From<&'a Window> for WindowRow<'a> {
+impl<'a> From<&'a Window> for DashboardWindow<'a> {
     fn from(w: &'a Window) -> Self {
-        WindowRow {
+        DashboardWindow {
             symbol: w.symbol.as_str(),
             start_ms: w.start_ms,
             end_ms: w.end_ms,
-            window_start: pulse_io::csv_sink::utc_rfc3339_ms(w.start_ms),
+            window_start: pulse_io::time::utc_rfc3339_ms(w.start_ms),
             version: w.version,
             vwap: w.vwap,
             net_delta: w.net_delta,
@@ -52,5 +52,5 @@ impl<'a> From<&'a Window> for WindowRow<'a> {
 /// Renders `w` as one line of JSON.
 pub fn window_json(w: &Window) -> String {
     // A struct of numbers and plain strings always serializes.
-    serde_json::to_string(&WindowRow::from(w)).unwrap_or_default()
+    serde_json::to_string(&DashboardWindow::from(w)).unwrap_or_default()
 }

@@ -6,6 +6,7 @@
 
 mod csv;
 mod json;
+mod reason;
 mod rest;
 mod scan;
 

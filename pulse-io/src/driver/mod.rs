@@ -28,7 +28,7 @@ mod stage;
 mod summary;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use pulse_core::{Aggregator, Event, Symbol, Trade};
 use tokio::time::Instant;
@@ -38,6 +38,7 @@ use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
 use crate::sink::{CheckpointStore, SinkError, TradeSink, WindowSink};
 use crate::source::{Source, SourceError, TradeSource};
+use crate::time::now_ms;
 use sink_retry::SinkRetry;
 use slot::{Slot, Written};
 
@@ -496,13 +497,6 @@ fn record_stored(
             h.observe(seconds_since(w.end_ms));
         }
     }
-}
-
-/// Wall-clock ms since the epoch. Only the io layer reads the clock.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn seconds_since(ms: i64) -> f64 {

@@ -1,7 +1,7 @@
 //! Short labels for [`ParseError`]s, used as the `reason` of the
 //! `frames_rejected` metric so dashboards can group malformed input.
 
-use crate::ParseError;
+use super::ParseError;
 
 impl ParseError {
     /// A short, stable, machine-friendly label, e.g. `json` or `missing_field`.
