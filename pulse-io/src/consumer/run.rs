@@ -12,9 +12,9 @@ use super::positions::PositionStore;
 use super::startup::{Startup, existing_partitions, topic_retryable};
 use super::topic::TopicSource;
 use super::{ConsumeError, ConsumeSummary, ConsumerConfig};
-use crate::clickhouse::{ClickHouseConfig, ClickHouseWindowSink, MetricsStore};
+use crate::clickhouse::{ClickHouseConfig, ClickHouseError, ClickHouseWindowSink, MetricsStore};
 use crate::driver::Pipeline;
-use crate::kafka::KafkaConfig;
+use crate::kafka::{KafkaConfig, KafkaError};
 use crate::metrics::Metrics;
 
 /// Reads a topic, aggregates each partition with pulse-core and stores the
@@ -66,26 +66,41 @@ impl Consumer {
         };
         let empty = ConsumeSummary::default();
         if startup
-            .clickhouse("create schema", || self.store.create_schema())
+            .until_ok(
+                "ClickHouse create schema",
+                || self.store.create_schema(),
+                ClickHouseError::is_retryable,
+            )
             .await?
             .is_none()
         {
             return Ok(empty);
         }
-        let Some(client) = startup.kafka("connect", || self.kafka.connect()).await? else {
+        let Some(client) = startup
+            .until_ok(
+                "Kafka connect",
+                || self.kafka.connect(),
+                KafkaError::is_retryable,
+            )
+            .await?
+        else {
             return Ok(empty);
         };
         let client = Arc::new(client);
         let find_topic = || existing_partitions(&client, topic);
         let Some(available) = startup
-            .until_ok("Kafka", "find topic", find_topic, topic_retryable)
+            .until_ok("Kafka find topic", find_topic, topic_retryable)
             .await?
         else {
             return Ok(empty);
         };
         let selected = config.partitions.select(&available)?;
         let Some(positions) = startup
-            .clickhouse("load positions", || self.store.load_positions(topic))
+            .until_ok(
+                "ClickHouse load positions",
+                || self.store.load_positions(topic),
+                ClickHouseError::is_retryable,
+            )
             .await?
         else {
             return Ok(empty);

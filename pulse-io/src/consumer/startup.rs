@@ -6,7 +6,6 @@ use std::future::Future;
 use tokio_util::sync::CancellationToken;
 
 use super::ConsumeError;
-use crate::clickhouse::ClickHouseError;
 use crate::kafka::{KafkaError, topic_partitions};
 use crate::retry::RetryPolicy;
 
@@ -18,38 +17,9 @@ pub(super) struct Startup<'a> {
 }
 
 impl Startup<'_> {
-    /// A step against Kafka.
-    pub(super) async fn kafka<T, F, Fut>(
-        &self,
-        what: &str,
-        op: F,
-    ) -> Result<Option<T>, ConsumeError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, KafkaError>>,
-    {
-        self.until_ok("Kafka", what, op, KafkaError::is_retryable)
-            .await
-    }
-
-    /// A step against ClickHouse.
-    pub(super) async fn clickhouse<T, F, Fut>(
-        &self,
-        what: &str,
-        op: F,
-    ) -> Result<Option<T>, ConsumeError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, ClickHouseError>>,
-    {
-        self.until_ok("ClickHouse", what, op, ClickHouseError::is_retryable)
-            .await
-    }
-
     /// Runs `op` until it succeeds, retrying errors `retryable` accepts.
     pub(super) async fn until_ok<T, E, F, Fut>(
         &self,
-        service: &str,
         what: &str,
         mut op: F,
         retryable: fn(&E) -> bool,
@@ -69,7 +39,7 @@ impl Startup<'_> {
                 Ok(v) => return Ok(Some(v)),
                 Err(e) if retryable(&e) => {
                     let delay = delays.next_delay();
-                    tracing::warn!(error = %e, retry_in = ?delay, "{service} {what} failed; retrying");
+                    tracing::warn!(error = %e, retry_in = ?delay, "{what} failed; retrying");
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return Ok(None),
                         _ = tokio::time::sleep(delay) => {}
