@@ -11,7 +11,7 @@ use pulse_core::{Aggregator, AggregatorConfig, Event, Symbol, SymbolCheckpoint, 
 use pulse_io::clickhouse::{
     ClickHouseConfig, ClickHouseWindowSink, MetricsStore, PartitionPosition, WindowRow, row_version,
 };
-use pulse_io::{Metrics, RetryPolicy, WindowSink, testsupport};
+use pulse_io::{Metrics, RetryPolicy, WindowSink};
 
 fn config(url: &str, database: &str) -> ClickHouseConfig {
     ClickHouseConfig {
@@ -40,7 +40,7 @@ fn windows() -> Option<Vec<Window>> {
 
 #[tokio::test]
 async fn schema_is_idempotent_and_rows_round_trip_exactly() {
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(trades) = capture(ALTCOINS) else {
@@ -83,7 +83,7 @@ async fn schema_is_idempotent_and_rows_round_trip_exactly() {
 
 #[tokio::test]
 async fn final_keeps_one_row_per_window_and_the_fullest_one() {
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(windows) = windows() else { return };
@@ -118,7 +118,7 @@ async fn final_keeps_one_row_per_window_and_the_fullest_one() {
 
 #[tokio::test]
 async fn positions_round_trip_and_the_latest_version_wins() {
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let store = MetricsStore::new(config(db.url(), db.database())).unwrap();
@@ -167,7 +167,7 @@ async fn positions_round_trip_and_the_latest_version_wins() {
 
 #[tokio::test]
 async fn sink_inserts_at_most_once_per_interval() {
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(windows) = windows() else { return };
@@ -191,7 +191,7 @@ async fn sink_inserts_at_most_once_per_interval() {
 
 #[tokio::test]
 async fn sink_keeps_its_rows_while_the_server_is_down() {
-    let Some(mut server) = testsupport::ClickHouseProcess::start().await else {
+    let Some(mut server) = pulse_testkit::ClickHouseProcess::start().await else {
         return;
     };
     let Some(windows) = windows() else { return };
