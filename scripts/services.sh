@@ -15,8 +15,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 state=${PULSE_SERVICES_DIR:-$repo/.services}
 # Absolute and symlink-free: running_pid compares it with /proc/<pid>/cwd.
 mkdir -p "$state" && state=$(cd "$state" && pwd -P)
-# One config template for this script and pulse_io::testsupport::ClickHouseProcess.
-clickhouse_template=$repo/pulse-io/src/testsupport/clickhouse
+# One config template for this script and pulse_testkit::ClickHouseProcess.
+clickhouse_template=$repo/pulse-testkit/clickhouse
 ready_timeout=${PULSE_SERVICES_READY_TIMEOUT:-60}
 stop_timeout=30
 

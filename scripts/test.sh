@@ -38,7 +38,7 @@ install_all() {
 }
 
 # Tests replay recorded Binance captures from ../shared/data next to the
-# repository (pulse_io::testsupport::data_dir). A clone made elsewhere, as CI
+# repository (pulse_testkit::data_dir). A clone made elsewhere, as CI
 # makes, finds them next to the repository it was cloned from instead.
 locate_data_dir() {
   local origin

@@ -21,8 +21,8 @@ use std::path::Path;
 use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, Window, parse_frame};
 use pulse_io::clickhouse::{ClickHouseConfig, ClickHouseWindowSink, MetricsStore, WindowRow};
 use pulse_io::replay::{ReplayOptions, open_replay};
-use pulse_io::testsupport::{self, TestClickHouse};
 use pulse_io::{CancellationToken, Metrics, Pipeline};
+use pulse_testkit::TestClickHouse;
 use serde_json::Value as Json;
 use support::{DashboardQuery, dashboard, dashboard_queries, panels};
 
@@ -344,10 +344,10 @@ fn close(a: f64, b: f64) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_runs_on_clickhouse_and_returns_rows() {
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
-    let Some(data) = testsupport::data_dir() else {
+    let Some(data) = pulse_testkit::data_dir() else {
         return;
     };
     let config = ClickHouseConfig {

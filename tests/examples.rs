@@ -16,8 +16,6 @@ mod custom_sink;
 #[path = "../examples/custom_source.rs"]
 mod custom_source;
 
-use pulse_io::testsupport;
-
 /// The ```text block that follows `marker` in the README.
 fn readme_block_after(marker: &str) -> Vec<String> {
     let readme = support::read("README.md");
@@ -32,7 +30,7 @@ fn readme_block_after(marker: &str) -> Vec<String> {
 
 #[test]
 fn aggregate_file_prints_what_the_readme_shows() {
-    let Some(data) = testsupport::data_dir() else {
+    let Some(data) = pulse_testkit::data_dir() else {
         return;
     };
     let report = aggregate_file::aggregate(&data.join(aggregate_file::DEFAULT_CAPTURE)).unwrap();
@@ -59,7 +57,7 @@ fn aggregate_file_prints_what_the_readme_shows() {
 
 #[tokio::test]
 async fn custom_sink_replays_every_trade() {
-    let Some(data) = testsupport::data_dir() else {
+    let Some(data) = pulse_testkit::data_dir() else {
         return;
     };
     let summary = custom_sink::run(&data.join(custom_sink::DEFAULT_CAPTURE))

@@ -74,7 +74,9 @@ mod tests {
     use std::time::Duration;
 
     use clap::Parser;
-    use pulse_io::fake_binance::{FakeBinance, assert_same_trades, collect_trades, load_trades};
+    use pulse_testkit::fake_binance::{
+        FakeBinance, assert_same_trades, collect_trades, load_trades,
+    };
 
     use super::*;
 
@@ -136,7 +138,7 @@ mod tests {
 
     #[tokio::test]
     async fn live_source_follows_the_url_flags() {
-        let Some(dir) = pulse_io::testsupport::data_dir() else {
+        let Some(dir) = pulse_testkit::data_dir() else {
             return;
         };
         let trades =

@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use pulse_io::testsupport::{is_ci, wait_until};
+use pulse_testkit::{is_ci, wait_until};
 use run_support::{ALTCOINS_CAPTURE, BTC_CAPTURE, RunningPulse, capture, read_csv, temp_dir};
 use serde_json::{Value, json};
 

@@ -10,7 +10,6 @@ use produce_consume_support::{
     ALTCOINS, BUSY_BTC, Pulse, WAIT, assert_batched_inserts, assert_same_rows, capture,
     consume_args, ends, expected_rows, processed, publish_replay, store, trades, wait_processed,
 };
-use pulse_io::testsupport;
 
 /// Kills before the run may finish.
 const KILLS: usize = 5;
@@ -45,10 +44,10 @@ impl Rng {
 
 #[tokio::test]
 async fn sigkill_at_random_moments_then_restart_gives_the_clean_run_table() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let (Some(busy), Some(altcoins)) = (capture(BUSY_BTC), capture(ALTCOINS)) else {
@@ -76,7 +75,7 @@ async fn sigkill_at_random_moments_then_restart_gives_the_clean_run_table() {
         // Spread the kills over the run: past a share of the records each
         // time, then a random moment later.
         let share = total * (round as i64 + 1) / (KILLS as i64 + 2);
-        testsupport::wait_until(WAIT, "the consumer gets past its share", || async {
+        pulse_testkit::wait_until(WAIT, "the consumer gets past its share", || async {
             processed(&crashed, topic).await > share
         })
         .await;

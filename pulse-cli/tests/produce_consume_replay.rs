@@ -9,14 +9,13 @@ use produce_consume_support::{
     ends, expected_rows, publish_replay, scrape_metrics, store, trades, wait_processed,
 };
 use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade};
-use pulse_io::testsupport;
 
 #[tokio::test]
 async fn replay_through_the_broker_gives_exactly_the_captures_windows() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(path) = capture(BUSY_BTC) else {
@@ -74,10 +73,10 @@ async fn replay_through_the_broker_gives_exactly_the_captures_windows() {
 
 #[tokio::test]
 async fn three_consumers_on_three_partitions_write_what_one_consumer_writes() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(path) = capture(ALTCOINS) else {

@@ -14,9 +14,9 @@ use produce_consume_support::{
     read_topic, scrape_metrics, store, trades, wait_processed,
 };
 use pulse_core::{Symbol, Trade};
-use pulse_io::fake_binance::{FakeBinance, FakeConfig, Fault, Pace, assert_same_trades};
 use pulse_io::kafka::last_trades_on_topic;
-use pulse_io::testsupport::{self, TestKafka};
+use pulse_testkit::TestKafka;
+use pulse_testkit::fake_binance::{FakeBinance, FakeConfig, Fault, Pace, assert_same_trades};
 
 /// A producer killed in mid-market and a second one started after the
 /// market moved on, with `restart_args` added to its flags.
@@ -78,12 +78,12 @@ async fn crash_and_restart(kafka: &TestKafka, restart_args: &[&str]) -> Option<C
     ];
 
     let mut first = Pulse::spawn("produce #1", &args);
-    testsupport::wait_until(WAIT, "the market passes the kill point", || async {
+    pulse_testkit::wait_until(WAIT, "the market passes the kill point", || async {
         fake.published() >= kill_at
     })
     .await;
     let client = kafka.client().await;
-    testsupport::wait_until(WAIT, "every symbol is on the topic", || async {
+    pulse_testkit::wait_until(WAIT, "every symbol is on the topic", || async {
         last_trades_on_topic(&client, kafka.topic(), &symbols, 10_000)
             .await
             .is_ok_and(|last| last.len() == symbols.len())
@@ -95,7 +95,7 @@ async fn crash_and_restart(kafka: &TestKafka, restart_args: &[&str]) -> Option<C
     // Trades go on while no producer runs; the restarted one must fetch
     // them over REST.
     let down_until = (fake.published() + 100).min(recorded.len());
-    testsupport::wait_until(WAIT, "the market moves on", || async {
+    pulse_testkit::wait_until(WAIT, "the market moves on", || async {
         fake.published() >= down_until
     })
     .await;
@@ -129,10 +129,10 @@ fn counter_sum(metrics: &str, name: &str) -> u64 {
 
 #[tokio::test]
 async fn live_produce_survives_faults_and_a_crash_and_loses_nothing() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(mut run) = crash_and_restart(&kafka, &[]).await else {
@@ -175,7 +175,7 @@ async fn live_produce_survives_faults_and_a_crash_and_loses_nothing() {
 
 #[tokio::test]
 async fn a_restart_backfills_at_most_its_bound_and_counts_the_rest() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
     const BOUND: u64 = 3;
@@ -191,7 +191,7 @@ async fn a_restart_backfills_at_most_its_bound_and_counts_the_rest() {
         .collect();
     assert_eq!(traded_after.len(), run.last_before_kill.len());
     // Wait for the market to end and the producer to publish its last trades.
-    testsupport::wait_until(WAIT, "the market ends", || async {
+    pulse_testkit::wait_until(WAIT, "the market ends", || async {
         run.fake.stats().playback_done
     })
     .await;
@@ -204,7 +204,7 @@ async fn a_restart_backfills_at_most_its_bound_and_counts_the_rest() {
     };
     let client = kafka.client().await;
     let symbols: Vec<Symbol> = last_ids.keys().copied().collect();
-    testsupport::wait_until(
+    pulse_testkit::wait_until(
         WAIT,
         "every symbol's last trade is on the topic",
         || async {

@@ -6,7 +6,7 @@ mod run_support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pulse_io::testsupport::wait_until;
+use pulse_testkit::wait_until;
 use run_support::{
     ALTCOINS_CAPTURE, BTC_CAPTURE, EventStream, RunningPulse, capture, expected_windows, http_get,
     read_csv, temp_dir,

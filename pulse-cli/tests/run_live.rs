@@ -1,5 +1,5 @@
 //! `pulse run` against a live source: the local fake Binance
-//! (`pulse_io::fake_binance`) playing a real capture with a dropped
+//! (`pulse_testkit::fake_binance`) playing a real capture with a dropped
 //! connection, and against nothing at all.
 
 mod run_support;
@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pulse_core::{Aggregator, AggregatorConfig, Event, Trade, Window};
-use pulse_io::fake_binance::{FakeBinance, Fault, load_trades};
-use pulse_io::testsupport::wait_until;
+use pulse_testkit::fake_binance::{FakeBinance, Fault, load_trades};
+use pulse_testkit::wait_until;
 use run_support::{RunningPulse, assert_rows_match, capture, http_get, pulse, read_csv, temp_dir};
 
 /// 10 701 BTCUSDT trades over eight minutes, ids contiguous (a tape with

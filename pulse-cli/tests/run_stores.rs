@@ -8,14 +8,13 @@ use produce_consume_support::{
     ALTCOINS, Pulse, assert_same_rows, capture, ends, expected_rows, read_topic, store, trades,
 };
 use pulse_io::kafka::topic_partitions;
-use pulse_io::testsupport;
 
 #[tokio::test]
 async fn run_also_stores_windows_in_clickhouse_and_trades_in_kafka() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(path) = capture(ALTCOINS) else {

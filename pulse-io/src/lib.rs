@@ -22,10 +22,6 @@
 //!   positions and a batching window sink.
 //! - [`consumer`] (features `kafka` + `clickhouse`): topic → windows →
 //!   ClickHouse with exactly-once results across crashes.
-//! - `fake_binance` (feature `testsupport`): a local fake Binance with fault
-//!   injection, for tests.
-//! - `testsupport` (feature `testsupport`): real servers and fresh namespaces for
-//!   integration tests.
 
 pub mod csv_sink;
 pub mod driver;
@@ -51,14 +47,10 @@ pub mod binance;
 pub mod clickhouse;
 #[cfg(all(feature = "kafka", feature = "clickhouse"))]
 pub mod consumer;
-#[cfg(feature = "testsupport")]
-pub mod fake_binance;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "replay")]
 pub mod replay;
-#[cfg(feature = "testsupport")]
-pub mod testsupport;
 
 #[cfg(feature = "binance")]
 pub use binance::{BinanceConfig, BinanceSource};

@@ -9,9 +9,11 @@ use std::time::Duration;
 use binance_support::{ALTCOINS, paced_fake, recorded, total};
 
 use pulse_core::Trade;
-use pulse_io::fake_binance::{FakeBinance, Fault, RestFault, assert_same_trades, collect_trades};
-use pulse_io::testsupport::wait_until;
 use pulse_io::{BinanceSource, Metrics, TradeSource};
+use pulse_testkit::fake_binance::{
+    FakeBinance, Fault, RestFault, assert_same_trades, collect_trades,
+};
+use pulse_testkit::wait_until;
 
 /// USD-M BTCUSDT `@trade`, 10,701 trades with contiguous ids.
 const BTC_2024_07: &str =

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use binance_support::{ALTCOINS, paced_fake, recorded, total};
 
-use pulse_io::fake_binance::{
+use pulse_io::{BinanceSource, Metrics, TradeSource};
+use pulse_testkit::fake_binance::{
     FakeBinance, FakeConfig, Fault, Pace, assert_same_trades, collect_trades,
 };
-use pulse_io::testsupport::wait_until;
-use pulse_io::{BinanceSource, Metrics, TradeSource};
+use pulse_testkit::wait_until;
 
 const WITHIN: Duration = Duration::from_secs(30);
 /// How long a reconnect may take: the stall timeout plus backoff, with room.
@@ -43,7 +43,7 @@ async fn symbols_are_sharded_over_connections_and_survive_a_drop_of_all() {
     // Played once all three connections are up, so none misses the start.
     let config = FakeConfig {
         pace: Pace::TradesPerSecond(1000),
-        start: pulse_io::fake_binance::Start::Manual,
+        start: pulse_testkit::fake_binance::Start::Manual,
     };
     let fake = FakeBinance::start_with(trades.clone(), config).await;
     let metrics = Metrics::new();
@@ -200,7 +200,7 @@ async fn a_quiet_connection_is_kept_alive_by_our_pings() {
     };
     // Manual start: the socket stays open but no trade ever comes.
     let config = FakeConfig {
-        start: pulse_io::fake_binance::Start::Manual,
+        start: pulse_testkit::fake_binance::Start::Manual,
         ..FakeConfig::default()
     };
     let fake = FakeBinance::start_with(trades, config).await;

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use binance_support::{ALTCOINS, paced_fake, recorded};
 
-use pulse_io::fake_binance::{assert_same_trades, collect_trades};
-use pulse_io::testsupport::wait_until;
 use pulse_io::{BinanceSource, Metrics};
+use pulse_testkit::fake_binance::{assert_same_trades, collect_trades};
+use pulse_testkit::wait_until;
 
 #[tokio::test]
 async fn connections_are_replaced_with_an_overlap() {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use pulse_io::fake_binance::FakeBinance;
 use pulse_io::{BinanceConfig, BinanceSource, Metrics, RetryPolicy, SourceError};
+use pulse_testkit::fake_binance::FakeBinance;
 
 fn quick(config: BinanceConfig) -> BinanceConfig {
     BinanceConfig {

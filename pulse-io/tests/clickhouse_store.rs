@@ -16,7 +16,7 @@ use pulse_io::clickhouse::{
 };
 use pulse_io::{
     CancellationToken, Metrics, Pipeline, RetryPolicy, SinkError, SourceError, TradeSource,
-    WindowSink, testsupport,
+    WindowSink,
 };
 
 fn config(url: &str, database: &str) -> ClickHouseConfig {
@@ -46,7 +46,7 @@ fn windows() -> Option<Vec<Window>> {
 
 #[tokio::test]
 async fn schema_is_idempotent_and_rows_round_trip_exactly() {
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(trades) = capture(ALTCOINS) else {
@@ -89,7 +89,7 @@ async fn schema_is_idempotent_and_rows_round_trip_exactly() {
 
 #[tokio::test]
 async fn final_keeps_one_row_per_window_and_the_fullest_one() {
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(windows) = windows() else { return };
@@ -124,7 +124,7 @@ async fn final_keeps_one_row_per_window_and_the_fullest_one() {
 
 #[tokio::test]
 async fn positions_round_trip_and_the_latest_version_wins() {
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let store = MetricsStore::new(config(db.url(), db.database())).unwrap();
@@ -234,7 +234,7 @@ fn metric(metrics: &Metrics, line: &str) -> u64 {
 
 #[tokio::test]
 async fn pipeline_inserts_at_most_once_per_interval() {
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(expected) = windows() else { return };
@@ -260,7 +260,7 @@ async fn pipeline_inserts_at_most_once_per_interval() {
 
 #[tokio::test]
 async fn clickhouse_outage_loses_nothing_and_counts_each_failure_once() {
-    let Some(server) = testsupport::ClickHouseProcess::start().await else {
+    let Some(server) = pulse_testkit::ClickHouseProcess::start().await else {
         return;
     };
     let Some(expected) = windows() else { return };

@@ -13,7 +13,6 @@ use consume_support::{
 use pulse_io::clickhouse::ClickHouseConfig;
 use pulse_io::consumer::PartitionSelection;
 use pulse_io::kafka::{UtcOffset, encode_trade};
-use pulse_io::testsupport;
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use rskafka::record::Record;
 
@@ -28,10 +27,10 @@ fn record(value: Option<Vec<u8>>) -> Record {
 
 #[tokio::test]
 async fn bad_messages_are_counted_and_skipped() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(trades) = capture(ALTCOINS) else {

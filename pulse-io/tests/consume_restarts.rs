@@ -10,19 +10,19 @@ use std::time::Duration;
 use consume_support::{
     ALTCOINS, BUSY_BTC, RunningConsumer, capture, consumer_config, ends, expected_rows, publish,
 };
+use pulse_io::TradeSink;
 use pulse_io::clickhouse::ClickHouseConfig;
 use pulse_io::consumer::PartitionSelection;
 use pulse_io::kafka::{KafkaConfig, KafkaTradeSink, ProducerConfig};
-use pulse_io::{TradeSink, testsupport};
 
 const WAIT: Duration = Duration::from_secs(90);
 
 #[tokio::test]
 async fn clickhouse_restart_mid_run_loses_nothing() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
-    let Some(mut server) = testsupport::ClickHouseProcess::start().await else {
+    let Some(mut server) = pulse_testkit::ClickHouseProcess::start().await else {
         return;
     };
     let Some(trades) = capture(BUSY_BTC) else {
@@ -45,7 +45,7 @@ async fn clickhouse_restart_mid_run_loses_nothing() {
 
     server.kill();
     publish(kafka.brokers(), kafka.topic(), 1, second, 500).await;
-    testsupport::wait_until(WAIT, "the consumer notices ClickHouse is down", || async {
+    pulse_testkit::wait_until(WAIT, "the consumer notices ClickHouse is down", || async {
         consumer.metric_at_least("pulse_sink_errors_total{sink=\"clickhouse\"}", 2)
     })
     .await;
@@ -65,18 +65,18 @@ async fn clickhouse_restart_mid_run_loses_nothing() {
 async fn broker_restart_mid_run_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let Some(mut broker) =
-        testsupport::TansuProcess::start_sqlite(dir.path().join("tansu.db")).await
+        pulse_testkit::TansuProcess::start_sqlite(dir.path().join("tansu.db")).await
     else {
         return;
     };
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(trades) = capture(BUSY_BTC) else {
         return;
     };
     let trades = &trades[..6_000];
-    let topic = testsupport::unique_name("pulse_test");
+    let topic = pulse_testkit::unique_name("pulse_test");
     let brokers = broker.brokers();
     let kafka = KafkaConfig {
         request_deadline: Duration::from_secs(2),
@@ -130,10 +130,10 @@ async fn broker_restart_mid_run_loses_nothing() {
 
 #[tokio::test]
 async fn stopping_and_restarting_the_consumer_repeatedly_gives_the_same_windows() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let Some(trades) = capture(ALTCOINS) else {
@@ -157,7 +157,7 @@ async fn stopping_and_restarting_the_consumer_repeatedly_gives_the_same_windows(
     let total: i64 = all.values().sum();
     for quarter in [1, 2, 3] {
         let consumer = RunningConsumer::start(kafka.brokers(), clickhouse.clone(), config.clone());
-        testsupport::wait_until(
+        pulse_testkit::wait_until(
             WAIT,
             "the next quarter of the topic is processed",
             || async {

@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 
 use consume_support::{ALTCOINS, capture};
 use pulse_core::{Symbol, Trade};
+use pulse_io::TradeSink;
 use pulse_io::kafka::{
     Compression, FetchConfig, KafkaConfig, KafkaTradeSink, PartitionReader, ProducerConfig,
     decode_trade, last_trades_on_topic, partition_for,
 };
-use pulse_io::{TradeSink, testsupport};
 
 async fn read_all(
     client: &rskafka::client::Client,
@@ -56,7 +56,7 @@ async fn read_from(
 
 #[tokio::test]
 async fn trades_round_trip_exactly_and_stay_in_their_symbols_partition() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
     let Some(trades) = capture(ALTCOINS) else {
@@ -104,7 +104,7 @@ async fn trades_round_trip_exactly_and_stay_in_their_symbols_partition() {
 
 #[tokio::test]
 async fn every_compression_codec_round_trips() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
     let Some(trades) = capture(ALTCOINS) else {
@@ -121,7 +121,7 @@ async fn every_compression_codec_round_trips() {
         Compression::Snappy,
         Compression::Zstd,
     ] {
-        let topic = testsupport::unique_name("pulse_test");
+        let topic = pulse_testkit::unique_name("pulse_test");
         let mut sink = KafkaTradeSink::connect(
             &KafkaConfig::new(kafka.brokers().iter().cloned()),
             ProducerConfig {
@@ -145,7 +145,7 @@ async fn every_compression_codec_round_trips() {
 
 #[tokio::test]
 async fn last_trades_on_topic_finds_each_symbols_highest_id() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
     let Some(trades) = capture(ALTCOINS) else {
@@ -208,7 +208,7 @@ async fn reader_resumes_inside_a_record_batch() {
         .filter(|t| t.symbol.as_str() == "NEOUSDT")
         .take(40)
         .collect();
-    for kafka in [testsupport::kafka(), testsupport::durable_kafka()]
+    for kafka in [pulse_testkit::kafka(), pulse_testkit::durable_kafka()]
         .into_iter()
         .flatten()
     {

@@ -9,9 +9,9 @@ use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use pulse_core::{Symbol, Trade};
-use pulse_io::fake_binance::{assert_same_trades, load_trades};
-use pulse_io::testsupport::data_dir;
 use pulse_io::{Metrics, ReplayOptions, SourceError, open_replay};
+use pulse_testkit::data_dir;
+use pulse_testkit::fake_binance::{assert_same_trades, load_trades};
 
 const ALTCOINS: &str = "binance-usdm_altcoins@aggTrade_2021-04-05_cryptofeed.jsonl.gz";
 const BTC_USDM: &str = "binance-usdm_btcusdt@trade_2024-08-08T235416Z_2024-08-08T235959Z.jsonl.gz";

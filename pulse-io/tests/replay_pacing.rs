@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use pulse_io::testsupport::data_dir;
 use pulse_io::{Metrics, ReplayOptions, open_replay};
+use pulse_testkit::data_dir;
 use tokio::time::Instant;
 
 /// 91 aggTrades over about a minute, four symbols.

@@ -3,7 +3,6 @@
 //! fresh database.
 
 use clickhouse::Row;
-use pulse_io::testsupport;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
@@ -16,7 +15,7 @@ struct Trade {
 
 #[tokio::test]
 async fn insert_then_select_returns_the_same_rows() {
-    let Some(db) = testsupport::clickhouse().await else {
+    let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
     let client = db.client();
@@ -69,7 +68,7 @@ async fn insert_then_select_returns_the_same_rows() {
 
 #[tokio::test]
 async fn private_server_keeps_rows_across_kill_and_restart() {
-    let Some(mut server) = testsupport::ClickHouseProcess::start().await else {
+    let Some(mut server) = pulse_testkit::ClickHouseProcess::start().await else {
         return;
     };
     let client = server.client();

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
-use pulse_io::testsupport;
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use rskafka::record::Record;
 
@@ -27,7 +26,7 @@ const TRADES: [(&str, i64); 3] = [
 
 #[tokio::test]
 async fn produce_then_fetch_returns_the_same_records() {
-    let Some(kafka) = testsupport::kafka() else {
+    let Some(kafka) = pulse_testkit::kafka() else {
         return;
     };
     let client = kafka.create_topic(1).await;
@@ -70,12 +69,12 @@ async fn produce_then_fetch_returns_the_same_records() {
 async fn sqlite_broker_keeps_records_across_kill_and_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let Some(mut broker) =
-        testsupport::TansuProcess::start_sqlite(dir.path().join("tansu.db")).await
+        pulse_testkit::TansuProcess::start_sqlite(dir.path().join("tansu.db")).await
     else {
         return;
     };
-    let topic = &testsupport::unique_name("pulse_test");
-    let client = testsupport::kafka_client(broker.brokers())
+    let topic = &pulse_testkit::unique_name("pulse_test");
+    let client = pulse_testkit::kafka_client(broker.brokers())
         .await
         .expect("connect");
     client
@@ -106,7 +105,7 @@ async fn sqlite_broker_keeps_records_across_kill_and_restart() {
     assert_eq!(broker.addr(), addr, "restart keeps the port");
 
     // A new client: the old one's connection died with the broker.
-    let partition = testsupport::kafka_client(broker.brokers())
+    let partition = pulse_testkit::kafka_client(broker.brokers())
         .await
         .expect("reconnect")
         .partition_client(topic, 0, UnknownTopicHandling::Retry)

@@ -12,7 +12,7 @@ use std::time::Duration;
 use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, Trade, parse_frame};
 use pulse_io::clickhouse::{ClickHouseConfig, MetricsStore, WindowRow};
 use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade, partition_for};
-use pulse_io::testsupport::{self, TestKafka};
+use pulse_testkit::TestKafka;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
@@ -27,7 +27,7 @@ pub const WAIT: Duration = Duration::from_secs(120);
 
 /// A capture in `../shared/data`, or `None` (the test skips) without it.
 pub fn capture(name: &str) -> Option<PathBuf> {
-    let path = testsupport::data_dir()?.join(name);
+    let path = pulse_testkit::data_dir()?.join(name);
     assert!(path.is_file(), "{} is missing", path.display());
     Some(path)
 }
@@ -149,7 +149,7 @@ pub async fn read_topic(kafka: &TestKafka, ends: &BTreeMap<i32, i64>) -> Vec<Tra
 /// through the address it logs.
 pub async fn scrape_metrics(pulse: &Pulse) -> String {
     let mut addr = None;
-    testsupport::wait_until(WAIT, "the metrics server's address is logged", || {
+    pulse_testkit::wait_until(WAIT, "the metrics server's address is logged", || {
         addr = pulse
             .output()
             .split("serving http://")
@@ -214,7 +214,7 @@ pub async fn processed(store: &MetricsStore, topic: &str) -> i64 {
 /// Waits until the stored positions reach `ends` for every partition.
 pub async fn wait_processed(store: &MetricsStore, topic: &str, ends: &BTreeMap<i32, i64>) {
     let what = format!("the consumers' positions reach {ends:?}");
-    testsupport::wait_until(WAIT, &what, || async {
+    pulse_testkit::wait_until(WAIT, &what, || async {
         let Ok(positions) = store.load_positions(topic).await else {
             return false;
         };

@@ -23,7 +23,7 @@ pub const ALTCOINS_CAPTURE: &str = "binance-usdm_altcoins@aggTrade_2021-04-05_cr
 /// A capture from `../shared/data`, or `None` (with the reason printed)
 /// when the folder is missing outside CI.
 pub fn capture(name: &str) -> Option<PathBuf> {
-    let path = pulse_io::testsupport::data_dir()?.join(name);
+    let path = pulse_testkit::data_dir()?.join(name);
     assert!(path.is_file(), "{} is missing", path.display());
     Some(path)
 }
@@ -215,7 +215,7 @@ impl RunningPulse {
     /// Waits until stderr says the replay finished.
     pub async fn wait_for_replay_end(&self) {
         let stderr = self.stderr.clone();
-        pulse_io::testsupport::wait_until(Duration::from_secs(120), "the replay finished", || {
+        pulse_testkit::wait_until(Duration::from_secs(120), "the replay finished", || {
             let stderr = stderr.clone();
             async move { stderr.lock().unwrap().contains("replay finished") }
         })

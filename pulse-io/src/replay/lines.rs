@@ -70,17 +70,3 @@ impl Input {
         }
     }
 }
-
-/// Opens a plain or gzip (`.gz`) text file for buffered reading.
-#[cfg(feature = "testsupport")]
-pub(crate) fn open_text(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
-    let file = File::open(path)?;
-    let gzip = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    Ok(if gzip {
-        Box::new(BufReader::new(MultiGzDecoder::new(file)))
-    } else {
-        Box::new(BufReader::new(file))
-    })
-}

@@ -30,6 +30,3 @@ mod source;
 
 pub use format::{ReplayFormat, symbol_from_file_name};
 pub use source::{ReplayOptions, ReplaySource, open_replay};
-
-#[cfg(feature = "testsupport")]
-pub(crate) use lines::open_text;

@@ -3,9 +3,9 @@
 
 use pulse_core::Trade;
 use pulse_io::Metrics;
-use pulse_io::fake_binance::{FakeBinance, FakeConfig, Pace, load_trades};
 use pulse_io::metrics::SymbolLabel;
-use pulse_io::testsupport::data_dir;
+use pulse_testkit::data_dir;
+use pulse_testkit::fake_binance::{FakeBinance, FakeConfig, Pace, load_trades};
 
 /// Five USD-M altcoins interleaved, 574 aggTrades.
 pub const ALTCOINS: &str = "binance-usdm_altcoins@aggTrade_2021-04-05_cryptofeed.jsonl.gz";

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, Trade, parse_frame};
+use pulse_io::TradeSink;
 use pulse_io::clickhouse::{MetricsStore, WindowRow};
 use pulse_io::kafka::{KafkaConfig, KafkaTradeSink, ProducerConfig};
-use pulse_io::{TradeSink, testsupport};
 
 /// Busy single-symbol capture: 21,313 trades, 1,647 in one second.
 pub const BUSY_BTC: &str =
@@ -21,7 +21,7 @@ pub const ALTCOINS: &str = "binance-usdm_altcoins@aggTrade_2021-04-05_cryptofeed
 /// Every trade of a capture in `../shared/data`, in file order; `None`
 /// (the test skips) when the data directory is missing.
 pub fn capture(name: &str) -> Option<Vec<Trade>> {
-    let path = testsupport::data_dir()?.join(name);
+    let path = pulse_testkit::data_dir()?.join(name);
     Some(read_capture(&path))
 }
 
@@ -95,7 +95,7 @@ pub fn assert_same_rows(actual: &[WindowRow], expected: &[WindowRow]) {
 
 /// Waits until the table holds `expected` exactly (checked with `FINAL`).
 pub async fn wait_for_rows(store: &MetricsStore, expected: &[WindowRow], within: Duration) {
-    testsupport::wait_until(within, "ClickHouse holds every expected window", || {
+    pulse_testkit::wait_until(within, "ClickHouse holds every expected window", || {
         let store = store.clone();
         async move {
             store
@@ -172,7 +172,7 @@ impl RunningConsumer {
         within: Duration,
     ) {
         let what = format!("positions reach {ends:?}");
-        testsupport::wait_until(within, &what, || async {
+        pulse_testkit::wait_until(within, &what, || async {
             assert!(!self.task.is_finished(), "the consumer stopped early");
             let Ok(positions) = self.store.load_positions(&self.topic).await else {
                 return false;

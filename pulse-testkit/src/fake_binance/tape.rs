@@ -16,7 +16,7 @@ use pulse_core::{Frame, Side, Symbol, Trade, TradeKind, parse_frame};
 /// is expected to be clean.
 pub fn load_trades(path: impl AsRef<Path>) -> io::Result<Vec<Trade>> {
     let path = path.as_ref();
-    let mut reader = crate::replay::open_text(path)?;
+    let mut reader = crate::text::open_text(path)?;
     let mut trades = Vec::new();
     let mut line = Vec::new();
     let mut line_no = 0;

@@ -1,4 +1,4 @@
-//! A local fake Binance USD-M for tests (feature `testsupport`).
+//! A local fake Binance USD-M for tests.
 //!
 //! It serves a tape of recorded trades the way Binance does:
 //! - WebSocket `ws_base()/market/stream?streams=btcusdt@aggTrade/...`:
@@ -26,7 +26,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use pulse_io::fake_binance::{FakeBinance, Fault, load_trades};
+//! use pulse_testkit::fake_binance::{FakeBinance, Fault, load_trades};
 //! let trades = load_trades("../shared/data/binance-usdm_altcoins@aggTrade_2021-07-22_cryptofeed.jsonl.gz")?;
 //! let fake = FakeBinance::start(trades).await;
 //! fake.schedule(40, Fault::Disconnect); // after 40 trades are out
@@ -48,11 +48,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pulse_core::{Symbol, Trade};
+use pulse_io::binance::BackfillConfig;
+use pulse_io::{BinanceConfig, RetryPolicy};
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
-
-use crate::binance::BackfillConfig;
-use crate::{BinanceConfig, RetryPolicy};
 
 pub use check::{assert_same_trades, collect_trades};
 pub use config::{FakeConfig, FakeStats, Fault, Pace, RestFault, Start};

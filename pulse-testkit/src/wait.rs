@@ -14,7 +14,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// # async fn demo(done: std::sync::Arc<std::sync::atomic::AtomicBool>) {
 /// use std::sync::atomic::Ordering;
 /// use std::time::Duration;
-/// pulse_io::testsupport::wait_until(Duration::from_secs(5), "the flag is set", || {
+/// pulse_testkit::wait_until(Duration::from_secs(5), "the flag is set", || {
 ///     let done = done.clone();
 ///     async move { done.load(Ordering::SeqCst) }
 /// })

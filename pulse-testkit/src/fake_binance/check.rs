@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pulse_core::{Symbol, Trade};
-
-use crate::TradeSource;
+use pulse_io::TradeSource;
 
 /// Reads from `source` until it has handed out at least `want` trades.
 ///

@@ -12,8 +12,8 @@ use super::services::clickhouse_client;
 use super::wait::poll_until;
 
 /// The config template shared with `scripts/services.sh`.
-const CONFIG_TEMPLATE: &str = include_str!("clickhouse/config.xml");
-const USERS_XML: &str = include_str!("clickhouse/users.xml");
+const CONFIG_TEMPLATE: &str = include_str!("../clickhouse/config.xml");
+const USERS_XML: &str = include_str!("../clickhouse/users.xml");
 
 /// How long a fresh or restarted server may take to answer queries.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
