@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use pulse_core::AggregatorConfig;
+use pulse_core::{AggregatorConfig, WatermarkPolicy};
 use pulse_io::consumer::{Consumer, ConsumerConfig, PartitionSelection};
 use pulse_io::kafka::FetchConfig;
 use pulse_io::{CancellationToken, Metrics};
@@ -94,6 +94,7 @@ pub async fn run(args: ConsumeArgs, shutdown: CancellationToken) -> anyhow::Resu
         },
         aggregator: AggregatorConfig {
             allowed_lateness_ms: args.allowed_lateness_ms,
+            watermark: WatermarkPolicy::Lateness,
             track_sequence: false,
             ..AggregatorConfig::default()
         },

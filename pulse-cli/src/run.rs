@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use pulse_core::{Aggregator, AggregatorConfig};
+use pulse_core::{Aggregator, AggregatorConfig, LatePolicy};
 use pulse_io::clickhouse::ClickHouseWindowSink;
 use pulse_io::kafka::{KafkaTradeSink, ProducerConfig};
 use pulse_io::{
@@ -123,9 +123,18 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         .await
         .map_err(|e| with_hint(e, live))?;
     // One sequence tracker per trade path: the live source's lanes already
-    // hand out each symbol's trades in id order, once; a replay's are checked here.
+    // hand out each symbol's trades in id order, once; a replay's are
+    // checked here. Live, a window closes as soon as a later trade proves it
+    // complete, or once the symbol has been quiet for the idle margin; a
+    // backfilled trade that still falls in it re-emits it with a higher
+    // version.
     let aggregator = Aggregator::new(AggregatorConfig {
         track_sequence: !live,
+        late_policy: if live {
+            LatePolicy::Reemit
+        } else {
+            LatePolicy::Count
+        },
         ..AggregatorConfig::default()
     })?;
     let mut pipeline = Pipeline::new(source, metrics.clone()).aggregator(aggregator);

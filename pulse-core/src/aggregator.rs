@@ -17,16 +17,41 @@ pub enum LatePolicy {
     Reemit,
 }
 
+/// How a symbol's watermark follows its trades.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WatermarkPolicy {
+    /// Trades come in id order (a live source's lanes release them so, and
+    /// recordings keep it). Binance ids are contiguous and trade times
+    /// never fall as ids rise, so a trade at `T` proves every window ending
+    /// at or before `T` complete: it closes them at once. Only while the
+    /// symbol has an open id gap (seen with
+    /// [`track_sequence`](AggregatorConfig::track_sequence)) does the
+    /// watermark trail the newest trade by `allowed_lateness_ms`.
+    #[default]
+    IdOrder,
+    /// The newest trade time minus `allowed_lateness_ms`, whatever the ids:
+    /// for inputs whose order is not known (`pulse consume` keeps this).
+    Lateness,
+}
+
 /// Settings for an [`Aggregator`]. Plain data; checked by [`AggregatorConfig::validate`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AggregatorConfig {
     /// Window length in ms. Default 1000.
     pub window_ms: i64,
-    /// How far behind the newest trade time the watermark trails. Default 2000.
+    /// How the watermark follows trades. Default [`WatermarkPolicy::IdOrder`].
+    pub watermark: WatermarkPolicy,
+    /// How far behind the newest trade time the watermark trails when it
+    /// cannot follow ids (see [`WatermarkPolicy`]). Default 2000.
     pub allowed_lateness_ms: i64,
-    /// After this long (caller's clock) without a trade, [`Aggregator::advance`]
-    /// moves a symbol's watermark forward. Default 5000.
-    pub idle_timeout_ms: i64,
+    /// A quiet symbol's last window closes once the caller's clock says
+    /// this long has passed beyond the window's end, counted from the
+    /// symbol's last input ([`Aggregator::handle_trade_at`]). Elapsed time
+    /// only: the caller's clock is never compared with trade times, so any
+    /// offset between the two is harmless. Small (default 300 ms) because
+    /// it only has to cover the exchange's delivery jitter; a trade that
+    /// still comes later re-emits its window under [`LatePolicy::Reemit`].
+    pub idle_margin_ms: i64,
     /// Late-trade handling. Default [`LatePolicy::Count`].
     pub late_policy: LatePolicy,
     /// With [`LatePolicy::Reemit`], how long (behind the watermark) emitted
@@ -42,8 +67,9 @@ impl Default for AggregatorConfig {
     fn default() -> Self {
         AggregatorConfig {
             window_ms: 1000,
+            watermark: WatermarkPolicy::IdOrder,
             allowed_lateness_ms: 2000,
-            idle_timeout_ms: 5000,
+            idle_margin_ms: 300,
             late_policy: LatePolicy::Count,
             late_retention_ms: 60_000,
             track_sequence: true,
@@ -77,7 +103,7 @@ impl AggregatorConfig {
         }
         for (name, value) in [
             ("allowed_lateness_ms", self.allowed_lateness_ms),
-            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("idle_margin_ms", self.idle_margin_ms),
             ("late_retention_ms", self.late_retention_ms),
         ] {
             if value < 0 {
@@ -159,6 +185,12 @@ pub struct AggregatorStats {
 struct SymbolState {
     max_time: i64,
     watermark: i64,
+    /// Caller's clock at the last input, for closing the tail.
+    last_input_at: Option<i64>,
+    /// End of the window of the first trade seen. Ids below the first may
+    /// still come (a reorder at the very start shows no gap), so windows up
+    /// to here close by the lateness only.
+    first_end: Option<i64>,
     open: BTreeMap<i64, WindowStats>,
     /// Emitted windows kept for [`LatePolicy::Reemit`], with their version.
     emitted: BTreeMap<i64, (WindowStats, u64)>,
@@ -171,6 +203,8 @@ impl SymbolState {
         SymbolState {
             max_time: i64::MIN,
             watermark: i64::MIN,
+            last_input_at: None,
+            first_end: None,
             open: BTreeMap::new(),
             emitted: BTreeMap::new(),
             sequence: Sequence::new(max_open_gaps),
@@ -298,9 +332,22 @@ impl Aggregator {
         state.max_time = state.max_time.max(checkpoint.max_time_ms);
     }
 
-    /// Feeds one trade. Call for every trade, in any order; then drain
-    /// [`poll`](Self::poll), since a trade can close earlier windows.
+    /// Feeds one trade of a recording, whose clock is the data itself. Call
+    /// for every trade; then drain [`poll`](Self::poll), since a trade can
+    /// close earlier windows.
     pub fn handle_trade(&mut self, trade: Trade) -> TradeOutcome {
+        self.handle(trade, None)
+    }
+
+    /// Feeds one live trade that arrived at `now_ms` on the caller's
+    /// monotonic clock (any origin: only differences are used), so that
+    /// [`advance`](Self::advance) can close the symbol's last window once it
+    /// has been quiet long enough. Then drain [`poll`](Self::poll).
+    pub fn handle_trade_at(&mut self, trade: Trade, now_ms: i64) -> TradeOutcome {
+        self.handle(trade, Some(now_ms))
+    }
+
+    fn handle(&mut self, trade: Trade, now_ms: Option<i64>) -> TradeOutcome {
         let config = &self.config;
         let window_ms = config.window_ms;
         // One map lookup per trade: this is the hot path.
@@ -308,6 +355,9 @@ impl Aggregator {
             .symbols
             .entry(trade.symbol)
             .or_insert_with(|| SymbolState::new(config.max_open_gaps));
+        if now_ms.is_some() {
+            state.last_input_at = now_ms;
+        }
 
         if config.track_sequence {
             match state.sequence.observe(trade.id) {
@@ -350,11 +400,16 @@ impl Aggregator {
             }
         }
         self.stats.trades += 1;
-        if trade.trade_time_ms > state.max_time {
-            state.max_time = trade.trade_time_ms;
-            let watermark = trade
-                .trade_time_ms
-                .saturating_sub(config.allowed_lateness_ms);
+        let first_end = *state.first_end.get_or_insert(start + window_ms);
+        let newest = state.max_time.max(trade.trade_time_ms);
+        let trailing = newest.saturating_sub(config.allowed_lateness_ms);
+        let follows_ids = config.watermark == WatermarkPolicy::IdOrder
+            && !(config.track_sequence && state.sequence.has_gaps())
+            && trailing >= first_end;
+        if trade.trade_time_ms > state.max_time || follows_ids {
+            state.max_time = newest;
+            // Every earlier id is in: nothing before the newest time is missing.
+            let watermark = if follows_ids { newest } else { trailing };
             close_windows(
                 config,
                 trade.symbol,
@@ -367,31 +422,46 @@ impl Aggregator {
         TradeOutcome::Accepted
     }
 
-    /// Moves idle symbols' watermarks forward. `now_ms` is on the same clock
-    /// as trade times (wall time for live data). Call when
+    /// Closes quiet symbols' last windows. `now_ms` is on the caller's clock
+    /// given to [`handle_trade_at`](Self::handle_trade_at): a symbol whose
+    /// newest trade was at `T` and whose last input came at `t` is taken to
+    /// be at `T + (now_ms - t)` on the exchange's clock, and windows ending
+    /// `idle_margin_ms` before that close. Call when
     /// [`poll_timeout`](Self::poll_timeout) is reached, then drain `poll`.
     pub fn advance(&mut self, now_ms: i64) {
-        let idle = self.config.idle_timeout_ms;
-        let lateness = self.config.allowed_lateness_ms;
-        let due: Vec<Symbol> = self
+        let margin = self.config.idle_margin_ms;
+        let due: Vec<(Symbol, i64)> = self
             .symbols
             .iter()
-            .filter(|(_, s)| !s.open.is_empty() && now_ms.saturating_sub(s.max_time) >= idle)
-            .map(|(sym, _)| *sym)
+            .filter(|(_, s)| !s.open.is_empty())
+            .filter_map(|(sym, s)| {
+                let quiet = now_ms.saturating_sub(s.last_input_at?);
+                Some((
+                    *sym,
+                    s.max_time.saturating_add(quiet).saturating_sub(margin),
+                ))
+            })
             .collect();
-        for symbol in due {
-            self.raise_watermark(symbol, now_ms.saturating_sub(lateness));
+        for (symbol, watermark) in due {
+            self.raise_watermark(symbol, watermark);
         }
     }
 
-    /// When to call [`advance`](Self::advance) next (same clock as trade
-    /// times), or `None` when no window is open.
+    /// When to call [`advance`](Self::advance) next, on the caller's clock,
+    /// or `None` when no live symbol has an open window.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<i64> {
+        let window_ms = self.config.window_ms;
+        let margin = self.config.idle_margin_ms;
         self.symbols
             .values()
-            .filter(|s| !s.open.is_empty())
-            .map(|s| s.max_time.saturating_add(self.config.idle_timeout_ms))
+            .filter_map(|s| {
+                let (&start, _) = s.open.first_key_value()?;
+                let end = start.saturating_add(window_ms);
+                // Quiet long enough that T + quiet − margin reaches `end`.
+                let quiet = end.saturating_add(margin).saturating_sub(s.max_time).max(0);
+                Some(s.last_input_at?.saturating_add(quiet))
+            })
             .min()
     }
 

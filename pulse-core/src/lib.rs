@@ -67,7 +67,7 @@ mod window;
 
 pub use aggregator::{
     Aggregator, AggregatorConfig, AggregatorStats, ConfigError, Event, LatePolicy, LateTrade,
-    SymbolCheckpoint, TradeOutcome,
+    SymbolCheckpoint, TradeOutcome, WatermarkPolicy,
 };
 pub use decimal::{Decimal, DecimalError, SCALE, SCALE_DIGITS, ratio_to_f64};
 pub use lanes::{BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes};

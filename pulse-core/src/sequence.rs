@@ -151,6 +151,11 @@ impl Sequence {
         self.last
     }
 
+    /// True while some id below the newest is still missing.
+    pub fn has_gaps(&self) -> bool {
+        !self.missing.is_empty()
+    }
+
     /// Ranges still missing, oldest first.
     pub fn missing(&self) -> impl Iterator<Item = IdRange> + '_ {
         self.missing

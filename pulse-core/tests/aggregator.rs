@@ -2,7 +2,7 @@
 
 use pulse_core::{
     Aggregator, AggregatorConfig, ConfigError, Event, IdRange, LatePolicy, Side, Symbol,
-    SymbolCheckpoint, Trade, TradeKind, TradeOutcome, Window,
+    SymbolCheckpoint, Trade, TradeKind, TradeOutcome, WatermarkPolicy, Window,
 };
 
 fn btc() -> Symbol {
@@ -42,6 +42,13 @@ fn agg(config: AggregatorConfig) -> Aggregator {
     Aggregator::new(config).unwrap()
 }
 
+fn lateness() -> AggregatorConfig {
+    AggregatorConfig {
+        watermark: WatermarkPolicy::Lateness,
+        ..AggregatorConfig::default()
+    }
+}
+
 #[test]
 fn windows_close_when_the_watermark_passes_their_end() {
     // (trade time, windows expected to close right after it)
@@ -54,7 +61,7 @@ fn windows_close_when_the_watermark_passes_their_end() {
         (14_999, &[11_000]), // watermark 12_999 passes 12_000
         (20_000, &[12_000, 13_000, 14_000]),
     ];
-    let mut a = agg(AggregatorConfig::default());
+    let mut a = agg(lateness());
     for (id, (t, expected)) in steps.iter().enumerate() {
         assert_eq!(
             a.handle_trade(trade(btc(), id as u64, *t, "1", "1")),
@@ -90,7 +97,7 @@ fn empty_windows_are_not_emitted_and_sizes_are_configurable() {
 
 #[test]
 fn late_trades_are_counted_and_surfaced() {
-    let mut a = agg(AggregatorConfig::default());
+    let mut a = agg(lateness());
     a.handle_trade(trade(btc(), 1, 1_000, "1", "1"));
     a.handle_trade(trade(btc(), 2, 5_000, "1", "1"));
     assert_eq!(windows(&drain(&mut a)), vec![(1_000, 1, 1)]);
@@ -144,26 +151,68 @@ fn reemit_policy_corrects_the_window_with_a_higher_version() {
 }
 
 #[test]
-fn advance_closes_an_idle_symbols_last_window() {
+fn in_id_order_the_next_trade_past_a_window_closes_it_at_once() {
+    // (id, trade time, windows expected to close right after it)
+    let steps: &[(u64, i64, &[i64])] = &[
+        // The first trade's window waits for the lateness: ids below the
+        // first could still come without showing a gap.
+        (1, 10_100, &[]),
+        (2, 12_100, &[]),
+        (3, 13_000, &[10_000, 12_000]),
+        (4, 13_999, &[]),
+        (5, 14_000, &[13_000]), // every id before 5 is in: [13 s, 14 s) is complete
+        (7, 14_500, &[]),       // id 6 missing: trail by the lateness
+        (8, 16_600, &[]),
+        (6, 14_200, &[14_000]), // gap filled: back to the newest time
+        (9, 17_000, &[16_000]),
+    ];
+    let mut a = agg(AggregatorConfig::default());
+    for (id, t, expected) in steps {
+        assert_eq!(
+            a.handle_trade(trade(btc(), *id, *t, "1", "1")),
+            TradeOutcome::Accepted,
+            "id {id}"
+        );
+        let got: Vec<i64> = windows(&drain(&mut a)).iter().map(|w| w.0).collect();
+        assert_eq!(&got, expected, "after id {id} at {t}");
+    }
+    assert_eq!(a.watermark(btc()), Some(17_000));
+}
+
+#[test]
+fn advance_closes_a_quiet_symbols_last_window_by_elapsed_time_only() {
     let eth = Symbol::new("ETHUSDT").unwrap();
     let mut a = agg(AggregatorConfig::default());
     assert_eq!(a.poll_timeout(), None);
-    a.handle_trade(trade(btc(), 1, 10_200, "1", "1"));
-    a.handle_trade(trade(eth, 1, 10_700, "1", "1"));
-    // Idle timeout 5 s after each symbol's last trade.
-    assert_eq!(a.poll_timeout(), Some(15_200));
-    a.advance(15_199);
+    // The caller's clock is years away from trade times: only the time
+    // elapsed since each symbol's last input counts.
+    let t0 = 7_000_000;
+    a.handle_trade_at(trade(btc(), 1, 10_200, "1", "1"), t0);
+    a.handle_trade_at(trade(eth, 1, 10_700, "1", "1"), t0 + 100);
+    // ETH's window ends 300 ms after its trade: quiet 300 ms + the 300 ms
+    // margin. BTC's ends 800 ms after: quiet 1100 ms.
+    assert_eq!(a.poll_timeout(), Some(t0 + 700));
+    a.advance(t0 + 699);
     assert!(drain(&mut a).is_empty());
-    a.advance(15_200);
+    a.advance(t0 + 700);
     let events = drain(&mut a);
-    assert_eq!(events.len(), 1);
     assert!(
-        matches!(&events[0], Event::Window(Window { symbol, start_ms: 10_000, .. }) if *symbol == btc())
+        matches!(&events[..], [Event::Window(Window { symbol, start_ms: 10_000, .. })] if *symbol == eth),
+        "{events:?}"
     );
-    assert_eq!(a.poll_timeout(), Some(15_700));
-    a.advance(15_700);
+    assert_eq!(a.poll_timeout(), Some(t0 + 1_100));
+    a.advance(t0 + 1_100);
     assert_eq!(windows(&drain(&mut a)), vec![(10_000, 1, 1)]);
     assert_eq!(a.poll_timeout(), None);
+}
+
+#[test]
+fn recorded_trades_are_never_closed_by_the_callers_clock() {
+    let mut a = agg(AggregatorConfig::default());
+    a.handle_trade(trade(btc(), 1, 10_200, "1", "1"));
+    assert_eq!(a.poll_timeout(), None);
+    a.advance(i64::MAX);
+    assert!(drain(&mut a).is_empty());
 }
 
 #[test]

@@ -171,7 +171,7 @@ async fn positions_round_trip_and_the_latest_version_wins() {
     assert!(other.load_positions("trades_btc").await.unwrap().is_empty());
 }
 
-/// Replays the altcoins capture in batches of 100 trades; before batch
+/// Replays the altcoins capture (574 trades) in batches of 10; before batch
 /// `i` it runs `before(i)`.
 struct CaptureSource<F> {
     batches: std::vec::IntoIter<Vec<Trade>>,
@@ -182,7 +182,7 @@ struct CaptureSource<F> {
 impl<F> CaptureSource<F> {
     fn new(before: F) -> Option<Self> {
         let trades = capture(ALTCOINS)?;
-        let batches: Vec<Vec<Trade>> = trades.chunks(100).map(<[Trade]>::to_vec).collect();
+        let batches: Vec<Vec<Trade>> = trades.chunks(10).map(<[Trade]>::to_vec).collect();
         Some(CaptureSource {
             batches: batches.into_iter(),
             next: 0,
@@ -269,13 +269,13 @@ async fn clickhouse_outage_loses_nothing_and_counts_each_failure_once() {
         ..config(&server.url(), "pulse")
     };
     let server = Arc::new(tokio::sync::Mutex::new(server));
-    // Down from batch 5 to batch 40: windows close meanwhile.
+    // Down from batch 10 to batch 40: windows close meanwhile.
     let control = server.clone();
     let Some(source) = CaptureSource::new(move |batch| {
         let server = control.clone();
         async move {
             match batch {
-                5 => server.lock().await.kill(),
+                10 => server.lock().await.kill(),
                 40 => server.lock().await.restart().await,
                 _ => {}
             }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pulse_core::{AggregatorConfig, LatePolicy};
+use pulse_core::{AggregatorConfig, LatePolicy, WatermarkPolicy};
 
 use super::{ConsumeError, PartitionSelection};
 use crate::kafka::FetchConfig;
@@ -19,8 +19,10 @@ pub struct ConsumerConfig {
     /// Fetch sizes and waits.
     pub fetch: FetchConfig,
     /// Window settings. Windows must be whole seconds (`pulse_metrics` keys
-    /// on a `DateTime`), sequence tracking is replaced by the consumer's own
-    /// duplicate check, and late trades are counted, not re-emitted.
+    /// on a `DateTime`), the watermark trails by the lateness (restarts
+    /// replay from checkpoints of it), sequence tracking is replaced by the
+    /// consumer's own duplicate check, and late trades are counted, not
+    /// re-emitted.
     pub aggregator: AggregatorConfig,
     /// Least time between two inserts into the windows table. Default 1 s.
     pub insert_interval: Duration,
@@ -42,6 +44,7 @@ impl Default for ConsumerConfig {
             partitions: PartitionSelection::All,
             fetch: FetchConfig::default(),
             aggregator: AggregatorConfig {
+                watermark: WatermarkPolicy::Lateness,
                 track_sequence: false,
                 ..AggregatorConfig::default()
             },
@@ -69,6 +72,11 @@ impl ConsumerConfig {
         }
         if self.aggregator.track_sequence {
             return bad("track_sequence must be off: the consumer drops duplicates itself".into());
+        }
+        if self.aggregator.watermark != WatermarkPolicy::Lateness {
+            return bad(
+                "watermark must be Lateness: the topic's order is not known to follow ids".into(),
+            );
         }
         if self.aggregator.late_policy != LatePolicy::Count {
             return bad("late_policy must be Count: re-emission is not replayable".into());

@@ -30,10 +30,7 @@ impl Rng {
 }
 
 fn config() -> AggregatorConfig {
-    AggregatorConfig {
-        track_sequence: false,
-        ..AggregatorConfig::default()
-    }
+    crate::consumer::ConsumerConfig::default().aggregator
 }
 
 /// A topic partition's records: trades of three symbols with jittered

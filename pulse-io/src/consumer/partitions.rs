@@ -46,7 +46,7 @@ impl Stage for Partitions {
     type Input = TopicRecord;
     type Checkpoint = Vec<PartitionPosition>;
 
-    fn handle(&mut self, input: &TopicRecord) -> Outcome {
+    fn handle(&mut self, input: &TopicRecord, _now_ms: Option<i64>) -> Outcome {
         let Some(state) = self.states.get_mut(&input.partition) else {
             return Outcome::Replayed;
         };

@@ -92,6 +92,8 @@ pub struct Pipeline<S: Stage = TradeStage> {
     /// Symbols whose metric series exist already.
     seen_symbols: BTreeSet<Symbol>,
     summary: PipelineSummary,
+    /// Origin of the monotonic clock the stage sees: ms since this.
+    started: Instant,
 }
 
 impl<S: Stage> std::fmt::Debug for Pipeline<S> {
@@ -138,6 +140,7 @@ impl<S: Stage> Pipeline<S> {
             progress_interval: None,
             seen_symbols: BTreeSet::new(),
             summary: PipelineSummary::default(),
+            started: Instant::now(),
         }
     }
 
@@ -251,16 +254,14 @@ impl<S: Stage> Pipeline<S> {
         let mut next_progress = self.progress_interval.map(|i| Instant::now() + i);
         loop {
             inputs.clear();
-            // Only live data may close windows by the wall clock; a replay's
+            // Only live data closes windows by elapsed time; a replay's
             // clock is the data itself.
             let timeout = if live {
                 self.stage.poll_timeout()
             } else {
                 None
             };
-            let stage_due = timeout.map(|t| {
-                Instant::now() + Duration::from_millis(t.saturating_sub(now_ms()).max(0) as u64)
-            });
+            let stage_due = timeout.map(|t| self.started + Duration::from_millis(t.max(0) as u64));
             let write_due = self.slots.iter().filter_map(Slot::due).min();
             let commit_due = self.checkpoints.as_ref().map(|c| c.next);
             let wake = [stage_due, write_due, commit_due, next_progress]
@@ -281,7 +282,7 @@ impl<S: Stage> Pipeline<S> {
                 _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
             }
             if stage_due.is_some_and(|due| Instant::now() >= due) {
-                self.stage.advance(now_ms());
+                self.stage.advance(self.clock_ms());
                 self.drain_events();
             }
             self.write_due(shutdown).await?;
@@ -314,9 +315,10 @@ impl<S: Stage> Pipeline<S> {
         if !trades.is_empty() {
             self.write_trades(trades, shutdown).await?;
         }
+        let now = self.source.is_live().then(|| self.clock_ms());
         let mut counts: BTreeMap<Symbol, summary::Counts> = BTreeMap::new();
         for input in inputs {
-            match self.stage.handle(input) {
+            match self.stage.handle(input, now) {
                 Outcome::Accepted(s) => counts.entry(s).or_default().accepted += 1,
                 Outcome::Duplicate(s) => counts.entry(s).or_default().duplicates += 1,
                 Outcome::Late(s) => counts.entry(s).or_default().late += 1,
@@ -350,6 +352,12 @@ impl<S: Stage> Pipeline<S> {
         }
         self.drain_events();
         Ok(())
+    }
+
+    /// The stage's clock: monotonic ms since the pipeline was built. Never
+    /// compared with trade times, so the machine's wall clock cannot skew it.
+    fn clock_ms(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
     }
 
     fn rejected(&mut self, reason: &'static str, error: &str) {

@@ -36,15 +36,17 @@ pub trait Stage: Send {
     /// window emitted so far is stored.
     type Checkpoint: Send + Sync + 'static;
 
-    /// Feeds one input. Drain [`poll`](Self::poll) afterwards.
-    fn handle(&mut self, input: &Self::Input) -> Outcome;
+    /// Feeds one input. `now_ms` is when it arrived on the pipeline's
+    /// monotonic clock, for live sources; `None` for recordings, whose clock
+    /// is the data. Drain [`poll`](Self::poll) afterwards.
+    fn handle(&mut self, input: &Self::Input, now_ms: Option<i64>) -> Outcome;
 
     /// The next event, oldest first.
     #[must_use]
     fn poll(&mut self) -> Option<Event>;
 
-    /// When to call [`advance`](Self::advance), in wall-clock ms; only
-    /// asked of live sources.
+    /// When to call [`advance`](Self::advance), on the pipeline's monotonic
+    /// clock in ms; only asked of live sources.
     #[must_use]
     fn poll_timeout(&self) -> Option<i64> {
         None
@@ -106,11 +108,15 @@ impl Stage for TradeStage {
     type Input = Trade;
     type Checkpoint = ();
 
-    fn handle(&mut self, trade: &Trade) -> Outcome {
+    fn handle(&mut self, trade: &Trade, now_ms: Option<i64>) -> Outcome {
         let Some(agg) = self.aggregator.as_mut() else {
             return Outcome::Accepted(trade.symbol);
         };
-        match agg.handle_trade(*trade) {
+        let outcome = match now_ms {
+            Some(now) => agg.handle_trade_at(*trade, now),
+            None => agg.handle_trade(*trade),
+        };
+        match outcome {
             TradeOutcome::Accepted => Outcome::Accepted(trade.symbol),
             TradeOutcome::Duplicate => Outcome::Duplicate(trade.symbol),
             TradeOutcome::Late => Outcome::Late(trade.symbol),

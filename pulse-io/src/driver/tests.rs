@@ -257,9 +257,9 @@ impl Stage for CountingStage {
     type Input = Trade;
     type Checkpoint = usize;
 
-    fn handle(&mut self, input: &Trade) -> Outcome {
+    fn handle(&mut self, input: &Trade, now_ms: Option<i64>) -> Outcome {
         self.handled += 1;
-        self.inner.handle(input)
+        self.inner.handle(input, now_ms)
     }
     fn poll(&mut self) -> Option<pulse_core::Event> {
         self.inner.poll()
