@@ -31,7 +31,16 @@ install_browser() {
   scripts/browser-deps.sh
 }
 
+install_faketime() {
+  # Debian's libfaketime, for the clock-skew tests in pulse-cli/tests/run_live.rs.
+  [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] && return
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends faketime)
+  if [ "$(id -u)" != 0 ]; then apt=(sudo "${apt[@]}"); fi
+  "${apt[@]}" || { apt-get update -q && "${apt[@]}"; }
+}
+
 install_all() {
+  install_faketime
   install_rust_components
   install_services
   install_browser

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pulse_core::{Aggregator, AggregatorConfig, Event, Trade, Window};
-use pulse_testkit::fake_binance::{FakeBinance, Fault, load_trades};
+use pulse_testkit::fake_binance::{FakeBinance, FakeConfig, Fault, Pace, load_trades};
 use pulse_testkit::wait_until;
 use run_support::{RunningPulse, assert_rows_match, capture, http_get, pulse, read_csv, temp_dir};
 
@@ -46,6 +46,150 @@ fn windows_of(trades: &[Trade]) -> Vec<Window> {
         .collect();
     windows.sort_by_key(|w| (w.symbol.to_string(), w.start_ms));
     windows
+}
+
+/// The CSV's rows, the newest version of each window only, sorted like
+/// [`windows_of`], with the version set to 1 as in the replay. A window
+/// that trades completed after it closed (a backfill after a drop) was
+/// appended again with a higher version.
+fn newest_rows(csv: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let (header, rows) = read_csv(csv);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let version = |r: &Vec<String>| r[col("version")].parse::<u64>().unwrap();
+    let mut newest: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for row in rows {
+        let key = (row[col("symbol")].clone(), row[col("window_start")].clone());
+        if newest
+            .get(&key)
+            .is_none_or(|old| version(old) < version(&row))
+        {
+            newest.insert(key, row);
+        }
+    }
+    let rows = newest
+        .into_values()
+        .map(|mut r| {
+            r[col("version")] = "1".into();
+            r
+        })
+        .collect();
+    (header, rows)
+}
+
+/// Plays `trades` from the fake Binance with `config` and `faults` (at
+/// counts of published trades) to `pulse run` started with `env`,
+/// and waits until the CSV, newest versions only, holds exactly pulse-core's
+/// replay of the trades, while pulse still runs: the quiet tail closed on
+/// elapsed time, not at Ctrl-C.
+async fn live_run_equals_the_replay(
+    trades: Vec<Trade>,
+    config: FakeConfig,
+    faults: &[(usize, Fault)],
+    env: &[(&str, &str)],
+) {
+    let fake = FakeBinance::start_with(trades.clone(), config).await;
+    for (at, fault) in faults {
+        fake.schedule(*at, *fault);
+    }
+    let symbols: Vec<String> = fake.symbols().iter().map(|s| s.to_string()).collect();
+    let dir = temp_dir();
+    let csv = dir.path().join("windows.csv");
+    let (ws, rest) = (fake.ws_base(), fake.rest_base());
+    let mut pulse = RunningPulse::start_with_env(
+        env,
+        &[
+            "--symbols",
+            &symbols.join(","),
+            "--binance-ws-url",
+            &ws,
+            "--binance-rest-url",
+            &rest,
+            "--csv",
+            csv.to_str().unwrap(),
+            "-q",
+        ],
+    )
+    .await;
+    let expected = windows_of(&trades);
+    let path = csv.clone();
+    let want = expected.len();
+    wait_until(
+        Duration::from_secs(90),
+        "every window is in the CSV while pulse runs",
+        || {
+            let path = path.clone();
+            async move { newest_rows(&path).1.len() >= want }
+        },
+    )
+    .await;
+    let (header, rows) = newest_rows(&csv);
+    assert_rows_match(&header, &rows, &expected);
+    let status = pulse.interrupt().await;
+    assert!(status.success(), "{status:?}\n{}", pulse.stderr());
+}
+
+/// Debian's libfaketime, preloaded so that pulse's wall clock is off by
+/// `offset` while its monotonic clock is not; `None` (the test skips)
+/// outside CI when it is missing. The library rather than the `faketime`
+/// wrapper, so that Ctrl-C reaches pulse itself.
+fn faketime(offset: &'static str) -> Option<[(&'static str, &'static str); 3]> {
+    const LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+    if !std::path::Path::new(LIB).exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "libfaketime is missing (apt-get install faketime)"
+        );
+        eprintln!("skipping: libfaketime is not installed");
+        return None;
+    }
+    Some([
+        ("LD_PRELOAD", LIB),
+        ("FAKETIME", offset),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+    ])
+}
+
+/// 91 trades of four altcoins over 29 s: quiet symbols, so most windows
+/// close on elapsed time, not on a later trade.
+const QUIET_TAPE: &str = "binance-usdm_altcoins@aggTrade_2021-07-22_cryptofeed.jsonl.gz";
+
+async fn skewed_clock(offset: &'static str) {
+    let Some(tape) = capture(QUIET_TAPE) else {
+        return;
+    };
+    let Some(env) = faketime(offset) else {
+        return;
+    };
+    let config = FakeConfig {
+        pace: Pace::RealTime { speed: 1.0 },
+        ..FakeConfig::default()
+    };
+    live_run_equals_the_replay(starting_now(load_trades(&tape).unwrap()), config, &[], &env).await;
+}
+
+#[tokio::test]
+async fn live_run_is_exact_with_the_local_clock_5s_ahead() {
+    skewed_clock("+5s").await;
+}
+
+#[tokio::test]
+async fn live_run_is_exact_with_the_local_clock_5s_behind() {
+    skewed_clock("-5s").await;
+}
+
+#[tokio::test]
+async fn live_run_from_a_replay_server_at_25x_with_drops_is_exact() {
+    let Some(tape) = capture(LIVE_TAPE) else {
+        return;
+    };
+    // Recorded times, years behind the local clock, as a replay server sends.
+    let trades = load_trades(&tape).unwrap();
+    let config = FakeConfig {
+        pace: Pace::RealTime { speed: 25.0 },
+        ..FakeConfig::default()
+    };
+    let faults = [(2_000, Fault::Disconnect), (7_000, Fault::Disconnect)];
+    live_run_equals_the_replay(trades, config, &faults, &[]).await;
 }
 
 /// The value of the sample line starting with `name`, or 0.
@@ -116,10 +260,8 @@ async fn live_run_survives_a_dropped_connection_and_records_metrics() {
     // what pulse-core computes from the tape: nothing lost, nothing twice.
     let status = pulse.interrupt().await;
     assert!(status.success(), "{status:?}\n{}", pulse.stderr());
-    let (header, mut rows) = read_csv(&csv);
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
-    rows.sort_by_key(|r| (r[col("symbol")].clone(), r[col("window_start")].clone()));
     let expected = windows_of(&trades);
+    let (header, rows) = newest_rows(&csv);
     assert_rows_match(&header, &rows, &expected);
     let mut per_symbol: BTreeMap<&str, usize> = BTreeMap::new();
     for w in &expected {

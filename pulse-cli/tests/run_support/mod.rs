@@ -149,7 +149,14 @@ impl RunningPulse {
     /// Starts `pulse run ARGS --dashboard 127.0.0.1:0` and waits until it
     /// says where the dashboard is.
     pub async fn start(args: &[&str]) -> RunningPulse {
+        RunningPulse::start_with_env(&[], args).await
+    }
+
+    /// [`start`](Self::start) with extra environment variables, e.g. a
+    /// preloaded libfaketime.
+    pub async fn start_with_env(env: &[(&str, &str)], args: &[&str]) -> RunningPulse {
         let mut child = pulse()
+            .envs(env.iter().copied())
             .arg("run")
             .args(args)
             .args(["--dashboard", "127.0.0.1:0"])
