@@ -9,6 +9,7 @@
 //!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connections`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
 //!   `duplicates`, `late_trades`, `stream_gaps`, `windows_emitted`,
+//!   `windows_reemitted`,
 //!   `sink_errors`, `sink_retries` and both latency histograms.
 
 use std::sync::Arc;
@@ -90,6 +91,8 @@ pub struct Metrics {
     pub late_trades: Family<SymbolLabel, Counter>,
     /// Windows emitted, by symbol.
     pub windows_emitted: Family<SymbolLabel, Counter>,
+    /// Corrected windows emitted again with a higher version, by symbol.
+    pub windows_reemitted: Family<SymbolLabel, Counter>,
     /// WebSocket reconnects.
     pub reconnects: Counter,
     /// Open WebSocket connections.
@@ -143,6 +146,10 @@ impl Metrics {
                 "Trades that arrived after their window closed",
             ),
             windows_emitted: r.add("windows_emitted", "Windows emitted"),
+            windows_reemitted: r.add(
+                "windows_reemitted",
+                "Corrected windows emitted again with a higher version",
+            ),
             reconnects: r.add("reconnects", "WebSocket reconnects"),
             connections: r.add("connections", "Open WebSocket connections"),
             sink_errors: r.add("sink_errors", "Failed sink writes"),
@@ -200,6 +207,7 @@ impl Metrics {
             &self.duplicates,
             &self.late_trades,
             &self.windows_emitted,
+            &self.windows_reemitted,
         ] {
             drop(family.get_or_create(&label));
         }

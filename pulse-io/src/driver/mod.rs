@@ -394,10 +394,11 @@ impl<S: Stage> Pipeline<S> {
         while let Some(event) = self.stage.poll() {
             match event {
                 Event::Window(w) => {
-                    self.metrics
-                        .windows_emitted
-                        .get_or_create(&Metrics::symbol(w.symbol.as_str()))
-                        .inc();
+                    let label = Metrics::symbol(w.symbol.as_str());
+                    self.metrics.windows_emitted.get_or_create(&label).inc();
+                    if w.version > 1 {
+                        self.metrics.windows_reemitted.get_or_create(&label).inc();
+                    }
                     if live {
                         self.metrics
                             .window_emit_latency
