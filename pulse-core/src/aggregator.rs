@@ -495,6 +495,12 @@ impl Aggregator {
         self.symbols.get(&symbol).map(|s| s.watermark)
     }
 
+    /// How far `symbol`'s watermark trails its newest trade time, in ms.
+    pub fn watermark_lag_ms(&self, symbol: Symbol) -> Option<i64> {
+        let s = self.symbols.get(&symbol)?;
+        (s.watermark > i64::MIN).then(|| s.max_time.saturating_sub(s.watermark).max(0))
+    }
+
     /// Missing id ranges for a symbol, oldest first.
     pub fn missing(&self, symbol: Symbol) -> Vec<IdRange> {
         self.symbols

@@ -9,10 +9,11 @@
 //!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connections`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
 //!   `duplicates`, `late_trades`, `stream_gaps`, `windows_emitted`,
-//!   `windows_reemitted`,
+//!   `windows_reemitted`, `watermark_lag_seconds`, `clock_offset_seconds`,
 //!   `sink_errors`, `sink_retries` and both latency histograms.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -101,6 +102,13 @@ pub struct Metrics {
     pub sink_errors: Family<SinkLabel, Counter>,
     /// Sink write retries, by sink.
     pub sink_retries: Family<SinkLabel, Counter>,
+    /// How far each symbol's watermark trails its newest trade, in seconds:
+    /// 0 while windows close on ids, the lateness while a gap is open.
+    pub watermark_lag: Family<SymbolLabel, Gauge<f64, AtomicU64>>,
+    /// The local wall clock minus Binance's event time, in seconds, as the
+    /// smallest difference seen over the last interval (network delay
+    /// included). Only reported: pulse never compares the two clocks.
+    pub clock_offset: Gauge<f64, AtomicU64>,
     /// Seconds from a window's end (its latest possible trade time) to its
     /// emission. Live sources only: a replay's trade times are history.
     pub window_emit_latency: Histogram,
@@ -154,6 +162,14 @@ impl Metrics {
             connections: r.add("connections", "Open WebSocket connections"),
             sink_errors: r.add("sink_errors", "Failed sink writes"),
             sink_retries: r.add("sink_retries", "Sink write retries"),
+            watermark_lag: r.add(
+                "watermark_lag_seconds",
+                "How far the watermark trails the newest trade",
+            ),
+            clock_offset: r.add(
+                "clock_offset_seconds",
+                "Local wall clock minus Binance event time, smallest over the last interval",
+            ),
             window_emit_latency: r.register(
                 "window_emit_latency_seconds",
                 "Seconds from a window's end (latest trade time) to its emission",

@@ -22,6 +22,7 @@
 //! - `sink_retry`: the backoff and counting every write shares.
 //! - `summary`: [`PipelineSummary`].
 
+mod clock_offset;
 mod sink_retry;
 mod slot;
 mod stage;
@@ -39,6 +40,7 @@ use crate::retry::RetryPolicy;
 use crate::sink::{CheckpointStore, SinkError, TradeSink, WindowSink};
 use crate::source::{Source, SourceError, TradeSource};
 use crate::time::now_ms;
+use clock_offset::ClockOffset;
 use sink_retry::SinkRetry;
 use slot::{Slot, Written};
 
@@ -94,6 +96,7 @@ pub struct Pipeline<S: Stage = TradeStage> {
     summary: PipelineSummary,
     /// Origin of the monotonic clock the stage sees: ms since this.
     started: Instant,
+    clock_offset: ClockOffset,
 }
 
 impl<S: Stage> std::fmt::Debug for Pipeline<S> {
@@ -141,6 +144,7 @@ impl<S: Stage> Pipeline<S> {
             seen_symbols: BTreeSet::new(),
             summary: PipelineSummary::default(),
             started: Instant::now(),
+            clock_offset: ClockOffset::new(Duration::from_secs(10)),
         }
     }
 
@@ -284,6 +288,9 @@ impl<S: Stage> Pipeline<S> {
             if stage_due.is_some_and(|due| Instant::now() >= due) {
                 self.stage.advance(self.clock_ms());
                 self.drain_events();
+                for symbol in self.seen_symbols.clone() {
+                    self.record_watermark_lag(symbol);
+                }
             }
             self.write_due(shutdown).await?;
             if commit_due.is_some_and(|due| Instant::now() >= due) {
@@ -313,6 +320,11 @@ impl<S: Stage> Pipeline<S> {
         }
         let trades = S::trades(inputs);
         if !trades.is_empty() {
+            if self.source.is_live()
+                && let Some(newest) = trades.iter().map(|t| t.event_time_ms).max()
+            {
+                self.clock_offset.observe(now_ms(), newest, &self.metrics);
+            }
             self.write_trades(trades, shutdown).await?;
         }
         let now = self.source.is_live().then(|| self.clock_ms());
@@ -349,6 +361,7 @@ impl<S: Stage> Pipeline<S> {
                     .get_or_create(&label)
                     .inc_by(c.late);
             }
+            self.record_watermark_lag(symbol);
         }
         self.drain_events();
         Ok(())
@@ -358,6 +371,15 @@ impl<S: Stage> Pipeline<S> {
     /// compared with trade times, so the machine's wall clock cannot skew it.
     fn clock_ms(&self) -> i64 {
         self.started.elapsed().as_millis() as i64
+    }
+
+    fn record_watermark_lag(&self, symbol: Symbol) {
+        if let Some(lag) = self.stage.watermark_lag_ms(symbol) {
+            self.metrics
+                .watermark_lag
+                .get_or_create(&Metrics::symbol(symbol.as_str()))
+                .set(lag as f64 / 1000.0);
+        }
     }
 
     fn rejected(&mut self, reason: &'static str, error: &str) {

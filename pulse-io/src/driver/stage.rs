@@ -77,6 +77,12 @@ pub trait Stage: Send {
         &[]
     }
 
+    /// How far `symbol`'s watermark trails its newest trade, in ms.
+    fn watermark_lag_ms(&self, symbol: Symbol) -> Option<i64> {
+        let _ = symbol;
+        None
+    }
+
     /// A few words on where the stage is, for progress logs.
     fn progress(&self) -> String {
         String::new()
@@ -145,5 +151,9 @@ impl Stage for TradeStage {
 
     fn trades(inputs: &[Trade]) -> &[Trade] {
         inputs
+    }
+
+    fn watermark_lag_ms(&self, symbol: Symbol) -> Option<i64> {
+        self.aggregator.as_ref()?.watermark_lag_ms(symbol)
     }
 }

@@ -172,6 +172,11 @@ async fn replay_emits_every_window_and_records_metrics() {
         metric(&metrics, "pulse_stream_gaps_total{symbol=\"BTCUSDT\"}"),
         "1"
     );
+    // Id 3 never came: BTC's watermark trails by the lateness.
+    assert_eq!(
+        metric(&metrics, "pulse_watermark_lag_seconds{symbol=\"BTCUSDT\"}"),
+        "2.0"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -321,8 +326,9 @@ impl Source<Trade> for Paced {
 
 #[tokio::test(start_paused = true)]
 async fn checkpoints_follow_the_windows_they_cover() {
-    // Batch i comes at i s; windows close at batches 4, 5 and 6
-    // (watermark = newest − 2 s), the other three in the final flush.
+    // Batch i comes at i s, ids in order; the first window waits for the
+    // lateness, so batch 4 closes three windows, 5 and 6 one each, and the
+    // final flush the last.
     let batches: Vec<Vec<Trade>> = (0..6)
         .map(|i| vec![trade("BTCUSDT", i + 1, 1_000 + 1_000 * i as i64)])
         .collect();
@@ -358,9 +364,9 @@ async fn checkpoints_follow_the_windows_they_cover() {
     assert_eq!(summary.windows, 6);
     let saved = saved.lock().unwrap().clone();
     // At 2.4 s after input 2 (nothing closed yet), at 4.8 s after input 4
-    // (its window stored first); at the end, the count from before the
-    // flush, saved after all six windows.
-    assert_eq!(saved, [(2, 0), (4, 1), (6, 6)]);
+    // (its three windows stored first); at the end, the count from before
+    // the flush, saved after all six windows.
+    assert_eq!(saved, [(2, 0), (4, 3), (6, 6)]);
     assert_eq!(summary.checkpoints, 3);
 }
 
