@@ -1,13 +1,97 @@
 //! `pulse run --clickhouse URL --brokers LIST`: besides the terminal, the
 //! replay's windows land in the real ClickHouse exactly as pulse-core computes
-//! them, and every trade lands on the real broker, once and in order.
+//! them, and every trade lands on the real broker, once and in order. Live,
+//! a window corrected after a backfill replaces its first row in `FINAL`.
 
 mod produce_consume_support;
 
 use produce_consume_support::{
     ALTCOINS, Pulse, assert_same_rows, capture, ends, expected_rows, read_topic, store, trades,
 };
+use std::time::Duration;
+
+use pulse_io::clickhouse::WindowRow;
 use pulse_io::kafka::topic_partitions;
+use pulse_testkit::fake_binance::{FakeBinance, FakeConfig, Fault, Pace, RestFault, load_trades};
+use pulse_testkit::wait_until;
+
+/// 10 701 BTCUSDT trades over eight minutes, ids contiguous.
+const LIVE_TAPE: &str = "binance-usdm_btcusdt@trade_2024-07-18T235702Z_2024-07-19T000502Z.jsonl.gz";
+
+/// `rows` with the re-emission counter (the version's high 32 bits) cleared:
+/// a corrected window equals the replay's in every other column.
+fn without_reemissions(rows: &[WindowRow]) -> Vec<WindowRow> {
+    rows.iter()
+        .map(|r| WindowRow {
+            version: r.version & u64::from(u32::MAX),
+            ..r.clone()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn live_windows_corrected_after_a_backfill_replace_their_first_row_in_final() {
+    let Some(db) = pulse_testkit::clickhouse().await else {
+        return;
+    };
+    let Some(path) = capture(LIVE_TAPE) else {
+        return;
+    };
+    let config = FakeConfig {
+        pace: Pace::RealTime { speed: 25.0 },
+        ..FakeConfig::default()
+    };
+    let fake = FakeBinance::start_with(load_trades(&path).unwrap(), config).await;
+    // The drop loses trades that the reconnect's first trade reveals; the
+    // lanes hold what follows until REST fills the hole, which a rate limit
+    // delays by 2 s, so the window in progress closes on the idle margin
+    // first and is corrected after.
+    fake.schedule(2_000, Fault::Disconnect);
+    fake.fail_rest(
+        RestFault::TooManyRequests {
+            retry_after: Duration::from_secs(2),
+        },
+        1,
+    );
+    let (ws, rest) = (fake.ws_base(), fake.rest_base());
+    let mut run = Pulse::spawn(
+        "run live",
+        &[
+            "run",
+            "--quiet",
+            "--dashboard",
+            "off",
+            "--symbols",
+            "BTCUSDT",
+            "--binance-ws-url",
+            &ws,
+            "--binance-rest-url",
+            &rest,
+            "--clickhouse",
+            db.url(),
+            "--database",
+            db.database(),
+            "--table",
+            "live_windows",
+        ],
+    );
+    let expected = without_reemissions(&expected_rows(fake.trades()));
+    let table = store(db.url(), db.database(), "live_windows");
+    wait_until(
+        Duration::from_secs(120),
+        "FINAL holds every window of the tape",
+        || async {
+            let rows = table.select_final().await.unwrap_or_default();
+            without_reemissions(&rows) == expected
+        },
+    )
+    .await;
+    let stored = table.select_final().await.unwrap();
+    assert_same_rows(&without_reemissions(&stored), &expected);
+    let corrected = stored.iter().filter(|r| r.version >> 32 >= 2).count();
+    assert!(corrected > 0, "no window was corrected after the drops");
+    run.terminate().await;
+}
 
 #[tokio::test]
 async fn run_also_stores_windows_in_clickhouse_and_trades_in_kafka() {
