@@ -11,6 +11,7 @@ mod dashboard;
 mod http;
 mod produce;
 mod run;
+mod run_summary;
 mod source_args;
 
 use clap::{Parser, Subcommand};
