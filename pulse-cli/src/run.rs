@@ -107,7 +107,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
 
     if let Some(url) = &args.clickhouse {
         metrics.init_sink("clickhouse");
-        let config = args.store.config(url);
+        let config = args.store.config(url)?;
         let table = config.metrics_table();
         let sink = ClickHouseWindowSink::connect(config)
             .await
