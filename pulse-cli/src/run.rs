@@ -203,7 +203,11 @@ fn initial_status(args: &RunArgs) -> Status {
         ),
         None => (
             "Binance USD-M futures, live".to_string(),
-            args.binance.symbols.iter().map(|s| s.to_string()).collect(),
+            args.binance
+                .listed()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         ),
     };
     Status {
