@@ -225,6 +225,35 @@ fn every_service_is_there_with_its_port() {
     }
 }
 
+/// The one variable that moves every published port off loopback.
+const BIND: &str = "${PULSE_BIND:-127.0.0.1}";
+
+#[test]
+fn every_port_is_published_on_loopback_unless_pulse_bind_says_otherwise() {
+    let c = compose();
+    let mut published = 0;
+    for (name, svc) in c["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        for p in svc["ports"].as_sequence().into_iter().flatten() {
+            // The long form's host_ip, or the short form's leading address.
+            let raw = match p {
+                Value::Mapping(_) => p["host_ip"].as_str().unwrap_or("").to_owned(),
+                Value::String(s) => s.rsplitn(3, ':').nth(2).unwrap_or("").to_owned(),
+                other => panic!("{name}: port {other:?} has no host address"),
+            };
+            assert_eq!(
+                raw, BIND,
+                "{name}: port {p:?} must bind {BIND}, or it is open to the whole network"
+            );
+            published += 1;
+        }
+    }
+    assert!(published >= 7, "only {published} published ports");
+    assert_eq!(interpolate(BIND), "127.0.0.1");
+    // The README tells users about the variable.
+    assert!(read("README.md").contains("PULSE_BIND=0.0.0.0"));
+}
+
 #[test]
 fn redpanda_is_a_dev_container_with_an_external_listener() {
     let c = compose();

@@ -45,6 +45,8 @@ fn has_the_promised_panels() {
         ("Volume and trades", "timeseries"),
         ("Latest signal", "stat"),
         ("Recent windows", "table"),
+        ("Candlesticks", "candlestick"),
+        ("All symbols", "table"),
     ] {
         assert_eq!(panel(&d, title)["type"], kind, "{title}");
     }
@@ -62,6 +64,40 @@ fn has_the_promised_panels() {
             "panel {} overflows the 24-column grid",
             p["title"]
         );
+    }
+}
+
+/// The panel listing every symbol.
+const OVERVIEW: &str = "panel \"All symbols\"";
+
+#[test]
+fn the_overview_links_each_symbol_to_its_view() {
+    let d = dashboard();
+    let overview = panel(&d, "All symbols");
+    let links: Vec<&Json> = overview["fieldConfig"]["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["matcher"]["options"] == "symbol")
+        .flat_map(|o| o["properties"].as_array().unwrap())
+        .filter(|p| p["id"] == "links")
+        .flat_map(|p| p["value"].as_array().unwrap())
+        .collect();
+    assert_eq!(links.len(), 1, "{overview}");
+    let url = links[0]["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("/d/{}/", d["uid"].as_str().unwrap())),
+        "{url}"
+    );
+    assert!(url.contains("var-symbol=${__data.fields.symbol}"), "{url}");
+    assert!(url.contains("${__url_time_range}"), "keep the range: {url}");
+    // The candlesticks read the columns the panel maps.
+    let candles = panel(&d, "Candlesticks");
+    assert_eq!(candles["options"]["mode"], "candles+volume");
+    let sql = candles["targets"][0]["rawSql"].as_str().unwrap();
+    for field in ["open", "high", "low", "close", "volume"] {
+        assert_eq!(candles["options"]["fields"][field], field);
+        assert!(sql.contains(&format!(" AS {field}")), "{sql}");
     }
 }
 
@@ -110,7 +146,10 @@ fn every_panel_query_reads_each_window_once_for_the_chosen_symbol_and_range() {
             "{}: read through FINAL or argMax:\n{sql}",
             q.origin
         );
-        assert!(sql.contains("${symbol}"), "{}: filter by $symbol", q.origin);
+        // The overview shows every symbol; the rest show the chosen one.
+        if q.origin != OVERVIEW {
+            assert!(sql.contains("${symbol}"), "{}: filter by $symbol", q.origin);
+        }
         assert!(
             sql.contains("$__timeFilter(window_start)"),
             "{}: filter by the dashboard's time range",
@@ -532,6 +571,69 @@ fn check_values(
                 assert!(close(num(&row["VWAP"]), w.vwap), "{row} vs {}", w.vwap);
                 assert!(close(num(&row["Price"]), w.close.to_f64()), "{row}");
             }
+        }
+        "panel \"Candlesticks\"" => {
+            let high = windows
+                .iter()
+                .map(|w| w.high.to_f64())
+                .fold(f64::MIN, f64::max);
+            let low = windows
+                .iter()
+                .map(|w| w.low.to_f64())
+                .fold(f64::MAX, f64::min);
+            let got_high = rows
+                .iter()
+                .map(|r| num(&r["high"]))
+                .fold(f64::MIN, f64::max);
+            let got_low = rows.iter().map(|r| num(&r["low"])).fold(f64::MAX, f64::min);
+            assert!(
+                close(got_high, high) && close(got_low, low),
+                "{got_high} {got_low}"
+            );
+            assert!(close(num(&rows[0]["open"]), windows[0].open.to_f64()));
+            assert!(close(
+                num(&rows[rows.len() - 1]["close"]),
+                last.close.to_f64()
+            ));
+            let volume: f64 = rows.iter().map(|r| num(&r["volume"])).sum();
+            let want: f64 = windows.iter().map(|w| w.total_volume).sum();
+            assert!(close(volume, want), "{volume} vs {want}");
+            if interval_ms == 1000 {
+                assert_eq!(rows.len(), windows.len(), "one candle per window");
+                for (row, w) in rows.iter().zip(windows) {
+                    for (field, want) in [
+                        ("open", w.open),
+                        ("high", w.high),
+                        ("low", w.low),
+                        ("close", w.close),
+                    ] {
+                        assert!(close(num(&row[field]), want.to_f64()), "{field}: {row}");
+                    }
+                }
+            }
+        }
+        OVERVIEW => {
+            // The range is this symbol's: its row holds all of its windows once.
+            let row = rows
+                .iter()
+                .find(|r| r["symbol"] == last.symbol.as_str())
+                .unwrap_or_else(|| panic!("{} missing: {rows:?}", last.symbol));
+            assert_eq!(row["latest_signal"], last.signal.as_str());
+            let (open, close_) = (windows[0].open.to_f64(), last.close.to_f64());
+            assert!(
+                close(num(&row["change_pct"]), (close_ - open) / open * 100.0),
+                "{row}"
+            );
+            let want: f64 = windows.iter().map(|w| w.total_volume).sum();
+            assert!(close(num(&row["volume"]), want), "{row} vs {want}");
+            assert_eq!(
+                num(&row["trades"]) as u64,
+                windows.iter().map(|w| w.trade_count).sum::<u64>()
+            );
+            let listed: BTreeSet<&str> =
+                rows.iter().map(|r| r["symbol"].as_str().unwrap()).collect();
+            assert_eq!(listed.len(), rows.len(), "a symbol listed twice");
+            assert!(listed.iter().all(|s| symbols.contains(*s)));
         }
         "panel \"Buy pressure\"" => {
             for row in rows {

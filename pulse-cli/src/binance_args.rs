@@ -1,20 +1,26 @@
 //! Flags shared by every command that reads Binance.
 
+use std::str::FromStr;
+
 use clap::Args;
-use pulse_core::Symbol;
+use pulse_core::{Symbol, SymbolError};
 use pulse_io::BinanceConfig;
+use pulse_io::binance::AllPerpetuals;
 
 /// Where to read live trades from.
 #[derive(Debug, Clone, Args)]
 pub struct BinanceArgs {
-    /// Symbols to follow, comma-separated.
+    /// Symbols to follow, comma-separated; `ALL` for every USD-M perpetual
+    /// trading now (from Binance's exchangeInfo), `ALL,-BTCUSDT` for all but
+    /// some.
     #[arg(
         long,
         env = "PULSE_SYMBOLS",
         value_delimiter = ',',
-        default_value = "BTCUSDT"
+        default_value = "BTCUSDT",
+        value_name = "LIST"
     )]
-    pub symbols: Vec<Symbol>,
+    pub symbols: Vec<SymbolChoice>,
 
     /// Binance USD-M WebSocket base URL; pulse appends `/market/stream?streams=…`.
     #[arg(
@@ -24,7 +30,8 @@ pub struct BinanceArgs {
     )]
     pub binance_ws_url: String,
 
-    /// Binance USD-M REST base URL, used for gap backfill; pulse appends `/fapi/v1/aggTrades`.
+    /// Binance USD-M REST base URL, for gap backfill and `--symbols ALL`;
+    /// pulse appends `/fapi/v1/aggTrades` or `/fapi/v1/exchangeInfo`.
     #[arg(
         long,
         env = "PULSE_BINANCE_REST_URL",
@@ -33,14 +40,122 @@ pub struct BinanceArgs {
     pub binance_rest_url: String,
 }
 
+/// One item of `--symbols`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymbolChoice {
+    /// `ALL`: every trading perpetual.
+    All,
+    /// `-BTCUSDT`: leave one out of `ALL`.
+    Except(Symbol),
+    /// `BTCUSDT`.
+    One(Symbol),
+}
+
+impl FromStr for SymbolChoice {
+    type Err = SymbolError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("all") {
+            Ok(SymbolChoice::All)
+        } else if let Some(rest) = s.strip_prefix('-') {
+            Symbol::new(rest).map(SymbolChoice::Except)
+        } else {
+            Symbol::new(s).map(SymbolChoice::One)
+        }
+    }
+}
+
 impl BinanceArgs {
+    /// The symbols named one by one (none with `ALL`).
+    pub fn listed(&self) -> Vec<Symbol> {
+        self.symbols
+            .iter()
+            .filter_map(|c| match c {
+                SymbolChoice::One(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `ALL` minus its exclusions, if asked for.
+    pub fn all_perpetuals(&self) -> anyhow::Result<Option<AllPerpetuals>> {
+        let all = self.symbols.contains(&SymbolChoice::All);
+        let except: Vec<Symbol> = self
+            .symbols
+            .iter()
+            .filter_map(|c| match c {
+                SymbolChoice::Except(s) => Some(*s),
+                _ => None,
+            })
+            .collect();
+        if !all {
+            anyhow::ensure!(
+                except.is_empty(),
+                "--symbols: -SYMBOL leaves a symbol out of ALL, e.g. ALL,-BTCUSDT"
+            );
+            return Ok(None);
+        }
+        anyhow::ensure!(
+            self.listed().is_empty(),
+            "--symbols: ALL already includes every perpetual; name exclusions as -SYMBOL"
+        );
+        Ok(Some(AllPerpetuals { except }))
+    }
+
     /// The source settings these flags name, with defaults for the rest.
-    pub fn config(&self) -> BinanceConfig {
-        BinanceConfig {
-            symbols: self.symbols.clone(),
+    /// With `ALL`, `symbols` is empty: the source reads them from Binance.
+    pub fn config(&self) -> anyhow::Result<BinanceConfig> {
+        Ok(BinanceConfig {
+            symbols: self.listed(),
+            all_perpetuals: self.all_perpetuals()?,
             ws_base: self.binance_ws_url.clone(),
             rest_base: self.binance_rest_url.clone(),
             ..BinanceConfig::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        binance: BinanceArgs,
+    }
+
+    fn config(symbols: &str) -> anyhow::Result<BinanceConfig> {
+        Cli::try_parse_from(["pulse", "--symbols", symbols])?
+            .binance
+            .config()
+    }
+
+    fn sym(s: &str) -> Symbol {
+        Symbol::new(s).unwrap()
+    }
+
+    #[test]
+    fn symbols_all_and_exclusions() {
+        let c = config("btcusdt,ETHUSDT").unwrap();
+        assert_eq!(c.symbols, [sym("BTCUSDT"), sym("ETHUSDT")]);
+        assert_eq!(c.all_perpetuals, None);
+
+        let c = config("ALL").unwrap();
+        assert!(c.symbols.is_empty());
+        assert_eq!(c.all_perpetuals, Some(AllPerpetuals::default()));
+
+        let c = config("all,-BTCUSDT,-ethusdt").unwrap();
+        assert_eq!(
+            c.all_perpetuals.unwrap().except,
+            [sym("BTCUSDT"), sym("ETHUSDT")]
+        );
+
+        for bad in ["-BTCUSDT", "ALL,BTCUSDT", "ALL,-", "BTC-USDT"] {
+            assert!(config(bad).is_err(), "{bad}");
         }
     }
 }

@@ -1,7 +1,16 @@
 //! Flags naming the ClickHouse database and table, shared by `consume` and `run`.
+//!
+//! The password never comes from argv, where `ps` shows it to every user of
+//! the machine: it comes from a file or from the environment.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use clap::Args;
 use pulse_io::clickhouse::ClickHouseConfig;
+
+/// Where the password comes from when no file is named.
+pub const PASSWORD_ENV: &str = "PULSE_CLICKHOUSE_PASSWORD";
 
 /// Where in ClickHouse the windows go, and who to connect as. The server URL
 /// is each command's own flag: `consume` always writes to ClickHouse, `run`
@@ -20,21 +29,124 @@ pub struct ClickHouseArgs {
     #[arg(long, env = "PULSE_CLICKHOUSE_USER")]
     pub clickhouse_user: Option<String>,
 
-    /// ClickHouse password.
-    #[arg(long, env = "PULSE_CLICKHOUSE_PASSWORD", hide_env_values = true)]
-    pub clickhouse_password: Option<String>,
+    /// Read the ClickHouse password from FILE (one trailing newline is
+    /// ignored). Without it, pulse reads the password from the environment
+    /// variable PULSE_CLICKHOUSE_PASSWORD; never pass it on the command line.
+    #[arg(long, value_name = "FILE", env = "PULSE_CLICKHOUSE_PASSWORD_FILE")]
+    pub clickhouse_password_file: Option<PathBuf>,
 }
 
 impl ClickHouseArgs {
-    /// The settings for the server at `url`.
-    pub fn config(&self, url: &str) -> ClickHouseConfig {
-        ClickHouseConfig {
+    /// The settings for the server at `url`, with the password from the
+    /// file or the environment.
+    pub fn config(&self, url: &str) -> anyhow::Result<ClickHouseConfig> {
+        self.config_with_env(url, std::env::var(PASSWORD_ENV).ok())
+    }
+
+    /// [`config`](Self::config), with the environment's password passed in.
+    fn config_with_env(
+        &self,
+        url: &str,
+        env_password: Option<String>,
+    ) -> anyhow::Result<ClickHouseConfig> {
+        let password = match &self.clickhouse_password_file {
+            Some(path) => Some(read_password(path)?),
+            None => env_password,
+        };
+        Ok(ClickHouseConfig {
             url: url.to_owned(),
             database: self.database.clone(),
             table: self.table.clone(),
             user: self.clickhouse_user.clone(),
-            password: self.clickhouse_password.clone(),
+            password,
             ..ClickHouseConfig::default()
+        })
+    }
+}
+
+/// The file's text without its trailing newline (editors and `echo` add one).
+fn read_password(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --clickhouse-password-file {}", path.display()))?;
+    let password = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    Ok(password.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        store: ClickHouseArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("pulse").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_password_file_wins_and_loses_its_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, password) in [
+            ("s3cret\n", "s3cret"),
+            ("s3cret\r\n", "s3cret"),
+            ("s3cret", "s3cret"),
+            (" two words \n\n", " two words \n"),
+            ("", ""),
+        ] {
+            let path = dir.path().join("password");
+            std::fs::write(&path, text).unwrap();
+            let cli = parse(&[
+                "--clickhouse-user",
+                "pulse",
+                "--clickhouse-password-file",
+                path.to_str().unwrap(),
+            ])
+            .unwrap();
+            let config = cli
+                .store
+                .config_with_env("http://ch:8123", Some("from-env".into()))
+                .unwrap();
+            assert_eq!(config.password.as_deref(), Some(password), "{text:?}");
+            assert_eq!(config.user.as_deref(), Some("pulse"));
         }
+    }
+
+    #[test]
+    fn without_a_file_the_password_comes_from_the_environment() {
+        let cli = parse(&[]).unwrap();
+        let config = cli
+            .store
+            .config_with_env("http://ch:8123", Some("from-env".into()))
+            .unwrap();
+        assert_eq!(config.password.as_deref(), Some("from-env"));
+        let config = cli.store.config_with_env("http://ch:8123", None).unwrap();
+        assert_eq!(config.password, None);
+    }
+
+    #[test]
+    fn a_missing_password_file_is_a_clear_error() {
+        let cli = parse(&["--clickhouse-password-file", "/nonexistent/pw"]).unwrap();
+        let err = cli
+            .store
+            .config_with_env("http://ch:8123", None)
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("reading --clickhouse-password-file /nonexistent/pw"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn the_password_itself_is_no_option() {
+        let err = parse(&["--clickhouse-password", "s3cret"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
     }
 }

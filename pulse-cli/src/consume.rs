@@ -84,7 +84,7 @@ pub async fn run(args: ConsumeArgs, shutdown: CancellationToken) -> anyhow::Resu
         (None, Some(_)) => anyhow::bail!("--instance takes I/N, e.g. 0/3"),
         (None, None) => PartitionSelection::All,
     };
-    let clickhouse = args.store.config(&args.clickhouse);
+    let clickhouse = args.store.config(&args.clickhouse)?;
     let config = ConsumerConfig {
         topic: args.kafka.topic.clone(),
         partitions: selection.clone(),

@@ -11,6 +11,7 @@ mod dashboard;
 mod http;
 mod produce;
 mod run;
+mod run_summary;
 mod source_args;
 
 use clap::{Parser, Subcommand};
@@ -101,5 +102,42 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Words that mark an option's value as a secret.
+    const SECRET_WORDS: [&str; 4] = ["password", "secret", "token", "key"];
+
+    #[test]
+    fn no_option_takes_a_secret_on_the_command_line() {
+        let mut cli = Cli::command();
+        cli.build();
+        for command in cli.get_subcommands_mut() {
+            let name = command.get_name().to_owned();
+            for arg in command.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                let takes_value = arg.get_action().takes_values();
+                let secret = SECRET_WORDS.iter().any(|w| long.contains(w));
+                assert!(
+                    !(secret && takes_value) || long.ends_with("-file"),
+                    "pulse {name} --{long} takes a secret in argv, where ps shows it"
+                );
+            }
+            let help = command.render_long_help().to_string();
+            assert!(
+                !help.contains("--clickhouse-password "),
+                "pulse {name} --help: {help}"
+            );
+            if ["run", "consume"].contains(&name.as_str()) {
+                assert!(help.contains("--clickhouse-password-file <FILE>"), "{help}");
+                assert!(help.contains("PULSE_CLICKHOUSE_PASSWORD"), "{help}");
+            }
+        }
     }
 }

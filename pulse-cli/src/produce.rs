@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use pulse_core::Symbol;
+use pulse_io::binance::resolve_all_perpetuals;
 use pulse_io::kafka::{
     Compression, KafkaConfig, KafkaTradeSink, ProducerConfig, UtcOffset, last_trades_on_topic,
 };
@@ -148,8 +149,12 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
     let source = if args.replay.replay.is_some() {
         open_source(&args.binance, &args.replay, metrics.clone()).await?
     } else {
-        let mut config = args.binance.config();
-        config.resume_after = resume_points(&kafka, &args).await?;
+        let mut config = args.binance.config()?;
+        if config.all_perpetuals.is_some() {
+            // Resuming needs the symbols before connecting.
+            config.symbols = resolve_all_perpetuals(&config).await?;
+        }
+        config.resume_after = resume_points(&kafka, &args, &config.symbols).await?;
         config.backfill.max_resume_backfill = args.resume_backfill_max;
         connect_live(config, metrics.clone()).await?
     };
@@ -179,16 +184,12 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
 async fn resume_points(
     kafka: &KafkaConfig,
     args: &ProduceArgs,
+    symbols: &[Symbol],
 ) -> anyhow::Result<BTreeMap<Symbol, u64>> {
     let client = kafka.connect().await?;
-    let last = last_trades_on_topic(
-        &client,
-        &args.kafka.topic,
-        &args.binance.symbols,
-        args.resume_scan,
-    )
-    .await
-    .context("looking for the last trades on the topic")?;
+    let last = last_trades_on_topic(&client, &args.kafka.topic, symbols, args.resume_scan)
+        .await
+        .context("looking for the last trades on the topic")?;
     for (symbol, trade) in &last {
         tracing::info!(%symbol, last_id = trade.id, partition = trade.partition, offset = trade.offset, "found the topic's last trade");
     }

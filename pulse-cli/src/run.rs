@@ -10,8 +10,8 @@ use pulse_core::{Aggregator, AggregatorConfig, LatePolicy};
 use pulse_io::clickhouse::ClickHouseWindowSink;
 use pulse_io::kafka::{KafkaTradeSink, ProducerConfig};
 use pulse_io::{
-    CancellationToken, CsvSink, Metrics, Pipeline, PipelineError, PipelineSummary, SourceError,
-    TerminalSink, WindowSink,
+    CancellationToken, CsvSink, Metrics, Pipeline, PipelineError, SourceError, TerminalSink,
+    WindowSink,
 };
 
 use crate::binance_args::BinanceArgs;
@@ -19,6 +19,7 @@ use crate::clickhouse_args::ClickHouseArgs;
 use crate::dashboard::{Dashboard, ListenAddr, Status};
 use crate::http;
 use crate::produce::KafkaArgs;
+use crate::run_summary::{log_by_symbol, summary_line};
 use crate::source_args::{ReplayArgs, open_source};
 
 /// Flags of `pulse run`.
@@ -106,7 +107,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
 
     if let Some(url) = &args.clickhouse {
         metrics.init_sink("clickhouse");
-        let config = args.store.config(url);
+        let config = args.store.config(url)?;
         let table = config.metrics_table();
         let sink = ClickHouseWindowSink::connect(config)
             .await
@@ -157,6 +158,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         dashboard.set_status(&status);
     }
     let summary = result.map_err(|e| with_hint(e, live))?;
+    log_by_symbol(&summary);
     eprintln!(
         "{}",
         summary_line(&summary, started.elapsed().as_secs_f64())
@@ -210,7 +212,11 @@ fn initial_status(args: &RunArgs) -> Status {
         ),
         None => (
             "Binance USD-M futures, live".to_string(),
-            args.binance.symbols.iter().map(|s| s.to_string()).collect(),
+            args.binance
+                .listed()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         ),
     };
     Status {
@@ -245,31 +251,4 @@ fn is_unreachable(err: &anyhow::Error) -> bool {
             Some(PipelineError::Source(SourceError::Unreachable { .. }))
         )
     })
-}
-
-/// One line for stderr at exit.
-fn summary_line(summary: &PipelineSummary, seconds: f64) -> String {
-    let by_symbol: Vec<String> = summary
-        .windows_by_symbol
-        .iter()
-        .map(|(symbol, n)| format!("{symbol} {n}"))
-        .collect();
-    format!(
-        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late, {} duplicates, {} gaps{}",
-        summary.trades,
-        summary.windows,
-        if by_symbol.is_empty() {
-            "none".to_string()
-        } else {
-            by_symbol.join(", ")
-        },
-        summary.late_trades,
-        summary.duplicates,
-        summary.gaps,
-        if summary.source_ended {
-            "; replay finished"
-        } else {
-            ""
-        },
-    )
 }

@@ -47,14 +47,14 @@ pub async fn open_source(
             speed: replay.speed,
             symbol: symbol_from_file_name(path)
                 .is_none()
-                .then(|| binance.symbols.first().copied())
+                .then(|| binance.listed().first().copied())
                 .flatten(),
             ..ReplayOptions::default()
         };
         return open_replay(path, options, metrics)
             .with_context(|| format!("opening the replay file {}", path.display()));
     }
-    connect_live(binance.config(), metrics).await
+    connect_live(binance.config()?, metrics).await
 }
 
 /// Connects to live Binance with `config`.
@@ -159,6 +159,31 @@ mod tests {
             .await
             .unwrap();
         assert!(source.is_live());
+        let got = collect_trades(source.as_mut(), trades.len(), Duration::from_secs(30)).await;
+        assert_same_trades(fake.trades(), &got);
+    }
+
+    #[tokio::test]
+    async fn symbols_all_follows_what_exchange_info_lists() {
+        let Some(dir) = pulse_testkit::data_dir() else {
+            return;
+        };
+        let trades =
+            load_trades(dir.join("binance-usdm_altcoins@aggTrade_2021-07-22_cryptofeed.jsonl.gz"))
+                .unwrap();
+        let fake = FakeBinance::start(trades.clone()).await;
+        let cli = parse(&[
+            "--symbols",
+            "ALL",
+            "--binance-ws-url",
+            &fake.ws_base(),
+            "--binance-rest-url",
+            &fake.rest_base(),
+        ])
+        .unwrap();
+        let mut source = open_source(&cli.binance, &cli.replay, Metrics::new())
+            .await
+            .unwrap();
         let got = collect_trades(source.as_mut(), trades.len(), Duration::from_secs(30)).await;
         assert_same_trades(fake.trades(), &got);
     }

@@ -11,8 +11,9 @@
 //!
 //! ## Layout
 //! - [`Decimal`], [`Symbol`], [`Trade`], [`Side`]: the data model.
-//! - [`parse_frame`], [`parse_agg_trades`], [`parse_csv_row`]: Binance
-//!   WebSocket JSON, REST backfill replies and dump CSV.
+//! - [`parse_frame`], [`parse_agg_trades`], [`parse_csv_row`],
+//!   [`parse_exchange_info`]: Binance WebSocket JSON, REST backfill replies,
+//!   dump CSV and the list of trading perpetuals.
 //! - [`Sequence`]: one symbol's id continuity, gaps and duplicates.
 //! - [`plan_shards`]: which symbols go on which WebSocket connection.
 //! - [`Lanes`]: a live stream's per-symbol id order, holding trades behind a
@@ -71,7 +72,10 @@ pub use aggregator::{
 };
 pub use decimal::{Decimal, DecimalError, SCALE, SCALE_DIGITS, ratio_to_f64};
 pub use lanes::{BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes};
-pub use parse::{Frame, ParseError, parse_agg_trades, parse_csv_row, parse_frame};
+pub use parse::{
+    Frame, ParseError, TradingPerpetuals, parse_agg_trades, parse_csv_row, parse_exchange_info,
+    parse_frame,
+};
 pub use queue::{DEFAULT_QUEUE_CAPACITY, DropOldest};
 pub use sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};
 pub use signal::{Signal, UnknownSignal};

@@ -15,6 +15,10 @@ use super::wait::poll_until;
 const CONFIG_TEMPLATE: &str = include_str!("../clickhouse/config.xml");
 const USERS_XML: &str = include_str!("../clickhouse/users.xml");
 
+/// A user of the test `users.xml` that needs a password, with it: tests of
+/// credentials run against a [`ClickHouseProcess`], which always has it.
+pub const PASSWORD_USER: (&str, &str) = ("pulse_secret", "correct horse battery staple");
+
 /// How long a fresh or restarted server may take to answer queries.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -1,16 +1,18 @@
 //! Parsers for Binance trade data: WebSocket JSON frames, REST aggTrades
-//! replies and data-dump CSV rows.
+//! replies, data-dump CSV rows, and the exchangeInfo symbol list.
 //!
 //! Both are pure functions from bytes to [`Trade`](crate::Trade) and never
 //! panic: anything unexpected comes back as a [`ParseError`].
 
 mod csv;
+mod exchange_info;
 mod json;
 mod reason;
 mod rest;
 mod scan;
 
 pub use csv::parse_csv_row;
+pub use exchange_info::{TradingPerpetuals, parse_exchange_info};
 pub use json::{Frame, parse_frame};
 pub use rest::parse_agg_trades;
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use pulse_core::{DEFAULT_QUEUE_CAPACITY, Symbol};
 
+use super::universe::AllPerpetuals;
 use crate::{RetryPolicy, SourceError};
 
 /// Binance's production USD-M futures WebSocket base.
@@ -17,6 +18,10 @@ pub const DEFAULT_REST_BASE: &str = "https://fapi.binance.com";
 pub struct BinanceConfig {
     /// Symbols to follow (`aggTrade` streams).
     pub symbols: Vec<Symbol>,
+    /// Follow every trading perpetual instead: when `symbols` is empty,
+    /// [`BinanceSource::connect`](super::BinanceSource::connect) fills it
+    /// from `{rest_base}/fapi/v1/exchangeInfo`.
+    pub all_perpetuals: Option<AllPerpetuals>,
     /// WebSocket base; `/market/stream?streams=…` is appended.
     pub ws_base: String,
     /// REST base; `/fapi/v1/aggTrades` is appended.
@@ -106,6 +111,7 @@ impl Default for BinanceConfig {
     fn default() -> Self {
         BinanceConfig {
             symbols: vec![Symbol::new("BTCUSDT").expect("valid symbol")],
+            all_perpetuals: None,
             ws_base: DEFAULT_WS_BASE.to_string(),
             rest_base: DEFAULT_REST_BASE.to_string(),
             streams_per_connection: 200,
@@ -134,7 +140,7 @@ impl BinanceConfig {
     /// Checks the settings once, before anything connects.
     pub fn validate(&self) -> Result<(), SourceError> {
         let bad = |msg: String| Err(SourceError::Config(msg));
-        if self.symbols.is_empty() {
+        if self.symbols.is_empty() && self.all_perpetuals.is_none() {
             return bad("no symbols to follow".into());
         }
         if !(self.ws_base.starts_with("ws://") || self.ws_base.starts_with("wss://")) {

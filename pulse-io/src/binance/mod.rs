@@ -45,6 +45,9 @@
 //! - `inbox`: the drop-oldest queue.
 //! - `rest`, `backfill`: the REST client (replies parsed by pulse-core's
 //!   [`parse_agg_trades`](pulse_core::parse_agg_trades)) and paging.
+//! - `universe`: [`AllPerpetuals`], the symbols of `--symbols ALL`, read
+//!   from `{rest_base}/fapi/v1/exchangeInfo` (parsed by pulse-core's
+//!   [`parse_exchange_info`](pulse_core::parse_exchange_info)).
 //! - `source`: [`BinanceSource`].
 
 mod backfill;
@@ -54,6 +57,8 @@ mod inbox;
 mod reader;
 mod rest;
 mod source;
+mod universe;
 
 pub use config::{BackfillConfig, BinanceConfig, DEFAULT_REST_BASE, DEFAULT_WS_BASE};
 pub use source::BinanceSource;
+pub use universe::{AllPerpetuals, resolve_all_perpetuals};

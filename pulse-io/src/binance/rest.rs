@@ -1,4 +1,5 @@
-//! The REST client for `/fapi/v1/aggTrades`, honouring rate limits.
+//! The REST client for `/fapi/v1/aggTrades` and `/fapi/v1/exchangeInfo`,
+//! honouring rate limits.
 //!
 //! A 429 or 418 reply blocks every request of this client until its
 //! `Retry-After` has passed: Binance bans IPs that keep asking.
@@ -6,7 +7,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pulse_core::{Symbol, Trade};
+use pulse_core::{Symbol, Trade, TradingPerpetuals};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -43,7 +44,8 @@ impl RestError {
 #[derive(Debug)]
 pub(crate) struct RestClient {
     http: reqwest::Client,
-    url: String,
+    /// `{rest_base}/fapi/v1`.
+    api: String,
     permits: Semaphore,
     /// Longest rate-limit wait worth sitting out; longer ones fail at once.
     max_wait: Duration,
@@ -62,7 +64,7 @@ impl RestClient {
             .map_err(|e| SourceError::Config(format!("building the REST client: {e}")))?;
         Ok(RestClient {
             http,
-            url: format!("{}/fapi/v1/aggTrades", rest_base.trim_end_matches('/')),
+            api: format!("{}/fapi/v1", rest_base.trim_end_matches('/')),
             permits: Semaphore::new(config.concurrency.max(1)),
             max_wait: config.max_retry_after,
             budget: RequestBudget::per_minute(config.requests_per_minute),
@@ -77,6 +79,23 @@ impl RestClient {
         from_id: u64,
         limit: u32,
     ) -> Result<Vec<Trade>, RestError> {
+        // Symbols are [A-Z0-9_], so nothing needs escaping.
+        let url = format!(
+            "{}/aggTrades?symbol={symbol}&fromId={from_id}&limit={limit}",
+            self.api
+        );
+        let body = self.get(&url).await?;
+        Ok(pulse_core::parse_agg_trades(&body, symbol)?)
+    }
+
+    /// The perpetuals trading now, from `exchangeInfo` (weight 1).
+    pub(crate) async fn trading_perpetuals(&self) -> Result<TradingPerpetuals, RestError> {
+        let body = self.get(&format!("{}/exchangeInfo", self.api)).await?;
+        Ok(pulse_core::parse_exchange_info(&body)?)
+    }
+
+    /// One GET within the budget, with 429/418 turned into a block.
+    async fn get(&self, url: &str) -> Result<Vec<u8>, RestError> {
         let _permit = self
             .permits
             .acquire()
@@ -84,12 +103,7 @@ impl RestClient {
             .expect("semaphore never closed");
         self.wait_out_rate_limit().await?;
         self.budget.take().await;
-        // Symbols are [A-Z0-9_], so nothing needs escaping.
-        let url = format!(
-            "{}?symbol={symbol}&fromId={from_id}&limit={limit}",
-            self.url
-        );
-        let response = self.http.get(&url).send().await?;
+        let response = self.http.get(url).send().await?;
         let status = response.status().as_u16();
         if status == 429 || status == 418 {
             let retry_after = retry_after(response.headers());
@@ -104,8 +118,7 @@ impl RestClient {
             body.truncate(200);
             return Err(RestError::Status { status, body });
         }
-        let body = response.bytes().await?;
-        Ok(pulse_core::parse_agg_trades(&body, symbol)?)
+        Ok(response.bytes().await?.to_vec())
     }
 
     fn block_for(&self, retry_after: Duration, status: u16) {

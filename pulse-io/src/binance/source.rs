@@ -55,8 +55,11 @@ impl BinanceSource {
     /// [`SourceError::Unreachable`] when a connection cannot be opened in
     /// `config.startup_attempts` tries. Once connected, the source retries
     /// for ever.
-    pub async fn connect(config: BinanceConfig, metrics: Metrics) -> Result<Self, SourceError> {
+    pub async fn connect(mut config: BinanceConfig, metrics: Metrics) -> Result<Self, SourceError> {
         config.validate()?;
+        if config.symbols.is_empty() {
+            config.symbols = super::resolve_all_perpetuals(&config).await?;
+        }
         let config = Arc::new(config);
         let tls = tls_config();
         let inbox = Arc::new(Inbox::new(config.queue_capacity, metrics.clone()));

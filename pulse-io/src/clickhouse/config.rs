@@ -1,11 +1,14 @@
 //! Where the windows go: server, database, table.
 
+use std::fmt;
 use std::time::Duration;
 
 use super::ClickHouseError;
 
 /// ClickHouse settings. Plain data with defaults; checked by [`validate`](Self::validate).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the password as `<redacted>`, so a logged config leaks nothing.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClickHouseConfig {
     /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
     pub url: String,
@@ -32,6 +35,19 @@ impl Default for ClickHouseConfig {
             password: None,
             request_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+impl fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("table", &self.table)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("request_timeout", &self.request_timeout)
+            .finish()
     }
 }
 
@@ -100,6 +116,21 @@ fn is_identifier(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let config = ClickHouseConfig {
+            user: Some("pulse".into()),
+            password: Some("s3cret".into()),
+            ..ClickHouseConfig::default()
+        };
+        let debug = format!("{config:?} {config:#?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains(r#"password: Some("<redacted>")"#), "{debug}");
+        assert!(debug.contains(r#"user: Some("pulse")"#), "{debug}");
+        let none = format!("{:?}", ClickHouseConfig::default());
+        assert!(none.contains("password: None"), "{none}");
+    }
 
     #[test]
     fn validates_names_and_url() {

@@ -7,6 +7,9 @@
 //!   legacy paths since 2026.
 //! - REST `rest_base()/fapi/v1/aggTrades?symbol=..&fromId=..&limit=..`: any
 //!   id range of the trades published so far, so backfill can repair gaps.
+//! - REST `rest_base()/fapi/v1/exchangeInfo`: the tape's symbols as trading
+//!   perpetuals, plus a quarterly contract and a settling perpetual
+//!   ([`NOT_FOLLOWED`]), for `--symbols ALL`.
 //!
 //! Like the real market, the tape plays once: a client that is disconnected
 //! while trades are published misses them on the WebSocket and has to
@@ -55,6 +58,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub use check::{assert_same_trades, collect_trades};
 pub use config::{FakeConfig, FakeStats, Fault, Pace, RestFault, Start};
+pub use rest::NOT_FOLLOWED;
 pub use tape::{as_agg_trade, load_trades};
 
 use state::Shared;

@@ -1,4 +1,5 @@
-//! The fake's REST side: `GET /fapi/v1/aggTrades?symbol=..&fromId=..&limit=..`.
+//! The fake's REST side: `GET /fapi/v1/aggTrades?symbol=..&fromId=..&limit=..`
+//! and `GET /fapi/v1/exchangeInfo`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -29,6 +30,7 @@ struct AggTradesQuery {
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/fapi/v1/aggTrades", get(agg_trades))
+        .route("/fapi/v1/exchangeInfo", get(exchange_info))
         .with_state(shared)
 }
 
@@ -57,6 +59,43 @@ async fn agg_trades(
             r#"{"code":-1121,"msg":"Invalid symbol."}"#.to_string(),
         ),
     }
+}
+
+/// Symbols the fake lists besides the tape's, none of which `ALL` follows.
+pub const NOT_FOLLOWED: [(&str, &str, &str); 2] = [
+    ("BTCUSDT_260925", "CURRENT_QUARTER", "TRADING"),
+    ("DELISTEDUSDT", "PERPETUAL", "SETTLING"),
+];
+
+/// Every tape symbol as a trading perpetual, plus [`NOT_FOLLOWED`], in
+/// Binance's shape (abridged: no filters or assets).
+async fn exchange_info(State(shared): State<Arc<Shared>>) -> Response {
+    let entry = |symbol: &str, contract: &str, status: &str| {
+        serde_json::json!({
+            "symbol": symbol,
+            "pair": symbol.split('_').next().unwrap_or(symbol),
+            "contractType": contract,
+            "status": status,
+            "quoteAsset": "USDT",
+            "pricePrecision": 2,
+            "filters": [],
+        })
+    };
+    let mut symbols: Vec<_> = shared
+        .tape
+        .symbols()
+        .iter()
+        .map(|s| entry(s.as_str(), "PERPETUAL", "TRADING"))
+        .collect();
+    symbols.extend(NOT_FOLLOWED.iter().map(|(s, c, st)| entry(s, c, st)));
+    let body = serde_json::json!({
+        "timezone": "UTC",
+        "serverTime": 0,
+        "futuresType": "U_MARGINED",
+        "rateLimits": [],
+        "symbols": symbols,
+    });
+    json(StatusCode::OK, body.to_string())
 }
 
 fn fault_reply(fault: RestFault) -> Response {

@@ -1,0 +1,115 @@
+//! The closing `pulse run:` line: totals and the busiest few symbols, short
+//! enough to read with every perpetual followed. Per-symbol counts go to the
+//! debug log (and to `--csv` and `/metrics`).
+
+use pulse_io::PipelineSummary;
+
+/// Symbols named on the line; the rest are counted.
+const TOP: usize = 5;
+
+/// One line for stderr at exit.
+pub fn summary_line(summary: &PipelineSummary, seconds: f64) -> String {
+    format!(
+        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late, {} duplicates, {} gaps{}",
+        summary.trades,
+        summary.windows,
+        busiest(summary),
+        summary.late_trades,
+        summary.duplicates,
+        summary.gaps,
+        if summary.source_ended {
+            "; replay finished"
+        } else {
+            ""
+        },
+    )
+}
+
+/// `BTCUSDT 344, ETHUSDT 120, …, +295 more`, most windows first.
+fn busiest(summary: &PipelineSummary) -> String {
+    let mut by_windows: Vec<_> = summary.windows_by_symbol.iter().collect();
+    if by_windows.is_empty() {
+        return "none".to_owned();
+    }
+    // Ties in symbol order (the map's), so the line is deterministic.
+    by_windows.sort_by(|a, b| b.1.cmp(a.1));
+    let mut named: Vec<String> = by_windows
+        .iter()
+        .take(TOP)
+        .map(|(symbol, n)| format!("{symbol} {n}"))
+        .collect();
+    let rest = by_windows.len().saturating_sub(TOP);
+    if rest > 0 {
+        named.push(format!("+{rest} more"));
+    }
+    named.join(", ")
+}
+
+/// Every symbol's count, at debug level.
+pub fn log_by_symbol(summary: &PipelineSummary) {
+    for (symbol, windows) in &summary.windows_by_symbol {
+        tracing::debug!(%symbol, windows, "windows by symbol");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(counts: &[(&str, u64)]) -> PipelineSummary {
+        PipelineSummary {
+            trades: 1000,
+            windows: counts.iter().map(|(_, n)| n).sum(),
+            windows_by_symbol: counts
+                .iter()
+                .map(|(s, n)| (s.parse().unwrap(), *n))
+                .collect(),
+            ..PipelineSummary::default()
+        }
+    }
+
+    #[test]
+    fn few_symbols_are_all_named() {
+        let line = summary_line(&summary(&[("BTCUSDT", 344), ("ETHUSDT", 12)]), 1.5);
+        assert_eq!(
+            line,
+            "pulse run: 1000 trades → 356 windows (BTCUSDT 344, ETHUSDT 12) in 1.5 s; \
+             0 late, 0 duplicates, 0 gaps"
+        );
+        assert!(summary_line(&summary(&[]), 0.0).contains("0 windows (none)"));
+    }
+
+    #[test]
+    fn three_hundred_symbols_stay_one_short_line_naming_the_busiest_five() {
+        let names: Vec<String> = (0..300).map(|i| format!("S{i:03}USDT")).collect();
+        // S000USDT has 1 window, …, S299USDT has 300: the busiest are the last.
+        let counts: Vec<(&str, u64)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.as_str(), i as u64 + 1))
+            .collect();
+        let line = summary_line(&summary(&counts), 61.0);
+        assert!(line.chars().count() < 200, "{} chars: {line}", line.len());
+        assert!(
+            line.contains(
+                "(S299USDT 300, S298USDT 299, S297USDT 298, S296USDT 297, S295USDT 296, \
+                 +295 more)"
+            ),
+            "{line}"
+        );
+        assert!(line.starts_with("pulse run: 1000 trades → 45150 windows ("));
+    }
+
+    #[test]
+    fn ties_are_broken_by_symbol() {
+        let counts: Vec<(&str, u64)> = ["FUSDT", "EUSDT", "DUSDT", "CUSDT", "BUSDT", "AUSDT"]
+            .into_iter()
+            .map(|s| (s, 7))
+            .collect();
+        let line = summary_line(&summary(&counts), 0.0);
+        assert!(
+            line.contains("(AUSDT 7, BUSDT 7, CUSDT 7, DUSDT 7, EUSDT 7, +1 more)"),
+            "{line}"
+        );
+    }
+}

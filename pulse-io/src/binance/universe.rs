@@ -1,0 +1,68 @@
+//! `--symbols ALL`: the symbols to follow are every USD-M perpetual Binance
+//! lists as trading, read from `/fapi/v1/exchangeInfo`, minus exclusions.
+
+use pulse_core::Symbol;
+
+use super::config::BinanceConfig;
+use super::rest::RestClient;
+use crate::SourceError;
+
+/// Follow every perpetual trading now, except these.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllPerpetuals {
+    /// Symbols left out, e.g. for `ALL,-BTCUSDT`.
+    pub except: Vec<Symbol>,
+}
+
+/// The symbols `config.all_perpetuals` names now, sorted.
+///
+/// Retries transient failures with `config.retry`, up to
+/// `config.startup_attempts` tries, like the first connection.
+///
+/// # Errors
+/// [`SourceError::Config`] when `all_perpetuals` is unset or nothing is left
+/// after the exclusions; [`SourceError::Unreachable`] when exchangeInfo
+/// cannot be read.
+pub async fn resolve_all_perpetuals(config: &BinanceConfig) -> Result<Vec<Symbol>, SourceError> {
+    let Some(all) = &config.all_perpetuals else {
+        return Err(SourceError::Config("all_perpetuals is not set".into()));
+    };
+    let rest = RestClient::new(&config.rest_base, &config.backfill)?;
+    let mut delays = config.retry.delays();
+    let mut attempt = 0;
+    let found = loop {
+        attempt += 1;
+        match rest.trading_perpetuals().await {
+            Ok(found) => break found,
+            Err(e) if e.is_retryable() && attempt < config.startup_attempts => {
+                tracing::warn!(attempt, error = %e, "cannot read Binance exchangeInfo; retrying");
+                tokio::time::sleep(delays.next_delay()).await;
+            }
+            Err(e) => {
+                return Err(SourceError::Unreachable {
+                    url: format!("{}/fapi/v1/exchangeInfo", config.rest_base),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    };
+    if !found.unsupported.is_empty() {
+        tracing::warn!(symbols = ?found.unsupported, "skipping trading perpetuals whose names pulse cannot hold");
+    }
+    let symbols: Vec<Symbol> = found
+        .symbols
+        .into_iter()
+        .filter(|s| !all.except.contains(s))
+        .collect();
+    if symbols.is_empty() {
+        return Err(SourceError::Config(
+            "exchangeInfo lists no trading perpetual besides the excluded ones".into(),
+        ));
+    }
+    tracing::info!(
+        symbols = symbols.len(),
+        excluded = all.except.len(),
+        "following every trading USD-M perpetual"
+    );
+    Ok(symbols)
+}
