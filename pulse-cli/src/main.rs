@@ -8,6 +8,7 @@ mod binance_args;
 mod clickhouse_args;
 mod consume;
 mod dashboard;
+mod duration;
 mod http;
 mod produce;
 mod run;

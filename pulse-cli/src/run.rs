@@ -2,7 +2,7 @@
 //! (and optionally ClickHouse and Kafka), all in one process.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
@@ -17,6 +17,7 @@ use pulse_io::{
 use crate::binance_args::BinanceArgs;
 use crate::clickhouse_args::ClickHouseArgs;
 use crate::dashboard::{Dashboard, ListenAddr, Status};
+use crate::duration::parse_duration;
 use crate::http;
 use crate::produce::KafkaArgs;
 use crate::run_summary::{log_by_symbol, summary_line};
@@ -63,6 +64,12 @@ pub struct RunArgs {
 
     #[command(flatten)]
     store: ClickHouseArgs,
+
+    /// Least time between two inserts into ClickHouse, e.g. 200ms or 1s.
+    /// Short, so a live window reaches the table within a few hundred ms;
+    /// at most five inserts a second keeps ClickHouse comfortable.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration, requires = "clickhouse")]
+    insert_interval: Duration,
 
     /// Also publish every trade to Kafka at these brokers (comma-separated
     /// host:port), in the `pulse produce` message format. Unlike `pulse
@@ -111,7 +118,8 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         let table = config.metrics_table();
         let sink = ClickHouseWindowSink::connect(config)
             .await
-            .with_context(|| format!("opening {table} on ClickHouse at {url}"))?;
+            .with_context(|| format!("opening {table} on ClickHouse at {url}"))?
+            .insert_interval(Some(args.insert_interval));
         tracing::info!(%url, %table, "storing windows in ClickHouse");
         sinks.push(Box::new(sink));
     }

@@ -1,0 +1,65 @@
+//! `fake-binance CAPTURE [SPEED]`: serves a recorded capture on loopback as
+//! Binance's live streams would, for measuring pulse end to end
+//! (`scripts/freshness.sh`). The tape is moved to start a few seconds from
+//! now and played at SPEED × real time (default 1), each trade sent when
+//! the wall clock reaches its (moved) trade time, once a client subscribed.
+//! Prints `ws=URL rest=URL` once listening, then `done N` when the tape is
+//! out.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pulse_testkit::fake_binance::{FakeBinance, FakeConfig, Pace, Start, load_trades};
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let Some(capture) = args.next() else {
+        eprintln!("usage: fake-binance CAPTURE [SPEED]");
+        std::process::exit(2);
+    };
+    let speed: f64 = args
+        .next()
+        .map_or(1.0, |s| s.parse().expect("SPEED is a number"));
+    let mut trades = load_trades(&capture).unwrap_or_else(|e| panic!("reading {capture}: {e}"));
+    // Trade times as a live stream has them, with time for a client to
+    // subscribe before the first.
+    let lead = Duration::from_secs(5);
+    let start = wall_ms() + lead.as_millis() as i64;
+    let shift = start - trades.first().map_or(start, |t| t.trade_time_ms);
+    for t in &mut trades {
+        t.trade_time_ms += shift;
+        t.event_time_ms += shift;
+    }
+    let total = trades.len();
+    let config = FakeConfig {
+        pace: Pace::RealTime { speed },
+        start: Start::Manual,
+    };
+    let fake = FakeBinance::start_with(trades, config).await;
+    println!("ws={} rest={}", fake.ws_base(), fake.rest_base());
+    let wait = Duration::from_millis(u64::try_from(start - wall_ms()).unwrap_or(0));
+    tokio::time::sleep(wait).await;
+    if fake.stats().open_connections == 0 {
+        eprintln!("no client subscribed within {lead:?}; playing anyway");
+    }
+    fake.play();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        if fake.published() >= total {
+            println!("done {total}");
+            // Keep serving REST backfills until stopped.
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    }
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_millis() as i64
+}
