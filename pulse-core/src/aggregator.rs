@@ -48,7 +48,7 @@ pub struct AggregatorConfig {
     /// this long has passed beyond the window's end, counted from the
     /// symbol's last input ([`Aggregator::handle_trade_at`]). Elapsed time
     /// only: the caller's clock is never compared with trade times, so any
-    /// offset between the two is harmless. Small (default 300 ms) because
+    /// offset between the two is harmless. Small (default 150 ms) because
     /// it only has to cover the exchange's delivery jitter; a trade that
     /// still comes later re-emits its window under [`LatePolicy::Reemit`].
     pub idle_margin_ms: i64,
@@ -69,7 +69,7 @@ impl Default for AggregatorConfig {
             window_ms: 1000,
             watermark: WatermarkPolicy::IdOrder,
             allowed_lateness_ms: 2000,
-            idle_margin_ms: 300,
+            idle_margin_ms: 150,
             late_policy: LatePolicy::Count,
             late_retention_ms: 60_000,
             track_sequence: true,

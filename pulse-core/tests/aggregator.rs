@@ -182,7 +182,10 @@ fn in_id_order_the_next_trade_past_a_window_closes_it_at_once() {
 #[test]
 fn advance_closes_a_quiet_symbols_last_window_by_elapsed_time_only() {
     let eth = Symbol::new("ETHUSDT").unwrap();
-    let mut a = agg(AggregatorConfig::default());
+    let mut a = agg(AggregatorConfig {
+        idle_margin_ms: 300,
+        ..AggregatorConfig::default()
+    });
     assert_eq!(a.poll_timeout(), None);
     // The caller's clock is years away from trade times: only the time
     // elapsed since each symbol's last input counts.
