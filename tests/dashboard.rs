@@ -19,7 +19,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, Window, parse_frame};
-use pulse_io::clickhouse::{ClickHouseConfig, ClickHouseWindowSink, MetricsStore, WindowRow};
+use pulse_io::clickhouse::{ClickHouseConfig, ClickHouseWindowSink, WindowRow, WindowStore};
 use pulse_io::replay::{ReplayOptions, open_replay};
 use pulse_io::{CancellationToken, Metrics, Pipeline};
 use pulse_testkit::TestClickHouse;
@@ -428,7 +428,7 @@ async fn every_dashboard_query_runs_on_clickhouse_and_returns_rows() {
         .filter(|w| w.symbol.as_str() == "BTCUSDT")
         .collect();
     let reemitted: Vec<Window> = btc[btc.len() - 20..].iter().map(|w| (*w).clone()).collect();
-    let store = MetricsStore::new(config.clone()).unwrap();
+    let store = WindowStore::new(config.clone()).unwrap();
     let same: Vec<WindowRow> = reemitted.iter().map(WindowRow::from).collect();
     let corrected: Vec<WindowRow> = reemitted
         .iter()

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use consume_support::{ALTCOINS, capture, expected_rows};
 use pulse_core::{Aggregator, AggregatorConfig, Event, Symbol, SymbolCheckpoint, Trade, Window};
 use pulse_io::clickhouse::{
-    ClickHouseConfig, ClickHouseWindowSink, MetricsStore, PartitionPosition, WindowRow, row_version,
+    ClickHouseConfig, ClickHouseWindowSink, PartitionPosition, WindowRow, WindowStore, row_version,
 };
 use pulse_io::{
     CancellationToken, Metrics, Pipeline, RetryPolicy, SinkError, SourceError, TradeSource,
@@ -52,7 +52,7 @@ async fn schema_is_idempotent_and_rows_round_trip_exactly() {
     let Some(trades) = capture(ALTCOINS) else {
         return;
     };
-    let store = MetricsStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
     store.create_schema().await.unwrap();
     store.create_schema().await.unwrap();
     let expected = expected_rows(&trades);
@@ -93,7 +93,7 @@ async fn final_keeps_one_row_per_window_and_the_fullest_one() {
         return;
     };
     let Some(windows) = windows() else { return };
-    let store = MetricsStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
     store.create_schema().await.unwrap();
     let rows: Vec<WindowRow> = windows.iter().map(WindowRow::from).collect();
     let big = windows
@@ -127,7 +127,7 @@ async fn positions_round_trip_and_the_latest_version_wins() {
     let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
-    let store = MetricsStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
     store.create_schema().await.unwrap();
     let btc = Symbol::new("BTCUSDT").unwrap();
     let position = |version: u64, next: i64| PartitionPosition {
@@ -162,7 +162,7 @@ async fn positions_round_trip_and_the_latest_version_wins() {
     assert_eq!(loaded[&2], position(2, 250));
 
     // Another table in the same database keeps its own positions.
-    let other = MetricsStore::new(ClickHouseConfig {
+    let other = WindowStore::new(ClickHouseConfig {
         table: "other_metrics".into(),
         ..config(db.url(), db.database())
     })
@@ -254,7 +254,7 @@ async fn pipeline_inserts_at_most_once_per_interval() {
     // The first windows go out at once; the rest waits for the interval,
     // which only the end of the replay cuts short.
     assert_eq!(summary.writes.get("clickhouse"), Some(&2));
-    let store = MetricsStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
     assert_eq!(store.select_final().await.unwrap().len(), expected.len());
 }
 
@@ -302,11 +302,7 @@ async fn clickhouse_outage_loses_nothing_and_counts_each_failure_once() {
         .await
         .unwrap();
 
-    let stored = MetricsStore::new(cfg)
-        .unwrap()
-        .select_final()
-        .await
-        .unwrap();
+    let stored = WindowStore::new(cfg).unwrap().select_final().await.unwrap();
     assert_eq!(stored.len(), expected.len(), "nothing lost");
     assert_eq!(summary.windows, expected.len() as u64);
     assert_eq!(

@@ -10,7 +10,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, Trade, parse_frame};
-use pulse_io::clickhouse::{ClickHouseConfig, MetricsStore, WindowRow};
+use pulse_io::clickhouse::{ClickHouseConfig, WindowRow, WindowStore};
 use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade, partition_for};
 use pulse_testkit::TestKafka;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,7 +45,7 @@ pub fn trades(path: &Path) -> Vec<Trade> {
 }
 
 /// The rows pulse-core computes from `trades` in one pass, flushed at the
-/// end, ordered like [`MetricsStore::select_final`].
+/// end, ordered like [`WindowStore::select_final`].
 pub fn expected_rows(trades: &[Trade]) -> Vec<WindowRow> {
     let mut agg = Aggregator::new(AggregatorConfig::default()).unwrap();
     let mut rows = Vec::new();
@@ -193,8 +193,8 @@ pub fn assert_batched_inserts(output: &str, interval_s: f64) {
 }
 
 /// The store a `pulse consume --database db --table table` writes.
-pub fn store(url: &str, database: &str, table: &str) -> MetricsStore {
-    MetricsStore::new(ClickHouseConfig {
+pub fn store(url: &str, database: &str, table: &str) -> WindowStore {
+    WindowStore::new(ClickHouseConfig {
         url: url.to_owned(),
         database: database.to_owned(),
         table: table.to_owned(),
@@ -204,7 +204,7 @@ pub fn store(url: &str, database: &str, table: &str) -> MetricsStore {
 }
 
 /// Records processed so far by consumers writing `store`, over all partitions.
-pub async fn processed(store: &MetricsStore, topic: &str) -> i64 {
+pub async fn processed(store: &WindowStore, topic: &str) -> i64 {
     match store.load_positions(topic).await {
         Ok(positions) => positions.values().map(|p| p.next_offset).sum(),
         Err(_) => 0,
@@ -212,7 +212,7 @@ pub async fn processed(store: &MetricsStore, topic: &str) -> i64 {
 }
 
 /// Waits until the stored positions reach `ends` for every partition.
-pub async fn wait_processed(store: &MetricsStore, topic: &str, ends: &BTreeMap<i32, i64>) {
+pub async fn wait_processed(store: &WindowStore, topic: &str, ends: &BTreeMap<i32, i64>) {
     let what = format!("the consumers' positions reach {ends:?}");
     pulse_testkit::wait_until(WAIT, &what, || async {
         let Ok(positions) = store.load_positions(topic).await else {

@@ -8,7 +8,7 @@
 //! - [`ClickHouseConfig`]: server, database, table.
 //! - [`schema_statements`], [`create_schema`]: the DDL from `sql/*.sql`.
 //! - [`WindowRow`], [`row_version`]: one `pulse_metrics` row.
-//! - [`MetricsStore`]: inserts and `FINAL` reads.
+//! - [`WindowStore`]: inserts and `FINAL` reads.
 //! - [`PartitionPosition`]: consumer positions (`load_positions`, `save_positions`).
 //! - [`ClickHouseWindowSink`]: the windows sink, batched by the pipeline.
 //! - [`ClickHouseError`]: retryable vs fatal failures.
@@ -27,4 +27,4 @@ pub use positions::PartitionPosition;
 pub use row::{WindowRow, row_version};
 pub use schema::{METRICS_DDL, POSITIONS_DDL, create_schema, schema_statements};
 pub use sink::ClickHouseWindowSink;
-pub use store::MetricsStore;
+pub use store::WindowStore;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use pulse_core::{Symbol, SymbolCheckpoint};
 use serde::{Deserialize, Serialize};
 
-use super::{ClickHouseError, MetricsStore};
+use super::{ClickHouseError, WindowStore};
 
 /// Where one partition resumes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,7 +51,7 @@ struct LatestRow {
     version: u64,
 }
 
-impl MetricsStore {
+impl WindowStore {
     /// The latest position of every partition of `topic` stored for this
     /// store's table.
     pub async fn load_positions(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pulse_core::Window;
 
-use super::{ClickHouseConfig, ClickHouseError, MetricsStore, WindowRow};
+use super::{ClickHouseConfig, ClickHouseError, WindowRow, WindowStore};
 use crate::sink::{Batching, SinkError, WindowSink};
 
 /// Writes windows to `pulse_metrics`.
@@ -22,7 +22,7 @@ use crate::sink::{Batching, SinkError, WindowSink};
 /// window written twice is harmless. Windows must start on whole seconds.
 #[derive(Debug)]
 pub struct ClickHouseWindowSink {
-    store: MetricsStore,
+    store: WindowStore,
     batching: Batching,
 }
 
@@ -30,13 +30,13 @@ impl ClickHouseWindowSink {
     /// A sink for `config`, after creating the database and tables if
     /// they are missing.
     pub async fn connect(config: ClickHouseConfig) -> Result<Self, ClickHouseError> {
-        let store = MetricsStore::new(config)?;
+        let store = WindowStore::new(config)?;
         store.create_schema().await?;
         Ok(Self::new(store))
     }
 
     /// A sink writing through `store` (whose tables must exist).
-    pub fn new(store: MetricsStore) -> Self {
+    pub fn new(store: WindowStore) -> Self {
         ClickHouseWindowSink {
             store,
             batching: Batching {

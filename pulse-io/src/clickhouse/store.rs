@@ -7,26 +7,26 @@ use super::{ClickHouseConfig, ClickHouseError, WindowRow, create_schema};
 /// A handle on one `pulse_metrics` table and the positions table beside it.
 /// Cheap to clone.
 #[derive(Clone)]
-pub struct MetricsStore {
+pub struct WindowStore {
     pub(super) config: ClickHouseConfig,
     pub(super) client: ::clickhouse::Client,
 }
 
-impl std::fmt::Debug for MetricsStore {
+impl std::fmt::Debug for WindowStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsStore")
+        f.debug_struct("WindowStore")
             .field("url", &self.config.url)
             .field("table", &self.config.metrics_table())
             .finish_non_exhaustive()
     }
 }
 
-impl MetricsStore {
+impl WindowStore {
     /// A store for `config`, after checking it. Connects lazily.
     pub fn new(config: ClickHouseConfig) -> Result<Self, ClickHouseError> {
         config.validate()?;
         let client = config.client();
-        Ok(MetricsStore { config, client })
+        Ok(WindowStore { config, client })
     }
 
     /// The settings in use.

@@ -3,13 +3,13 @@
 
 use async_trait::async_trait;
 
-use crate::clickhouse::{MetricsStore, PartitionPosition};
+use crate::clickhouse::{PartitionPosition, WindowStore};
 use crate::sink::{CheckpointStore, SinkError};
 
 /// Saves positions of one topic in `pulse_consumer_positions`.
 #[derive(Debug)]
 pub(crate) struct PositionStore {
-    pub(crate) store: MetricsStore,
+    pub(crate) store: WindowStore,
     pub(crate) topic: String,
 }
 

@@ -12,7 +12,7 @@ use super::positions::PositionStore;
 use super::startup::{Startup, existing_partitions, topic_retryable};
 use super::topic::TopicSource;
 use super::{ConsumeError, ConsumeSummary, ConsumerConfig};
-use crate::clickhouse::{ClickHouseConfig, ClickHouseError, ClickHouseWindowSink, MetricsStore};
+use crate::clickhouse::{ClickHouseConfig, ClickHouseError, ClickHouseWindowSink, WindowStore};
 use crate::driver::Pipeline;
 use crate::kafka::{KafkaConfig, KafkaError};
 use crate::metrics::Metrics;
@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 /// windows and positions in ClickHouse. See [`crate::consumer`].
 pub struct Consumer {
     kafka: KafkaConfig,
-    store: MetricsStore,
+    store: WindowStore,
     config: ConsumerConfig,
     metrics: Metrics,
 }
@@ -45,7 +45,7 @@ impl Consumer {
     ) -> Result<Self, ConsumeError> {
         config.validate()?;
         kafka.validate()?;
-        let store = MetricsStore::new(clickhouse)?;
+        let store = WindowStore::new(clickhouse)?;
         Ok(Consumer {
             kafka,
             store,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, Trade, parse_frame};
 use pulse_io::TradeSink;
-use pulse_io::clickhouse::{MetricsStore, WindowRow};
+use pulse_io::clickhouse::{WindowRow, WindowStore};
 use pulse_io::kafka::{KafkaConfig, KafkaTradeSink, ProducerConfig};
 
 /// Busy single-symbol capture: 21,313 trades, 1,647 in one second.
@@ -40,7 +40,7 @@ pub fn read_capture(path: &Path) -> Vec<Trade> {
 }
 
 /// The rows pulse-core computes from `trades` in one pass, flushed at the
-/// end, ordered like [`MetricsStore::select_final`].
+/// end, ordered like [`WindowStore::select_final`].
 pub fn expected_rows(trades: &[Trade]) -> Vec<WindowRow> {
     let mut agg = Aggregator::new(AggregatorConfig::default()).unwrap();
     let mut rows = Vec::new();
@@ -94,7 +94,7 @@ pub fn assert_same_rows(actual: &[WindowRow], expected: &[WindowRow]) {
 }
 
 /// Waits until the table holds `expected` exactly (checked with `FINAL`).
-pub async fn wait_for_rows(store: &MetricsStore, expected: &[WindowRow], within: Duration) {
+pub async fn wait_for_rows(store: &WindowStore, expected: &[WindowRow], within: Duration) {
     pulse_testkit::wait_until(within, "ClickHouse holds every expected window", || {
         let store = store.clone();
         async move {
@@ -109,7 +109,7 @@ pub async fn wait_for_rows(store: &MetricsStore, expected: &[WindowRow], within:
 
 /// A consumer running in-process on a task.
 pub struct RunningConsumer {
-    pub store: MetricsStore,
+    pub store: WindowStore,
     pub metrics: pulse_io::Metrics,
     pub topic: String,
     stop: pulse_io::CancellationToken,
@@ -146,7 +146,7 @@ impl RunningConsumer {
         config: pulse_io::consumer::ConsumerConfig,
     ) -> Self {
         let metrics = pulse_io::Metrics::new();
-        let store = MetricsStore::new(clickhouse.clone()).unwrap();
+        let store = WindowStore::new(clickhouse.clone()).unwrap();
         let topic = config.topic.clone();
         let kafka = KafkaConfig {
             request_deadline: Duration::from_secs(2),
