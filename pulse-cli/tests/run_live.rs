@@ -76,6 +76,31 @@ fn newest_rows(csv: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
+/// `pulse run` on every symbol of `fake`, writing `csv`, started with `env`.
+async fn run_against(
+    fake: &FakeBinance,
+    csv: &std::path::Path,
+    env: &[(&str, &str)],
+) -> RunningPulse {
+    let symbols: Vec<String> = fake.symbols().iter().map(|s| s.to_string()).collect();
+    let (ws, rest) = (fake.ws_base(), fake.rest_base());
+    RunningPulse::start_with_env(
+        env,
+        &[
+            "--symbols",
+            &symbols.join(","),
+            "--binance-ws-url",
+            &ws,
+            "--binance-rest-url",
+            &rest,
+            "--csv",
+            csv.to_str().unwrap(),
+            "-q",
+        ],
+    )
+    .await
+}
+
 /// Plays `trades` from the fake Binance with `config` and `faults` (at
 /// counts of published trades) to `pulse run` started with `env`,
 /// and waits until the CSV, newest versions only, holds exactly pulse-core's
@@ -91,25 +116,9 @@ async fn live_run_equals_the_replay(
     for (at, fault) in faults {
         fake.schedule(*at, *fault);
     }
-    let symbols: Vec<String> = fake.symbols().iter().map(|s| s.to_string()).collect();
     let dir = temp_dir();
     let csv = dir.path().join("windows.csv");
-    let (ws, rest) = (fake.ws_base(), fake.rest_base());
-    let mut pulse = RunningPulse::start_with_env(
-        env,
-        &[
-            "--symbols",
-            &symbols.join(","),
-            "--binance-ws-url",
-            &ws,
-            "--binance-rest-url",
-            &rest,
-            "--csv",
-            csv.to_str().unwrap(),
-            "-q",
-        ],
-    )
-    .await;
+    let mut pulse = run_against(&fake, &csv, env).await;
     let expected = windows_of(&trades);
     let path = csv.clone();
     let want = expected.len();
@@ -207,23 +216,10 @@ async fn live_run_survives_a_dropped_connection_and_records_metrics() {
     let trades = starting_now(load_trades(&tape).unwrap());
     let fake = FakeBinance::start(trades.clone()).await;
     fake.schedule(4_000, Fault::Disconnect);
-    let symbols: Vec<String> = fake.symbols().iter().map(|s| s.to_string()).collect();
-
+    let symbols = fake.symbols();
     let dir = temp_dir();
     let csv = dir.path().join("windows.csv");
-    let (ws, rest) = (fake.ws_base(), fake.rest_base());
-    let mut pulse = RunningPulse::start(&[
-        "--symbols",
-        &symbols.join(","),
-        "--binance-ws-url",
-        &ws,
-        "--binance-rest-url",
-        &rest,
-        "--csv",
-        csv.to_str().unwrap(),
-        "-q",
-    ])
-    .await;
+    let mut pulse = run_against(&fake, &csv, &[]).await;
 
     let addr = pulse.addr;
     let total = trades.len() as f64;
