@@ -172,15 +172,24 @@ kafka_ready() {
   [[ $reply == *" 00 00 00 01" ]]
 }
 
-start_clickhouse() {
-  local name=clickhouse dir bin http_port tcp_port pid
+# claim_service NAME: empties NAME's state directory for a fresh start;
+# fails (after saying so) when NAME already runs, to be reused as it is.
+claim_service() {
+  local name=$1 dir pid
   dir=$(service_dir "$name")
   if pid=$(running_pid "$name"); then
     log "$name already running (pid $pid, port $(<"$dir/port"))"
-    return
+    return 1
   fi
-  bin=$(clickhouse_server_bin) || die "clickhouse-server not found"
   rm -rf "$dir"
+  mkdir -p "$dir"
+}
+
+start_clickhouse() {
+  local name=clickhouse dir bin http_port tcp_port
+  claim_service "$name" || return 0
+  dir=$(service_dir "$name")
+  bin=$(clickhouse_server_bin) || die "clickhouse-server not found"
   mkdir -p "$dir/log"
   pick_port http_port
   pick_port tcp_port
@@ -195,15 +204,10 @@ start_clickhouse() {
 
 # start_tansu NAME STORAGE_URL
 start_tansu() {
-  local name=$1 storage=$2 dir bin port pid url
+  local name=$1 storage=$2 dir bin port url
+  claim_service "$name" || return 0
   dir=$(service_dir "$name")
-  if pid=$(running_pid "$name"); then
-    log "$name already running (pid $pid, port $(<"$dir/port"))"
-    return
-  fi
   bin=$(tansu_bin) || die "tansu not found"
-  rm -rf "$dir"
-  mkdir -p "$dir"
   pick_port port
   url=tcp://127.0.0.1:$port
   echo "$port" >"$dir/port"
