@@ -103,11 +103,6 @@ impl TradeStage {
             aggregator: Some(aggregator),
         }
     }
-
-    /// True when trades are aggregated.
-    pub fn aggregates(&self) -> bool {
-        self.aggregator.is_some()
-    }
 }
 
 impl Stage for TradeStage {
