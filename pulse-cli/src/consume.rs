@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use pulse_core::{AggregatorConfig, WatermarkPolicy};
+use pulse_core::AggregatorConfig;
 use pulse_io::consumer::{Consumer, ConsumerConfig, PartitionSelection};
 use pulse_io::kafka::FetchConfig;
 use pulse_io::{CancellationToken, Metrics};
@@ -53,12 +53,15 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "I/N", env = "PULSE_CONSUMER_INSTANCE")]
     instance: Option<PartitionSelection>,
 
-    /// Least time between two inserts of windows, e.g. 1s or 250ms.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    /// Least time between two inserts of windows (and of positions), e.g.
+    /// 1s or 250ms: the default makes two inserts per second per table.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
     insert_interval: Duration,
 
-    /// How long the watermark trails the newest trade time, in ms: a trade
-    /// later than this after its window's end is counted as late, not added.
+    /// How long the watermark trails the newest trade time, in ms, for
+    /// symbols the producer's progress markers do not close sooner. A trade
+    /// that comes after its window closed re-emits the corrected window
+    /// (within 60 s of the watermark; older ones are counted as late).
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     allowed_lateness_ms: i64,
 
@@ -95,9 +98,7 @@ pub async fn run(args: ConsumeArgs, shutdown: CancellationToken) -> anyhow::Resu
         },
         aggregator: AggregatorConfig {
             allowed_lateness_ms: args.allowed_lateness_ms,
-            watermark: WatermarkPolicy::Lateness,
-            track_sequence: false,
-            ..AggregatorConfig::default()
+            ..ConsumerConfig::default().aggregator
         },
         insert_interval: args.insert_interval,
         ..ConsumerConfig::default()

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use pulse_core::Symbol;
+use pulse_core::{Aggregator, AggregatorConfig, Symbol};
 use pulse_io::binance::resolve_all_perpetuals;
 use pulse_io::kafka::{
     Compression, KafkaConfig, KafkaTradeSink, ProducerConfig, UtcOffset, last_trades_on_topic,
@@ -16,6 +16,7 @@ use pulse_io::kafka::{
 use pulse_io::{CancellationToken, Metrics, Pipeline};
 
 use crate::binance_args::BinanceArgs;
+use crate::duration::parse_duration;
 use crate::http;
 use crate::source_args::{ReplayArgs, connect_live, open_source};
 
@@ -107,6 +108,12 @@ pub struct ProduceArgs {
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     resume_backfill_max: u64,
 
+    /// How often to write a progress marker to each partition whose symbols
+    /// moved on (and once at the end): consumers close a quiet symbol's
+    /// windows from them. See docs/schema.md.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+    marker_interval: Duration,
+
     /// Serve Prometheus /metrics on this address, e.g. 0.0.0.0:9464.
     #[arg(long, value_name = "ADDR", env = "PULSE_METRICS_ADDR")]
     metrics: Option<SocketAddr>,
@@ -146,7 +153,8 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
     );
     let produced = sink.produced_counter();
 
-    let source = if args.replay.replay.is_some() {
+    let live = args.replay.replay.is_none();
+    let source = if !live {
         open_source(&args.binance, &args.replay, metrics.clone()).await?
     } else {
         let mut config = args.binance.config()?;
@@ -160,7 +168,16 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
     };
 
     let progress = tokio::spawn(log_progress(produced.clone(), started, shutdown.clone()));
+    // The markers vouch for what `pulse run` would close: the same watermark
+    // rules, on the same trades (the live lanes release them in id order;
+    // a replay's ids are checked here).
+    let watermarks = Aggregator::new(AggregatorConfig {
+        track_sequence: !live,
+        ..AggregatorConfig::default()
+    })?;
     let result = Pipeline::new(source, metrics)
+        .watermarks(watermarks)
+        .progress_markers(args.marker_interval)
         .trade_sink(Box::new(sink))
         .run(shutdown.clone())
         .await;

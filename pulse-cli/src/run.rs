@@ -23,6 +23,9 @@ use crate::produce::KafkaArgs;
 use crate::run_summary::{log_by_symbol, summary_line};
 use crate::source_args::{ReplayArgs, open_source};
 
+/// How often `--brokers` gets progress markers (see `pulse produce --marker-interval`).
+const MARKER_INTERVAL: Duration = Duration::from_millis(200);
+
 /// Flags of `pulse run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -151,7 +154,10 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         pipeline = pipeline.window_sink(sink);
     }
     if let Some(kafka) = kafka {
-        pipeline = pipeline.trade_sink(Box::new(kafka));
+        // Progress markers, as `pulse produce` writes them.
+        pipeline = pipeline
+            .trade_sink(Box::new(kafka))
+            .progress_markers(MARKER_INTERVAL);
     }
 
     let result = pipeline.run(shutdown.clone()).await;

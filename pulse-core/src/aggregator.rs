@@ -211,6 +211,13 @@ impl SymbolState {
             late_trades: 0,
         }
     }
+
+    fn checkpoint(&self) -> SymbolCheckpoint {
+        SymbolCheckpoint {
+            watermark_ms: self.watermark,
+            max_time_ms: self.max_time,
+        }
+    }
 }
 
 /// Start of the window holding `time_ms`; negative times round down too.
@@ -316,10 +323,7 @@ impl Aggregator {
 
     /// The clock state of `symbol`, to store beside its emitted windows.
     pub fn checkpoint(&self, symbol: Symbol) -> Option<SymbolCheckpoint> {
-        self.symbols.get(&symbol).map(|s| SymbolCheckpoint {
-            watermark_ms: s.watermark,
-            max_time_ms: s.max_time,
-        })
+        self.symbols.get(&symbol).map(SymbolState::checkpoint)
     }
 
     /// Restores a symbol's clock from a [`checkpoint`](Self::checkpoint), before
@@ -420,6 +424,52 @@ impl Aggregator {
             );
         }
         TradeOutcome::Accepted
+    }
+
+    /// Re-feeds a trade that was handled before a restart, after
+    /// [`restore`](Self::restore): it goes back into its open window, or,
+    /// under [`LatePolicy::Reemit`], into the kept copy of its emitted
+    /// window, so that a later late trade re-emits the whole window. Emits
+    /// nothing while the restored clock covers the trade, as it covers every
+    /// trade read again from a stored resume offset.
+    pub fn restore_trade(&mut self, trade: Trade) {
+        let window_ms = self.config.window_ms;
+        let start = window_start(trade.trade_time_ms, window_ms);
+        let Some(state) = self.symbols.get_mut(&trade.symbol) else {
+            self.handle(trade, None);
+            return;
+        };
+        if start + window_ms > state.watermark {
+            self.handle(trade, None);
+            return;
+        }
+        let horizon = state
+            .watermark
+            .saturating_sub(self.config.late_retention_ms);
+        if self.config.late_policy == LatePolicy::Reemit && start + window_ms > horizon {
+            match state.emitted.get_mut(&start) {
+                Some((stats, _)) => stats.add(&trade),
+                None => {
+                    state.emitted.insert(start, (WindowStats::new(&trade), 1));
+                }
+            }
+        }
+    }
+
+    /// Closes every window of `symbol` ending at or before `watermark_ms`,
+    /// because the caller knows that no more of its trades will come for
+    /// them (e.g. from a producer's progress marker). Never lowers the
+    /// watermark. Drain [`poll`](Self::poll) afterwards.
+    pub fn close_through(&mut self, symbol: Symbol, watermark_ms: i64) {
+        self.state(symbol);
+        self.raise_watermark(symbol, watermark_ms);
+    }
+
+    /// Every symbol's clock state, in symbol order.
+    pub fn checkpoints(&self) -> impl Iterator<Item = (Symbol, SymbolCheckpoint)> + '_ {
+        self.symbols
+            .iter()
+            .map(|(symbol, s)| (*symbol, s.checkpoint()))
     }
 
     /// Closes quiet symbols' last windows. `now_ms` is on the caller's clock

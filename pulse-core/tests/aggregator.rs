@@ -313,3 +313,88 @@ fn invalid_settings_are_rejected_up_front() {
         }
     );
 }
+
+#[test]
+fn close_through_closes_a_quiet_symbols_windows_and_makes_later_trades_late() {
+    let mut a = agg(AggregatorConfig::default());
+    a.handle_trade(trade(btc(), 1, 1_200, "10", "1"));
+    a.handle_trade(trade(btc(), 2, 1_900, "10", "1"));
+    assert_eq!(windows(&drain(&mut a)), vec![]);
+    // Through 1_999 proves nothing about [1_000, 2_000): it ends at 2_000.
+    a.close_through(btc(), 1_999);
+    assert_eq!(windows(&drain(&mut a)), vec![]);
+    a.close_through(btc(), 2_000);
+    assert_eq!(windows(&drain(&mut a)), vec![(1_000, 2, 1)]);
+    // Never lowered.
+    a.close_through(btc(), 1_000);
+    assert_eq!(a.watermark(btc()), Some(2_000));
+    assert_eq!(
+        a.handle_trade(trade(btc(), 3, 1_950, "10", "1")),
+        TradeOutcome::Late
+    );
+    // A symbol never seen starts at the given watermark.
+    let eth = Symbol::new("ETHUSDT").unwrap();
+    a.close_through(eth, 7_000);
+    assert_eq!(
+        a.handle_trade(trade(eth, 1, 6_999, "1", "1")),
+        TradeOutcome::Late
+    );
+    assert_eq!(
+        a.checkpoints()
+            .map(|(s, c)| (s, c.watermark_ms))
+            .collect::<Vec<_>>(),
+        vec![(btc(), 2_000), (eth, 7_000)]
+    );
+}
+
+#[test]
+fn restored_trades_rebuild_emitted_windows_so_a_later_correction_is_whole() {
+    let config = AggregatorConfig {
+        late_policy: LatePolicy::Reemit,
+        ..AggregatorConfig::default()
+    };
+    let trades = [
+        trade(btc(), 1, 1_100, "10", "1"),
+        trade(btc(), 2, 1_600, "20", "1"),
+        trade(btc(), 3, 4_300, "30", "1"),
+        trade(btc(), 4, 4_400, "40", "1"),
+    ];
+    let late = trade(btc(), 5, 1_700, "30", "2");
+    let mut clean = agg(config.clone());
+    for t in trades {
+        clean.handle_trade(t);
+    }
+    drain(&mut clean);
+    clean.handle_trade(late);
+    let clean_rows: Vec<Window> = drain(&mut clean)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Window(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+
+    // Restart after trade 4: clocks restored, every trade read again.
+    let mut again = agg(config);
+    again.restore(btc(), clean.checkpoint(btc()).unwrap());
+    for t in trades {
+        again.restore_trade(t);
+    }
+    assert!(drain(&mut again).is_empty(), "restoring emits nothing");
+    again.handle_trade(late);
+    let rows: Vec<Window> = drain(&mut again)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Window(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(clean_rows.len(), 1);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].start_ms, rows[0].trade_count, rows[0].vwap),
+        (1_000, 3, 22.5)
+    );
+    assert_eq!(rows[0].vwap, clean_rows[0].vwap);
+    assert_eq!(rows[0].total_volume, clean_rows[0].total_volume);
+}

@@ -1,10 +1,11 @@
 //! Where results go: the [`WindowSink`], [`TradeSink`] and
 //! [`CheckpointStore`] traits, and how a window sink wants its [`Batching`].
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pulse_core::{Trade, Window};
+use pulse_core::{Symbol, Trade, Window};
 
 /// Why a sink could not take a batch.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +104,18 @@ pub trait TradeSink: Send {
     /// Accepts a batch of trades, in order. On a retryable error the caller
     /// keeps the batch and calls again with it.
     async fn write_trades(&mut self, trades: &[Trade]) -> Result<(), SinkError>;
+
+    /// Records that every trade of each symbol before its watermark was
+    /// accepted by [`write_trades`](Self::write_trades) already, for readers
+    /// downstream (the Kafka producer writes progress markers). On a
+    /// retryable error the caller calls again. Default: nothing to do.
+    async fn write_watermarks(
+        &mut self,
+        watermarks: &BTreeMap<Symbol, i64>,
+    ) -> Result<(), SinkError> {
+        let _ = watermarks;
+        Ok(())
+    }
 
     /// Makes everything written so far durable. Called at shutdown.
     async fn flush(&mut self) -> Result<(), SinkError> {

@@ -50,12 +50,14 @@ pub struct WindowRow {
     pub version: u64,
 }
 
-/// The `version` column: the core's re-emission counter in the high 32 bits
-/// and the trade count in the low 32 bits. ReplacingMergeTree keeps the
-/// largest, so a re-emitted (corrected) window wins, and so does a complete
-/// window over a partial one flushed at shutdown (its trades are a subset).
+/// The `version` column: the window's trade count. Every later row of a
+/// window holds a superset of an earlier row's trades (a correction adds a
+/// late trade, a complete window follows one flushed at shutdown), so
+/// ReplacingMergeTree keeping the largest keeps the fullest. A count, not
+/// the core's re-emission counter, because a restarted `pulse consume`
+/// rebuilds a window's trades but not how often it was emitted.
 pub fn row_version(window: &Window) -> u64 {
-    (window.version << 32) | window.trade_count.min(u64::from(u32::MAX))
+    window.trade_count
 }
 
 impl From<&Window> for WindowRow {

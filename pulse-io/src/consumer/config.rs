@@ -19,12 +19,14 @@ pub struct ConsumerConfig {
     /// Fetch sizes and waits.
     pub fetch: FetchConfig,
     /// Window settings. Windows must be whole seconds (`pulse_metrics` keys
-    /// on a `DateTime`), the watermark trails by the lateness (restarts
-    /// replay from checkpoints of it), sequence tracking is replaced by the
-    /// consumer's own duplicate check, and late trades are counted, not
-    /// re-emitted.
+    /// on a `DateTime`), the watermark trails by the lateness (the topic's
+    /// order is not known to follow ids; the producer's progress markers
+    /// close windows sooner), sequence tracking is replaced by the
+    /// consumer's own duplicate check. Late trades re-emit their window
+    /// within `late_retention_ms` (default); restarts replay that far back.
     pub aggregator: AggregatorConfig,
-    /// Least time between two inserts into the windows table. Default 1 s.
+    /// Least time between two inserts into the windows table (and the
+    /// positions table). Default 500 ms: two inserts per second per table.
     pub insert_interval: Duration,
     /// Store early once this many windows wait. Default 100 000.
     pub max_pending_windows: usize,
@@ -46,9 +48,10 @@ impl Default for ConsumerConfig {
             aggregator: AggregatorConfig {
                 watermark: WatermarkPolicy::Lateness,
                 track_sequence: false,
+                late_policy: LatePolicy::Reemit,
                 ..AggregatorConfig::default()
             },
-            insert_interval: Duration::from_secs(1),
+            insert_interval: Duration::from_millis(500),
             max_pending_windows: 100_000,
             retry: RetryPolicy::default(),
             shutdown_attempts: 5,
@@ -77,9 +80,6 @@ impl ConsumerConfig {
             return bad(
                 "watermark must be Lateness: the topic's order is not known to follow ids".into(),
             );
-        }
-        if self.aggregator.late_policy != LatePolicy::Count {
-            return bad("late_policy must be Count: re-emission is not replayable".into());
         }
         if self.topic.is_empty() {
             return bad("topic must not be empty".into());

@@ -5,37 +5,48 @@
 //! # Why restarts are exact
 //! A position saved after the windows it covers holds, per partition:
 //! - `next_offset` k: every record before it was processed;
-//! - `resume_offset` R: the smallest offset of a trade still in an open
-//!   window at k (k when none is open);
+//! - `resume_offset` R: the smallest offset of a trade still in a held
+//!   window at k (open, or closed but still correctable; k when none is);
 //! - each symbol's clock (watermark, newest trade time) at k.
 //!
 //! On restart the clocks are restored and records from R are read again.
-//! A record before k whose window had closed at k is now behind the
-//! restored watermark: it is skipped as late, as it was already counted in a
-//! stored window (or was late the first time too). A record whose window was
-//! still open goes back into it. The restored clocks already cover every
-//! replayed trade time, so no window closes during the replay. At k the open
-//! windows therefore hold exactly the trades they held before the crash, and
-//! from there on the run is the same run. Rows are exact functions of their
-//! trades, so windows written again are identical, and the
+//! A record before k goes back into its window: an open one, or the kept
+//! copy of a closed one that can still be corrected; nothing is emitted for
+//! it, as it was counted in a stored window before (or was too late the
+//! first time too). The restored clocks already cover every replayed trade
+//! time and marker, so no window closes during the replay. At k the held
+//! windows therefore hold exactly the trades they held before the crash,
+//! and from there on the run is the same run. Rows are exact functions of
+//! their trades, so windows written again are identical, and the
 //! ReplacingMergeTree keeps one.
 //!
-//! Duplicates are dropped by id within each open window (a duplicate of a
-//! trade in a closed window is behind the watermark anyway). This state is
-//! rebuilt by the replay too. pulse-core's sequence tracker is not used for
-//! this: after a restart it would see backfilled ids, which arrive after
-//! larger ids, as duplicates.
+//! Duplicates are dropped by id within each held window (open, or closed
+//! but still correctable). This state is rebuilt by the replay too.
+//! pulse-core's sequence tracker is not used for this: after a restart it
+//! would see backfilled ids, which arrive after larger ids, as duplicates.
 //!
+//! # Closing and correcting windows
 //! Windows close on event time only (no wall-clock idle timeout), so the
-//! result is a function of the topic alone. A quiet symbol's last window
-//! closes with its next trade, or is flushed at shutdown.
+//! result is a function of the topic alone: by the lateness behind the
+//! newest trade, and by the producer's progress markers
+//! ([`ProgressMarker`](crate::kafka::ProgressMarker)), which close a quiet
+//! symbol's last window as soon as the producer vouches for it. A trade
+//! that still comes after its window closed re-emits the corrected window
+//! (the aggregator's `LatePolicy::Reemit`). To keep that exact across
+//! restarts, a closed window stays *held* for the aggregator's
+//! `late_retention_ms`: the resume offset covers its first trade too, and
+//! the replay rebuilds it with `Aggregator::restore_trade`, so a correction
+//! after a restart holds every trade. Rows are versioned by trade count, so
+//! the fuller row wins.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use pulse_core::{Aggregator, AggregatorConfig, Event, Symbol, TradeOutcome, Window};
+use pulse_core::{
+    Aggregator, AggregatorConfig, Event, LatePolicy, Symbol, Trade, TradeOutcome, Window,
+};
 
 use crate::clickhouse::PartitionPosition;
-use crate::kafka::{MessageError, decode_trade};
+use crate::kafka::{MessageError, decode_progress, decode_trade, is_progress_key};
 
 /// What happened to one record.
 #[derive(Debug)]
@@ -44,8 +55,11 @@ pub(crate) enum RecordOutcome {
     Accepted(Symbol),
     /// A trade already in its open window: dropped.
     Duplicate(Symbol),
-    /// A trade whose window was already closed: dropped.
+    /// A trade whose window was already closed: it corrects the window
+    /// within the retention, and is only counted beyond it.
     Late(Symbol),
+    /// A producer's progress marker; it may have closed windows.
+    Marker,
     /// A record before the restored position, read again only to rebuild
     /// open windows; it was counted before the restart.
     Replayed,
@@ -53,8 +67,10 @@ pub(crate) enum RecordOutcome {
     Rejected(MessageError),
 }
 
+/// A window whose trades may still change it: open, or closed within the
+/// retention.
 #[derive(Debug)]
-struct OpenWindow {
+struct HeldWindow {
     /// Offset of its first trade; offsets only grow, so also the smallest.
     first_offset: i64,
     ids: HashSet<u64>,
@@ -65,7 +81,9 @@ struct OpenWindow {
 pub(crate) struct PartitionState {
     partition: i32,
     aggregator: Aggregator,
-    open: BTreeMap<(Symbol, i64), OpenWindow>,
+    held: BTreeMap<(Symbol, i64), HeldWindow>,
+    /// How long behind the watermark a closed window can still be corrected.
+    retention_ms: i64,
     symbols: BTreeSet<Symbol>,
     /// Where reading starts (`None`: the earliest retained record).
     start: Option<i64>,
@@ -85,6 +103,10 @@ impl PartitionState {
         position: Option<&PartitionPosition>,
     ) -> Result<Self, pulse_core::ConfigError> {
         debug_assert!(!config.track_sequence);
+        let retention_ms = match config.late_policy {
+            LatePolicy::Reemit => config.late_retention_ms,
+            LatePolicy::Count => 0,
+        };
         let mut aggregator = Aggregator::new(config)?;
         let mut symbols = BTreeSet::new();
         if let Some(p) = position {
@@ -96,7 +118,8 @@ impl PartitionState {
         Ok(PartitionState {
             partition,
             aggregator,
-            open: BTreeMap::new(),
+            held: BTreeMap::new(),
+            retention_ms,
             symbols,
             start: position.map(|p| p.resume_offset),
             handled: None,
@@ -123,53 +146,88 @@ impl PartitionState {
         }
     }
 
-    /// Handles the record at `offset`; closed windows go to `windows`.
+    /// Handles the record at `offset`; closed and corrected windows go to
+    /// `windows`.
     pub(crate) fn handle(
         &mut self,
         offset: i64,
+        key: Option<&[u8]>,
         value: Option<&[u8]>,
         windows: &mut impl Extend<Window>,
     ) -> RecordOutcome {
         let replayed = offset < self.replay_until;
         self.handled = Some(self.handled.map_or(offset + 1, |n| n.max(offset + 1)));
-        let trade = match value.ok_or(MessageError::Empty).and_then(decode_trade) {
-            Ok(trade) => trade,
-            Err(_) if replayed => return RecordOutcome::Replayed,
-            Err(e) => return RecordOutcome::Rejected(e),
+        let value = value.ok_or(MessageError::Empty);
+        let outcome = if is_progress_key(key) {
+            value.and_then(decode_progress).map(|marker| {
+                for (symbol, watermark) in marker.watermarks {
+                    self.symbols.insert(symbol);
+                    self.aggregator.close_through(symbol, watermark);
+                }
+                RecordOutcome::Marker
+            })
+        } else {
+            value
+                .and_then(decode_trade)
+                .map(|trade| self.handle_trade(offset, trade, replayed))
         };
+        self.drain(windows);
+        match outcome {
+            _ if replayed => RecordOutcome::Replayed,
+            Ok(outcome) => outcome,
+            Err(e) => RecordOutcome::Rejected(e),
+        }
+    }
+
+    fn handle_trade(&mut self, offset: i64, trade: Trade, replayed: bool) -> RecordOutcome {
         let symbol = trade.symbol;
         self.symbols.insert(symbol);
-        let key = (symbol, self.aggregator.window_start(trade.trade_time_ms));
-        let outcome = if self
-            .open
+        let start = self.aggregator.window_start(trade.trade_time_ms);
+        let key = (symbol, start);
+        if self
+            .held
             .get(&key)
             .is_some_and(|w| w.ids.contains(&trade.id))
         {
-            RecordOutcome::Duplicate(symbol)
-        } else {
-            match self.aggregator.handle_trade(trade) {
-                TradeOutcome::Accepted => {
-                    self.open
-                        .entry(key)
-                        .or_insert_with(|| OpenWindow {
-                            first_offset: offset,
-                            ids: HashSet::new(),
-                        })
-                        .ids
-                        .insert(trade.id);
-                    RecordOutcome::Accepted(symbol)
-                }
-                TradeOutcome::Late => RecordOutcome::Late(symbol),
-                // Unreachable with sequence tracking off; treat as a duplicate.
-                TradeOutcome::Duplicate => RecordOutcome::Duplicate(symbol),
+            return RecordOutcome::Duplicate(symbol);
+        }
+        let window_ms = self.aggregator.config().window_ms;
+        let horizon = self.horizon(symbol);
+        if start.saturating_add(window_ms) <= horizon {
+            // Too old to correct: the aggregator only counts it.
+            if !replayed {
+                self.aggregator.handle_trade(trade);
             }
-        };
-        self.drain(windows);
-        if replayed {
+            return RecordOutcome::Late(symbol);
+        }
+        let outcome = if replayed {
+            self.aggregator.restore_trade(trade);
             RecordOutcome::Replayed
         } else {
-            outcome
-        }
+            match self.aggregator.handle_trade(trade) {
+                TradeOutcome::Accepted => RecordOutcome::Accepted(symbol),
+                TradeOutcome::Late => RecordOutcome::Late(symbol),
+                // Unreachable with sequence tracking off; treat as a duplicate.
+                TradeOutcome::Duplicate => return RecordOutcome::Duplicate(symbol),
+            }
+        };
+        self.held
+            .entry(key)
+            .or_insert_with(|| HeldWindow {
+                first_offset: offset,
+                ids: HashSet::new(),
+            })
+            .ids
+            .insert(trade.id);
+        outcome
+    }
+
+    /// Windows of `symbol` ending at or before this can no longer change.
+    fn horizon(&self, symbol: Symbol) -> i64 {
+        self.aggregator
+            .watermark(symbol)
+            .unwrap_or(i64::MIN)
+            .saturating_sub(self.retention_ms)
     }
 
     /// Closes every open window (end of input or shutdown).
@@ -189,10 +247,12 @@ impl PartitionState {
     /// are only partly rebuilt then, so the stored position still holds).
     pub(crate) fn position(&self) -> Option<PartitionPosition> {
         let next_offset = self.handled.filter(|h| *h >= self.replay_until)?;
+        let window_ms = self.aggregator.config().window_ms;
         let resume_offset = self
-            .open
-            .values()
-            .map(|w| w.first_offset)
+            .held
+            .iter()
+            .filter(|((symbol, start), _)| start.saturating_add(window_ms) > self.horizon(*symbol))
+            .map(|(_, w)| w.first_offset)
             .min()
             .unwrap_or(next_offset);
         let checkpoints = self
@@ -215,10 +275,25 @@ impl PartitionState {
     }
 
     fn drain(&mut self, windows: &mut impl Extend<Window>) {
+        let mut closed = BTreeSet::new();
         while let Some(event) = self.aggregator.poll() {
             if let Event::Window(w) = event {
-                self.open.remove(&(w.symbol, w.start_ms));
+                closed.insert(w.symbol);
                 windows.extend([w]);
+            }
+        }
+        // Forget what the aggregator forgot too.
+        let window_ms = self.aggregator.config().window_ms;
+        for symbol in closed {
+            let horizon = self.horizon(symbol);
+            let stale: Vec<_> = self
+                .held
+                .range((symbol, i64::MIN)..=(symbol, i64::MAX))
+                .map(|(key, _)| *key)
+                .take_while(|(_, start)| start.saturating_add(window_ms) <= horizon)
+                .collect();
+            for key in stale {
+                self.held.remove(&key);
             }
         }
     }

@@ -52,7 +52,12 @@ impl Stage for Partitions {
         };
         self.dirty = true;
         let record = &input.record;
-        let outcome = state.handle(record.offset, record.value.as_deref(), &mut self.ready);
+        let outcome = state.handle(
+            record.offset,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &mut self.ready,
+        );
         match outcome {
             RecordOutcome::Accepted(s) | RecordOutcome::Duplicate(s) | RecordOutcome::Late(s) => {
                 self.check_owner(s, input.partition);
@@ -64,6 +69,7 @@ impl Stage for Partitions {
             RecordOutcome::Duplicate(s) => Outcome::Duplicate(s),
             RecordOutcome::Late(s) => Outcome::Late(s),
             RecordOutcome::Replayed => Outcome::Replayed,
+            RecordOutcome::Marker => Outcome::Marker,
             RecordOutcome::Rejected(e) => Outcome::Rejected {
                 reason: e.reason(),
                 error: format!(

@@ -152,7 +152,7 @@ impl Consumer {
         let summary = pipeline.run(shutdown).await?;
         Ok(ConsumeSummary {
             partitions: selected,
-            records: summary.trades + summary.rejected,
+            records: summary.trades + summary.rejected + summary.markers,
             replayed: summary.replayed,
             trades: summary.accepted,
             duplicates: summary.duplicates,

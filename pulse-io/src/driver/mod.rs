@@ -79,6 +79,14 @@ struct Checkpoints<C> {
     retry: SinkRetry,
 }
 
+/// When the trade sinks get the stage's watermarks.
+struct Markers {
+    interval: Duration,
+    next: Instant,
+    /// What the sinks got last, to skip unchanged ones.
+    sent: BTreeMap<Symbol, i64>,
+}
+
 /// Assembles a pipeline; see [`Pipeline::run`].
 pub struct Pipeline<S: Stage = TradeStage> {
     source: Box<dyn Source<S::Input>>,
@@ -86,6 +94,7 @@ pub struct Pipeline<S: Stage = TradeStage> {
     trade_sinks: Vec<Box<dyn TradeSink>>,
     slots: Vec<Slot>,
     checkpoints: Option<Checkpoints<S::Checkpoint>>,
+    markers: Option<Markers>,
     metrics: Metrics,
     retry: RetryPolicy,
     /// Retries per write once shutdown was requested.
@@ -126,6 +135,13 @@ impl Pipeline<TradeStage> {
         self.stage = TradeStage::new(aggregator);
         self
     }
+
+    /// Follows each symbol's watermark with `aggregator` without emitting
+    /// windows, for [`progress_markers`](Self::progress_markers).
+    pub fn watermarks(mut self, aggregator: Aggregator) -> Self {
+        self.stage = TradeStage::watermarks_only(aggregator);
+        self
+    }
 }
 
 impl<S: Stage> Pipeline<S> {
@@ -137,6 +153,7 @@ impl<S: Stage> Pipeline<S> {
             trade_sinks: Vec::new(),
             slots: Vec::new(),
             checkpoints: None,
+            markers: None,
             metrics,
             retry: RetryPolicy::default(),
             shutdown_retries: 5,
@@ -174,6 +191,19 @@ impl<S: Stage> Pipeline<S> {
             store,
             interval,
             next: Instant::now() + interval,
+        });
+        self
+    }
+
+    /// Passes the stage's [`watermarks`](Stage::watermarks) to every trade
+    /// sink at this interval when they moved, and once more at the end, so
+    /// readers downstream can close windows (the Kafka producer's progress
+    /// markers). Always after the trades they cover.
+    pub fn progress_markers(mut self, interval: Duration) -> Self {
+        self.markers = Some(Markers {
+            interval,
+            next: Instant::now() + interval,
+            sent: BTreeMap::new(),
         });
         self
     }
@@ -217,14 +247,18 @@ impl<S: Stage> Pipeline<S> {
             c.retry = SinkRetry::new(c.store.name(), self.retry, self.shutdown_retries);
         }
         let source_result = self.pump(&shutdown).await;
+        // Shutdown may already be requested: retry a bounded number of times.
+        let done = CancellationToken::new();
+        done.cancel();
+        // Before the flush, which would close every window "for ever": a
+        // live source only vouches for what its watermark says.
+        let end_of_input = self.summary.source_ended;
+        self.write_markers(end_of_input, &done).await?;
         // Taken before the flush: after a restart the flushed windows are
         // rebuilt and completed by later inputs, and the fuller row wins.
         let checkpoint = self.stage.checkpoint();
         self.stage.flush();
         self.drain_events();
-        // Shutdown may already be requested: retry a bounded number of times.
-        let done = CancellationToken::new();
-        done.cancel();
         self.write_all(&done).await?;
         for sink in &mut self.trade_sinks {
             sink.flush().await.map_err(|source| PipelineError::Sink {
@@ -268,7 +302,8 @@ impl<S: Stage> Pipeline<S> {
             let stage_due = timeout.map(|t| self.started + Duration::from_millis(t.max(0) as u64));
             let write_due = self.slots.iter().filter_map(Slot::due).min();
             let commit_due = self.checkpoints.as_ref().map(|c| c.next);
-            let wake = [stage_due, write_due, commit_due, next_progress]
+            let markers_due = self.markers.as_ref().map(|m| m.next);
+            let wake = [stage_due, write_due, commit_due, markers_due, next_progress]
                 .into_iter()
                 .flatten()
                 .min();
@@ -293,6 +328,9 @@ impl<S: Stage> Pipeline<S> {
                 }
             }
             self.write_due(shutdown).await?;
+            if markers_due.is_some_and(|due| Instant::now() >= due) {
+                self.write_markers(false, shutdown).await?;
+            }
             if commit_due.is_some_and(|due| Instant::now() >= due) {
                 if let Some(c) = self.checkpoints.as_mut() {
                     c.next = Instant::now() + c.interval;
@@ -335,6 +373,7 @@ impl<S: Stage> Pipeline<S> {
                 Outcome::Duplicate(s) => counts.entry(s).or_default().duplicates += 1,
                 Outcome::Late(s) => counts.entry(s).or_default().late += 1,
                 Outcome::Replayed => self.summary.replayed += 1,
+                Outcome::Marker => self.summary.markers += 1,
                 Outcome::Rejected { reason, error } => self.rejected(reason, &error),
             }
         }
@@ -407,6 +446,30 @@ impl<S: Stage> Pipeline<S> {
                 retry.wait(e, trades.len(), &self.metrics, shutdown).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Hands the stage's watermarks to every trade sink, if they moved.
+    async fn write_markers(
+        &mut self,
+        end_of_input: bool,
+        shutdown: &CancellationToken,
+    ) -> Result<(), PipelineError> {
+        let Some(markers) = self.markers.as_mut() else {
+            return Ok(());
+        };
+        markers.next = Instant::now() + markers.interval;
+        let watermarks = self.stage.watermarks(end_of_input);
+        if watermarks.is_empty() || watermarks == markers.sent {
+            return Ok(());
+        }
+        for sink in &mut self.trade_sinks {
+            let mut retry = SinkRetry::new(sink.name(), self.retry, self.shutdown_retries);
+            while let Err(e) = sink.write_watermarks(&watermarks).await {
+                retry.wait(e, 0, &self.metrics, shutdown).await?;
+            }
+        }
+        markers.sent = watermarks;
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! The sans-IO step a [`Pipeline`](super::Pipeline) pumps between its source
 //! and its sinks, and the stage for plain trades.
 
+use std::collections::BTreeMap;
+
 use pulse_core::{Aggregator, Event, Symbol, Trade, TradeOutcome};
 
 /// What a [`Stage`] did with one input. The pipeline turns these into
@@ -14,6 +16,9 @@ pub enum Outcome {
     Duplicate(Symbol),
     /// A trade whose window had closed.
     Late(Symbol),
+    /// A progress marker from upstream: no trade, but it may have closed
+    /// windows.
+    Marker,
     /// An input read again after a restart only to rebuild state; it was
     /// counted before.
     Replayed,
@@ -83,6 +88,15 @@ pub trait Stage: Send {
         None
     }
 
+    /// Each symbol's watermark: every trade of it before this time was
+    /// handled, and a later one would be late. Passed to the trade sinks as
+    /// progress markers. With `end_of_input`, the recording is over: each
+    /// symbol's last window counts as complete.
+    fn watermarks(&self, end_of_input: bool) -> BTreeMap<Symbol, i64> {
+        let _ = end_of_input;
+        BTreeMap::new()
+    }
+
     /// A few words on where the stage is, for progress logs.
     fn progress(&self) -> String {
         String::new()
@@ -90,10 +104,12 @@ pub trait Stage: Send {
 }
 
 /// Trades through an optional [`Aggregator`]: `pulse run` aggregates,
-/// `pulse produce` only passes trades on to its trade sinks.
+/// `pulse produce` only follows the watermarks, for its progress markers.
 #[derive(Debug, Default)]
 pub struct TradeStage {
     aggregator: Option<Aggregator>,
+    /// Drop the aggregator's windows: only its watermarks are wanted.
+    watermarks_only: bool,
 }
 
 impl TradeStage {
@@ -101,6 +117,15 @@ impl TradeStage {
     pub fn new(aggregator: Aggregator) -> Self {
         TradeStage {
             aggregator: Some(aggregator),
+            watermarks_only: false,
+        }
+    }
+
+    /// Follows each symbol's watermark with `aggregator`, emitting no windows.
+    pub fn watermarks_only(aggregator: Aggregator) -> Self {
+        TradeStage {
+            aggregator: Some(aggregator),
+            watermarks_only: true,
         }
     }
 }
@@ -125,7 +150,13 @@ impl Stage for TradeStage {
     }
 
     fn poll(&mut self) -> Option<Event> {
-        self.aggregator.as_mut()?.poll()
+        let agg = self.aggregator.as_mut()?;
+        loop {
+            match agg.poll()? {
+                Event::Window(_) if self.watermarks_only => {}
+                event => return Some(event),
+            }
+        }
     }
 
     fn poll_timeout(&self) -> Option<i64> {
@@ -150,5 +181,26 @@ impl Stage for TradeStage {
 
     fn watermark_lag_ms(&self, symbol: Symbol) -> Option<i64> {
         self.aggregator.as_ref()?.watermark_lag_ms(symbol)
+    }
+
+    fn watermarks(&self, end_of_input: bool) -> BTreeMap<Symbol, i64> {
+        let Some(agg) = self.aggregator.as_ref() else {
+            return BTreeMap::new();
+        };
+        let window_ms = agg.config().window_ms;
+        agg.checkpoints()
+            .filter(|(_, c)| c.max_time_ms > i64::MIN)
+            .filter_map(|(symbol, c)| {
+                let watermark = if end_of_input {
+                    // The end of the newest trade's window, not "for ever":
+                    // a later producer may still continue the symbol.
+                    let end = agg.window_start(c.max_time_ms).saturating_add(window_ms);
+                    c.watermark_ms.max(end)
+                } else {
+                    c.watermark_ms
+                };
+                (watermark > i64::MIN).then_some((symbol, watermark))
+            })
+            .collect()
     }
 }

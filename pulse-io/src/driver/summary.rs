@@ -25,6 +25,8 @@ pub struct PipelineSummary {
     pub rejected: u64,
     /// Inputs read again after a restart only to rebuild state.
     pub replayed: u64,
+    /// Progress markers read (they carry no trade).
+    pub markers: u64,
     /// Successful writes, by sink.
     pub writes: BTreeMap<&'static str, u64>,
     /// Checkpoints saved.

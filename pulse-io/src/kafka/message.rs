@@ -67,6 +67,9 @@ pub enum MessageError {
         /// The trade time it should name.
         trade_time_ms: i64,
     },
+    /// A `kind` this reader does not know.
+    #[error("unknown record kind {0:?}")]
+    Kind(String),
     /// `first_trade_id` was above `last_trade_id`.
     #[error("first_trade_id {first} > last_trade_id {last}")]
     TradeIdRange {
@@ -91,6 +94,7 @@ impl MessageError {
             MessageError::Side(_) => "kafka_side",
             MessageError::Timestamp { .. } => "kafka_timestamp",
             MessageError::TradeIdRange { .. } => "kafka_trade_id_range",
+            MessageError::Kind(_) => "kafka_kind",
         }
     }
 }

@@ -4,6 +4,8 @@
 //! ## Layout
 //! - [`encode_trade`], [`decode_trade`], [`MessageError`]: the JSON message
 //!   (one per trade; see `docs/schema.md`).
+//! - [`ProgressMarker`], [`encode_progress`], [`decode_progress`]: the
+//!   producer's progress markers, which let consumers close quiet windows.
 //! - [`UtcOffset`]: the offset of the message's readable `timestamp`.
 //! - [`partition_for`]: key = symbol, partition = Kafka's murmur2 of it.
 //! - [`KafkaConfig`], [`Compression`]: connecting, shared settings.
@@ -19,6 +21,7 @@ mod error;
 mod message;
 mod partitioner;
 mod producer;
+mod progress;
 mod reader;
 mod resume;
 mod topic;
@@ -29,6 +32,10 @@ pub use error::KafkaError;
 pub use message::{MessageError, decode_trade, encode_trade};
 pub use partitioner::{murmur2, partition_for};
 pub use producer::{KafkaTradeSink, ProducerConfig};
+pub use progress::{
+    PROGRESS_HEADER_VALUE, PROGRESS_KEY, ProgressMarker, RECORD_HEADER, decode_progress,
+    encode_progress, is_progress_key,
+};
 pub use reader::{FetchConfig, FetchedRecord, MIN_FETCH_BYTES, PartitionReader};
 pub use resume::{LastTrade, last_trades_on_topic};
 pub use topic::{ensure_topic, topic_partitions};

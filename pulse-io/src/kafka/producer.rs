@@ -1,6 +1,6 @@
 //! The Kafka producer: a [`TradeSink`] writing one JSON message per trade.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,7 +11,8 @@ use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
 use rskafka::record::Record;
 
 use super::{
-    Compression, KafkaConfig, KafkaError, UtcOffset, encode_trade, ensure_topic, partition_for,
+    Compression, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE, PROGRESS_KEY, ProgressMarker,
+    RECORD_HEADER, UtcOffset, encode_progress, encode_trade, ensure_topic, partition_for,
 };
 use crate::sink::{SinkError, TradeSink};
 
@@ -56,12 +57,18 @@ impl Default for ProducerConfig {
 /// When a call fails part-way, retrying the same batch skips the requests
 /// that already succeeded. A request whose reply was lost may still be stored
 /// twice: the consumer drops such duplicates by trade id.
+///
+/// [`write_watermarks`](TradeSink::write_watermarks) writes one progress
+/// marker ([`ProgressMarker`]) to each partition whose symbols' watermarks
+/// moved, after the trades it vouches for.
 pub struct KafkaTradeSink {
     topic: String,
     /// Indexed by partition number; Kafka numbers partitions `0..n`.
     partitions: Vec<PartitionClient>,
     config: ProducerConfig,
     retry: Option<BatchProgress>,
+    /// The last marker stored on each partition.
+    markers: Vec<ProgressMarker>,
     produced: Arc<AtomicU64>,
     value: Vec<u8>,
 }
@@ -139,6 +146,7 @@ impl KafkaTradeSink {
         }
         Ok(KafkaTradeSink {
             topic: config.topic.clone(),
+            markers: vec![ProgressMarker::default(); partitions.len()],
             partitions,
             config,
             retry: None,
@@ -177,6 +185,44 @@ impl KafkaTradeSink {
             headers: Default::default(),
             timestamp: DateTime::from_timestamp_millis(trade.trade_time_ms).unwrap_or_default(),
         }
+    }
+
+    /// One marker per partition whose part of `watermarks` changed.
+    async fn produce_markers(
+        &mut self,
+        watermarks: &BTreeMap<Symbol, i64>,
+    ) -> Result<(), KafkaError> {
+        let count = self.partitions.len();
+        let mut markers = vec![ProgressMarker::default(); count];
+        for (symbol, watermark) in watermarks {
+            let partition = partition_for(symbol, count as i32) as usize;
+            markers[partition].watermarks.insert(*symbol, *watermark);
+        }
+        let compression = self.config.compression.to_rskafka();
+        for (partition, marker) in markers.into_iter().enumerate() {
+            if marker.watermarks.is_empty() || marker == self.markers[partition] {
+                continue;
+            }
+            let newest = marker.watermarks.values().copied().max().unwrap_or(0);
+            let mut value = Vec::with_capacity(64);
+            encode_progress(&marker, &mut value);
+            let record = Record {
+                key: Some(PROGRESS_KEY.as_bytes().to_vec()),
+                value: Some(value),
+                headers: [(RECORD_HEADER.to_owned(), PROGRESS_HEADER_VALUE.into())].into(),
+                timestamp: DateTime::from_timestamp_millis(newest).unwrap_or_default(),
+            };
+            self.partitions[partition]
+                .produce(vec![record], compression)
+                .await
+                .map_err(|source| KafkaError::Request {
+                    operation: "produce progress marker",
+                    topic: format!("{}/{partition}", self.topic),
+                    source: Box::new(source),
+                })?;
+            self.markers[partition] = marker;
+        }
+        Ok(())
     }
 
     async fn produce(&mut self, trades: &[Trade]) -> Result<(), KafkaError> {
@@ -230,5 +276,14 @@ impl TradeSink for KafkaTradeSink {
 
     async fn write_trades(&mut self, trades: &[Trade]) -> Result<(), SinkError> {
         self.produce(trades).await.map_err(SinkError::from)
+    }
+
+    async fn write_watermarks(
+        &mut self,
+        watermarks: &BTreeMap<Symbol, i64>,
+    ) -> Result<(), SinkError> {
+        self.produce_markers(watermarks)
+            .await
+            .map_err(SinkError::from)
     }
 }
