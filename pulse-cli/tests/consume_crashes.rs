@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use produce_consume_support::{
     ALTCOINS, BUSY_BTC, Pulse, WAIT, assert_batched_inserts, assert_same_rows, capture,
-    consume_args, ends, expected_rows, processed, publish_replay, store, trades, wait_processed,
+    consume_args, ends, expected_rows, processed, publish_replay, store, trade_ends, trades,
+    wait_processed,
 };
 
 /// Kills before the run may finish.
@@ -61,7 +62,7 @@ async fn sigkill_at_random_moments_then_restart_gives_the_clean_run_table() {
     for path in [&busy, &altcoins] {
         publish_replay(&brokers, topic, 3, path).await;
     }
-    let ends = ends(&all, 3);
+    let ends = trade_ends(&kafka, &ends(&all, 3)).await;
     let total: i64 = ends.values().sum();
 
     // Small fetches (and inserts every 100 ms): many positions to be killed between.

@@ -5,8 +5,9 @@
 mod produce_consume_support;
 
 use produce_consume_support::{
-    ALTCOINS, BUSY_BTC, Pulse, assert_batched_inserts, assert_same_rows, capture, consume_args,
-    ends, expected_rows, publish_replay, scrape_metrics, store, trades, wait_processed,
+    ALTCOINS, BUSY_BTC, Pulse, WAIT, assert_batched_inserts, assert_same_rows, capture,
+    consume_args, ends, expected_rows, publish_replay, scrape_metrics, store, trade_ends, trades,
+    wait_processed,
 };
 use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade};
 
@@ -50,7 +51,7 @@ async fn replay_through_the_broker_gives_exactly_the_captures_windows() {
     args.extend(["--metrics", "127.0.0.1:0"]);
     let mut consume = Pulse::spawn("consume", &args);
     let store = store(db.url(), db.database(), "pulse_metrics");
-    wait_processed(&store, topic, &ends(&trades, 1)).await;
+    wait_processed(&store, topic, &trade_ends(&kafka, &ends(&trades, 1)).await).await;
     consume.assert_running();
     let metrics = scrape_metrics(&consume).await;
     for line in [
@@ -85,10 +86,11 @@ async fn three_consumers_on_three_partitions_write_what_one_consumer_writes() {
     let brokers = kafka.brokers().join(",");
     let topic = kafka.topic();
     let trades = trades(&path);
-    let ends = ends(&trades, 3);
-    assert_eq!(ends.len(), 3, "the symbols use every partition");
+    let counts = ends(&trades, 3);
+    assert_eq!(counts.len(), 3, "the symbols use every partition");
 
     publish_replay(&brokers, topic, 3, &path).await;
+    let ends = trade_ends(&kafka, &counts).await;
 
     let mut split: Vec<Pulse> = ["0/3", "1/3", "2/3"]
         .iter()
@@ -107,6 +109,16 @@ async fn three_consumers_on_three_partitions_write_what_one_consumer_writes() {
     let whole_store = store(db.url(), db.database(), "whole");
     wait_processed(&split_store, topic, &ends).await;
     wait_processed(&whole_store, topic, &ends).await;
+    // Every window is stored while the consumers run, the quiet symbols'
+    // last ones too: the producer's final markers close them.
+    let expected = expected_rows(&trades);
+    for (name, store) in [("split", &split_store), ("whole", &whole_store)] {
+        let what = format!("{name}: FINAL holds every window before shutdown");
+        pulse_testkit::wait_until(WAIT, &what, || async {
+            store.select_final().await.unwrap_or_default() == expected
+        })
+        .await;
+    }
     for consumer in split.iter_mut().chain([&mut whole]) {
         consumer.terminate().await;
     }
@@ -119,7 +131,6 @@ async fn three_consumers_on_three_partitions_write_what_one_consumer_writes() {
         );
     }
 
-    let expected = expected_rows(&trades);
     assert_same_rows(&split_store.select_final().await.unwrap(), &expected);
     assert_same_rows(&whole_store.select_final().await.unwrap(), &expected);
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use produce_consume_support::{
     ALTCOINS, Pulse, WAIT, assert_same_rows, capture, consume_args, ends, expected_rows,
-    read_topic, scrape_metrics, store, trades, wait_processed,
+    read_topic, scrape_metrics, store, trade_ends, trades, wait_processed,
 };
 use pulse_core::{Symbol, Trade};
 use pulse_io::kafka::last_trades_on_topic;
@@ -165,7 +165,7 @@ async fn live_produce_survives_faults_and_a_crash_and_loses_nothing() {
         &consume_args(&brokers, topic, db.url(), db.database(), "live"),
     );
     let store = store(db.url(), db.database(), "live");
-    wait_processed(&store, topic, &ends).await;
+    wait_processed(&store, topic, &trade_ends(&kafka, &ends).await).await;
     consume.terminate().await;
     assert_same_rows(
         &store.select_final().await.unwrap(),

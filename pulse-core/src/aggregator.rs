@@ -465,6 +465,37 @@ impl Aggregator {
         self.raise_watermark(symbol, watermark_ms);
     }
 
+    /// Each symbol's watermark as far as the caller can vouch for it now,
+    /// for progress markers: every trade of the symbol before it has been
+    /// fed. Live (`now_ms` on the caller's clock of
+    /// [`handle_trade_at`](Self::handle_trade_at)), a quiet symbol counts as
+    /// being at its newest trade time plus the time since its last input,
+    /// less `idle_margin_ms`, also with no window open. In a recording
+    /// (`None`), whose clock is the data, a quiet symbol follows the newest
+    /// trade time of all symbols less `allowed_lateness_ms`. Never below the
+    /// symbol's own watermark; symbols that saw no trade are left out.
+    pub fn watermarks_at(&self, now_ms: Option<i64>) -> impl Iterator<Item = (Symbol, i64)> + '_ {
+        let config = &self.config;
+        let front = self.symbols.values().map(|s| s.max_time).max();
+        let recording = front
+            .unwrap_or(i64::MIN)
+            .saturating_sub(config.allowed_lateness_ms);
+        self.symbols
+            .iter()
+            .filter(|(_, s)| s.max_time > i64::MIN)
+            .map(move |(symbol, s)| {
+                let quiet = match (now_ms, s.last_input_at) {
+                    (Some(now), Some(at)) => s
+                        .max_time
+                        .saturating_add(now.saturating_sub(at))
+                        .saturating_sub(config.idle_margin_ms),
+                    (Some(_), None) => i64::MIN,
+                    (None, _) => recording,
+                };
+                (*symbol, s.watermark.max(quiet))
+            })
+    }
+
     /// Every symbol's clock state, in symbol order.
     pub fn checkpoints(&self) -> impl Iterator<Item = (Symbol, SymbolCheckpoint)> + '_ {
         self.symbols

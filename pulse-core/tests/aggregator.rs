@@ -398,3 +398,29 @@ fn restored_trades_rebuild_emitted_windows_so_a_later_correction_is_whole() {
     assert_eq!(rows[0].vwap, clean_rows[0].vwap);
     assert_eq!(rows[0].total_volume, clean_rows[0].total_volume);
 }
+
+#[test]
+fn watermarks_at_vouch_for_quiet_symbols_by_elapsed_time_or_the_recordings_front() {
+    let eth = Symbol::new("ETHUSDT").unwrap();
+    let mut live = agg(AggregatorConfig::default());
+    live.handle_trade_at(trade(btc(), 1, 10_400, "1", "1"), 0);
+    live.handle_trade_at(trade(eth, 1, 10_100, "1", "1"), 50);
+    // 1 s after ETH's last input: 10_100 + 1_000 − 150; BTC 1_050 ms later.
+    let at: Vec<_> = live.watermarks_at(Some(1_050)).collect();
+    assert_eq!(at, vec![(btc(), 10_400 + 1_050 - 150), (eth, 10_950)]);
+    // Right after the last input: the newest time less the margin.
+    assert_eq!(
+        live.watermarks_at(Some(50)).collect::<Vec<_>>(),
+        vec![(btc(), 10_300), (eth, 9_950)]
+    );
+
+    let mut replay = agg(AggregatorConfig::default());
+    replay.handle_trade(trade(eth, 1, 1_000, "1", "1"));
+    replay.handle_trade(trade(btc(), 1, 4_000, "1", "1"));
+    replay.handle_trade(trade(btc(), 2, 9_500, "1", "1"));
+    // ETH is quiet while the recording moves on: front 9_500 − 2_000.
+    assert_eq!(
+        replay.watermarks_at(None).collect::<Vec<_>>(),
+        vec![(btc(), 9_500), (eth, 7_500)]
+    );
+}

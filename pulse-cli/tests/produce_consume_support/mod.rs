@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, Trade, parse_frame};
 use pulse_io::clickhouse::{ClickHouseConfig, WindowRow, WindowStore};
-use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade, partition_for};
+use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade, is_progress_key, partition_for};
 use pulse_testkit::TestKafka;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
@@ -62,8 +62,9 @@ pub fn expected_rows(trades: &[Trade]) -> Vec<WindowRow> {
     rows
 }
 
-/// End offset of each partition once `trades` are published to a fresh
-/// topic with `partitions` partitions.
+/// How many of `trades` each partition of a fresh topic with `partitions`
+/// partitions holds (not its end offset: progress markers sit in between;
+/// see [`trade_ends`]).
 pub fn ends(trades: &[Trade], partitions: i32) -> BTreeMap<i32, i64> {
     let mut ends = BTreeMap::new();
     for t in trades {
@@ -104,13 +105,28 @@ pub async fn publish_replay(brokers: &str, topic: &str, partitions: u32, path: &
     produce.output()
 }
 
-/// Every trade on the test topic: each partition is read at least up to its
-/// end in `ends` (waiting for it), then on until a fetch comes back empty,
-/// so extras show.
+/// Every trade on the test topic: each partition is read until it gave the
+/// number of trades in `ends` (waiting for them), then on until a fetch
+/// brings no trade, so extras show. Progress markers are skipped.
 pub async fn read_topic(kafka: &TestKafka, ends: &BTreeMap<i32, i64>) -> Vec<Trade> {
+    read_trades(kafka, ends).await.0
+}
+
+/// Each partition's offset right after its `ends[p]`-th trade: what a
+/// consumer's position reaches once it processed them (markers in between
+/// count as records).
+pub async fn trade_ends(kafka: &TestKafka, ends: &BTreeMap<i32, i64>) -> BTreeMap<i32, i64> {
+    read_trades(kafka, ends).await.1
+}
+
+async fn read_trades(
+    kafka: &TestKafka,
+    ends: &BTreeMap<i32, i64>,
+) -> (Vec<Trade>, BTreeMap<i32, i64>) {
     let client = kafka.client().await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut trades = Vec::new();
+    let mut offsets = BTreeMap::new();
     for (&partition, &end) in ends {
         let mut reader = PartitionReader::open(
             &client,
@@ -121,28 +137,34 @@ pub async fn read_topic(kafka: &TestKafka, ends: &BTreeMap<i32, i64>) -> Vec<Tra
         )
         .await
         .unwrap();
-        while reader.next_offset() < end {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "partition {partition}: {} of {end} records after {WAIT:?}",
-                reader.next_offset()
-            );
-            for record in reader.fetch().await.unwrap() {
-                trades.push(decode_trade(record.value.as_deref().unwrap()).unwrap());
-            }
-        }
-        // Anything past the expected end is a duplicate or a stray.
+        let mut count = 0;
+        let mut after_last = 0;
         loop {
             let records = reader.fetch().await.unwrap();
-            if records.is_empty() {
+            // A live producer keeps writing markers: a fetch without trades
+            // is the end too.
+            let done = records.iter().all(|r| is_progress_key(r.key.as_deref()));
+            for record in records {
+                if is_progress_key(record.key.as_deref()) {
+                    continue;
+                }
+                trades.push(decode_trade(record.value.as_deref().unwrap()).unwrap());
+                count += 1;
+                if count == end {
+                    after_last = record.offset + 1;
+                }
+            }
+            if done && count >= end {
                 break;
             }
-            for record in records {
-                trades.push(decode_trade(record.value.as_deref().unwrap()).unwrap());
-            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "partition {partition}: {count} of {end} trades after {WAIT:?}"
+            );
         }
+        offsets.insert(partition, after_last);
     }
-    trades
+    (trades, offsets)
 }
 
 /// The Prometheus text a `pulse … --metrics 127.0.0.1:0` serves, found
@@ -211,7 +233,8 @@ pub async fn processed(store: &WindowStore, topic: &str) -> i64 {
     }
 }
 
-/// Waits until the stored positions reach `ends` for every partition.
+/// Waits until the stored positions reach `ends` (offsets, e.g. from
+/// [`trade_ends`]) for every partition.
 pub async fn wait_processed(store: &WindowStore, topic: &str, ends: &BTreeMap<i32, i64>) {
     let what = format!("the consumers' positions reach {ends:?}");
     pulse_testkit::wait_until(WAIT, &what, || async {

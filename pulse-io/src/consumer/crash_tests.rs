@@ -327,3 +327,53 @@ fn position_waits_until_the_replay_is_complete() {
     );
     assert_eq!(again.version, stored.version + 1);
 }
+
+#[test]
+fn a_quiet_symbol_stops_pinning_the_resume_offset_once_markers_pass_it() {
+    let mut rng = Rng(5);
+    let (quiet, busy) = (
+        Symbol::new("NEOUSDT").unwrap(),
+        Symbol::new("BTCUSDT").unwrap(),
+    );
+    let base = 1_700_000_000_000i64;
+    let mut records = vec![message(&trade(quiet, 1, base + 100, &mut rng))];
+    for i in 0..200u64 {
+        let time = base + 1_000 * i as i64;
+        records.push(message(&trade(busy, 10 + i, time, &mut rng)));
+        // As `pulse produce --replay` vouches: the quiet symbol follows the
+        // recording's front less the lateness.
+        let marker = ProgressMarker {
+            watermarks: [(busy, time), (quiet, time - 2_000)].into_iter().collect(),
+        };
+        let mut value = Vec::new();
+        encode_progress(&marker, &mut value);
+        records.push(Rec {
+            key: Some(PROGRESS_KEY.as_bytes().to_vec()),
+            value,
+        });
+    }
+    let mut state = PartitionState::restore(0, config(), None).unwrap();
+    let mut windows = Vec::new();
+    for (offset, rec) in records.iter().enumerate() {
+        let _ = state.handle(
+            offset as i64,
+            rec.key.as_deref(),
+            Some(&rec.value),
+            &mut windows,
+        );
+        if offset == 20 {
+            // Its window closed at once, but stays correctable for a while.
+            assert!(windows.iter().any(|w| w.symbol == quiet));
+            assert_eq!(state.position().unwrap().resume_offset, 0);
+        }
+    }
+    // 200 s later only the last minute of trades is held.
+    let position = state.position().unwrap();
+    let retained_s = config().late_retention_ms / 1_000;
+    assert!(
+        position.resume_offset >= 2 * (200 - retained_s - 3),
+        "resume offset {} of {}",
+        position.resume_offset,
+        records.len()
+    );
+}

@@ -455,11 +455,12 @@ impl<S: Stage> Pipeline<S> {
         end_of_input: bool,
         shutdown: &CancellationToken,
     ) -> Result<(), PipelineError> {
+        let now = self.source.is_live().then(|| self.clock_ms());
         let Some(markers) = self.markers.as_mut() else {
             return Ok(());
         };
         markers.next = Instant::now() + markers.interval;
-        let watermarks = self.stage.watermarks(end_of_input);
+        let watermarks = self.stage.watermarks(now, end_of_input);
         if watermarks.is_empty() || watermarks == markers.sent {
             return Ok(());
         }

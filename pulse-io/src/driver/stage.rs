@@ -88,12 +88,14 @@ pub trait Stage: Send {
         None
     }
 
-    /// Each symbol's watermark: every trade of it before this time was
-    /// handled, and a later one would be late. Passed to the trade sinks as
-    /// progress markers. With `end_of_input`, the recording is over: each
+    /// Each symbol's watermark as far as the stage can vouch for it:
+    /// every trade of it before this time was handled, and a later one
+    /// would be late. Passed to the trade sinks as progress markers.
+    /// `now_ms` is the pipeline's monotonic clock for live sources, `None`
+    /// for recordings. With `end_of_input`, the recording is over: each
     /// symbol's last window counts as complete.
-    fn watermarks(&self, end_of_input: bool) -> BTreeMap<Symbol, i64> {
-        let _ = end_of_input;
+    fn watermarks(&self, now_ms: Option<i64>, end_of_input: bool) -> BTreeMap<Symbol, i64> {
+        let _ = (now_ms, end_of_input);
         BTreeMap::new()
     }
 
@@ -183,24 +185,23 @@ impl Stage for TradeStage {
         self.aggregator.as_ref()?.watermark_lag_ms(symbol)
     }
 
-    fn watermarks(&self, end_of_input: bool) -> BTreeMap<Symbol, i64> {
+    fn watermarks(&self, now_ms: Option<i64>, end_of_input: bool) -> BTreeMap<Symbol, i64> {
         let Some(agg) = self.aggregator.as_ref() else {
             return BTreeMap::new();
         };
         let window_ms = agg.config().window_ms;
-        agg.checkpoints()
-            .filter(|(_, c)| c.max_time_ms > i64::MIN)
-            .filter_map(|(symbol, c)| {
-                let watermark = if end_of_input {
-                    // The end of the newest trade's window, not "for ever":
-                    // a later producer may still continue the symbol.
+        let mut watermarks: BTreeMap<Symbol, i64> = agg.watermarks_at(now_ms).collect();
+        if end_of_input {
+            // The end of the newest trade's window, not "for ever": a later
+            // producer may still continue the symbol.
+            for (symbol, c) in agg.checkpoints() {
+                if let Some(w) = watermarks.get_mut(&symbol) {
                     let end = agg.window_start(c.max_time_ms).saturating_add(window_ms);
-                    c.watermark_ms.max(end)
-                } else {
-                    c.watermark_ms
-                };
-                (watermark > i64::MIN).then_some((symbol, watermark))
-            })
-            .collect()
+                    *w = (*w).max(end);
+                }
+            }
+        }
+        watermarks.retain(|_, w| *w > i64::MIN);
+        watermarks
     }
 }
