@@ -11,8 +11,8 @@ use pulse_io::binance::AllPerpetuals;
 #[derive(Debug, Clone, Args)]
 pub struct BinanceArgs {
     /// Symbols to follow, comma-separated; `ALL` for every USD-M perpetual
-    /// trading now (from Binance's exchangeInfo), `ALL,-BTCUSDT` for all but
-    /// some.
+    /// trading (from Binance's exchangeInfo, read again at each daily
+    /// reconnect), `ALL,-BTCUSDT` for all but some.
     #[arg(
         long,
         env = "PULSE_SYMBOLS",

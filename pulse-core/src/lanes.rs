@@ -239,6 +239,14 @@ impl Lanes {
         }
     }
 
+    /// `symbol` is no longer followed (it stopped trading): its lane goes,
+    /// with any trades held behind a hole, which are returned as a count.
+    /// Trades of it fed in later start a fresh lane, as for a new symbol,
+    /// so a caller that dropped the stream should drop its stragglers too.
+    pub fn forget(&mut self, symbol: Symbol) -> usize {
+        self.lanes.remove(&symbol).map_or(0, |lane| lane.held.len())
+    }
+
     /// Symbols still quiet since their reconnect are backfilled until caught
     /// up: trades they missed would otherwise go unnoticed. Waiting first
     /// spares REST a request per busy symbol.
@@ -753,5 +761,26 @@ mod tests {
                 .collect()
         };
         assert_eq!(btc_ids, vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_forgotten_symbol_starts_afresh() {
+        let mut lanes = Lanes::new(3);
+        for id in [1, 2, 5] {
+            lanes.live(t(id));
+        }
+        assert_eq!(ids(&mut lanes), vec![1, 2]);
+        assert_eq!(lanes.forget(btc()), 1, "5 waited behind the hole 3..=4");
+        assert_eq!(
+            lanes.poll_backfill(),
+            None,
+            "no backfill for a dropped symbol"
+        );
+        // Listed again later: its first trade starts the lane, no gap back to 2.
+        lanes.live(t(40));
+        lanes.live(t(41));
+        assert_eq!(ids(&mut lanes), vec![40, 41]);
+        assert_eq!(lanes.poll_backfill(), None);
+        assert_eq!(lanes.stats().gaps, 1, "only the first hole");
     }
 }

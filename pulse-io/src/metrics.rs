@@ -6,7 +6,8 @@
 //!
 //! Who records what, so nothing is counted twice:
 //! - sources: `frames_rejected`, `queue_dropped`, `gaps` (found on the wire),
-//!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connections`;
+//!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connections`,
+//!   `symbols_followed`, `symbol_list_failures`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
 //!   `duplicates`, `late_trades`, `stream_gaps`, `windows_emitted`,
 //!   `windows_reemitted`, `watermark_lag_seconds`, `clock_offset_seconds`,
@@ -98,6 +99,12 @@ pub struct Metrics {
     pub reconnects: Counter,
     /// Open WebSocket connections.
     pub connections: Gauge,
+    /// Symbols a live source follows now; with `--symbols ALL` it changes
+    /// when Binance lists or delists a perpetual.
+    pub symbols_followed: Gauge,
+    /// Failed re-reads of the symbol list of `--symbols ALL`; the symbols
+    /// followed stay as they were until a retry succeeds.
+    pub symbol_list_failures: Counter,
     /// Failed sink writes, by sink.
     pub sink_errors: Family<SinkLabel, Counter>,
     /// Sink write retries, by sink.
@@ -160,6 +167,11 @@ impl Metrics {
             ),
             reconnects: r.add("reconnects", "WebSocket reconnects"),
             connections: r.add("connections", "Open WebSocket connections"),
+            symbols_followed: r.add("symbols_followed", "Symbols a live source follows now"),
+            symbol_list_failures: r.add(
+                "symbol_list_failures",
+                "Failed re-reads of the symbol list of --symbols ALL",
+            ),
             sink_errors: r.add("sink_errors", "Failed sink writes"),
             sink_retries: r.add("sink_retries", "Sink write retries"),
             watermark_lag: r.add(

@@ -20,7 +20,9 @@ pub struct BinanceConfig {
     pub symbols: Vec<Symbol>,
     /// Follow every trading perpetual instead: when `symbols` is empty,
     /// [`BinanceSource::connect`](super::BinanceSource::connect) fills it
-    /// from `{rest_base}/fapi/v1/exchangeInfo`.
+    /// from `{rest_base}/fapi/v1/exchangeInfo`. The source reads that list
+    /// again every `max_connection_age` and follows the symbols Binance
+    /// listed or delisted meanwhile.
     pub all_perpetuals: Option<AllPerpetuals>,
     /// WebSocket base; `/market/stream?streams=…` is appended.
     pub ws_base: String,
@@ -34,6 +36,7 @@ pub struct BinanceConfig {
     /// with a pong in time.
     pub stall_timeout: Duration,
     /// Connections are replaced before this age (Binance cuts at 24 h).
+    /// With `all_perpetuals`, the symbol list is read again as often.
     pub max_connection_age: Duration,
     /// How long the old and new connections both run during a planned
     /// replacement, at most, so no trade falls between them.

@@ -21,10 +21,15 @@
 //!   sits between the socket readers and
 //!   [`next_trades`](crate::TradeSource::next_trades); dropped trades are
 //!   counted and backfilled.
+//! - **`ALL`**: with [`BinanceConfig::all_perpetuals`], the trading
+//!   perpetuals are listed again every `max_connection_age`; when Binance
+//!   lists or delists one, new connections open for the new list and the
+//!   old ones close once they run, so kept symbols miss nothing.
 //!
 //! Counted in [`Metrics`](crate::Metrics): `gaps`, `trades_backfilled`,
 //! `trades_unfilled`, `duplicates` (dropped here, e.g. during an overlap),
-//! `reconnects`, `connections`, `queue_dropped`, `frames_rejected`.
+//! `reconnects`, `connections`, `queue_dropped`, `frames_rejected`,
+//! `symbols_followed`, `symbol_list_failures`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pulse_io::SourceError> {
@@ -42,12 +47,15 @@
 //! - `connect`: TCP + TLS + WebSocket handshake.
 //! - `reader`: a connection's reader task (watchdog, reconnect, rotation),
 //!   one per shard of pulse-core's [`plan_shards`](pulse_core::plan_shards).
+//! - `readers`: the reader tasks running, each stoppable on its own.
 //! - `inbox`: the drop-oldest queue.
 //! - `rest`, `backfill`: the REST client (replies parsed by pulse-core's
 //!   [`parse_agg_trades`](pulse_core::parse_agg_trades)) and paging.
 //! - `universe`: [`AllPerpetuals`], the symbols of `--symbols ALL`, read
 //!   from `{rest_base}/fapi/v1/exchangeInfo` (parsed by pulse-core's
 //!   [`parse_exchange_info`](pulse_core::parse_exchange_info)).
+//! - `relist`: that list read again every `max_connection_age`, and the
+//!   switch to a new shard plan when it changed.
 //! - `source`: [`BinanceSource`].
 
 mod backfill;
@@ -55,6 +63,8 @@ mod config;
 mod connect;
 mod inbox;
 mod reader;
+mod readers;
+mod relist;
 mod rest;
 mod source;
 mod universe;

@@ -27,6 +27,8 @@ const LOGGED_REJECTS: u64 = 10;
 pub(crate) enum ShardEvent {
     /// The connection for these symbols was replaced after a failure.
     Reconnected(Vec<Symbol>),
+    /// The shard with this index, started while running, has connected.
+    Connected(usize),
 }
 
 /// Everything a reader task needs.
@@ -132,6 +134,26 @@ impl ShardReader {
             let Some(next) = next else { return };
             conn = next;
         }
+    }
+
+    /// Runs a shard added while the source runs (the symbol list changed):
+    /// connects at once, or backs off and retries for ever like a reconnect,
+    /// says so, then reads as [`run`](Self::run) does. Nothing needs
+    /// backfilling: the connections it replaces stay open until it is up.
+    pub(crate) async fn connect_then_run(self) {
+        let ws = match self.connect_once().await {
+            None => return,
+            Some(Ok(ws)) => ws,
+            Some(Err(e)) => {
+                tracing::warn!(shard = self.shard.index, url = short_url(&self.shard.url), error = %e, "cannot connect a new shard; retrying");
+                match self.reconnect().await {
+                    Some(ws) => ws,
+                    None => return,
+                }
+            }
+        };
+        let _ = self.events.send(ShardEvent::Connected(self.shard.index));
+        self.run(ws).await;
     }
 
     /// After a failure: reconnects (for ever) and has what was missed

@@ -1,6 +1,6 @@
 //! [`BinanceSource`]: the [`TradeSource`] over Binance's live aggTrade streams.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -14,8 +14,11 @@ use super::backfill;
 use super::config::BinanceConfig;
 use super::connect::tls_config;
 use super::inbox::Inbox;
-use super::reader::{ShardEvent, ShardReader, connect_at_startup};
+use super::reader::{ShardEvent, connect_at_startup};
+use super::readers::{ReaderParts, Readers};
+use super::relist::{Change, Relisting, Switch, short_list};
 use super::rest::RestClient;
+use super::universe::ListingError;
 use crate::{Metrics, SourceError, TradeSource};
 
 /// Live aggTrades from Binance USD-M futures; see the [module docs](super).
@@ -28,7 +31,13 @@ pub struct BinanceSource {
     rest: Arc<RestClient>,
     lanes: Lanes,
     metrics: Metrics,
-    readers: JoinSet<()>,
+    readers: Readers,
+    /// The symbols followed now; `config.symbols` is the start-up list.
+    symbols: Vec<Symbol>,
+    /// Symbols dropped from `ALL`: stragglers of theirs are discarded.
+    dropped: BTreeSet<Symbol>,
+    /// Re-reading the symbol list of `ALL`, when followed.
+    relisting: Option<Relisting>,
     backfills: JoinSet<(BackfillRequest, BackfillOutcome)>,
     incoming: Vec<Trade>,
     evicted: Vec<(Symbol, IdRange)>,
@@ -40,7 +49,7 @@ pub struct BinanceSource {
 impl std::fmt::Debug for BinanceSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BinanceSource")
-            .field("symbols", &self.config.symbols.len())
+            .field("symbols", &self.symbols.len())
             .field("connections", &self.readers.len())
             .field("backfills", &self.backfills.len())
             .finish_non_exhaustive()
@@ -66,33 +75,33 @@ impl BinanceSource {
         let rest = Arc::new(RestClient::new(&config.rest_base, &config.backfill)?);
         let (events_tx, events) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
-        let mut readers = JoinSet::new();
+        // On error, dropping `readers` stops the shards already started.
+        let mut readers = Readers::new(ReaderParts {
+            config: config.clone(),
+            tls: tls.clone(),
+            inbox: inbox.clone(),
+            events: events_tx,
+            metrics: metrics.clone(),
+            cancel: cancel.clone(),
+        });
         let plan = pulse_core::plan_shards(
             &config.ws_base,
             &config.symbols,
             config.streams_per_connection,
         );
-        let connections = plan.len();
         for shard in plan {
-            // On error, dropping `readers` stops the shards already started.
+            let shard = readers.number(shard);
             let ws = connect_at_startup(&shard, &config, &tls).await?;
-            let reader = ShardReader {
-                shard,
-                config: config.clone(),
-                tls: tls.clone(),
-                inbox: inbox.clone(),
-                events: events_tx.clone(),
-                metrics: metrics.clone(),
-                cancel: cancel.clone(),
-                rejected: 0,
-            };
-            readers.spawn(reader.run(ws));
+            readers.start_connected(shard, ws);
         }
         tracing::info!(
             symbols = config.symbols.len(),
-            connections,
+            connections = readers.len(),
             "streaming Binance aggTrades"
         );
+        metrics
+            .symbols_followed
+            .set(gauge_value(config.symbols.len()));
         let mut lanes = Lanes::new(config.backfill.rounds);
         let mut catch_ups = VecDeque::new();
         if !config.resume_after.is_empty() {
@@ -105,9 +114,16 @@ impl BinanceSource {
             let symbols = config.resume_after.keys().copied().collect();
             catch_ups.push_back((Instant::now() + config.backfill.catch_up_delay, symbols));
         }
+        let relisting = config
+            .all_perpetuals
+            .clone()
+            .map(|all| Relisting::new(all, &config, Instant::now()));
         Ok(BinanceSource {
             lanes,
             metrics,
+            symbols: config.symbols.clone(),
+            dropped: BTreeSet::new(),
+            relisting,
             config,
             inbox,
             events,
@@ -121,9 +137,18 @@ impl BinanceSource {
         })
     }
 
-    /// The settings in use.
+    /// The settings in use. Its `symbols` are those of start-up; with
+    /// `all_perpetuals` the list can change since, see
+    /// [`symbols`](Self::symbols).
     pub fn config(&self) -> &BinanceConfig {
         &self.config
+    }
+
+    /// The symbols followed now, in shard order. With `all_perpetuals`,
+    /// Binance's list is read again every `max_connection_age`, and this
+    /// changes once the connections for a changed list run.
+    pub fn symbols(&self) -> &[Symbol] {
+        &self.symbols
     }
 
     /// Feeds everything waiting into the lanes and starts the backfills they ask for.
@@ -137,6 +162,12 @@ impl BinanceSource {
             if let Some((_, symbols)) = self.catch_ups.pop_front() {
                 self.lanes.catch_up_quiet(&symbols);
             }
+        }
+        if let Some(relisting) = &mut self.relisting
+            && relisting.deadline().is_some_and(|at| at <= now)
+            && let Some(switch) = relisting.poll(now, &self.rest)
+        {
+            self.finish_switch(switch);
         }
         while let Some(done) = self.backfills.try_join_next() {
             self.on_backfill(done)?;
@@ -200,6 +231,12 @@ impl BinanceSource {
 
     fn drain_inbox(&mut self) {
         self.inbox.drain(&mut self.incoming, &mut self.evicted);
+        if !self.dropped.is_empty() {
+            // A stopped reader may have queued a last frame or two.
+            let dropped = &self.dropped;
+            self.incoming.retain(|t| !dropped.contains(&t.symbol));
+            self.evicted.retain(|(s, _)| !dropped.contains(s));
+        }
         for (symbol, range) in self.evicted.drain(..) {
             self.lanes.evicted(symbol, range);
         }
@@ -218,7 +255,112 @@ impl BinanceSource {
                 let due = Instant::now() + self.config.backfill.catch_up_delay;
                 self.catch_ups.push_back((due, symbols));
             }
+            ShardEvent::Connected(index) => {
+                if let Some(relisting) = &mut self.relisting {
+                    relisting.connected(index, Instant::now());
+                }
+            }
         }
+    }
+
+    /// A re-read of the symbol list of `ALL` finished.
+    fn on_listed(&mut self, listed: Result<Vec<Symbol>, ListingError>) {
+        let Some(relisting) = &mut self.relisting else {
+            return;
+        };
+        let now = Instant::now();
+        let symbols = match listed {
+            Ok(symbols) => symbols,
+            Err(e) => {
+                self.metrics.symbol_list_failures.inc();
+                let retry_in = relisting.failed(now);
+                tracing::warn!(error = %e, ?retry_in, "cannot re-read the trading perpetuals; keeping the symbols followed");
+                return;
+            }
+        };
+        let change = Change::between(&self.symbols, &symbols);
+        if change.is_empty() {
+            tracing::debug!(
+                symbols = symbols.len(),
+                "the trading perpetuals are unchanged"
+            );
+            relisting.unchanged(now);
+            return;
+        }
+        tracing::info!(
+            added = change.added.len(),
+            removed = change.removed.len(),
+            added_symbols = %short_list(&change.added),
+            removed_symbols = %short_list(&change.removed),
+            "the trading perpetuals changed; switching connections"
+        );
+        // Their trades count from now on, even before the switch is done.
+        for symbol in &change.added {
+            self.dropped.remove(symbol);
+        }
+        let plan = pulse_core::plan_shards(
+            &self.config.ws_base,
+            &symbols,
+            self.config.streams_per_connection,
+        );
+        let mut kept = BTreeSet::new();
+        let mut waiting = BTreeSet::new();
+        for shard in plan {
+            match self.readers.find(&shard.url) {
+                Some(index) => {
+                    kept.insert(index);
+                }
+                None => {
+                    waiting.insert(self.readers.start(shard));
+                }
+            }
+        }
+        let retiring = self
+            .readers
+            .indices()
+            .into_iter()
+            .filter(|i| !kept.contains(i) && !waiting.contains(i))
+            .collect();
+        relisting.begin(symbols, waiting, retiring, now);
+    }
+
+    /// The new connections run: stop the old ones and follow the new list.
+    fn finish_switch(&mut self, switch: Switch) {
+        // What the old connections queued still belongs to the old list.
+        self.drain_inbox();
+        let listed: BTreeSet<Symbol> = switch.symbols.iter().copied().collect();
+        let mut moved = Vec::new();
+        for index in switch.retiring {
+            moved.extend(
+                self.readers
+                    .symbols(index)
+                    .iter()
+                    .filter(|s| listed.contains(s)),
+            );
+            self.readers.stop(index);
+        }
+        let change = Change::between(&self.symbols, &switch.symbols);
+        for symbol in change.removed {
+            let held = self.lanes.forget(symbol);
+            if held > 0 {
+                tracing::debug!(%symbol, held, "dropping trades held behind a gap of a symbol no longer followed");
+            }
+            self.dropped.insert(symbol);
+        }
+        self.symbols = switch.symbols;
+        self.metrics
+            .symbols_followed
+            .set(gauge_value(self.symbols.len()));
+        // The overlap should have carried every trade; a quiet symbol is
+        // checked anyway, as after any reconnect.
+        self.lanes.reconnected(&moved);
+        let due = Instant::now() + self.config.backfill.catch_up_delay;
+        self.catch_ups.push_back((due, moved));
+        tracing::info!(
+            symbols = self.symbols.len(),
+            connections = self.readers.len(),
+            "following the new list of trading perpetuals"
+        );
     }
 
     fn on_backfill(
@@ -227,6 +369,9 @@ impl BinanceSource {
     ) -> Result<(), SourceError> {
         let (request, outcome) =
             done.map_err(|e| SourceError::Other(format!("backfill task failed: {e}")))?;
+        if self.dropped.contains(&request.symbol) {
+            return Ok(());
+        }
         tracing::debug!(symbol = %request.symbol, from = request.from_id, fetched = outcome.trades.len(), "backfill finished");
         self.lanes.backfilled(request, outcome);
         Ok(())
@@ -246,16 +391,18 @@ impl TradeSource for BinanceSource {
                 return Ok(true);
             }
             let catch_up_due = self.catch_ups.front().map(|(due, _)| *due);
+            let relist_due = self.relisting.as_ref().and_then(Relisting::deadline);
+            let listing = self.relisting.as_ref().is_some_and(Relisting::is_listing);
             tokio::select! {
                 _ = self.inbox.wait() => {}
                 _ = sleep_until_some(catch_up_due), if catch_up_due.is_some() => {}
+                _ = sleep_until_some(relist_due), if relist_due.is_some() => {}
                 Some(event) = self.events.recv() => self.on_event(event),
                 Some(done) = self.backfills.join_next(), if !self.backfills.is_empty() => {
                     self.on_backfill(done)?;
                 }
-                Some(ended) = self.readers.join_next(), if !self.readers.is_empty() => {
-                    return Err(SourceError::Other(format!("a Binance reader task stopped: {ended:?}")));
-                }
+                listed = listed(&mut self.relisting), if listing => self.on_listed(listed),
+                failure = self.readers.failed() => return Err(failure),
             }
         }
     }
@@ -263,6 +410,17 @@ impl TradeSource for BinanceSource {
     fn is_live(&self) -> bool {
         true
     }
+}
+
+async fn listed(relisting: &mut Option<Relisting>) -> Result<Vec<Symbol>, ListingError> {
+    match relisting {
+        Some(relisting) => relisting.listed().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 async fn sleep_until_some(due: Option<Instant>) {

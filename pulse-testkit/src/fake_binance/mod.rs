@@ -9,7 +9,9 @@
 //!   id range of the trades published so far, so backfill can repair gaps.
 //! - REST `rest_base()/fapi/v1/exchangeInfo`: the tape's symbols as trading
 //!   perpetuals, plus a quarterly contract and a settling perpetual
-//!   ([`NOT_FOLLOWED`]), for `--symbols ALL`.
+//!   ([`NOT_FOLLOWED`]), for `--symbols ALL`. A test lists others at any
+//!   time with [`FakeBinance::list_perpetuals`], as Binance does when it
+//!   lists or delists a contract.
 //!
 //! Like the real market, the tape plays once: a client that is disconnected
 //! while trades are published misses them on the WebSocket and has to
@@ -20,7 +22,9 @@
 //! silent, no pongs), [`Fault::Close`] (server Close frame), [`Fault::Ping`],
 //! [`Fault::Malformed`] (a broken frame),
 //! refused handshakes ([`FakeBinance::reject_handshakes`]) and REST
-//! rate-limit or error replies ([`RestFault`]). Inject them now
+//! rate-limit or error replies ([`RestFault`]) to aggTrades
+//! ([`FakeBinance::fail_rest`]) or exchangeInfo
+//! ([`FakeBinance::fail_exchange_info`]). Inject them now
 //! ([`FakeBinance::inject`]) or at a tape position ([`FakeBinance::schedule`]),
 //! which makes a test independent of timing.
 //!
@@ -46,6 +50,7 @@ mod state;
 mod tape;
 mod ws;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,6 +169,19 @@ impl FakeBinance {
         self.shared.tape.symbols()
     }
 
+    /// From now on, exchangeInfo lists `symbols` as the trading perpetuals
+    /// instead of the tape's (plus [`NOT_FOLLOWED`] either way). The tape
+    /// still plays every symbol, to whoever subscribed.
+    pub fn list_perpetuals(&self, symbols: Vec<Symbol>) {
+        self.shared.set_listed(symbols);
+    }
+
+    /// The streams open connections are subscribed to, lower-case, e.g.
+    /// `btcusdt@aggtrade`.
+    pub fn subscribed_streams(&self) -> BTreeSet<String> {
+        self.shared.streams()
+    }
+
     /// Applies `fault` to every WebSocket open now.
     pub fn inject(&self, fault: Fault) {
         self.shared.inject(fault);
@@ -177,9 +195,15 @@ impl FakeBinance {
         self.shared.schedule(published, fault);
     }
 
-    /// Answers the next `times` REST requests with `fault` instead of data.
+    /// Answers the next `times` aggTrades requests with `fault` instead of
+    /// data.
     pub fn fail_rest(&self, fault: RestFault, times: usize) {
         self.shared.queue_rest_faults(fault, times);
+    }
+
+    /// Answers the next `times` exchangeInfo requests with `fault`.
+    pub fn fail_exchange_info(&self, fault: RestFault, times: usize) {
+        self.shared.queue_listing_faults(fault, times);
     }
 
     /// Refuses the next `n` WebSocket handshakes with HTTP 503.

@@ -67,8 +67,10 @@ pub const NOT_FOLLOWED: [(&str, &str, &str); 2] = [
     ("DELISTEDUSDT", "PERPETUAL", "SETTLING"),
 ];
 
-/// Every tape symbol as a trading perpetual, plus [`NOT_FOLLOWED`], in
-/// Binance's shape (abridged: no filters or assets).
+/// Every tape symbol (or those set with
+/// [`FakeBinance::list_perpetuals`](super::FakeBinance::list_perpetuals)) as
+/// a trading perpetual, plus [`NOT_FOLLOWED`], in Binance's shape
+/// (abridged: no filters or assets).
 async fn exchange_info(State(shared): State<Arc<Shared>>) -> Response {
     let entry = |symbol: &str, contract: &str, status: &str| {
         serde_json::json!({
@@ -81,9 +83,16 @@ async fn exchange_info(State(shared): State<Arc<Shared>>) -> Response {
             "filters": [],
         })
     };
+    shared.counters.rest_requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(fault) = shared.next_listing_fault() {
+        shared
+            .counters
+            .rest_faults_served
+            .fetch_add(1, Ordering::SeqCst);
+        return fault_reply(fault);
+    }
     let mut symbols: Vec<_> = shared
-        .tape
-        .symbols()
+        .listed()
         .iter()
         .map(|s| entry(s.as_str(), "PERPETUAL", "TRADING"))
         .collect();

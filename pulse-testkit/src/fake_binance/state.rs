@@ -1,9 +1,10 @@
 //! State shared by the fake's WebSocket, REST and playback tasks.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
+use pulse_core::Symbol;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -51,7 +52,10 @@ pub(crate) struct Shared {
     pub(crate) playing: watch::Sender<bool>,
     scheduled: Mutex<BTreeMap<usize, Vec<Fault>>>,
     rest_faults: Mutex<VecDeque<RestFault>>,
+    listing_faults: Mutex<VecDeque<RestFault>>,
     handshakes_to_reject: AtomicU64,
+    /// The trading perpetuals exchangeInfo lists; `None`: the tape's.
+    listed: Mutex<Option<Vec<Symbol>>>,
 }
 
 impl Shared {
@@ -67,8 +71,29 @@ impl Shared {
             playing: watch::Sender::new(false),
             scheduled: Mutex::new(BTreeMap::new()),
             rest_faults: Mutex::new(VecDeque::new()),
+            listing_faults: Mutex::new(VecDeque::new()),
             handshakes_to_reject: AtomicU64::new(0),
+            listed: Mutex::new(None),
         }
+    }
+
+    /// The symbols exchangeInfo lists as trading perpetuals.
+    pub(crate) fn listed(&self) -> Vec<Symbol> {
+        let listed = self.listed.lock().unwrap();
+        listed.clone().unwrap_or_else(|| self.tape.symbols())
+    }
+
+    pub(crate) fn set_listed(&self, symbols: Vec<Symbol>) {
+        *self.listed.lock().unwrap() = Some(symbols);
+    }
+
+    /// Streams some open connection is subscribed to.
+    pub(crate) fn streams(&self) -> BTreeSet<String> {
+        let conns = self.conns.lock().unwrap();
+        conns
+            .iter()
+            .flat_map(|c| c.streams.iter().cloned())
+            .collect()
     }
 
     pub(crate) fn published(&self) -> usize {
@@ -164,6 +189,17 @@ impl Shared {
 
     pub(crate) fn next_rest_fault(&self) -> Option<RestFault> {
         self.rest_faults.lock().unwrap().pop_front()
+    }
+
+    pub(crate) fn queue_listing_faults(&self, fault: RestFault, times: usize) {
+        self.listing_faults
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(fault, times));
+    }
+
+    pub(crate) fn next_listing_fault(&self) -> Option<RestFault> {
+        self.listing_faults.lock().unwrap().pop_front()
     }
 
     pub(crate) fn reject_handshakes(&self, n: u64) {
