@@ -8,6 +8,8 @@ mod csv;
 mod exchange_info;
 mod json;
 mod reason;
+#[cfg(test)]
+mod recorded;
 mod rest;
 mod scan;
 
