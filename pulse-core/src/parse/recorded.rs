@@ -29,7 +29,10 @@ fn load() -> Vec<Recorded> {
             "no data at {}",
             dir.display()
         );
-        eprintln!("skipping: no data at {} (set PULSE_DATA_DIR)", dir.display());
+        eprintln!(
+            "skipping: no data at {} (set PULSE_DATA_DIR)",
+            dir.display()
+        );
         return Vec::new();
     };
     let mut paths: Vec<PathBuf> = entries
