@@ -24,7 +24,7 @@
 //! mutations of them.
 
 use super::swar;
-use crate::{Decimal, Side, Symbol, SymbolError, Trade, TradeKind};
+use crate::{Decimal, Side, Symbol, Trade, TradeKind};
 
 /// The trade in a frame laid out as Binance lays it out; `None` otherwise.
 #[inline]
@@ -63,7 +63,7 @@ pub(super) fn fixed_trade(bytes: &[u8]) -> Option<Trade> {
         None => (TradeKind::Trade, p.id, p.id),
     };
     Some(Trade {
-        symbol: p.symbol.ok()?,
+        symbol: p.symbol,
         id: p.id,
         kind,
         price: p.price,
@@ -78,7 +78,7 @@ pub(super) fn fixed_trade(bytes: &[u8]) -> Option<Trade> {
 
 /// What a layout reads after `e` and `E`.
 struct Payload {
-    symbol: Result<Symbol, SymbolError>,
+    symbol: Symbol,
     id: u64,
     /// `f` and `l`, for aggTrades.
     range: Option<(u64, u64)>,
@@ -273,16 +273,15 @@ impl<'a> Reader<'a> {
         Some(&self.b[start..i])
     }
 
-    /// A string read as a symbol. A bad symbol is only an error once the
-    /// frame is known to fit the template.
+    /// A string read as a [`Symbol`]; a bad one is left to the general path.
     #[inline(always)]
-    fn symbol(&mut self) -> Option<Result<Symbol, SymbolError>> {
+    fn symbol(&mut self) -> Option<Symbol> {
         let start = self.i;
         let raw = self.string()?;
-        Some(match self.b[start..].first_chunk::<24>() {
-            Some(window) => Symbol::from_window(window, raw.len()),
-            None => Symbol::from_bytes(raw),
-        })
+        match self.b[start..].first_chunk::<24>() {
+            Some(window) => Symbol::from_window(window, raw.len()).ok(),
+            None => Symbol::from_bytes(raw).ok(),
+        }
     }
 
     /// A run of digits, up to `max` of them: (value, count). Reads nothing

@@ -131,7 +131,7 @@ mod tests {
             let expected = bytes
                 .iter()
                 .take(8)
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80)
+                .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
                 .unwrap_or(bytes.len().min(8));
             let got = (string_stops(load(&bytes, 0)).trailing_zeros() / 8) as usize;
             prop_assert_eq!(got, expected);
