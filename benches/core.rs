@@ -1,12 +1,19 @@
 //! pulse-core throughput on real recorded Binance USD-M BTCUSDT frames.
 //!
 //! Run: `cargo bench --bench core`. Needs `../shared/data` (or `PULSE_DATA_DIR`).
+//!
+//! The `usdm_btcusdt` group runs `parse` next to two baselines over the same
+//! frames, so their ratios come from one run on one machine:
+//! - `serde_json_borrowed`: serde_json into a struct of `&str`, `u64` and
+//!   `bool`, with no decimal or symbol work, the least any serde parser does;
+//! - `byte_scan`: `memchr` over every byte of every frame, counting the `"`.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, parse_frame};
+use serde::Deserialize;
 
 const FILES: [&str; 3] = [
     "binance-usdm_btcusdt@trade_2023-04-04T235820Z_2023-04-05T000654Z.jsonl.gz",
@@ -33,6 +40,33 @@ fn frames() -> Vec<Vec<u8>> {
     out
 }
 
+/// The serde baseline: a USD-M `@trade` frame with its strings borrowed.
+#[derive(Deserialize)]
+struct Combined<'a> {
+    #[serde(borrow)]
+    #[allow(dead_code)]
+    stream: &'a str,
+    #[serde(borrow)]
+    data: RawTrade<'a>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct RawTrade<'a> {
+    e: &'a str,
+    #[serde(rename = "E")]
+    event_time: u64,
+    #[serde(rename = "T")]
+    trade_time: u64,
+    s: &'a str,
+    t: u64,
+    p: &'a str,
+    q: &'a str,
+    #[serde(rename = "X")]
+    x: &'a str,
+    m: bool,
+}
+
 fn bench(c: &mut Criterion) {
     let frames = frames();
     let mut group = c.benchmark_group("usdm_btcusdt");
@@ -45,6 +79,28 @@ fn bench(c: &mut Criterion) {
                 if let Ok(Frame::Trade(t)) = parse_frame(f) {
                     n = n.wrapping_add(t.id);
                 }
+            }
+            n
+        })
+    });
+
+    group.bench_function("serde_json_borrowed", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            for f in &frames {
+                if let Ok(c) = serde_json::from_slice::<Combined<'_>>(f) {
+                    n = n.wrapping_add(c.data.t);
+                }
+            }
+            n
+        })
+    });
+
+    group.bench_function("byte_scan", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for f in &frames {
+                n += memchr::memchr_iter(b'"', f).count();
             }
             n
         })

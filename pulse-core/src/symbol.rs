@@ -55,6 +55,46 @@ impl Symbol {
         })
     }
 
+    /// [`from_bytes`](Self::from_bytes) of `window[..len]`, eight bytes at
+    /// a time: the parsers' fast path hands in the input from the symbol's
+    /// start, so whole words can be read without copying first.
+    pub(crate) fn from_window(window: &[u8; 24], len: usize) -> Result<Self, SymbolError> {
+        if len == 0 || len > MAX_SYMBOL_LEN {
+            return Err(SymbolError::Length(len));
+        }
+        let mut out = [0u8; 24];
+        let mut valid = true;
+        for k in 0..3 {
+            let x = u64::from_le_bytes(*window[8 * k..].first_chunk::<8>().unwrap_or(&[0; 8]));
+            let n = len.saturating_sub(8 * k).min(8);
+            let keep = if n == 8 {
+                HIGH
+            } else {
+                HIGH & ((1u64 << (8 * n)) - 1)
+            };
+            // Range tests on the low seven bits cannot carry between bytes;
+            // `ascii` rules out the rest.
+            let x7 = x & !HIGH;
+            let ascii = !x & HIGH;
+            let lower = in_range(x7, b'a', b'z');
+            let ok = (in_range(x7, b'0', b'9') | in_range(x7, b'A', b'Z') | lower)
+                | in_range(x7, b'_', b'_');
+            valid &= ok & ascii & keep == keep;
+            // `keep >> 7` is 1 in each kept byte: spread it to 0xff.
+            let upper = (x ^ (lower >> 2)) & ((keep >> 7) * 0xff);
+            out[8 * k..8 * k + 8].copy_from_slice(&upper.to_le_bytes());
+        }
+        if !valid {
+            return Self::from_bytes(&window[..len]);
+        }
+        let mut bytes = [0u8; MAX_SYMBOL_LEN];
+        bytes.copy_from_slice(&out[..MAX_SYMBOL_LEN]);
+        Ok(Symbol {
+            len: len as u8,
+            bytes,
+        })
+    }
+
     /// The symbol text, upper case.
     pub fn as_str(&self) -> &str {
         // Only ASCII bytes are ever stored.
@@ -65,6 +105,17 @@ impl Symbol {
     pub fn to_lowercase(&self) -> String {
         self.as_str().to_ascii_lowercase()
     }
+}
+
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` (each below 0x80) in `lo..=hi`.
+#[inline(always)]
+fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let at_least_lo = x + ONES * (0x80 - lo) as u64;
+    let above_hi = x + ONES * (0x7f - hi) as u64;
+    at_least_lo & !above_hi & HIGH
 }
 
 impl std::str::FromStr for Symbol {
@@ -113,5 +164,34 @@ mod tests {
         assert_eq!(Symbol::new(""), Err(SymbolError::Length(0)));
         assert_eq!(Symbol::new("BTC/USDT"), Err(SymbolError::InvalidChar('/')));
         assert_eq!(Symbol::new(&"A".repeat(24)), Err(SymbolError::Length(24)));
+        assert_eq!(
+            Symbol::from_bytes(b"BTC\0"),
+            Err(SymbolError::InvalidChar('\0'))
+        );
+    }
+
+    proptest::proptest! {
+        /// The same as checking and upper-casing byte by byte.
+        #[test]
+        fn matches_a_byte_loop(raw in proptest::collection::vec(
+            proptest::sample::select(b"azAZ09_/@[`{\0\x7f\xc3\xff-".to_vec()), 0..26)
+        ) {
+            let expected = if raw.is_empty() || raw.len() > MAX_SYMBOL_LEN {
+                Err(SymbolError::Length(raw.len()))
+            } else if let Some(&b) = raw.iter().find(|b| !(b.is_ascii_alphanumeric() || **b == b'_')) {
+                Err(SymbolError::InvalidChar(b as char))
+            } else {
+                Ok(raw.to_ascii_uppercase())
+            };
+            let got = Symbol::from_bytes(&raw).map(|s| s.as_str().as_bytes().to_vec());
+            proptest::prop_assert_eq!(&got, &expected);
+            let mut window = [b'"'; 24];
+            let n = raw.len().min(24);
+            window[..n].copy_from_slice(&raw[..n]);
+            if raw.len() <= 24 {
+                let got = Symbol::from_window(&window, raw.len());
+                proptest::prop_assert_eq!(got, Symbol::from_bytes(&raw));
+            }
+        }
     }
 }

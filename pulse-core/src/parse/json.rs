@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::fixed::fixed_trade;
 use super::scan::scan_frame;
 use super::{ParseError, positive_decimal};
 use crate::{Side, Symbol, Trade, TradeKind};
@@ -117,6 +118,17 @@ impl<'a, D> Wire<'a, D> {
 /// assert_eq!(parse_frame(br#"{"result":null,"id":1}"#).unwrap(), Frame::Ack { id: 1 });
 /// ```
 pub fn parse_frame(bytes: &[u8]) -> Result<Frame, ParseError> {
+    // Three paths, each the reference for the one before: Binance's own key
+    // orders, then any well-formed frame, then serde_json for the rest and
+    // for its precise errors.
+    if let Some(trade) = fixed_trade(bytes) {
+        return Ok(Frame::Trade(trade));
+    }
+    parse_frame_general(bytes)
+}
+
+/// Every frame, without the fixed-order fast path.
+pub(super) fn parse_frame_general(bytes: &[u8]) -> Result<Frame, ParseError> {
     match scan_frame(bytes) {
         Some(fields) => fields_to_frame(fields),
         None => parse_frame_serde(bytes),

@@ -6,10 +6,14 @@
 
 mod csv;
 mod exchange_info;
+mod fixed;
 mod json;
 mod reason;
+#[cfg(test)]
+mod recorded;
 mod rest;
 mod scan;
+mod swar;
 
 pub use csv::parse_csv_row;
 pub use exchange_info::{TradingPerpetuals, parse_exchange_info};

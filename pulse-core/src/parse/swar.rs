@@ -1,0 +1,152 @@
+//! Eight bytes at a time in a `u64` ("SIMD within a register"), for the
+//! fixed-order fast path: where a JSON string ends, how many digits start a
+//! run and what they are worth. Safe code only: words are loaded with
+//! `u64::from_le_bytes`, so byte `k` of the input is byte `k` of the word
+//! counting from the least significant end.
+//!
+//! The flag masks below may also flag bytes *after* the first real hit (a
+//! borrow or carry runs upwards from it), never before, so only their lowest
+//! flag is used.
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes from `i`; past the end of `b` the bytes read as zero, which
+/// every caller treats as a stop (a control character, a non-digit).
+#[inline(always)]
+pub(super) fn load(b: &[u8], i: usize) -> u64 {
+    let rest = b.get(i..).unwrap_or_default();
+    match rest.first_chunk::<8>() {
+        Some(w) => u64::from_le_bytes(*w),
+        None => {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
+/// The high bit of every byte that cannot be inside a plain JSON string as
+/// the general scanner reads one: `"`, `\`, a control character, non-ASCII.
+#[inline(always)]
+pub(super) fn string_stops(w: u64) -> u64 {
+    let quote = w ^ (ONES * b'"' as u64);
+    let backslash = w ^ (ONES * b'\\' as u64);
+    let is_quote = quote.wrapping_sub(ONES) & !quote;
+    let is_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    let is_control = w.wrapping_sub(ONES * 0x20) & !w;
+    (is_quote | is_backslash | is_control | w) & HIGH
+}
+
+/// The bytes of `w` as digit values: `'0'..='9'` become `0..=9`.
+#[inline(always)]
+pub(super) fn digit_values(w: u64) -> u64 {
+    w ^ (ONES * b'0' as u64)
+}
+
+/// How many of the first bytes are digits (0..=8), given [`digit_values`].
+#[inline(always)]
+pub(super) fn digit_run(v: u64) -> usize {
+    // A byte is a digit iff its value is below 10: adding 118 sets the high
+    // bit of any byte from 10 up; `| v` catches those from 128 up.
+    let non_digit = (v.wrapping_add(ONES * 118) | v) & HIGH;
+    (non_digit.trailing_zeros() / 8) as usize
+}
+
+/// The value of eight digit values, the first the most significant.
+#[inline(always)]
+pub(super) fn eight_digits(v: u64) -> u64 {
+    // Pairs, then quads, then all eight (Lemire's multiply-and-shift).
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    (v & MASK)
+        .wrapping_mul(MUL1)
+        .wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2))
+        >> 32
+}
+
+/// The value of the first `n` digit values (1..=8) as an integer.
+#[inline(always)]
+pub(super) fn leading_digits(v: u64, n: usize) -> u64 {
+    debug_assert!((1..=8).contains(&n));
+    // Shifting up pads the front with zero digits.
+    eight_digits(v << (8 * (8 - n)))
+}
+
+/// The first `n` digit values (0..=8) read as eight fractional digits, i.e.
+/// padded with zeros at the back: `"3", 1` is 30000000.
+#[inline(always)]
+pub(super) fn fraction_digits(v: u64, n: usize) -> u64 {
+    debug_assert!(n <= 8);
+    let keep = if n == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * n)) - 1
+    };
+    eight_digits(v & keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn word(s: &[u8]) -> u64 {
+        load(s, 0)
+    }
+
+    #[test]
+    fn finds_the_first_stop() {
+        let first = |s: &[u8]| (string_stops(word(s)).trailing_zeros() / 8) as usize;
+        assert_eq!(first(b"BTCUSDT\""), 7);
+        assert_eq!(first(b"ab\"cdefg"), 2);
+        assert_eq!(first(b"a\\\"bcdef"), 1);
+        assert_eq!(first(b"abc\x1f\"xyz"), 3);
+        assert_eq!(first(b"abcd\xc3\xa9\"x"), 4);
+        assert_eq!(first(b"abcdefgh"), 8);
+        assert_eq!(first(b"abc"), 3, "zero padding stops");
+        assert_eq!(first(b"\x7f~ !#[]\""), 7);
+    }
+
+    #[test]
+    fn reads_digits() {
+        let v = digit_values(word(b"61800.30"));
+        assert_eq!(digit_run(v), 5);
+        assert_eq!(leading_digits(v, 5), 61800);
+        assert_eq!(fraction_digits(digit_values(word(b"30\"")), 2), 30_000_000);
+        assert_eq!(fraction_digits(digit_values(word(b"00000001")), 8), 1);
+        assert_eq!(
+            leading_digits(digit_values(word(b"12345678")), 8),
+            12_345_678
+        );
+        assert_eq!(digit_run(digit_values(word(b"/:09"))), 0);
+        assert_eq!(digit_run(digit_values(word(b"0123456789"))), 8);
+    }
+
+    proptest! {
+        #[test]
+        fn stops_match_a_byte_loop(bytes in prop::collection::vec(any::<u8>(), 0..12)) {
+            let expected = bytes
+                .iter()
+                .take(8)
+                .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
+                .unwrap_or(bytes.len().min(8));
+            let got = (string_stops(load(&bytes, 0)).trailing_zeros() / 8) as usize;
+            prop_assert_eq!(got, expected);
+        }
+
+        #[test]
+        fn digits_match_a_byte_loop(bytes in prop::collection::vec(any::<u8>(), 0..12)) {
+            let n = bytes.iter().take(8).take_while(|b| b.is_ascii_digit()).count();
+            let v = digit_values(load(&bytes, 0));
+            prop_assert_eq!(digit_run(v), n);
+            let value = bytes[..n].iter().fold(0u64, |a, d| a * 10 + (d - b'0') as u64);
+            if n > 0 {
+                prop_assert_eq!(leading_digits(v, n), value);
+            }
+            prop_assert_eq!(fraction_digits(v, n), value * 10u64.pow(8 - n as u32));
+        }
+    }
+}
