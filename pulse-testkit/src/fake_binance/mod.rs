@@ -177,9 +177,17 @@ impl FakeBinance {
         self.shared.schedule(published, fault);
     }
 
-    /// Answers the next `times` REST requests with `fault` instead of data.
+    /// Answers the next `times` REST requests with `fault` instead of data;
+    /// e.g. `fail_rest(RestFault::Unavailable, n)` is a burst of n 5xx
+    /// answers in a row.
     pub fn fail_rest(&self, fault: RestFault, times: usize) {
         self.shared.queue_rest_faults(fault, times);
+    }
+
+    /// Serves trade `id` of `symbol` mangled (its price is `"NaN"`) in every
+    /// REST page from now on; the WebSocket still sends it intact.
+    pub fn corrupt_on_rest(&self, symbol: Symbol, id: u64) {
+        self.shared.corrupt_on_rest(symbol, id);
     }
 
     /// Refuses the next `n` WebSocket handshakes with HTTP 503.
