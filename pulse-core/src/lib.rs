@@ -82,7 +82,7 @@ pub use signal::{Signal, UnknownSignal};
 pub use stream_plan::{Shard, plan_shards, stream_url};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};
 pub use trade::{Side, Trade, TradeKind};
-pub use window::{Window, WindowStats};
+pub use window::{RejectedWindow, Window, WindowError, WindowStats};
 
 /// The README's example runs as a doctest.
 #[cfg(doctest)]

@@ -32,7 +32,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use pulse_core::{Aggregator, AggregatorConfig, Event, Symbol, TradeOutcome, Window};
+use pulse_core::{
+    Aggregator, AggregatorConfig, Event, RejectedWindow, Symbol, TradeOutcome, Window,
+};
 
 use crate::clickhouse::PartitionPosition;
 use crate::kafka::{MessageError, decode_trade};
@@ -74,6 +76,8 @@ pub(crate) struct PartitionState {
     /// Records below this offset were processed before the restart.
     replay_until: i64,
     version: u64,
+    /// Windows closed without a row, for the pipeline to count.
+    rejected: Vec<RejectedWindow>,
 }
 
 impl PartitionState {
@@ -102,6 +106,7 @@ impl PartitionState {
             handled: None,
             replay_until: position.map_or(i64::MIN, |p| p.next_offset),
             version: position.map_or(0, |p| p.version),
+            rejected: Vec::new(),
         })
     }
 
@@ -214,11 +219,24 @@ impl PartitionState {
         self.version = self.version.max(position.version);
     }
 
+    /// Windows closed without a row since the last call.
+    pub(crate) fn take_rejected(&mut self) -> std::vec::Drain<'_, RejectedWindow> {
+        self.rejected.drain(..)
+    }
+
     fn drain(&mut self, windows: &mut impl Extend<Window>) {
         while let Some(event) = self.aggregator.poll() {
-            if let Event::Window(w) = event {
-                self.open.remove(&(w.symbol, w.start_ms));
-                windows.extend([w]);
+            match event {
+                Event::Window(w) => {
+                    self.open.remove(&(w.symbol, w.start_ms));
+                    windows.extend([w]);
+                }
+                // Closed too: left open, it would pin the resume offset.
+                Event::Rejected(r) => {
+                    self.open.remove(&(r.symbol, r.start_ms));
+                    self.rejected.push(r);
+                }
+                _ => {}
             }
         }
     }
