@@ -95,7 +95,10 @@ async fn final_keeps_one_row_per_window_and_the_fullest_one() {
     let Some(windows) = windows() else { return };
     let store = WindowStore::new(config(db.url(), db.database())).unwrap();
     store.create_schema().await.unwrap();
-    let rows: Vec<WindowRow> = windows.iter().map(WindowRow::from).collect();
+    let rows: Vec<WindowRow> = windows
+        .iter()
+        .map(|w| WindowRow::try_from(w).unwrap())
+        .collect();
     let big = windows
         .iter()
         .position(|w| w.trade_count >= 3)
@@ -169,6 +172,44 @@ async fn positions_round_trip_and_the_latest_version_wins() {
     .unwrap();
     other.create_schema().await.unwrap();
     assert!(other.load_positions("trades_btc").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn windows_outside_datetime_are_rejected_and_counted_not_clamped() {
+    let Some(db) = pulse_testkit::clickhouse().await else {
+        return;
+    };
+    let Some(windows) = windows() else { return };
+    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    store.create_schema().await.unwrap();
+    let metrics = Metrics::new();
+    let mut sink = ClickHouseWindowSink::new(store.clone()).metrics(metrics.clone());
+    // Before 1970 and after 2106 used to clamp onto the first and last second.
+    let at = |start_ms: i64| Window {
+        start_ms,
+        end_ms: start_ms + 1000,
+        ..windows[0].clone()
+    };
+    let mut batch = windows.clone();
+    batch.extend([
+        at(-5_000),
+        at(-2_000),
+        at(i64::from(u32::MAX) * 1000),
+        at(1 << 45),
+    ]);
+    sink.write_windows(&batch).await.unwrap();
+    let mut expected: Vec<WindowRow> = windows
+        .iter()
+        .map(|w| WindowRow::try_from(w).unwrap())
+        .collect();
+    expected.sort_by(|a, b| (&a.symbol, a.window_start).cmp(&(&b.symbol, b.window_start)));
+    consume_support::assert_same_rows(&store.select_final().await.unwrap(), &expected);
+    let text = metrics.encode();
+    let line = format!(
+        "pulse_windows_rejected_total{{symbol=\"{}\",reason=\"time_range\"}} 4",
+        windows[0].symbol
+    );
+    assert!(text.contains(&line), "{line} in\n{text}");
 }
 
 /// Replays the altcoins capture (574 trades) in batches of 10; before batch
