@@ -15,6 +15,7 @@
 //! - [`ClickHouseError`]: retryable vs fatal failures.
 
 mod config;
+mod durability;
 mod error;
 mod positions;
 mod row;
