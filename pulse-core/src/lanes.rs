@@ -747,7 +747,8 @@ mod tests {
     #[test]
     fn an_unreadable_trade_costs_only_its_id() {
         // (held live ids, backfilled ids, unreadable ids, unfilled ranges)
-        let cases: Vec<(&str, Vec<u64>, Vec<u64>, Vec<u64>, Vec<(u64, u64)>)> = vec![
+        type Case = (&'static str, Vec<u64>, Vec<u64>, Vec<u64>, Vec<(u64, u64)>);
+        let cases: Vec<Case> = vec![
             (
                 "inside the hole",
                 vec![9],

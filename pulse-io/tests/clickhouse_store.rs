@@ -210,7 +210,10 @@ async fn a_version_tie_loads_one_whole_row_the_furthest() {
         ("first_ahead", [&ahead, &behind]),
     ] {
         for p in order {
-            store.save_positions(topic, &[p.clone()]).await.unwrap();
+            store
+                .save_positions(topic, std::slice::from_ref(p))
+                .await
+                .unwrap();
         }
         let loaded = store.load_positions(topic).await.unwrap();
         assert_eq!(loaded.len(), 1, "{topic}");
@@ -254,7 +257,7 @@ async fn inserts_pin_synchronous_settings_where_the_server_knows_them() {
         ..PartitionPosition::default()
     };
     store
-        .save_positions("t", &[position.clone()])
+        .save_positions("t", std::slice::from_ref(&position))
         .await
         .unwrap();
     assert_eq!(store.select_final().await.unwrap().len(), 3);
