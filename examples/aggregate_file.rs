@@ -115,6 +115,10 @@ fn drain(agg: &mut Aggregator, windows: &mut Vec<Window>) {
             Event::Gap { symbol, missing } => {
                 eprintln!("{symbol}: ids {}..={} missing", missing.first, missing.last);
             }
+            Event::Rejected(r) => eprintln!(
+                "{}: window {} has no row: {}",
+                r.symbol, r.start_ms, r.error
+            ),
         }
     }
 }

@@ -429,14 +429,18 @@ async fn every_dashboard_query_runs_on_clickhouse_and_returns_rows() {
         .collect();
     let reemitted: Vec<Window> = btc[btc.len() - 20..].iter().map(|w| (*w).clone()).collect();
     let store = WindowStore::new(config.clone()).unwrap();
-    let same: Vec<WindowRow> = reemitted.iter().map(WindowRow::from).collect();
+    let same: Vec<WindowRow> = reemitted
+        .iter()
+        .map(|w| WindowRow::try_from(w).unwrap())
+        .collect();
     let corrected: Vec<WindowRow> = reemitted
         .iter()
         .map(|w| {
-            WindowRow::from(&Window {
+            WindowRow::try_from(&Window {
                 version: 2,
                 ..w.clone()
             })
+            .unwrap()
         })
         .collect();
     store.insert_windows(&same).await.unwrap();

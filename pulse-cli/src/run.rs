@@ -122,7 +122,8 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         let sink = ClickHouseWindowSink::connect(config)
             .await
             .with_context(|| format!("opening {table} on ClickHouse at {url}"))?
-            .insert_interval(Some(args.insert_interval));
+            .insert_interval(Some(args.insert_interval))
+            .metrics(metrics.clone());
         tracing::info!(%url, %table, "storing windows in ClickHouse");
         sinks.push(Box::new(sink));
     }

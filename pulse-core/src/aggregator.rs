@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};
-use crate::{Symbol, Trade, Window, WindowStats};
+use crate::{RejectedWindow, Symbol, Trade, Window, WindowStats};
 
 /// What to do with a trade whose window was already emitted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,6 +128,9 @@ pub enum Event {
         /// The missing ids.
         missing: IdRange,
     },
+    /// A window closed but cannot be represented (its sums overflow): it
+    /// has no row, and is reported instead of being stored wrong.
+    Rejected(RejectedWindow),
 }
 
 /// A trade that arrived after its window closed.
@@ -179,6 +182,8 @@ pub struct AggregatorStats {
     pub windows: u64,
     /// Corrected windows re-emitted.
     pub reemitted: u64,
+    /// Windows closed without a row, see [`Event::Rejected`].
+    pub rejected_windows: u64,
 }
 
 #[derive(Debug)]
@@ -248,13 +253,12 @@ fn close_windows(
             break;
         }
         let window = entry.remove();
-        events.push_back(Event::Window(window.finish(
-            symbol,
-            start,
-            start + window_ms,
-            1,
-        )));
-        stats.windows += 1;
+        let event = window.close(symbol, start, start + window_ms, 1);
+        match event {
+            Event::Rejected(_) => stats.rejected_windows += 1,
+            _ => stats.windows += 1,
+        }
+        events.push_back(event);
         if keep {
             state.emitted.insert(start, (window, 1));
         }
@@ -633,12 +637,14 @@ impl Aggregator {
                 (stats, 1)
             }
         };
-        let window = stats.finish(trade.symbol, start, start + window_ms, version);
-        self.events.push_back(Event::Window(window));
-        if version == 1 {
+        let event = stats.close(trade.symbol, start, start + window_ms, version);
+        if matches!(event, Event::Rejected(_)) {
+            self.stats.rejected_windows += 1;
+        } else if version == 1 {
             self.stats.windows += 1;
         } else {
             self.stats.reemitted += 1;
         }
+        self.events.push_back(event);
     }
 }

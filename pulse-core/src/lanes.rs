@@ -35,8 +35,32 @@ pub struct BackfillOutcome {
     /// The highest id REST listed. Ids below it that it did not list do not
     /// exist (or are older than REST's one-year reach).
     pub highest_listed: Option<u64>,
+    /// Ids REST listed in entries that could not be read. Asking again
+    /// would bring the same bytes, so they are given up (and counted) at once.
+    pub unreadable: Vec<u64>,
     /// Why it stopped early, if it did.
-    pub failure: Option<String>,
+    pub failure: Option<BackfillFailure>,
+}
+
+/// Why a backfill stopped early.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackfillFailure {
+    /// REST may answer later (5xx, timeouts, network, rate limits within
+    /// bounds): the holes stay open and count a round, like a REST that
+    /// has not caught up yet.
+    Transient(String),
+    /// Asking again will not help (a 4xx, a long ban): the holes that
+    /// wait on this backfill are given up.
+    Final(String),
+}
+
+impl BackfillFailure {
+    /// What went wrong, for logs.
+    pub fn reason(&self) -> &str {
+        match self {
+            BackfillFailure::Transient(r) | BackfillFailure::Final(r) => r,
+        }
+    }
 }
 
 /// Something worth a metric or a log line, drained with [`Lanes::poll_event`].
@@ -65,7 +89,9 @@ pub enum LaneEvent {
         /// Where it started.
         from_id: u64,
         /// Why.
-        failure: String,
+        failure: BackfillFailure,
+        /// The holes stay open and another backfill follows.
+        retrying: bool,
     },
     /// These trades are lost for good; what waited behind them goes on.
     Unfilled {
@@ -304,13 +330,6 @@ impl Lanes {
     pub fn backfilled(&mut self, request: BackfillRequest, outcome: BackfillOutcome) {
         let symbol = request.symbol;
         self.lane(symbol).in_flight = false;
-        if let Some(failure) = &outcome.failure {
-            self.events.push_back(LaneEvent::BackfillFailed {
-                symbol,
-                from_id: request.from_id,
-                failure: failure.clone(),
-            });
-        }
         // The lane moved past the request's start meanwhile (a hole was given
         // up): what it brings is old news, and no reason to count a round.
         let superseded = self
@@ -339,31 +358,91 @@ impl Lanes {
         if let Some(limit) = &mut lane.resume_limit {
             *limit = limit.saturating_sub(accepted);
         }
-        // Holes REST listed past, or could not be asked about, are final.
+        let mut unreadable = outcome.unreadable;
+        unreadable.sort_unstable();
+        unreadable.dedup();
+        let final_failure = match &outcome.failure {
+            Some(BackfillFailure::Final(reason)) => Some(reason.as_str()),
+            _ => None,
+        };
+        // Unreadable ids, holes REST listed past, and holes it could not be
+        // asked about are final.
         let hole = loop {
-            let Some(hole) = self.lane(symbol).blocking_hole() else {
-                self.lane(symbol).rounds = 0;
-                return;
+            let Some(next) = self.lane(symbol).next else {
+                break None;
             };
-            if let Some(failure) = &outcome.failure {
-                self.abandon(symbol, hole, failure);
+            let pending = unreadable.partition_point(|&id| id < next);
+            unreadable.drain(..pending);
+            if unreadable.first() == Some(&next) {
+                let run = unreadable
+                    .iter()
+                    .zip(next..)
+                    .take_while(|(id, want)| *id == want)
+                    .count() as u64;
+                let lost = IdRange {
+                    first: next,
+                    last: next + run - 1,
+                };
+                self.abandon(symbol, lost, "unreadable in the REST reply");
+                progress = true;
+                continue;
+            }
+            let Some(hole) = self.lane(symbol).blocking_hole(unreadable.first().copied()) else {
+                break None;
+            };
+            if let Some(reason) = final_failure {
+                self.abandon(symbol, hole, reason);
             } else if outcome.highest_listed.is_some_and(|h| h >= hole.last) {
                 self.abandon(symbol, hole, "REST has no such trades");
             } else {
-                break hole;
+                break Some(hole);
             }
         };
-        // REST has not got that far yet (it can lag the stream): try again,
-        // a bounded number of times without progress.
+        let transient = outcome.failure.as_ref().filter(|_| final_failure.is_none());
         let max_rounds = self.max_rounds;
         let lane = self.lane(symbol);
-        if progress {
-            lane.rounds = 0;
-        } else {
-            lane.rounds += 1;
-            if lane.rounds >= max_rounds {
-                self.abandon(symbol, hole, "REST did not catch up");
+        let retrying = match hole {
+            // REST has not got that far yet (it can lag the stream), or it
+            // failed for now: try again, a bounded number of times without
+            // progress.
+            Some(hole) => {
+                if progress {
+                    lane.rounds = 0;
+                } else {
+                    lane.rounds += 1;
+                }
+                if lane.rounds >= max_rounds {
+                    let reason = transient.map_or("REST did not catch up", |f| f.reason());
+                    let reason = reason.to_owned();
+                    self.abandon(symbol, hole, &reason);
+                    false
+                } else {
+                    true
+                }
             }
+            // A blind catch-up that failed for now: nothing is known to be
+            // missing yet, so ask again, within the same bound.
+            None if transient.is_some() && !progress => {
+                lane.rounds += 1;
+                let again = lane.rounds < max_rounds;
+                lane.want_catch_up = again;
+                if !again {
+                    lane.rounds = 0;
+                }
+                again
+            }
+            None => {
+                lane.rounds = 0;
+                false
+            }
+        };
+        if let Some(failure) = outcome.failure {
+            self.events.push_back(LaneEvent::BackfillFailed {
+                symbol,
+                from_id: request.from_id,
+                failure,
+                retrying,
+            });
         }
     }
 
@@ -455,12 +534,18 @@ impl Lane {
     }
 
     /// The missing ids that hold delivery up: below the first held trade,
-    /// or the evicted ones when nothing is held.
-    fn blocking_hole(&self) -> Option<IdRange> {
+    /// or the evicted ones when nothing is held; in either case below
+    /// `unreadable`, an id REST listed but could not be read.
+    fn blocking_hole(&self, unreadable: Option<u64>) -> Option<IdRange> {
         let first = self.next?;
-        let last = match self.held.keys().next() {
-            Some(&head) => head.checked_sub(1)?,
-            None => self.want_until?,
+        let held = match self.held.keys().next() {
+            Some(&head) => head.checked_sub(1),
+            None => self.want_until,
+        };
+        let before_unreadable = unreadable.and_then(|u| u.checked_sub(1));
+        let last = match (held, before_unreadable) {
+            (Some(h), Some(u)) => h.min(u),
+            (h, u) => h.or(u)?,
         };
         (last >= first).then_some(IdRange { first, last })
     }
@@ -500,7 +585,8 @@ mod tests {
         BackfillOutcome {
             trades: trades.iter().map(|&id| t(id)).collect(),
             highest_listed: highest,
-            failure: failure.map(str::to_string),
+            unreadable: Vec::new(),
+            failure: failure.map(|f| BackfillFailure::Final(f.to_string())),
         }
     }
 
@@ -604,6 +690,172 @@ mod tests {
             assert_eq!(lanes.poll_backfill(), None, "{name}");
             assert_eq!(lanes.stats().unfilled, unfilled, "{name}");
         }
+    }
+
+    fn transient(trades: &[u64], highest: Option<u64>) -> BackfillOutcome {
+        BackfillOutcome {
+            failure: Some(BackfillFailure::Transient("HTTP 503".into())),
+            ..outcome(trades, highest, None)
+        }
+    }
+
+    fn unfilled_events(lanes: &mut Lanes) -> Vec<(u64, u64, String)> {
+        std::iter::from_fn(|| lanes.poll_event())
+            .filter_map(|e| match e {
+                LaneEvent::Unfilled {
+                    missing, reason, ..
+                } => Some((missing.first, missing.last, reason)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_transient_failure_keeps_the_hole_open() {
+        let mut lanes = Lanes::new(3);
+        lanes.live(t(1));
+        lanes.live(t(9));
+        // Two failed rounds, one with part of the hole, then the rest.
+        let req = lanes.poll_backfill().unwrap();
+        lanes.backfilled(req, transient(&[], None));
+        let req = lanes.poll_backfill().expect("asked again");
+        assert_eq!((req.from_id, req.until, req.round), (2, Some(8), 1));
+        lanes.backfilled(req, transient(&[2, 3], Some(3)));
+        let req = lanes.poll_backfill().expect("progress: asked again");
+        assert_eq!((req.from_id, req.round), (4, 0));
+        lanes.backfilled(req, transient(&[], None));
+        let req = lanes.poll_backfill().expect("one round left");
+        lanes.backfilled(req, outcome(&[4, 5, 6, 7, 8], Some(8), None));
+        assert_eq!(ids(&mut lanes), (1..=9).collect::<Vec<_>>());
+        assert_eq!(lanes.stats().unfilled, 0);
+        let failed: Vec<bool> = std::iter::from_fn(|| lanes.poll_event())
+            .filter_map(|e| match e {
+                LaneEvent::BackfillFailed { retrying, .. } => Some(retrying),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failed, vec![true, true, true]);
+    }
+
+    #[test]
+    fn transient_failures_past_the_rounds_leave_the_hole_unfilled() {
+        let mut lanes = Lanes::new(3);
+        lanes.live(t(1));
+        lanes.live(t(9));
+        for _ in 0..3 {
+            let req = lanes.poll_backfill().expect("a round");
+            lanes.backfilled(req, transient(&[], None));
+        }
+        assert_eq!(lanes.poll_backfill(), None);
+        assert_eq!(ids(&mut lanes), vec![1, 9]);
+        assert_eq!(lanes.stats().unfilled, 7);
+        assert_eq!(unfilled_events(&mut lanes), vec![(2, 8, "HTTP 503".into())]);
+    }
+
+    #[test]
+    fn an_unreadable_trade_costs_only_its_id() {
+        // (held live ids, backfilled ids, unreadable ids, unfilled ranges)
+        type Case = (&'static str, Vec<u64>, Vec<u64>, Vec<u64>, Vec<(u64, u64)>);
+        let cases: Vec<Case> = vec![
+            (
+                "inside the hole",
+                vec![9],
+                vec![2, 3, 5, 6, 7, 8],
+                vec![4],
+                vec![(4, 4)],
+            ),
+            (
+                "at its start",
+                vec![9],
+                vec![4, 5, 6, 7, 8],
+                vec![2, 3],
+                vec![(2, 3)],
+            ),
+            (
+                "at its end",
+                vec![9],
+                vec![2, 3, 4, 5, 6, 7],
+                vec![8],
+                vec![(8, 8)],
+            ),
+            (
+                "several",
+                vec![9],
+                vec![3, 5, 6, 8],
+                vec![2, 4, 7],
+                vec![(2, 2), (4, 4), (7, 7)],
+            ),
+            (
+                "also live",
+                vec![5, 9],
+                vec![2, 3, 4, 6, 7, 8],
+                vec![5],
+                vec![],
+            ),
+        ];
+        for (name, live, fetched, unreadable, want) in cases {
+            let mut lanes = Lanes::new(3);
+            lanes.live(t(1));
+            for &id in &live {
+                lanes.live(t(id));
+            }
+            let req = lanes.poll_backfill().unwrap();
+            let o = BackfillOutcome {
+                unreadable: unreadable.clone(),
+                ..outcome(&fetched, Some(8), None)
+            };
+            lanes.backfilled(req, o);
+            let got = ids(&mut lanes);
+            let mut expected: Vec<u64> = (1..=9)
+                .filter(|id| !unreadable.contains(id) || live.contains(id))
+                .collect();
+            expected.dedup();
+            assert_eq!(got, expected, "{name}");
+            let lost: Vec<(u64, u64)> = unfilled_events(&mut lanes)
+                .into_iter()
+                .map(|(first, last, reason)| {
+                    assert_eq!(reason, "unreadable in the REST reply", "{name}");
+                    (first, last)
+                })
+                .collect();
+            assert_eq!(lost, want, "{name}");
+            assert_eq!(lanes.poll_backfill(), None, "{name}: nothing asked again");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_last_trade_of_a_catch_up_is_given_up_at_once() {
+        let mut lanes = Lanes::new(3);
+        lanes.live(t(1));
+        lanes.reconnected(&[btc()]);
+        lanes.catch_up_quiet(&[btc()]);
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!(req.until, None);
+        let o = BackfillOutcome {
+            unreadable: vec![4],
+            ..outcome(&[2, 3], Some(4), None)
+        };
+        lanes.backfilled(req, o);
+        lanes.live(t(5));
+        assert_eq!(ids(&mut lanes), vec![1, 2, 3, 5]);
+        assert_eq!(lanes.stats().unfilled, 1);
+        assert_eq!(lanes.stats().gaps, 0, "id 4 is accounted for, not a gap");
+        assert_eq!(lanes.poll_backfill(), None);
+    }
+
+    #[test]
+    fn a_catch_up_that_failed_for_now_is_asked_again() {
+        let mut lanes = Lanes::new(2);
+        lanes.live(t(1));
+        lanes.reconnected(&[btc()]);
+        lanes.catch_up_quiet(&[btc()]);
+        let req = lanes.poll_backfill().unwrap();
+        lanes.backfilled(req, transient(&[], None));
+        let req = lanes.poll_backfill().expect("asked again");
+        assert_eq!((req.from_id, req.until, req.round), (2, None, 1));
+        lanes.backfilled(req, transient(&[], None));
+        assert_eq!(lanes.poll_backfill(), None, "bounded by the rounds");
+        assert_eq!(lanes.stats().unfilled, 0, "nothing known missing");
     }
 
     #[test]

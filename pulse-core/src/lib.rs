@@ -71,10 +71,10 @@ pub use aggregator::{
     SymbolCheckpoint, TradeOutcome, WatermarkPolicy,
 };
 pub use decimal::{Decimal, DecimalError, SCALE, SCALE_DIGITS, ratio_to_f64};
-pub use lanes::{BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes};
+pub use lanes::{BackfillFailure, BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes};
 pub use parse::{
-    Frame, ParseError, TradingPerpetuals, parse_agg_trades, parse_csv_row, parse_exchange_info,
-    parse_frame,
+    AggTradesPage, Frame, ParseError, RejectedAggTrade, TradingPerpetuals, parse_agg_trades,
+    parse_csv_row, parse_exchange_info, parse_frame,
 };
 pub use queue::{DEFAULT_QUEUE_CAPACITY, DropOldest};
 pub use sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};
@@ -82,7 +82,7 @@ pub use signal::{Signal, UnknownSignal};
 pub use stream_plan::{Shard, plan_shards, stream_url};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};
 pub use trade::{Side, Trade, TradeKind};
-pub use window::{Window, WindowStats};
+pub use window::{RejectedWindow, Window, WindowError, WindowStats};
 
 /// The README's example runs as a doctest.
 #[cfg(doctest)]

@@ -1,7 +1,89 @@
 //! One window's exact running sums, and the metrics row it closes into.
+//!
+//! Sums are checked, not wrapped or saturated: a window whose sums leave
+//! their integer range, or whose exact columns do not fit a [`Decimal`],
+//! closes into a [`WindowError`] instead of a row. Checking costs a flag
+//! per add; the build profile's `overflow-checks` are not relied on, since
+//! an embedder's release build decides those.
+
+use std::cmp::Ordering;
 
 use crate::decimal::{SCALE, ratio_to_f64};
 use crate::{Decimal, Side, Signal, Symbol, Trade};
+
+/// Why a window has no row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WindowError {
+    /// A running sum left the `i128` range.
+    #[error("{sum} overflows 128 bits")]
+    Overflow {
+        /// Which sum, e.g. `Σ(p·q)`.
+        sum: &'static str,
+    },
+    /// An exact column does not fit a [`Decimal`] (`i64` units of 10^-8).
+    #[error("{column} is out of the decimal range")]
+    OutOfRange {
+        /// Which column, e.g. `volume`.
+        column: &'static str,
+    },
+    /// Σq is not positive, so VWAP and buy pressure are undefined (only
+    /// trades built by hand can do this: parsers reject such quantities).
+    #[error("total volume is not positive")]
+    NoVolume,
+}
+
+/// A closed window that has no row, see [`WindowError`]. Its trades are
+/// counted here instead of in a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RejectedWindow {
+    /// Trading pair.
+    pub symbol: Symbol,
+    /// Inclusive window start, ms since the epoch.
+    pub start_ms: i64,
+    /// Exclusive window end, ms since the epoch.
+    pub end_ms: i64,
+    /// The emission it would have been (1 first, higher when re-emitted).
+    pub version: u64,
+    /// Trades in it.
+    pub trade_count: u64,
+    /// Why it has no row.
+    pub error: WindowError,
+}
+
+impl WindowStats {
+    /// [`finish`](Self::finish), as the event the aggregator reports.
+    pub(crate) fn close(
+        &self,
+        symbol: Symbol,
+        start_ms: i64,
+        end_ms: i64,
+        version: u64,
+    ) -> crate::Event {
+        match self.finish(symbol, start_ms, end_ms, version) {
+            Ok(window) => crate::Event::Window(window),
+            Err(error) => crate::Event::Rejected(RejectedWindow {
+                symbol,
+                start_ms,
+                end_ms,
+                version,
+                trade_count: self.trade_count,
+                error,
+            }),
+        }
+    }
+}
+
+impl WindowError {
+    /// A short, stable label for metrics, e.g. `overflow`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WindowError::Overflow { .. } => "overflow",
+            WindowError::OutOfRange { .. } => "decimal_range",
+            WindowError::NoVolume => "no_volume",
+        }
+    }
+}
 
 /// A price with the trade that set it, ordered by (trade time, id) so that
 /// open and close do not depend on arrival order.
@@ -30,6 +112,8 @@ pub struct WindowStats {
     low: Decimal,
     first_id: u64,
     last_id: u64,
+    /// A sum overflowed at some add; sticky, so the window is rejected.
+    overflowed: Option<&'static str>,
 }
 
 impl WindowStats {
@@ -52,6 +136,7 @@ impl WindowStats {
             low: trade.price,
             first_id: trade.id,
             last_id: trade.id,
+            overflowed: None,
         };
         stats.add(trade);
         stats
@@ -62,13 +147,25 @@ impl WindowStats {
     pub fn add(&mut self, trade: &Trade) {
         let p = trade.price.raw() as i128;
         let q = trade.quantity.raw() as i128;
+        // 2^64 trades in one window cannot happen.
         self.trade_count += 1;
-        self.volume += q;
-        if trade.side == Side::Buy {
-            self.buy_volume += q;
+        // |p|, |q| ≤ 2^63, so p·q ≤ 2^126 fits; the sums may not. Flags are
+        // or-ed rather than branched on: this is the hot path.
+        let buy = if trade.side == Side::Buy { q } else { 0 };
+        let (volume, o1) = self.volume.overflowing_add(q);
+        let (buy_volume, o2) = self.buy_volume.overflowing_add(buy);
+        let (notional, o3) = self.notional.overflowing_add(p * q);
+        let (price_sum, o4) = self.price_sum.overflowing_add(p);
+        if o1 | o2 | o3 | o4 {
+            self.overflowed = self.overflowed.or(Some(match (o1, o2, o3) {
+                (true, _, _) => "Σq",
+                (_, true, _) => "Σq(BUY)",
+                (_, _, true) => "Σ(p·q)",
+                _ => "Σp",
+            }));
         }
-        self.notional += p * q;
-        self.price_sum += p;
+        (self.volume, self.buy_volume) = (volume, buy_volume);
+        (self.notional, self.price_sum) = (notional, price_sum);
         let stamp = Stamped {
             time_ms: trade.trade_time_ms,
             id: trade.id,
@@ -87,22 +184,40 @@ impl WindowStats {
         self.trade_count
     }
 
-    /// Exact total volume Σq.
-    pub fn volume(&self) -> Decimal {
+    /// Exact total volume Σq, or `None` when it does not fit a [`Decimal`].
+    pub fn volume(&self) -> Option<Decimal> {
         to_decimal(self.volume)
     }
 
-    /// Computes the metrics row.
-    pub fn finish(&self, symbol: Symbol, start_ms: i64, end_ms: i64, version: u64) -> Window {
+    /// Computes the metrics row, or says why the window cannot have one.
+    pub fn finish(
+        &self,
+        symbol: Symbol,
+        start_ms: i64,
+        end_ms: i64,
+        version: u64,
+    ) -> Result<Window, WindowError> {
+        if let Some(sum) = self.overflowed {
+            return Err(WindowError::Overflow { sum });
+        }
+        if self.volume <= 0 {
+            return Err(WindowError::NoVolume);
+        }
         let n = self.trade_count as i128;
+        let exact = |column, v| to_decimal(v).ok_or(WindowError::OutOfRange { column });
+        let volume = exact("volume", self.volume)?;
+        let buy_volume = exact("buy_volume", self.buy_volume)?;
+        // Both are in the i64 range now, so neither difference can overflow.
         let sell_volume = self.volume - self.buy_volume;
+        let sell_volume_exact = exact("sell_volume", sell_volume)?;
         let delta = self.buy_volume - sell_volume;
-        // avg vs vwap exactly: Σp/n vs Σpq/Σq  ⇔  Σp·Σq vs Σpq·n (all positive).
-        let avg_vs_vwap = (self.price_sum * self.volume).cmp(&(self.notional * n));
+        // avg vs vwap exactly: Σp/n vs Σpq/Σq  ⇔  Σp·Σq vs Σpq·n (n, Σq > 0);
+        // the products can need more than 128 bits.
+        let avg_vs_vwap = cmp_products(self.price_sum, self.volume, self.notional, n);
         // Exactly, low ≤ vwap ≤ high and low ≤ avg ≤ high; clamping keeps the
         // last-bit rounding of the f64 division from stepping outside.
         let (low, high) = (self.low.to_f64(), self.high.to_f64());
-        Window {
+        Ok(Window {
             symbol,
             start_ms,
             end_ms,
@@ -118,18 +233,45 @@ impl WindowStats {
             high: self.high,
             low: self.low,
             close: self.close.price,
-            volume: to_decimal(self.volume),
-            buy_volume: to_decimal(self.buy_volume),
-            sell_volume: to_decimal(sell_volume),
+            volume,
+            buy_volume,
+            sell_volume: sell_volume_exact,
             first_trade_id: self.first_id,
             last_trade_id: self.last_id,
-        }
+        })
     }
 }
 
-/// Sums of real trades fit in i64 by a wide margin; saturate rather than wrap.
-fn to_decimal(v: i128) -> Decimal {
-    Decimal::from_raw(v.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+/// The exact sum as a [`Decimal`], if it fits.
+fn to_decimal(v: i128) -> Option<Decimal> {
+    i64::try_from(v).ok().map(Decimal::from_raw)
+}
+
+/// `a·b` against `c·d`, exactly, though the products may need 256 bits.
+fn cmp_products(a: i128, b: i128, c: i128, d: i128) -> Ordering {
+    let sign = |x: i128, y: i128| x.signum() * y.signum();
+    let (left, right) = (sign(a, b), sign(c, d));
+    if left != right {
+        return left.cmp(&right);
+    }
+    let l = mul_wide(a.unsigned_abs(), b.unsigned_abs());
+    let r = mul_wide(c.unsigned_abs(), d.unsigned_abs());
+    // Both negative: the larger magnitude is the smaller product.
+    if left < 0 { r.cmp(&l) } else { l.cmp(&r) }
+}
+
+/// The full 256-bit product `x·y` as (high, low) 128-bit halves, which
+/// compare as a tuple in the order of the product.
+fn mul_wide(x: u128, y: u128) -> (u128, u128) {
+    const LOW: u128 = u64::MAX as u128;
+    let (x1, x0) = (x >> 64, x & LOW);
+    let (y1, y0) = (y >> 64, y & LOW);
+    let (p00, p01, p10, p11) = (x0 * y0, x0 * y1, x1 * y0, x1 * y1);
+    // Each part < 2^64, so the middle column cannot overflow.
+    let mid = (p00 >> 64) + (p01 & LOW) + (p10 & LOW);
+    let low = (p00 & LOW) | (mid << 64);
+    let high = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64);
+    (high, low)
 }
 
 /// A closed window's metrics: one row of `pulse_metrics`.
@@ -205,7 +347,7 @@ mod tests {
         for t in &trades[1..] {
             stats.add(t);
         }
-        stats.finish(trades[0].symbol, 0, 1000, 1)
+        stats.finish(trades[0].symbol, 0, 1000, 1).unwrap()
     }
 
     #[test]
@@ -302,5 +444,148 @@ mod tests {
             (w1.open.to_string(), w1.close.to_string()),
             ("3".into(), "1".into())
         );
+    }
+
+    fn raw(id: u64, p: i64, q: i64, side: Side) -> Trade {
+        Trade {
+            price: Decimal::from_raw(p),
+            quantity: Decimal::from_raw(q),
+            ..trade(id, id as i64, "1", "1", side)
+        }
+    }
+
+    fn finish(trades: &[Trade]) -> Result<Window, WindowError> {
+        let mut stats = WindowStats::new(&trades[0]);
+        for t in &trades[1..] {
+            stats.add(t);
+        }
+        stats.finish(trades[0].symbol, 0, 1000, 1)
+    }
+
+    #[test]
+    fn extreme_windows_are_exact_or_rejected() {
+        let max = i64::MAX;
+        let cases: Vec<(&str, Vec<Trade>, Result<(), WindowError>)> = vec![
+            (
+                "one largest trade",
+                vec![raw(1, max, max, Side::Buy)],
+                Ok(()),
+            ),
+            (
+                // Two such products still fit i128; three do not.
+                "Σ(p·q) overflows",
+                vec![
+                    raw(1, max, max, Side::Buy),
+                    raw(2, max, max, Side::Sell),
+                    raw(3, max, max, Side::Buy),
+                ],
+                Err(WindowError::Overflow { sum: "Σ(p·q)" }),
+            ),
+            (
+                "Σq leaves the decimal range",
+                vec![raw(1, 1, max, Side::Sell), raw(2, 1, 1, Side::Sell)],
+                Err(WindowError::OutOfRange { column: "volume" }),
+            ),
+            (
+                "zero volume",
+                vec![raw(1, 5, 0, Side::Buy)],
+                Err(WindowError::NoVolume),
+            ),
+        ];
+        for (name, trades, want) in cases {
+            let got = finish(&trades);
+            match (&got, want) {
+                (Ok(w), Ok(())) => {
+                    assert_eq!(w.buy_volume.raw() + w.sell_volume.raw(), w.volume.raw());
+                }
+                (Err(e), Err(want)) => assert_eq!(*e, want, "{name}"),
+                _ => panic!("{name}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn sums_past_128_bit_products_still_give_the_signal() {
+        // Σp·Σq and Σ(p·q)·n are near 2^138: the old i128 products overflowed.
+        let (hi, lo) = (i64::MAX / 2, i64::MAX / 4);
+        let mut trades = Vec::new();
+        for i in 0..4500 {
+            trades.push(raw(2 * i, hi, 1_000_000_000_000_000, Side::Buy));
+            trades.push(raw(2 * i + 1, lo, 1_000_000_000_000_001, Side::Sell));
+        }
+        let w = finish(&trades).unwrap();
+        // More sold at the lower price: avg > vwap, delta < 0.
+        assert_eq!(w.signal, Signal::Distributing);
+        assert_eq!(w.trade_count, 9000);
+        assert_eq!(w.volume.raw(), 9_000_000_000_000_004_500);
+    }
+
+    #[test]
+    fn wide_products_are_exact() {
+        let cases: [(u128, u128, (u128, u128)); 4] = [
+            (0, u128::MAX, (0, 0)),
+            (
+                u64::MAX as u128,
+                u64::MAX as u128,
+                (0, (u64::MAX as u128).pow(2)),
+            ),
+            (u128::MAX, 2, (1, u128::MAX - 1)),
+            (u128::MAX, u128::MAX, (u128::MAX - 1, 1)),
+        ];
+        for (x, y, want) in cases {
+            assert_eq!(mul_wide(x, y), want, "{x}·{y}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn wide_product_low_half_and_symmetry(x: u128, y: u128, k in 0u32..128) {
+            let (high, low) = mul_wide(x, y);
+            proptest::prop_assert_eq!(low, x.wrapping_mul(y));
+            proptest::prop_assert_eq!(mul_wide(y, x), (high, low));
+            let shifted = if k == 0 { (0, x) } else { (x >> (128 - k), x << k) };
+            proptest::prop_assert_eq!(mul_wide(x, 1u128 << k), shifted);
+        }
+
+        #[test]
+        fn product_comparison_agrees_where_i128_suffices(a: i64, b: i64, c: i64, d: i64) {
+            let (a, b, c, d) = (a as i128, b as i128, c as i128, d as i128);
+            proptest::prop_assert_eq!(cmp_products(a, b, c, d), (a * b).cmp(&(c * d)));
+        }
+
+        #[test]
+        fn extreme_trades_never_wrap(
+            trades in proptest::collection::vec((1i64..=i64::MAX, 1i64..=i64::MAX, proptest::bool::ANY), 1..8)
+        ) {
+            let trades: Vec<Trade> = trades
+                .iter()
+                .enumerate()
+                .map(|(i, &(p, q, buy))| raw(i as u64, p, q, if buy { Side::Buy } else { Side::Sell }))
+                .collect();
+            // The reference: the same sums, each step checked.
+            let mut notional = Some(0i128);
+            let mut volume = 0i128;
+            let mut buy = 0i128;
+            for t in &trades {
+                let (p, q) = (t.price.raw() as i128, t.quantity.raw() as i128);
+                notional = notional.and_then(|n| n.checked_add(p * q));
+                volume += q;
+                if t.side == Side::Buy { buy += q; }
+            }
+            match finish(&trades) {
+                Ok(w) => {
+                    proptest::prop_assert!(notional.is_some());
+                    proptest::prop_assert_eq!(w.volume.raw() as i128, volume);
+                    proptest::prop_assert_eq!(w.buy_volume.raw() as i128, buy);
+                    proptest::prop_assert_eq!(w.sell_volume.raw() as i128, volume - buy);
+                    proptest::prop_assert!(w.low.to_f64() <= w.vwap && w.vwap <= w.high.to_f64());
+                }
+                Err(WindowError::Overflow { .. }) => proptest::prop_assert!(notional.is_none()),
+                Err(WindowError::OutOfRange { .. }) => {
+                    proptest::prop_assert!(notional.is_some() && volume > i64::MAX as i128);
+                }
+                Err(e) => proptest::prop_assert!(false, "{e}"),
+            }
+        }
     }
 }

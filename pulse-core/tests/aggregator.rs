@@ -424,3 +424,59 @@ fn watermarks_at_vouch_for_quiet_symbols_by_elapsed_time_or_the_recordings_front
         vec![(btc(), 9_500), (eth, 7_500)]
     );
 }
+
+#[test]
+fn a_window_whose_sums_overflow_is_rejected_not_wrapped() {
+    let max = pulse_core::Decimal::from_raw(i64::MAX);
+    let huge = |id, t| Trade {
+        price: max,
+        quantity: max,
+        ..trade(btc(), id, t, "1", "1")
+    };
+    let mut a = agg(AggregatorConfig::default());
+    // Three trades of p = q = i64::MAX raw: Σ(p·q) needs 129 bits.
+    for (id, t) in [(1, 10_100), (2, 10_200), (3, 10_300)] {
+        assert_eq!(a.handle_trade(huge(id, t)), TradeOutcome::Accepted);
+    }
+    a.handle_trade(trade(btc(), 4, 11_100, "100", "1"));
+    a.flush();
+    let events = drain(&mut a);
+    let [Event::Rejected(r), Event::Window(w)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (r.symbol, r.start_ms, r.end_ms, r.version, r.trade_count),
+        (btc(), 10_000, 11_000, 1, 3)
+    );
+    assert_eq!(r.error.to_string(), "Σ(p·q) overflows 128 bits");
+    assert_eq!(r.error.reason(), "overflow");
+    assert_eq!((w.start_ms, w.trade_count), (11_000, 1));
+    assert_eq!((a.stats().windows, a.stats().rejected_windows), (1, 1));
+}
+
+#[test]
+fn a_late_trade_into_a_rejected_window_is_rejected_again() {
+    let max = pulse_core::Decimal::from_raw(i64::MAX);
+    let mut a = agg(AggregatorConfig {
+        late_policy: LatePolicy::Reemit,
+        ..lateness()
+    });
+    let big = |id, t| Trade {
+        quantity: max,
+        ..trade(btc(), id, t, "0.00000001", "1")
+    };
+    // Σq = 2·i64::MAX raw fits i128 but not the exact `volume` column.
+    a.handle_trade(big(1, 10_100));
+    a.handle_trade(big(2, 10_200));
+    a.handle_trade(trade(btc(), 3, 13_000, "1", "1"));
+    a.handle_trade(big(4, 10_300));
+    let rejected: Vec<(u64, &str)> = drain(&mut a)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Rejected(r) => Some((r.version, r.error.reason())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rejected, vec![(1, "decimal_range"), (2, "decimal_range")]);
+    assert_eq!(a.stats().rejected_windows, 2);
+}

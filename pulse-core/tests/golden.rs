@@ -102,6 +102,7 @@ fn every_capture_matches_an_independent_computation() {
                     Event::Gap { symbol, missing } => {
                         panic!("{name}: unexpected gap {symbol} {missing:?}")
                     }
+                    Event::Rejected(r) => panic!("{name}: real trades fit: {r:?}"),
                 }
             }
         };

@@ -67,6 +67,7 @@ fn run(trades: &[Trade]) -> (Vec<Window>, u64) {
             Event::Window(w) => windows.push(w),
             Event::Late(_) => late += 1,
             Event::Gap { .. } => {}
+            Event::Rejected(r) => panic!("generated trades fit: {r:?}"),
         }
     }
     windows.sort_by_key(|w| (w.symbol, w.start_ms));

@@ -10,8 +10,10 @@
 //!   `symbols_followed`, `symbol_list_failures`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
 //!   `duplicates`, `late_trades`, `stream_gaps`, `windows_emitted`,
-//!   `windows_reemitted`, `watermark_lag_seconds`, `clock_offset_seconds`,
-//!   `sink_errors`, `sink_retries` and both latency histograms.
+//!   `windows_reemitted`, `windows_rejected` (sums that overflow),
+//!   `watermark_lag_seconds`, `clock_offset_seconds`, `sink_errors`,
+//!   `sink_retries` and both latency histograms;
+//! - the ClickHouse sink: `windows_rejected` (times out of its range).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -34,6 +36,15 @@ pub struct SymbolLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     /// Short machine-friendly reason, e.g. `json`.
+    pub reason: String,
+}
+
+/// Label set with a symbol and a reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SymbolReasonLabel {
+    /// Trading pair, e.g. `BTCUSDT`.
+    pub symbol: String,
+    /// Short machine-friendly reason, e.g. `overflow`.
     pub reason: String,
 }
 
@@ -95,6 +106,10 @@ pub struct Metrics {
     pub windows_emitted: Family<SymbolLabel, Counter>,
     /// Corrected windows emitted again with a higher version, by symbol.
     pub windows_reemitted: Family<SymbolLabel, Counter>,
+    /// Windows that have no row, by symbol and reason: sums that overflow
+    /// (`overflow`, `decimal_range`, `no_volume`, from the aggregator) or
+    /// times a store cannot hold (`time_range`, from the ClickHouse sink).
+    pub windows_rejected: Family<SymbolReasonLabel, Counter>,
     /// WebSocket reconnects.
     pub reconnects: Counter,
     /// Open WebSocket connections.
@@ -164,6 +179,10 @@ impl Metrics {
             windows_reemitted: r.add(
                 "windows_reemitted",
                 "Corrected windows emitted again with a higher version",
+            ),
+            windows_rejected: r.add(
+                "windows_rejected",
+                "Windows that have no row: sums that overflow, or times the store cannot hold",
             ),
             reconnects: r.add("reconnects", "WebSocket reconnects"),
             connections: r.add("connections", "Open WebSocket connections"),
@@ -247,6 +266,16 @@ impl Metrics {
         drop(self.sink_errors.get_or_create(&label));
         drop(self.sink_retries.get_or_create(&label));
         drop(self.window_store_latency.get_or_create(&label));
+    }
+
+    /// Counts one window that has no row.
+    pub fn reject_window(&self, symbol: &str, reason: &str) {
+        self.windows_rejected
+            .get_or_create(&SymbolReasonLabel {
+                symbol: symbol.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     /// Counts one rejected frame.

@@ -200,3 +200,97 @@ async fn gaps_rest_cannot_fill_are_counted_not_waited_for() {
         0
     );
 }
+
+/// A source whose consumer reads nothing until the whole tape was evicted
+/// from a 16-trade queue, so all but 16 trades come from REST.
+async fn overflowed(fake: &FakeBinance, metrics: &Metrics) -> BinanceSource {
+    let mut config = fake.binance_config();
+    config.queue_capacity = 16;
+    let source = BinanceSource::connect(config, metrics.clone())
+        .await
+        .expect("connect");
+    let evicted = (fake.trades().len() - 16) as u64;
+    wait_until(WITHIN, "the socket reader has seen every trade", || async {
+        metrics.queue_dropped.get() >= evicted
+    })
+    .await;
+    source
+}
+
+#[tokio::test]
+async fn a_corrupt_trade_in_a_rest_page_costs_only_that_trade() {
+    let Some(trades) = recorded(BTC_2024_07) else {
+        return;
+    };
+    let fake = FakeBinance::start(trades.clone()).await;
+    // In the middle of the third page of the backfill.
+    let bad = fake.trades()[2500];
+    fake.corrupt_on_rest(bad.symbol, bad.id);
+    let metrics = Metrics::new();
+    let mut source = overflowed(&fake, &metrics).await;
+    let got = collect_trades(&mut source, trades.len() - 1, WITHIN).await;
+    let expected: Vec<Trade> = fake
+        .trades()
+        .iter()
+        .filter(|t| t.id != bad.id)
+        .copied()
+        .collect();
+    assert_same_trades(&expected, &got);
+    let unfilled = total(&fake, |l| metrics.trades_unfilled.get_or_create(l).get());
+    let backfilled = total(&fake, |l| metrics.trades_backfilled.get_or_create(l).get());
+    assert_eq!(unfilled, 1, "the bad trade is counted lost");
+    assert_eq!(backfilled, metrics.queue_dropped.get() - 1);
+    let rejected = metrics.encode();
+    assert!(
+        rejected.contains("pulse_frames_rejected_total{reason=\"decimal\"} 1"),
+        "{rejected}"
+    );
+    // The bad id is given up at once, not asked for again.
+    assert_eq!(fake.stats().rest_requests, 11);
+}
+
+#[tokio::test]
+async fn a_5xx_burst_within_the_retry_budget_loses_nothing() {
+    let Some(trades) = recorded(BTC_2024_07) else {
+        return;
+    };
+    let fake = FakeBinance::start(trades.clone()).await;
+    let metrics = Metrics::new();
+    let mut source = overflowed(&fake, &metrics).await;
+    let budget = {
+        let b = &source.config().backfill;
+        (b.attempts * b.rounds) as usize
+    };
+    // Every backfill but the last of the budget fails in full.
+    fake.fail_rest(RestFault::Unavailable, budget - 1);
+    let got = collect_trades(&mut source, trades.len(), WITHIN).await;
+    assert_same_trades(fake.trades(), &got);
+    assert_eq!(fake.stats().rest_faults_served, (budget - 1) as u64);
+    assert_eq!(
+        total(&fake, |l| metrics.trades_unfilled.get_or_create(l).get()),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_burst_beyond_the_retry_budget_is_counted_as_unfilled() {
+    let Some(trades) = recorded(BTC_2024_07) else {
+        return;
+    };
+    let fake = FakeBinance::start(trades.clone()).await;
+    let metrics = Metrics::new();
+    let mut source = overflowed(&fake, &metrics).await;
+    let budget = {
+        let b = &source.config().backfill;
+        (b.attempts * b.rounds) as usize
+    };
+    fake.fail_rest(RestFault::Unavailable, budget);
+    // Only the 16 trades the queue kept arrive; the rest is counted.
+    let got = collect_trades(&mut source, 16, WITHIN).await;
+    assert_same_trades(&fake.trades()[trades.len() - 16..], &got);
+    assert_eq!(
+        total(&fake, |l| metrics.trades_unfilled.get_or_create(l).get()),
+        metrics.queue_dropped.get()
+    );
+    assert_eq!(fake.stats().rest_requests, budget as u64, "no more asked");
+}

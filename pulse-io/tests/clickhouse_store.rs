@@ -95,7 +95,10 @@ async fn final_keeps_one_row_per_window_and_the_fullest_one() {
     let Some(windows) = windows() else { return };
     let store = WindowStore::new(config(db.url(), db.database())).unwrap();
     store.create_schema().await.unwrap();
-    let rows: Vec<WindowRow> = windows.iter().map(WindowRow::from).collect();
+    let rows: Vec<WindowRow> = windows
+        .iter()
+        .map(|w| WindowRow::try_from(w).unwrap())
+        .collect();
     let big = windows
         .iter()
         .position(|w| w.trade_count >= 3)
@@ -166,6 +169,134 @@ async fn positions_round_trip_and_the_latest_version_wins() {
     .unwrap();
     other.create_schema().await.unwrap();
     assert!(other.load_positions("trades_btc").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_version_tie_loads_one_whole_row_the_furthest() {
+    let Some(db) = pulse_testkit::clickhouse().await else {
+        return;
+    };
+    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    store.create_schema().await.unwrap();
+    let checkpoint = |symbol: &str, watermark_ms| {
+        (
+            Symbol::new(symbol).unwrap(),
+            SymbolCheckpoint {
+                watermark_ms,
+                max_time_ms: watermark_ms + 1,
+            },
+        )
+    };
+    // Two consumers started as the same instance both saved version 7.
+    // Column by column the maxima would mix them: resume 90 with next 200.
+    let behind = PartitionPosition {
+        partition: 0,
+        resume_offset: 90,
+        next_offset: 100,
+        checkpoints: [checkpoint("BTCUSDT", 5_000)].into(),
+        version: 7,
+    };
+    let ahead = PartitionPosition {
+        resume_offset: 40,
+        next_offset: 200,
+        checkpoints: [checkpoint("ETHUSDT", 9_000)].into(),
+        ..behind.clone()
+    };
+    for (topic, order) in [
+        ("first_behind", [&behind, &ahead]),
+        ("first_ahead", [&ahead, &behind]),
+    ] {
+        for p in order {
+            store
+                .save_positions(topic, std::slice::from_ref(p))
+                .await
+                .unwrap();
+        }
+        let loaded = store.load_positions(topic).await.unwrap();
+        assert_eq!(loaded.len(), 1, "{topic}");
+        assert_eq!(loaded[&0], ahead, "{topic}: one whole row, the furthest");
+    }
+}
+
+#[tokio::test]
+async fn inserts_pin_synchronous_settings_where_the_server_knows_them() {
+    let Some(db) = pulse_testkit::clickhouse().await else {
+        return;
+    };
+    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    store.create_schema().await.unwrap();
+    let known: u64 = db
+        .client()
+        .query("SELECT count() FROM system.settings WHERE name = 'async_insert'")
+        .fetch_one()
+        .await
+        .unwrap();
+    let pinned = store.insert_settings().await.unwrap();
+    if known > 0 {
+        assert_eq!(pinned, &[("async_insert", "0")]);
+    } else {
+        // 18.16: the setting would be refused as unknown; inserts are
+        // synchronous there anyway.
+        assert!(pinned.is_empty(), "{pinned:?}");
+    }
+    // Either way both inserts the crash argument orders go through.
+    let Some(windows) = windows() else { return };
+    let rows: Vec<WindowRow> = windows[..3]
+        .iter()
+        .map(|w| WindowRow::try_from(w).unwrap())
+        .collect();
+    store.insert_windows(&rows).await.unwrap();
+    let position = PartitionPosition {
+        partition: 1,
+        next_offset: 3,
+        resume_offset: 3,
+        version: 1,
+        ..PartitionPosition::default()
+    };
+    store
+        .save_positions("t", std::slice::from_ref(&position))
+        .await
+        .unwrap();
+    assert_eq!(store.select_final().await.unwrap().len(), 3);
+    assert_eq!(store.load_positions("t").await.unwrap()[&1], position);
+}
+
+#[tokio::test]
+async fn windows_outside_datetime_are_rejected_and_counted_not_clamped() {
+    let Some(db) = pulse_testkit::clickhouse().await else {
+        return;
+    };
+    let Some(windows) = windows() else { return };
+    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    store.create_schema().await.unwrap();
+    let metrics = Metrics::new();
+    let mut sink = ClickHouseWindowSink::new(store.clone()).metrics(metrics.clone());
+    // Before 1970 and after 2106 used to clamp onto the first and last second.
+    let at = |start_ms: i64| Window {
+        start_ms,
+        end_ms: start_ms + 1000,
+        ..windows[0].clone()
+    };
+    let mut batch = windows.clone();
+    batch.extend([
+        at(-5_000),
+        at(-2_000),
+        at(i64::from(u32::MAX) * 1000),
+        at(1 << 45),
+    ]);
+    sink.write_windows(&batch).await.unwrap();
+    let mut expected: Vec<WindowRow> = windows
+        .iter()
+        .map(|w| WindowRow::try_from(w).unwrap())
+        .collect();
+    expected.sort_by(|a, b| (&a.symbol, a.window_start).cmp(&(&b.symbol, b.window_start)));
+    consume_support::assert_same_rows(&store.select_final().await.unwrap(), &expected);
+    let text = metrics.encode();
+    let line = format!(
+        "pulse_windows_rejected_total{{symbol=\"{}\",reason=\"time_range\"}} 4",
+        windows[0].symbol
+    );
+    assert!(text.contains(&line), "{line} in\n{text}");
 }
 
 /// Replays the altcoins capture (574 trades) in batches of 10; before batch

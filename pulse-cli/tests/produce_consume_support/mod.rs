@@ -55,7 +55,7 @@ pub fn expected_rows(trades: &[Trade]) -> Vec<WindowRow> {
     agg.flush();
     while let Some(event) = agg.poll() {
         if let Event::Window(w) = event {
-            rows.push(WindowRow::from(&w));
+            rows.push(WindowRow::try_from(&w).unwrap());
         }
     }
     rows.sort_by(|a, b| (&a.symbol, a.window_start).cmp(&(&b.symbol, b.window_start)));

@@ -18,7 +18,7 @@ mod swar;
 pub use csv::parse_csv_row;
 pub use exchange_info::{TradingPerpetuals, parse_exchange_info};
 pub use json::{Frame, parse_frame};
-pub use rest::parse_agg_trades;
+pub use rest::{AggTradesPage, RejectedAggTrade, parse_agg_trades};
 
 use crate::{DecimalError, SymbolError};
 

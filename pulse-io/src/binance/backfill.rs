@@ -1,20 +1,24 @@
 //! One backfill: paging `/fapi/v1/aggTrades` from an id until caught up.
 
-use pulse_core::{BackfillOutcome, BackfillRequest, Trade};
+use pulse_core::{AggTradesPage, BackfillFailure, BackfillOutcome, BackfillRequest, Symbol};
 
 use super::config::BackfillConfig;
 use super::rest::{RestClient, RestError};
-use crate::RetryPolicy;
+use crate::{Metrics, RetryPolicy};
 
 /// Pages from `req.from_id` until `req.until` is reached or a page comes
 /// back short. Transient failures are retried with backoff, rate limits are
 /// waited out (by the client), and anything else ends the backfill with
-/// what it has.
+/// what it has. A failure says whether the lanes should keep the gap open
+/// ([`BackfillFailure::Transient`]) or give it up. Entries of a page that
+/// cannot be read are counted as rejected, logged, and reported as
+/// [`BackfillOutcome::unreadable`]; the rest of the page is kept.
 pub(crate) async fn run(
     rest: &RestClient,
     req: BackfillRequest,
     config: &BackfillConfig,
     retry: RetryPolicy,
+    metrics: &Metrics,
 ) -> BackfillOutcome {
     let mut delays = retry.delays();
     if req.round > 0 {
@@ -35,7 +39,7 @@ pub(crate) async fn run(
                 failures = 0;
                 delays.reset();
                 let full = page.len() >= config.page_limit as usize;
-                let Some(highest) = page.iter().map(|t| t.id).max().filter(|&h| h >= from) else {
+                let Some(highest) = page.highest_id().filter(|&h| h >= from) else {
                     return outcome;
                 };
                 // Ids past `until` were listed but not kept: claim no more
@@ -43,8 +47,13 @@ pub(crate) async fn run(
                 outcome.highest_listed =
                     Some(req.until.map_or(highest, |until| highest.min(until)));
                 // Past `until` the live stream has it: keep only what is missing.
-                let wanted = |t: &Trade| req.until.is_none_or(|until| t.id <= until);
-                outcome.trades.extend(page.into_iter().filter(wanted));
+                let wanted = |id: u64| req.until.is_none_or(|until| id <= until);
+                outcome.unreadable.extend(
+                    reject_unreadable(&page, symbol, from, metrics).filter(|&id| wanted(id)),
+                );
+                outcome
+                    .trades
+                    .extend(page.trades.into_iter().filter(|t| wanted(t.id)));
                 from = highest + 1;
                 if !full || req.until.is_some_and(|until| highest >= until) {
                     return outcome;
@@ -55,11 +64,19 @@ pub(crate) async fn run(
                 retry_after,
             }) => {
                 failures += 1;
-                if retry_after > config.max_retry_after || failures >= config.attempts {
-                    outcome.failure = Some(format!(
+                let reason = || {
+                    format!(
                         "rate limited (HTTP {status}, retry after {retry_after:?}; waiting at most {:?}, {} times)",
                         config.max_retry_after, config.attempts
-                    ));
+                    )
+                };
+                // Asking during a long ban only makes it longer.
+                if retry_after > config.max_retry_after {
+                    outcome.failure = Some(BackfillFailure::Final(reason()));
+                    return outcome;
+                }
+                if failures >= config.attempts {
+                    outcome.failure = Some(BackfillFailure::Transient(reason()));
                     return outcome;
                 }
                 // The client holds every request back until Retry-After passes.
@@ -72,9 +89,36 @@ pub(crate) async fn run(
                 tokio::time::sleep(wait).await;
             }
             Err(e) => {
-                outcome.failure = Some(e.to_string());
+                let reason = e.to_string();
+                outcome.failure = Some(if e.is_retryable() {
+                    BackfillFailure::Transient(reason)
+                } else {
+                    BackfillFailure::Final(reason)
+                });
                 return outcome;
             }
         }
     }
+}
+
+/// Counts and logs the page's unreadable entries; yields the ids of those
+/// whose id could be read, so they are counted as lost rather than skipped.
+fn reject_unreadable<'a>(
+    page: &'a AggTradesPage,
+    symbol: Symbol,
+    from: u64,
+    metrics: &'a Metrics,
+) -> impl Iterator<Item = u64> + 'a {
+    page.rejected.iter().filter_map(move |r| {
+        metrics.reject(r.error.reason());
+        match r.id {
+            Some(id) => {
+                tracing::warn!(%symbol, id, error = %r.error, "unreadable trade in a REST backfill reply; it is lost");
+            }
+            None => {
+                tracing::warn!(%symbol, from, index = r.index, error = %r.error, "unreadable entry without an id in a REST backfill reply; its trade is lost");
+            }
+        }
+        r.id
+    })
 }

@@ -66,10 +66,13 @@ pub struct BinanceConfig {
 pub struct BackfillConfig {
     /// Trades per request (`limit`); Binance allows at most 1000.
     pub page_limit: u32,
-    /// Failed requests (network, 5xx) per backfill before it gives up.
+    /// Failed requests (network, timeouts, 5xx) in a row per backfill
+    /// before it stops; the gap stays open for the next round.
     pub attempts: u32,
-    /// Backfills of one gap that return nothing new before the gap is left
-    /// unfilled (covers REST lagging behind the WebSocket).
+    /// Backfills of one gap in a row that bring nothing new, because REST
+    /// lags behind the WebSocket or keeps failing, before the gap is left
+    /// unfilled and counted. A gap survives `attempts × rounds` failed
+    /// requests in a row.
     pub rounds: u32,
     /// A `Retry-After` longer than this (a long 418 ban) makes a backfill
     /// give up instead of waiting.

@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pulse_core::{Symbol, Trade, TradingPerpetuals};
+use pulse_core::{AggTradesPage, Symbol, TradingPerpetuals};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -72,13 +72,14 @@ impl RestClient {
         })
     }
 
-    /// Up to `limit` aggTrades of `symbol` from id `from_id` on, oldest first.
+    /// Up to `limit` aggTrades of `symbol` from id `from_id` on, oldest
+    /// first, with the entries that could not be read.
     pub(crate) async fn agg_trades(
         &self,
         symbol: Symbol,
         from_id: u64,
         limit: u32,
-    ) -> Result<Vec<Trade>, RestError> {
+    ) -> Result<AggTradesPage, RestError> {
         // Symbols are [A-Z0-9_], so nothing needs escaping.
         let url = format!(
             "{}/aggTrades?symbol={symbol}&fromId={from_id}&limit={limit}",

@@ -175,8 +175,10 @@ impl BinanceSource {
         while let Some(request) = self.lanes.poll_backfill() {
             let rest = self.rest.clone();
             let config = self.config.clone();
+            let metrics = self.metrics.clone();
             self.backfills.spawn(async move {
-                let outcome = backfill::run(&rest, request, &config.backfill, config.retry).await;
+                let outcome =
+                    backfill::run(&rest, request, &config.backfill, config.retry, &metrics).await;
                 (request, outcome)
             });
         }
@@ -211,8 +213,14 @@ impl BinanceSource {
                     symbol,
                     from_id,
                     failure,
+                    retrying,
                 } => {
-                    tracing::warn!(%symbol, from = from_id, failure, "backfill gave up");
+                    let failure = failure.reason();
+                    if retrying {
+                        tracing::warn!(%symbol, from = from_id, failure, "backfill failed; the gap stays open and is asked for again");
+                    } else {
+                        tracing::warn!(%symbol, from = from_id, failure, "backfill gave up");
+                    }
                 }
                 LaneEvent::Unfilled {
                     symbol,

@@ -7,13 +7,15 @@
 //! ## Layout
 //! - [`ClickHouseConfig`]: server, database, table.
 //! - [`schema_statements`], [`create_schema`]: the DDL from `sql/*.sql`.
-//! - [`WindowRow`], [`row_version`]: one `pulse_metrics` row.
+//! - [`WindowRow`], [`row_version`], [`RowError`]: one `pulse_metrics` row,
+//!   or why a window cannot be one.
 //! - [`WindowStore`]: inserts and `FINAL` reads.
 //! - [`PartitionPosition`]: consumer positions (`load_positions`, `save_positions`).
 //! - [`ClickHouseWindowSink`]: the windows sink, batched by the pipeline.
 //! - [`ClickHouseError`]: retryable vs fatal failures.
 
 mod config;
+mod durability;
 mod error;
 mod positions;
 mod row;
@@ -24,7 +26,7 @@ mod store;
 pub use config::{ClickHouseConfig, POSITIONS_TABLE};
 pub use error::ClickHouseError;
 pub use positions::PartitionPosition;
-pub use row::{WindowRow, row_version};
+pub use row::{RowError, WindowRow, row_version};
 pub use schema::{METRICS_DDL, POSITIONS_DDL, create_schema, schema_statements};
 pub use sink::ClickHouseWindowSink;
 pub use store::WindowStore;

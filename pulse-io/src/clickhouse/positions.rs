@@ -4,7 +4,8 @@
 //! records per partition where to resume, and each symbol's clock, in
 //! `pulse_consumer_positions` (see `sql/002_pulse_consumer_positions.sql`).
 //! A position is written only after the windows it covers, so a crash
-//! between the two at worst re-emits identical windows.
+//! between the two at worst re-emits identical windows. Both inserts are
+//! synchronous (see `durability.rs`), so "after" holds on the server too.
 
 use std::collections::BTreeMap;
 
@@ -53,15 +54,21 @@ struct LatestRow {
 
 impl WindowStore {
     /// The latest position of every partition of `topic` stored for this
-    /// store's table.
+    /// store's table: each read whole from one row, the one with the
+    /// largest `version` (on a tie, the largest `next_offset`).
     pub async fn load_positions(
         &self,
         topic: &str,
     ) -> Result<BTreeMap<i32, PartitionPosition>, ClickHouseError> {
+        // One whole row per partition: per-column argMax could mix two rows
+        // of the same version (two consumers started as one instance). On a
+        // tie the furthest position wins, deterministically; either is safe,
+        // as each was written after its own windows.
         let sql = format!(
-            "SELECT kafka_partition, argMax(resume_offset, version), argMax(next_offset, version), \
-             argMax(checkpoints, version), max(version) FROM {} \
-             WHERE metrics_table = ? AND topic = ? GROUP BY kafka_partition",
+            "SELECT kafka_partition, resume_offset, next_offset, checkpoints, version FROM {} \
+             WHERE metrics_table = ? AND topic = ? \
+             ORDER BY kafka_partition, version DESC, next_offset DESC, resume_offset DESC, checkpoints DESC \
+             LIMIT 1 BY kafka_partition",
             self.config.positions_table()
         );
         let query = self
@@ -118,8 +125,12 @@ impl WindowStore {
             })
             .collect();
         let table = self.config.positions_table();
+        let settings = self.insert_settings().await?;
         self.timed("save positions", async {
             let mut insert = self.client.insert_unescaped::<PositionRow>(&table).await?;
+            for &(name, value) in settings {
+                insert = insert.with_setting(name, value);
+            }
             for row in &rows {
                 insert.write(row).await?;
             }

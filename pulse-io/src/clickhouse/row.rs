@@ -60,11 +60,45 @@ pub fn row_version(window: &Window) -> u64 {
     window.trade_count
 }
 
-impl From<&Window> for WindowRow {
-    fn from(w: &Window) -> Self {
-        WindowRow {
-            window_start: seconds(w.start_ms),
-            window_end: seconds(w.end_ms),
+/// Why a window has no `pulse_metrics` row.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RowError {
+    /// `DateTime` holds 1970-01-01 00:00:00 to 2106-02-07 06:28:15 UTC;
+    /// clamping would put several windows onto one row.
+    #[error(
+        "window [{start_ms}, {end_ms}) ms is outside ClickHouse DateTime (1970-01-01 to 2106-02-07 UTC)"
+    )]
+    TimeOutOfRange {
+        /// Window start, ms since the epoch.
+        start_ms: i64,
+        /// Window end, ms since the epoch.
+        end_ms: i64,
+    },
+}
+
+impl RowError {
+    /// A short, stable label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RowError::TimeOutOfRange { .. } => "time_range",
+        }
+    }
+}
+
+impl TryFrom<&Window> for WindowRow {
+    type Error = RowError;
+
+    fn try_from(w: &Window) -> Result<Self, RowError> {
+        let out_of_range = || RowError::TimeOutOfRange {
+            start_ms: w.start_ms,
+            end_ms: w.end_ms,
+        };
+        let window_start = seconds(w.start_ms).ok_or_else(out_of_range)?;
+        let window_end = seconds(w.end_ms).ok_or_else(out_of_range)?;
+        Ok(WindowRow {
+            window_start,
+            window_end,
             vwap: w.vwap,
             net_delta: w.net_delta,
             buy_pressure_pct: w.buy_pressure_pct,
@@ -82,11 +116,91 @@ impl From<&Window> for WindowRow {
             first_trade_id: w.first_trade_id,
             last_trade_id: w.last_trade_id,
             version: row_version(w),
-        }
+        })
     }
 }
 
-/// `DateTime` is unsigned 32-bit seconds; clamp rather than wrap.
-fn seconds(ms: i64) -> u32 {
-    ms.div_euclid(1000).clamp(0, i64::from(u32::MAX)) as u32
+/// `DateTime` is unsigned 32-bit seconds; `None` outside it.
+fn seconds(ms: i64) -> Option<u32> {
+    u32::try_from(ms.div_euclid(1000)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pulse_core::{Decimal, Signal, Symbol};
+
+    fn window(start_ms: i64, end_ms: i64) -> Window {
+        let one = Decimal::from_raw(100_000_000);
+        Window {
+            symbol: Symbol::new("BTCUSDT").unwrap(),
+            start_ms,
+            end_ms,
+            version: 1,
+            vwap: 1.0,
+            net_delta: 1.0,
+            buy_pressure_pct: 100.0,
+            total_volume: 1.0,
+            trade_count: 1,
+            avg_price_1_sec: 1.0,
+            signal: Signal::Neutral,
+            open: one,
+            high: one,
+            low: one,
+            close: one,
+            volume: one,
+            buy_volume: one,
+            sell_volume: Decimal::ZERO,
+            first_trade_id: 1,
+            last_trade_id: 1,
+        }
+    }
+
+    #[test]
+    fn times_outside_datetime_are_rejected_not_clamped() {
+        let last = i64::from(u32::MAX) * 1000;
+        let cases = [
+            ("the epoch", 0, 1000, Some((0, 1))),
+            (
+                "a real window",
+                1_723_161_256_000,
+                1_723_161_257_000,
+                Some((1_723_161_256, 1_723_161_257)),
+            ),
+            (
+                "the last second starts in range, ends past it",
+                last,
+                last + 1000,
+                None,
+            ),
+            (
+                "the last whole window",
+                last - 1000,
+                last,
+                Some((u32::MAX - 1, u32::MAX)),
+            ),
+            ("before 1970", -1000, 0, None),
+            ("far before", i64::MIN, i64::MIN + 1000, None),
+            ("far after", i64::MAX - 1000, i64::MAX, None),
+        ];
+        for (name, start, end, want) in cases {
+            let got = WindowRow::try_from(&window(start, end));
+            match (got, want) {
+                (Ok(row), Some(want)) => {
+                    assert_eq!((row.window_start, row.window_end), want, "{name}")
+                }
+                (Err(e), None) => {
+                    assert_eq!(
+                        e,
+                        RowError::TimeOutOfRange {
+                            start_ms: start,
+                            end_ms: end
+                        }
+                    );
+                    assert_eq!(e.reason(), "time_range");
+                }
+                (got, _) => panic!("{name}: {got:?}"),
+            }
+        }
+    }
 }

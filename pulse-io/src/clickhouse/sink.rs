@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use pulse_core::Window;
 
 use super::{ClickHouseConfig, ClickHouseError, WindowRow, WindowStore};
+use crate::Metrics;
 use crate::sink::{Batching, SinkError, WindowSink};
 
 /// Writes windows to `pulse_metrics`.
@@ -20,10 +21,14 @@ use crate::sink::{Batching, SinkError, WindowSink};
 ///
 /// Rows are keyed by (symbol, window_start) in a ReplacingMergeTree, so a
 /// window written twice is harmless. Windows must start on whole seconds.
+/// A window whose times `DateTime` cannot hold is not written: it is
+/// logged and counted in `pulse_windows_rejected_total{reason="time_range"}`
+/// (see [`metrics`](Self::metrics)).
 #[derive(Debug)]
 pub struct ClickHouseWindowSink {
     store: WindowStore,
     batching: Batching,
+    metrics: Metrics,
 }
 
 impl ClickHouseWindowSink {
@@ -43,7 +48,15 @@ impl ClickHouseWindowSink {
                 interval: Some(Duration::from_secs(1)),
                 max_pending: 1_000_000,
             },
+            metrics: Metrics::new(),
         }
+    }
+
+    /// Counts rejected windows in `metrics` (by default in a private set
+    /// nobody serves).
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Sets the least time between two inserts (default 1 s); `None`
@@ -71,7 +84,16 @@ impl WindowSink for ClickHouseWindowSink {
     }
 
     async fn write_windows(&mut self, windows: &[Window]) -> Result<(), SinkError> {
-        let rows: Vec<WindowRow> = windows.iter().map(WindowRow::from).collect();
+        let mut rows = Vec::with_capacity(windows.len());
+        for w in windows {
+            match WindowRow::try_from(w) {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    self.metrics.reject_window(w.symbol.as_str(), e.reason());
+                    tracing::warn!(symbol = %w.symbol, window_start_ms = w.start_ms, trades = w.trade_count, error = %e, "window not stored in ClickHouse");
+                }
+            }
+        }
         Ok(self.store.insert_windows(&rows).await?)
     }
 }

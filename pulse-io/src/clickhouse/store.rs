@@ -2,14 +2,16 @@
 
 use std::future::Future;
 
+use super::durability::ServerSettings;
 use super::{ClickHouseConfig, ClickHouseError, WindowRow, create_schema};
 
 /// A handle on one `pulse_metrics` table and the positions table beside it.
-/// Cheap to clone.
+/// Cheap to clone; clones share what was learnt about the server.
 #[derive(Clone)]
 pub struct WindowStore {
     pub(super) config: ClickHouseConfig,
     pub(super) client: ::clickhouse::Client,
+    pub(super) server: ServerSettings,
 }
 
 impl std::fmt::Debug for WindowStore {
@@ -26,7 +28,11 @@ impl WindowStore {
     pub fn new(config: ClickHouseConfig) -> Result<Self, ClickHouseError> {
         config.validate()?;
         let client = config.client();
-        Ok(WindowStore { config, client })
+        Ok(WindowStore {
+            config,
+            client,
+            server: ServerSettings::default(),
+        })
     }
 
     /// The settings in use.
@@ -39,22 +45,38 @@ impl WindowStore {
         create_schema(&self.config).await
     }
 
-    /// Inserts `rows` in one `INSERT`. On error nothing is kept by the
-    /// client: the caller still owns `rows` and may retry with them.
+    /// Inserts `rows` in one `INSERT`, stored when it returns (see
+    /// [`insert_settings`](Self::insert_settings)). On error nothing is kept
+    /// by the client: the caller still owns `rows` and may retry with them.
     pub async fn insert_windows(&self, rows: &[WindowRow]) -> Result<(), ClickHouseError> {
         if rows.is_empty() {
             return Ok(());
         }
         // Already quoted; `insert` would quote `db`.`t` again as one name.
         let table = self.config.metrics_table();
+        let settings = self.insert_settings().await?;
         self.timed("insert windows", async {
             let mut insert = self.client.insert_unescaped::<WindowRow>(&table).await?;
+            for &(name, value) in settings {
+                insert = insert.with_setting(name, value);
+            }
             for row in rows {
                 insert.write(row).await?;
             }
             insert.end().await
         })
         .await
+    }
+
+    /// The settings pulse pins on its inserts to this server, so that an
+    /// insert is stored when it returns whatever the server's profile says:
+    /// `async_insert=0` on servers that know it (21.11 and later), none on
+    /// older ones, whose inserts are always synchronous and which reject
+    /// unknown settings. Asked once per store, on first use.
+    pub async fn insert_settings(
+        &self,
+    ) -> Result<&'static [(&'static str, &'static str)], ClickHouseError> {
+        self.server.for_inserts(self).await
     }
 
     /// Every window, one row each (`FINAL`), ordered by symbol and start.

@@ -142,7 +142,7 @@ fn message(trade: &Trade) -> Rec {
 fn final_rows(inserted: &[Window]) -> BTreeMap<(String, u32), WindowRow> {
     let mut table: BTreeMap<(String, u32), WindowRow> = BTreeMap::new();
     for w in inserted {
-        let row = WindowRow::from(w);
+        let row = WindowRow::try_from(w).unwrap();
         let key = (row.symbol.clone(), row.window_start);
         match table.get(&key) {
             Some(old) if old.version > row.version => {}

@@ -42,7 +42,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use pulse_core::{
-    Aggregator, AggregatorConfig, Event, LatePolicy, Symbol, Trade, TradeOutcome, Window,
+    Aggregator, AggregatorConfig, Event, LatePolicy, RejectedWindow, Symbol, Trade, TradeOutcome,
+    Window,
 };
 
 use crate::clickhouse::PartitionPosition;
@@ -92,6 +93,8 @@ pub(crate) struct PartitionState {
     /// Records below this offset were processed before the restart.
     replay_until: i64,
     version: u64,
+    /// Windows closed without a row, for the pipeline to count.
+    rejected: Vec<RejectedWindow>,
 }
 
 impl PartitionState {
@@ -125,6 +128,7 @@ impl PartitionState {
             handled: None,
             replay_until: position.map_or(i64::MIN, |p| p.next_offset),
             version: position.map_or(0, |p| p.version),
+            rejected: Vec::new(),
         })
     }
 
@@ -274,12 +278,25 @@ impl PartitionState {
         self.version = self.version.max(position.version);
     }
 
+    /// Windows closed without a row since the last call.
+    pub(crate) fn take_rejected(&mut self) -> std::vec::Drain<'_, RejectedWindow> {
+        self.rejected.drain(..)
+    }
+
     fn drain(&mut self, windows: &mut impl Extend<Window>) {
         let mut closed = BTreeSet::new();
         while let Some(event) = self.aggregator.poll() {
-            if let Event::Window(w) = event {
-                closed.insert(w.symbol);
-                windows.extend([w]);
+            match event {
+                Event::Window(w) => {
+                    closed.insert(w.symbol);
+                    windows.extend([w]);
+                }
+                // Closed too, held like any closed window.
+                Event::Rejected(r) => {
+                    closed.insert(r.symbol);
+                    self.rejected.push(r);
+                }
+                _ => {}
             }
         }
         // Forget what the aggregator forgot too.

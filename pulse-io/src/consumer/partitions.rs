@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use pulse_core::{Event, Symbol, Window};
+use pulse_core::{Event, RejectedWindow, Symbol, Window};
 
 use super::partition::{PartitionState, RecordOutcome};
 use super::topic::TopicRecord;
@@ -15,6 +15,7 @@ use crate::driver::{Outcome, Stage};
 pub(crate) struct Partitions {
     states: BTreeMap<i32, PartitionState>,
     ready: VecDeque<Window>,
+    rejected: VecDeque<RejectedWindow>,
     /// Which partition each symbol was seen in, to warn about a topic that
     /// spreads one symbol over several partitions.
     owners: BTreeMap<Symbol, i32>,
@@ -28,6 +29,7 @@ impl Partitions {
         Partitions {
             states,
             ready: VecDeque::new(),
+            rejected: VecDeque::new(),
             owners: BTreeMap::new(),
             warned: BTreeSet::new(),
             dirty: false,
@@ -58,6 +60,7 @@ impl Stage for Partitions {
             record.value.as_deref(),
             &mut self.ready,
         );
+        self.rejected.extend(state.take_rejected());
         match outcome {
             RecordOutcome::Accepted(s) | RecordOutcome::Duplicate(s) | RecordOutcome::Late(s) => {
                 self.check_owner(s, input.partition);
@@ -81,12 +84,16 @@ impl Stage for Partitions {
     }
 
     fn poll(&mut self) -> Option<Event> {
-        self.ready.pop_front().map(Event::Window)
+        match self.rejected.pop_front() {
+            Some(r) => Some(Event::Rejected(r)),
+            None => self.ready.pop_front().map(Event::Window),
+        }
     }
 
     fn flush(&mut self) {
         for state in self.states.values_mut() {
             state.flush(&mut self.ready);
+            self.rejected.extend(state.take_rejected());
         }
     }
 

@@ -136,6 +136,7 @@ impl Consumer {
         // Windows go out with the positions, once per interval: windows
         // first, so a stored position never covers an unstored window.
         let windows = ClickHouseWindowSink::new(self.store.clone())
+            .metrics(self.metrics.clone())
             .insert_interval(None)
             .max_pending(config.max_pending_windows);
         let positions = PositionStore {

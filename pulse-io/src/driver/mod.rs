@@ -504,6 +504,11 @@ impl<S: Stage> Pipeline<S> {
                         "late trade after its window closed"
                     );
                 }
+                Event::Rejected(r) => {
+                    self.metrics
+                        .reject_window(r.symbol.as_str(), r.error.reason());
+                    tracing::warn!(symbol = %r.symbol, window_start_ms = r.start_ms, trades = r.trade_count, error = %r.error, "window cannot be represented; no row written");
+                }
                 Event::Gap { symbol, missing } => {
                     self.summary.gaps += 1;
                     self.metrics

@@ -47,7 +47,7 @@ pub fn expected_rows(trades: &[Trade]) -> Vec<WindowRow> {
     let drain = |agg: &mut Aggregator, rows: &mut Vec<WindowRow>| {
         while let Some(event) = agg.poll() {
             if let Event::Window(w) = event {
-                rows.push(WindowRow::from(&w));
+                rows.push(WindowRow::try_from(&w).unwrap());
             }
         }
     };

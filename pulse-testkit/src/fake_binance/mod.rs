@@ -196,7 +196,8 @@ impl FakeBinance {
     }
 
     /// Answers the next `times` aggTrades requests with `fault` instead of
-    /// data.
+    /// data; e.g. `fail_rest(RestFault::Unavailable, n)` is a burst of n
+    /// 5xx answers in a row.
     pub fn fail_rest(&self, fault: RestFault, times: usize) {
         self.shared.queue_rest_faults(fault, times);
     }
@@ -204,6 +205,12 @@ impl FakeBinance {
     /// Answers the next `times` exchangeInfo requests with `fault`.
     pub fn fail_exchange_info(&self, fault: RestFault, times: usize) {
         self.shared.queue_listing_faults(fault, times);
+    }
+
+    /// Serves trade `id` of `symbol` mangled (its price is `"NaN"`) in every
+    /// REST page from now on; the WebSocket still sends it intact.
+    pub fn corrupt_on_rest(&self, symbol: Symbol, id: u64) {
+        self.shared.corrupt_on_rest(symbol, id);
     }
 
     /// Refuses the next `n` WebSocket handshakes with HTTP 503.

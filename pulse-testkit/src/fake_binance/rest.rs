@@ -53,7 +53,10 @@ async fn agg_trades(
             .page(symbol, q.from_id, limit, shared.published())
     });
     match page {
-        Some(trades) => json(StatusCode::OK, rest_json(&trades)),
+        Some(trades) => json(
+            StatusCode::OK,
+            rest_json(&trades, |t| shared.is_corrupt_on_rest(t)),
+        ),
         None => json(
             StatusCode::BAD_REQUEST,
             r#"{"code":-1121,"msg":"Invalid symbol."}"#.to_string(),

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use pulse_core::Symbol;
+use pulse_core::{Symbol, Trade};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     scheduled: Mutex<BTreeMap<usize, Vec<Fault>>>,
     rest_faults: Mutex<VecDeque<RestFault>>,
     listing_faults: Mutex<VecDeque<RestFault>>,
+    /// (symbol, id) of trades REST serves mangled, every time.
+    corrupt_on_rest: Mutex<HashSet<(Symbol, u64)>>,
     handshakes_to_reject: AtomicU64,
     /// The trading perpetuals exchangeInfo lists; `None`: the tape's.
     listed: Mutex<Option<Vec<Symbol>>>,
@@ -72,6 +74,7 @@ impl Shared {
             scheduled: Mutex::new(BTreeMap::new()),
             rest_faults: Mutex::new(VecDeque::new()),
             listing_faults: Mutex::new(VecDeque::new()),
+            corrupt_on_rest: Mutex::new(HashSet::new()),
             handshakes_to_reject: AtomicU64::new(0),
             listed: Mutex::new(None),
         }
@@ -200,6 +203,17 @@ impl Shared {
 
     pub(crate) fn next_listing_fault(&self) -> Option<RestFault> {
         self.listing_faults.lock().unwrap().pop_front()
+    }
+
+    pub(crate) fn corrupt_on_rest(&self, symbol: Symbol, id: u64) {
+        self.corrupt_on_rest.lock().unwrap().insert((symbol, id));
+    }
+
+    pub(crate) fn is_corrupt_on_rest(&self, trade: &Trade) -> bool {
+        self.corrupt_on_rest
+            .lock()
+            .unwrap()
+            .contains(&(trade.symbol, trade.id))
     }
 
     pub(crate) fn reject_handshakes(&self, n: u64) {

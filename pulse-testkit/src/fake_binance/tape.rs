@@ -92,15 +92,36 @@ fn rest_entry(t: &Trade, out: &mut String) {
     );
 }
 
-/// A REST reply body: a JSON array of aggTrades.
-pub(crate) fn rest_json(trades: &[Trade]) -> String {
+/// What a corrupted REST entry looks like: the id is intact, the price is
+/// not a number, as a truncated or mangled upstream record would be.
+fn corrupt_rest_entry(t: &Trade, out: &mut String) {
+    use std::fmt::Write;
+    let _ = write!(
+        out,
+        r#"{{"a":{},"p":"NaN","q":"{}","f":{},"l":{},"T":{},"m":{}}}"#,
+        t.id,
+        t.quantity,
+        t.first_trade_id,
+        t.last_trade_id,
+        t.trade_time_ms,
+        t.side == Side::Sell,
+    );
+}
+
+/// A REST reply body: a JSON array of aggTrades, with the entries for
+/// which `corrupt` is true mangled.
+pub(crate) fn rest_json(trades: &[Trade], corrupt: impl Fn(&Trade) -> bool) -> String {
     let mut out = String::with_capacity(2 + trades.len() * 100);
     out.push('[');
     for (i, t) in trades.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        rest_entry(t, &mut out);
+        if corrupt(t) {
+            corrupt_rest_entry(t, &mut out);
+        } else {
+            rest_entry(t, &mut out);
+        }
     }
     out.push(']');
     out
