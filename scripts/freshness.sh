@@ -5,7 +5,12 @@
 # p50 and p99 of pulse_window_store_latency_seconds{sink="clickhouse"} (a
 # window's end to its row in ClickHouse) and of the emit latency.
 #
-#   scripts/freshness.sh [SECONDS] [CAPTURE]     defaults: 120, the BTCUSDT capture
+#   scripts/freshness.sh [SECONDS] [CAPTURE] [MODE]
+#
+# defaults: 120, the BTCUSDT capture, MODE `run`. MODE `consume` measures
+# the storage path instead: `pulse produce` (live from the fake, with its
+# progress markers) into the test broker, and `pulse consume` into
+# ClickHouse; the latency is read from the consumer's /metrics.
 #
 # Needs the test servers (scripts/services.sh installs and starts them).
 set -euo pipefail
@@ -13,6 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds=${1:-120}
 capture=${2:-../shared/data/binance-usdm_btcusdt@trade_2024-07-18T235702Z_2024-07-19T000502Z.jsonl.gz}
+mode=${3:-run}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -30,12 +36,26 @@ for _ in $(seq 100); do grep -q '^ws=' "$work/fake.out" && break; sleep 0.1; don
 read -r ws rest < <(sed -n 's/^ws=\(.*\) rest=\(.*\)$/\1 \2/p' "$work/fake.out")
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-PULSE_LOG=warn target/release/pulse run --symbols BTCUSDT -q \
-  --binance-ws-url "$ws" --binance-rest-url "$rest" \
-  --clickhouse "$PULSE_TEST_CLICKHOUSE_URL" --database "freshness_$$" \
-  --dashboard "127.0.0.1:$port" 2>"$work/pulse.err" &
-pids+=($!)
-echo "measuring for $seconds s: pulse run --clickhouse (insert interval 200 ms) fed live from $(basename "$capture")" >&2
+if [ "$mode" = consume ]; then
+  topic="freshness_$$"
+  PULSE_LOG=warn target/release/pulse produce --symbols BTCUSDT \
+    --binance-ws-url "$ws" --binance-rest-url "$rest" \
+    --brokers "$PULSE_TEST_KAFKA_BROKERS" --topic "$topic" 2>"$work/produce.err" &
+  pids+=($!)
+  PULSE_LOG=warn target/release/pulse consume \
+    --brokers "$PULSE_TEST_KAFKA_BROKERS" --topic "$topic" \
+    --clickhouse "$PULSE_TEST_CLICKHOUSE_URL" --database "freshness_$$" \
+    --metrics "127.0.0.1:$port" 2>"$work/consume.err" &
+  pids+=($!)
+  echo "measuring for $seconds s: pulse produce → broker → pulse consume (insert interval 500 ms) fed live from $(basename "$capture")" >&2
+else
+  PULSE_LOG=warn target/release/pulse run --symbols BTCUSDT -q \
+    --binance-ws-url "$ws" --binance-rest-url "$rest" \
+    --clickhouse "$PULSE_TEST_CLICKHOUSE_URL" --database "freshness_$$" \
+    --dashboard "127.0.0.1:$port" 2>"$work/pulse.err" &
+  pids+=($!)
+  echo "measuring for $seconds s: pulse run --clickhouse (insert interval 200 ms) fed live from $(basename "$capture")" >&2
+fi
 sleep "$seconds"
 curl -fsS "http://127.0.0.1:$port/metrics" >"$work/metrics.txt"
 

@@ -53,7 +53,9 @@ murmur2(symbol) % partitions (Kafka's default partitioner):
    \"trade_time_ms\":1723161502123,\"event_time_ms\":1723161502125,
    \"agg_id\":2304458843,\"first_trade_id\":5126334100,\"last_trade_id\":5126334102,
    \"kind\":\"agg_trade\"}
-See docs/schema.md.
+Each partition also gets progress markers (key __pulse_progress, header \
+pulse-record: progress) that let consumers close a quiet symbol's windows; \
+readers that only want trades skip that key. See docs/schema.md.
 
 Examples:
   pulse produce --brokers 127.0.0.1:19092 --symbols BTCUSDT,ETHUSDT
