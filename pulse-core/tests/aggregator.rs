@@ -38,6 +38,17 @@ fn windows(events: &[Event]) -> Vec<(i64, u64, u64)> {
         .collect()
 }
 
+/// The windows among the events drained from `agg`.
+fn drained_windows(agg: &mut Aggregator) -> Vec<Window> {
+    drain(agg)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Window(w) => Some(w),
+            _ => None,
+        })
+        .collect()
+}
+
 fn agg(config: AggregatorConfig) -> Aggregator {
     Aggregator::new(config).unwrap()
 }
@@ -366,13 +377,7 @@ fn restored_trades_rebuild_emitted_windows_so_a_later_correction_is_whole() {
     }
     drain(&mut clean);
     clean.handle_trade(late);
-    let clean_rows: Vec<Window> = drain(&mut clean)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Window(w) => Some(w),
-            _ => None,
-        })
-        .collect();
+    let clean_rows = drained_windows(&mut clean);
 
     // Restart after trade 4: clocks restored, every trade read again.
     let mut again = agg(config);
@@ -382,13 +387,7 @@ fn restored_trades_rebuild_emitted_windows_so_a_later_correction_is_whole() {
     }
     assert!(drain(&mut again).is_empty(), "restoring emits nothing");
     again.handle_trade(late);
-    let rows: Vec<Window> = drain(&mut again)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Window(w) => Some(w),
-            _ => None,
-        })
-        .collect();
+    let rows = drained_windows(&mut again);
     assert_eq!(clean_rows.len(), 1);
     assert_eq!(rows.len(), 1);
     assert_eq!(

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use pulse_core::{AggregatorConfig, Decimal, Side, Symbol, Trade, TradeKind, Window};
 
-use super::partition::PartitionState;
+use super::partition::{PartitionState, RecordOutcome};
 use crate::clickhouse::{PartitionPosition, WindowRow};
 use crate::kafka::{PROGRESS_KEY, ProgressMarker, UtcOffset, encode_progress, encode_trade};
 
@@ -15,6 +15,18 @@ use crate::kafka::{PROGRESS_KEY, ProgressMarker, UtcOffset, encode_progress, enc
 struct Rec {
     key: Option<Vec<u8>>,
     value: Vec<u8>,
+}
+
+impl Rec {
+    /// Hands the record at `offset` to `state`.
+    fn feed(
+        &self,
+        state: &mut PartitionState,
+        offset: i64,
+        windows: &mut Vec<Window>,
+    ) -> RecordOutcome {
+        state.handle(offset, self.key.as_deref(), Some(&self.value), windows)
+    }
 }
 
 /// xorshift64*: deterministic, no dependency.
@@ -158,12 +170,7 @@ fn clean_run(records: &[Rec]) -> BTreeMap<(String, u32), WindowRow> {
     let mut state = PartitionState::restore(0, config(), None).unwrap();
     let mut windows = Vec::new();
     for (offset, rec) in records.iter().enumerate() {
-        let _ = state.handle(
-            offset as i64,
-            rec.key.as_deref(),
-            Some(&rec.value),
-            &mut windows,
-        );
+        let _ = rec.feed(&mut state, offset as i64, &mut windows);
     }
     state.flush(&mut windows);
     final_rows(&windows)
@@ -186,12 +193,7 @@ fn crashing_run(records: &[Rec], seed: u64) -> (BTreeMap<(String, u32), WindowRo
         let mut pending = Vec::new();
         let start = state.start_offset().unwrap_or(0) as usize;
         for (offset, rec) in records.iter().enumerate().skip(start) {
-            let _ = state.handle(
-                offset as i64,
-                rec.key.as_deref(),
-                Some(&rec.value),
-                &mut pending,
-            );
+            let _ = rec.feed(&mut state, offset as i64, &mut pending);
             let fresh = offset >= frontier;
             frontier = frontier.max(offset + 1);
             if rng.chance(10) {
@@ -252,16 +254,11 @@ fn duplicates_are_dropped_and_late_trades_correct_their_windows() {
     let mut windows = Vec::new();
     let (mut dup, mut late, mut bad, mut markers) = (0, 0, 0, 0);
     for (offset, rec) in records.iter().enumerate() {
-        match state.handle(
-            offset as i64,
-            rec.key.as_deref(),
-            Some(&rec.value),
-            &mut windows,
-        ) {
-            super::partition::RecordOutcome::Duplicate(_) => dup += 1,
-            super::partition::RecordOutcome::Late(_) => late += 1,
-            super::partition::RecordOutcome::Rejected(_) => bad += 1,
-            super::partition::RecordOutcome::Marker => markers += 1,
+        match rec.feed(&mut state, offset as i64, &mut windows) {
+            RecordOutcome::Duplicate(_) => dup += 1,
+            RecordOutcome::Late(_) => late += 1,
+            RecordOutcome::Rejected(_) => bad += 1,
+            RecordOutcome::Marker => markers += 1,
             _ => {}
         }
     }
@@ -287,12 +284,7 @@ fn position_waits_until_the_replay_is_complete() {
     let mut state = PartitionState::restore(0, config(), None).unwrap();
     let mut windows = Vec::new();
     for (offset, rec) in records.iter().enumerate().take(300) {
-        let _ = state.handle(
-            offset as i64,
-            rec.key.as_deref(),
-            Some(&rec.value),
-            &mut windows,
-        );
+        let _ = rec.feed(&mut state, offset as i64, &mut windows);
     }
     let stored = state.position().unwrap();
     assert_eq!(stored.next_offset, 300);
@@ -301,20 +293,10 @@ fn position_waits_until_the_replay_is_complete() {
     assert_eq!(restored.start_offset(), Some(stored.resume_offset));
     let mut replayed = Vec::new();
     for offset in stored.resume_offset..299 {
-        let _ = restored.handle(
-            offset,
-            records[offset as usize].key.as_deref(),
-            Some(&records[offset as usize].value),
-            &mut replayed,
-        );
+        let _ = records[offset as usize].feed(&mut restored, offset, &mut replayed);
         assert_eq!(restored.position(), None, "mid-replay at {offset}");
     }
-    let _ = restored.handle(
-        299,
-        records[299].key.as_deref(),
-        Some(&records[299].value),
-        &mut replayed,
-    );
+    let _ = records[299].feed(&mut restored, 299, &mut replayed);
     assert!(replayed.is_empty(), "no window closes during the replay");
     let again = restored.position().unwrap();
     assert_eq!(
@@ -355,12 +337,7 @@ fn a_quiet_symbol_stops_pinning_the_resume_offset_once_markers_pass_it() {
     let mut state = PartitionState::restore(0, config(), None).unwrap();
     let mut windows = Vec::new();
     for (offset, rec) in records.iter().enumerate() {
-        let _ = state.handle(
-            offset as i64,
-            rec.key.as_deref(),
-            Some(&rec.value),
-            &mut windows,
-        );
+        let _ = rec.feed(&mut state, offset as i64, &mut windows);
         if offset == 20 {
             // Its window closed at once, but stays correctable for a while.
             assert!(windows.iter().any(|w| w.symbol == quiet));

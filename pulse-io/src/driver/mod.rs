@@ -83,8 +83,6 @@ struct Checkpoints<C> {
 struct Markers {
     interval: Duration,
     next: Instant,
-    /// What the sinks got last, to skip unchanged ones.
-    sent: BTreeMap<Symbol, i64>,
 }
 
 /// Assembles a pipeline; see [`Pipeline::run`].
@@ -196,14 +194,13 @@ impl<S: Stage> Pipeline<S> {
     }
 
     /// Passes the stage's [`watermarks`](Stage::watermarks) to every trade
-    /// sink at this interval when they moved, and once more at the end, so
-    /// readers downstream can close windows (the Kafka producer's progress
-    /// markers). Always after the trades they cover.
+    /// sink at this interval, and once more at the end, so readers
+    /// downstream can close windows (the Kafka producer's progress markers,
+    /// written where they moved). Always after the trades they cover.
     pub fn progress_markers(mut self, interval: Duration) -> Self {
         self.markers = Some(Markers {
             interval,
             next: Instant::now() + interval,
-            sent: BTreeMap::new(),
         });
         self
     }
@@ -449,7 +446,7 @@ impl<S: Stage> Pipeline<S> {
         Ok(())
     }
 
-    /// Hands the stage's watermarks to every trade sink, if they moved.
+    /// Hands the stage's watermarks to every trade sink.
     async fn write_markers(
         &mut self,
         end_of_input: bool,
@@ -461,7 +458,7 @@ impl<S: Stage> Pipeline<S> {
         };
         markers.next = Instant::now() + markers.interval;
         let watermarks = self.stage.watermarks(now, end_of_input);
-        if watermarks.is_empty() || watermarks == markers.sent {
+        if watermarks.is_empty() {
             return Ok(());
         }
         for sink in &mut self.trade_sinks {
@@ -470,7 +467,6 @@ impl<S: Stage> Pipeline<S> {
                 retry.wait(e, 0, &self.metrics, shutdown).await?;
             }
         }
-        markers.sent = watermarks;
         Ok(())
     }
 

@@ -50,6 +50,19 @@ pub enum KafkaError {
     Config(String),
 }
 
+/// A failed request on `topic`, e.g. `trades_btc` or `trades_btc/0`.
+pub(super) fn request_error(
+    operation: &'static str,
+    topic: impl Into<String>,
+    source: ClientError,
+) -> KafkaError {
+    KafkaError::Request {
+        operation,
+        topic: topic.into(),
+        source: Box::new(source),
+    }
+}
+
 impl KafkaError {
     /// True when the same request may succeed later (broker down, leader
     /// moving, timeouts); false for errors a retry cannot fix.

@@ -173,10 +173,7 @@ pub fn encode_trade(trade: &Trade, offset: UtcOffset, out: &mut Vec<u8>) {
 ///
 /// Rejects anything that is not a well-formed trade: see [`MessageError`].
 pub fn decode_trade(bytes: &[u8]) -> Result<Trade, MessageError> {
-    let m: Incoming<'_> = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => MessageError::WrongType(e),
-        _ => MessageError::NotJson(e),
-    })?;
+    let m: Incoming<'_> = serde_json::from_slice(bytes).map_err(json_error)?;
     let symbol = Symbol::new(&required(m.symbol, "symbol")?)?;
     let price = positive(&required(m.price, "price")?, "price")?;
     let quantity = positive(&required(m.quantity, "quantity")?, "quantity")?;
@@ -218,6 +215,14 @@ pub fn decode_trade(bytes: &[u8]) -> Result<Trade, MessageError> {
         first_trade_id,
         last_trade_id,
     })
+}
+
+/// A serde error as the [`MessageError`] it means: bad types, or not JSON.
+pub(super) fn json_error(e: serde_json::Error) -> MessageError {
+    match e.classify() {
+        serde_json::error::Category::Data => MessageError::WrongType(e),
+        _ => MessageError::NotJson(e),
+    }
 }
 
 fn required<T>(value: Option<T>, field: &'static str) -> Result<T, MessageError> {

@@ -10,6 +10,7 @@ use pulse_core::{Symbol, Trade};
 use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
 use rskafka::record::Record;
 
+use super::error::request_error;
 use super::{
     Compression, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE, PROGRESS_KEY, ProgressMarker,
     RECORD_HEADER, UtcOffset, encode_progress, encode_trade, ensure_topic, partition_for,
@@ -137,10 +138,8 @@ impl KafkaTradeSink {
             let partition = client
                 .partition_client(config.topic.clone(), id, UnknownTopicHandling::Retry)
                 .await
-                .map_err(|source| KafkaError::Request {
-                    operation: "open partition",
-                    topic: format!("{}/{id}", config.topic),
-                    source: Box::new(source),
+                .map_err(|source| {
+                    request_error("open partition", format!("{}/{id}", config.topic), source)
                 })?;
             partitions.push(partition);
         }
@@ -215,10 +214,9 @@ impl KafkaTradeSink {
             self.partitions[partition]
                 .produce(vec![record], compression)
                 .await
-                .map_err(|source| KafkaError::Request {
-                    operation: "produce progress marker",
-                    topic: format!("{}/{partition}", self.topic),
-                    source: Box::new(source),
+                .map_err(|source| {
+                    let topic = format!("{}/{partition}", self.topic);
+                    request_error("produce progress marker", topic, source)
                 })?;
             self.markers[partition] = marker;
         }
@@ -253,11 +251,8 @@ impl KafkaTradeSink {
                     .await
                 {
                     self.retry = Some(progress);
-                    return Err(KafkaError::Request {
-                        operation: "produce",
-                        topic: format!("{}/{partition}", self.topic),
-                        source: Box::new(source),
-                    });
+                    let topic = format!("{}/{partition}", self.topic);
+                    return Err(request_error("produce", topic, source));
                 }
                 progress.done.insert((partition, request));
                 self.produced

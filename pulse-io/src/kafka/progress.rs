@@ -22,6 +22,7 @@ use pulse_core::Symbol;
 use serde::{Deserialize, Serialize};
 
 use super::MessageError;
+use super::message::json_error;
 
 /// The record key of every progress marker. Trade keys are upper-case
 /// symbols, so no trade has it.
@@ -73,10 +74,7 @@ pub fn encode_progress(marker: &ProgressMarker, out: &mut Vec<u8>) {
 
 /// Parses a marker written by [`encode_progress`].
 pub fn decode_progress(bytes: &[u8]) -> Result<ProgressMarker, MessageError> {
-    let m: Incoming<'_> = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => MessageError::WrongType(e),
-        _ => MessageError::NotJson(e),
-    })?;
+    let m: Incoming<'_> = serde_json::from_slice(bytes).map_err(json_error)?;
     match m.kind.as_deref() {
         Some(PROGRESS_KIND) => {}
         Some(other) => return Err(MessageError::Kind(other.to_owned())),

@@ -11,6 +11,7 @@ use rskafka::client::error::{Error as ClientError, ProtocolError};
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 
 use super::KafkaError;
+use super::error::request_error;
 
 /// The smallest `max_bytes` a fetch asks for.
 pub const MIN_FETCH_BYTES: i32 = 1024;
@@ -69,6 +70,11 @@ impl std::fmt::Debug for PartitionReader {
 }
 
 impl PartitionReader {
+    /// `topic/partition`, for errors.
+    fn name(&self) -> String {
+        format!("{}/{}", self.topic, self.partition)
+    }
+
     /// A reader of `topic`/`partition` starting at `start`, or at the
     /// earliest retained record when `start` is `None`.
     pub async fn open(
@@ -81,7 +87,9 @@ impl PartitionReader {
         let partition_client = client
             .partition_client(topic.to_owned(), partition, UnknownTopicHandling::Retry)
             .await
-            .map_err(|source| request_error("open partition", topic, partition, source))?;
+            .map_err(|source| {
+                request_error("open partition", format!("{topic}/{partition}"), source)
+            })?;
         let mut reader = PartitionReader {
             client: partition_client,
             topic: topic.to_owned(),
@@ -159,7 +167,7 @@ impl PartitionReader {
                 protocol_error: ProtocolError::OffsetOutOfRange,
                 ..
             }) => Ok(None),
-            Err(source) => Err(request_error("fetch", &self.topic, self.partition, source)),
+            Err(source) => Err(request_error("fetch", self.name(), source)),
         }
     }
 
@@ -210,7 +218,7 @@ impl PartitionReader {
         self.client
             .get_offset(at)
             .await
-            .map_err(|source| request_error("list offsets", &self.topic, self.partition, source))
+            .map_err(|source| request_error("list offsets", self.name(), source))
     }
 
     async fn recover_out_of_range(&mut self) -> Result<(), KafkaError> {
@@ -234,18 +242,5 @@ impl PartitionReader {
             offset: self.next_offset,
             end,
         })
-    }
-}
-
-fn request_error(
-    operation: &'static str,
-    topic: &str,
-    partition: i32,
-    source: ClientError,
-) -> KafkaError {
-    KafkaError::Request {
-        operation,
-        topic: format!("{topic}/{partition}"),
-        source: Box::new(source),
     }
 }

@@ -6,6 +6,7 @@ use rskafka::client::Client;
 use rskafka::client::error::{Error as ClientError, ProtocolError};
 
 use super::KafkaError;
+use super::error::request_error;
 
 /// How long a freshly created topic may take to show up in metadata.
 const CREATE_VISIBLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -18,11 +19,7 @@ pub async fn topic_partitions(
     let topics = client
         .list_topics()
         .await
-        .map_err(|source| KafkaError::Request {
-            operation: "list topics",
-            topic: topic.to_owned(),
-            source: Box::new(source),
-        })?;
+        .map_err(|source| request_error("list topics", topic, source))?;
     Ok(topics
         .into_iter()
         .find(|t| t.name == topic)
@@ -80,13 +77,5 @@ pub async fn ensure_topic(
             return Err(KafkaError::TopicMissing(topic.to_owned()));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn request_error(operation: &'static str, topic: &str, source: ClientError) -> KafkaError {
-    KafkaError::Request {
-        operation,
-        topic: topic.to_owned(),
-        source: Box::new(source),
     }
 }

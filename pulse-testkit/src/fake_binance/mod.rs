@@ -199,12 +199,12 @@ impl FakeBinance {
     /// data; e.g. `fail_rest(RestFault::Unavailable, n)` is a burst of n
     /// 5xx answers in a row.
     pub fn fail_rest(&self, fault: RestFault, times: usize) {
-        self.shared.queue_rest_faults(fault, times);
+        self.shared.rest_faults.push(fault, times);
     }
 
     /// Answers the next `times` exchangeInfo requests with `fault`.
     pub fn fail_exchange_info(&self, fault: RestFault, times: usize) {
-        self.shared.queue_listing_faults(fault, times);
+        self.shared.listing_faults.push(fault, times);
     }
 
     /// Serves trade `id` of `symbol` mangled (its price is `"NaN"`) in every

@@ -12,7 +12,7 @@ use axum::routing::get;
 use pulse_core::Symbol;
 
 use super::config::RestFault;
-use super::state::Shared;
+use super::state::{FaultQueue, Shared};
 use super::tape::rest_json;
 
 /// Binance's default and largest page sizes.
@@ -34,17 +34,23 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// Counts the request; the reply of the next fault queued, if any.
+fn counted_fault(shared: &Shared, queue: &FaultQueue) -> Option<Response> {
+    shared.counters.rest_requests.fetch_add(1, Ordering::SeqCst);
+    let fault = queue.pop()?;
+    shared
+        .counters
+        .rest_faults_served
+        .fetch_add(1, Ordering::SeqCst);
+    Some(fault_reply(fault))
+}
+
 async fn agg_trades(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<AggTradesQuery>,
 ) -> Response {
-    shared.counters.rest_requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(fault) = shared.next_rest_fault() {
-        shared
-            .counters
-            .rest_faults_served
-            .fetch_add(1, Ordering::SeqCst);
-        return fault_reply(fault);
+    if let Some(reply) = counted_fault(&shared, &shared.rest_faults) {
+        return reply;
     }
     let page = Symbol::new(&q.symbol).ok().and_then(|symbol| {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
@@ -86,13 +92,8 @@ async fn exchange_info(State(shared): State<Arc<Shared>>) -> Response {
             "filters": [],
         })
     };
-    shared.counters.rest_requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(fault) = shared.next_listing_fault() {
-        shared
-            .counters
-            .rest_faults_served
-            .fetch_add(1, Ordering::SeqCst);
-        return fault_reply(fault);
+    if let Some(reply) = counted_fault(&shared, &shared.listing_faults) {
+        return reply;
     }
     let mut symbols: Vec<_> = shared
         .listed()

@@ -40,6 +40,23 @@ pub(crate) struct Counters {
     pub(crate) rest_faults_served: AtomicU64,
 }
 
+/// REST answers to serve instead of data, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct FaultQueue(Mutex<VecDeque<RestFault>>);
+
+impl FaultQueue {
+    pub(crate) fn push(&self, fault: RestFault, times: usize) {
+        self.0
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(fault, times));
+    }
+
+    pub(crate) fn pop(&self) -> Option<RestFault> {
+        self.0.lock().unwrap().pop_front()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) tape: Tape,
@@ -51,8 +68,10 @@ pub(crate) struct Shared {
     pub(crate) subscribed: watch::Sender<bool>,
     pub(crate) playing: watch::Sender<bool>,
     scheduled: Mutex<BTreeMap<usize, Vec<Fault>>>,
-    rest_faults: Mutex<VecDeque<RestFault>>,
-    listing_faults: Mutex<VecDeque<RestFault>>,
+    /// Answers to aggTrades requests instead of data.
+    pub(crate) rest_faults: FaultQueue,
+    /// Answers to exchangeInfo requests instead of data.
+    pub(crate) listing_faults: FaultQueue,
     /// (symbol, id) of trades REST serves mangled, every time.
     corrupt_on_rest: Mutex<HashSet<(Symbol, u64)>>,
     handshakes_to_reject: AtomicU64,
@@ -72,8 +91,8 @@ impl Shared {
             subscribed: watch::Sender::new(false),
             playing: watch::Sender::new(false),
             scheduled: Mutex::new(BTreeMap::new()),
-            rest_faults: Mutex::new(VecDeque::new()),
-            listing_faults: Mutex::new(VecDeque::new()),
+            rest_faults: FaultQueue::default(),
+            listing_faults: FaultQueue::default(),
             corrupt_on_rest: Mutex::new(HashSet::new()),
             handshakes_to_reject: AtomicU64::new(0),
             listed: Mutex::new(None),
@@ -181,28 +200,6 @@ impl Shared {
         let later = scheduled.split_off(&(pos + 1));
         let due = std::mem::replace(&mut *scheduled, later);
         due.into_values().flatten().collect()
-    }
-
-    pub(crate) fn queue_rest_faults(&self, fault: RestFault, times: usize) {
-        self.rest_faults
-            .lock()
-            .unwrap()
-            .extend(std::iter::repeat_n(fault, times));
-    }
-
-    pub(crate) fn next_rest_fault(&self) -> Option<RestFault> {
-        self.rest_faults.lock().unwrap().pop_front()
-    }
-
-    pub(crate) fn queue_listing_faults(&self, fault: RestFault, times: usize) {
-        self.listing_faults
-            .lock()
-            .unwrap()
-            .extend(std::iter::repeat_n(fault, times));
-    }
-
-    pub(crate) fn next_listing_fault(&self) -> Option<RestFault> {
-        self.listing_faults.lock().unwrap().pop_front()
     }
 
     pub(crate) fn corrupt_on_rest(&self, symbol: Symbol, id: u64) {
