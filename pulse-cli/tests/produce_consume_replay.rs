@@ -9,7 +9,49 @@ use produce_consume_support::{
     consume_args, ends, expected_rows, publish_replay, scrape_metrics, store, trade_ends, trades,
     wait_processed,
 };
+use pulse_core::Trade;
 use pulse_io::kafka::{FetchConfig, PartitionReader, decode_trade};
+use pulse_testkit::TestKafka;
+use rskafka::client::partition::UnknownTopicHandling;
+
+/// What any Kafka client sees: every record is a trade message, or a
+/// progress marker marked by its key and header whose value is plain JSON;
+/// the last marker closes the capture's last window.
+async fn assert_plain_reader_sees_trades_then_marked_markers(kafka: &TestKafka, trades: &[Trade]) {
+    let client = kafka.client().await;
+    let partition = client
+        .partition_client(kafka.topic(), 0, UnknownTopicHandling::Error)
+        .await
+        .unwrap();
+    let (mut offset, mut seen, mut markers) = (0, Vec::new(), Vec::new());
+    loop {
+        let (records, _) = partition
+            .fetch_records(offset, 1..(1 << 20), 100)
+            .await
+            .unwrap();
+        let Some(last) = records.last() else { break };
+        offset = last.offset + 1;
+        for r in records {
+            let value = r.record.value.unwrap();
+            if r.record.key.as_deref() == Some(b"__pulse_progress".as_slice()) {
+                assert_eq!(
+                    r.record.headers.get("pulse-record").map(Vec::as_slice),
+                    Some(b"progress".as_slice())
+                );
+                let json: serde_json::Value = serde_json::from_slice(&value).unwrap();
+                assert_eq!(json["kind"], "progress", "{json}");
+                markers.push(json["watermarks"]["BTCUSDT"].as_i64().unwrap());
+            } else {
+                assert!(r.record.headers.is_empty());
+                seen.push(decode_trade(&value).unwrap());
+            }
+        }
+    }
+    assert_eq!(seen, trades);
+    assert!(markers.windows(2).all(|w| w[0] <= w[1]), "{markers:?}");
+    let last_end = trades.last().unwrap().trade_time_ms.div_euclid(1000) * 1000 + 1000;
+    assert_eq!(markers.last(), Some(&last_end));
+}
 
 #[tokio::test]
 async fn replay_through_the_broker_gives_exactly_the_captures_windows() {
@@ -46,6 +88,7 @@ async fn replay_through_the_broker_gives_exactly_the_captures_windows() {
         decode_trade(first.value.as_deref().unwrap()).unwrap(),
         trades[0]
     );
+    assert_plain_reader_sees_trades_then_marked_markers(&kafka, &trades).await;
 
     let mut args = consume_args(&brokers, topic, db.url(), db.database(), "pulse_metrics");
     args.extend(["--metrics", "127.0.0.1:0"]);
