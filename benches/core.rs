@@ -7,38 +7,19 @@
 //! - `serde_json_borrowed`: serde_json into a struct of `&str`, `u64` and
 //!   `bool`, with no decimal or symbol work, the least any serde parser does;
 //! - `byte_scan`: `memchr` over every byte of every frame, counting the `"`.
-
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+//!
+//! The `dump_csv` group does the same for Binance dump CSV rows (the same
+//! trades, rendered as `data.binance.vision` aggTrades rows), with the `csv`
+//! crate's serde reader as the baseline.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, parse_frame};
+use pulse_core::{
+    Aggregator, AggregatorConfig, Event, Frame, Side, Symbol, Trade, parse_csv_row, parse_frame,
+};
 use serde::Deserialize;
 
-const FILES: [&str; 3] = [
-    "binance-usdm_btcusdt@trade_2023-04-04T235820Z_2023-04-05T000654Z.jsonl.gz",
-    "binance-usdm_btcusdt@trade_2024-07-18T235702Z_2024-07-19T000502Z.jsonl.gz",
-    "binance-usdm_btcusdt@trade_2024-08-08T235416Z_2024-08-08T235959Z.jsonl.gz",
-];
-
-fn frames() -> Vec<Vec<u8>> {
-    let dir = std::env::var_os("PULSE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    let mut out = Vec::new();
-    for name in FILES {
-        let file = std::fs::File::open(dir.join(name))
-            .unwrap_or_else(|e| panic!("{}: {e} (set PULSE_DATA_DIR)", dir.join(name).display()));
-        let reader = BufReader::new(flate2::read::GzDecoder::new(file));
-        out.extend(
-            reader
-                .split(b'\n')
-                .map(|l| l.unwrap())
-                .filter(|l| !l.is_empty()),
-        );
-    }
-    out
-}
+mod support;
+use support::{byte_scan, frames};
 
 /// The serde baseline: a USD-M `@trade` frame with its strings borrowed.
 #[derive(Deserialize)]
@@ -96,15 +77,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    group.bench_function("byte_scan", |b| {
-        b.iter(|| {
-            let mut n = 0usize;
-            for f in &frames {
-                n += memchr::memchr_iter(b'"', f).count();
-            }
-            n
-        })
-    });
+    group.bench_function("byte_scan", |b| b.iter(|| byte_scan(&frames, b'"')));
 
     group.bench_function("parse_aggregate", |b| {
         b.iter(|| {
@@ -128,5 +101,78 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The CSV baseline: the `csv` crate's serde reader into borrowed fields,
+/// with no decimal work.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct DumpRow<'a> {
+    id: u64,
+    price: &'a str,
+    quantity: &'a str,
+    first: u64,
+    last: u64,
+    time: i64,
+    buyer_is_maker: bool,
+}
+
+/// The captures' trades as Binance dump CSV rows (futures layout).
+fn csv_rows(frames: &[Vec<u8>]) -> Vec<String> {
+    frames
+        .iter()
+        .filter_map(|f| match parse_frame(f) {
+            Ok(Frame::Trade(t)) => Some(csv_row(&t)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn csv_row(t: &Trade) -> String {
+    format!(
+        "{},{},{},{},{},{},{}",
+        t.id,
+        t.price,
+        t.quantity,
+        t.first_trade_id,
+        t.last_trade_id,
+        t.trade_time_ms,
+        t.side == Side::Sell
+    )
+}
+
+fn bench_csv(c: &mut Criterion) {
+    let rows = csv_rows(&frames());
+    let symbol = Symbol::new("BTCUSDT").unwrap();
+    let mut group = c.benchmark_group("dump_csv");
+    group.throughput(Throughput::Elements(rows.len() as u64));
+    group.bench_function("parse", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            for r in &rows {
+                if let Ok(Some(t)) = parse_csv_row(r, symbol) {
+                    n = n.wrapping_add(t.id);
+                }
+            }
+            n
+        })
+    });
+    group.bench_function("csv_serde_borrowed", |b| {
+        let text = rows.join("\n");
+        b.iter(|| {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(text.as_bytes());
+            let mut record = csv::StringRecord::new();
+            let mut n = 0u64;
+            while reader.read_record(&mut record).unwrap() {
+                let row: DumpRow<'_> = record.deserialize(None).unwrap();
+                n = n.wrapping_add(row.id);
+            }
+            n
+        })
+    });
+    group.bench_function("byte_scan", |b| b.iter(|| byte_scan(&rows, b',')));
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_csv);
 criterion_main!(benches);

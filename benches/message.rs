@@ -1,31 +1,46 @@
 //! The Kafka message codec, `pulse produce`'s and `pulse consume`'s per-trade
-//! work, on the real recorded USD-M BTCUSDT frames.
+//! work, on the trades of the real recorded USD-M BTCUSDT frames.
 //!
 //! Run: `cargo bench --bench message`. Needs `../shared/data` (or `PULSE_DATA_DIR`).
-
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+//!
+//! Next to `encode` and `decode` the group runs two baselines over the same
+//! messages: `serde_json_borrowed` (serde_json into a struct of `&str` and
+//! integers, with no decimal, symbol or timestamp checks) and `byte_scan`
+//! (`memchr` counting every `"`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pulse_core::{Frame, Trade, parse_frame};
 use pulse_io::kafka::{UtcOffset, decode_trade, encode_trade};
+use serde::Deserialize;
 
-const FILE: &str = "binance-usdm_btcusdt@trade_2024-08-08T235416Z_2024-08-08T235959Z.jsonl.gz";
+mod support;
+use support::{byte_scan, frames};
 
 fn trades() -> Vec<Trade> {
-    let dir = std::env::var_os("PULSE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    let path = dir.join(FILE);
-    let file = std::fs::File::open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set PULSE_DATA_DIR)", path.display()));
-    BufReader::new(flate2::read::GzDecoder::new(file))
-        .lines()
-        .filter_map(|line| match parse_frame(line.unwrap().as_bytes()) {
+    frames()
+        .iter()
+        .filter_map(|f| match parse_frame(f) {
             Ok(Frame::Trade(t)) => Some(t),
             _ => None,
         })
         .collect()
+}
+
+/// The serde baseline: every field of the message, strings borrowed.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Borrowed<'a> {
+    symbol: &'a str,
+    price: &'a str,
+    quantity: &'a str,
+    timestamp: &'a str,
+    side: &'a str,
+    trade_time_ms: i64,
+    event_time_ms: i64,
+    agg_id: u64,
+    first_trade_id: u64,
+    last_trade_id: u64,
+    kind: &'a str,
 }
 
 fn bench(c: &mut Criterion) {
@@ -63,6 +78,18 @@ fn bench(c: &mut Criterion) {
             n
         })
     });
+
+    group.bench_function("serde_json_borrowed", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            for m in &messages {
+                n = n.wrapping_add(serde_json::from_slice::<Borrowed<'_>>(m).unwrap().agg_id);
+            }
+            n
+        })
+    });
+
+    group.bench_function("byte_scan", |b| b.iter(|| byte_scan(&messages, b'"')));
     group.finish();
 }
 

@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 
 use pulse_core::{Decimal, DecimalError, Side, Symbol, SymbolError, Trade, TradeKind};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::UtcOffset;
 
@@ -99,22 +99,6 @@ impl MessageError {
     }
 }
 
-/// The message as written; borrowed so encoding allocates only the timestamp.
-#[derive(Serialize)]
-struct Outgoing<'a> {
-    symbol: &'a str,
-    price: Decimal,
-    quantity: Decimal,
-    timestamp: String,
-    side: Side,
-    trade_time_ms: i64,
-    event_time_ms: i64,
-    agg_id: u64,
-    first_trade_id: u64,
-    last_trade_id: u64,
-    kind: TradeKind,
-}
-
 /// The message as read: every field optional so a missing one gets a typed error.
 #[derive(Deserialize)]
 struct Incoming<'a> {
@@ -152,27 +136,21 @@ struct Incoming<'a> {
 /// assert_eq!(decode_trade(&json).unwrap(), trade);
 /// ```
 pub fn encode_trade(trade: &Trade, offset: UtcOffset, out: &mut Vec<u8>) {
-    let message = Outgoing {
-        symbol: trade.symbol.as_str(),
-        price: trade.price,
-        quantity: trade.quantity,
-        timestamp: offset.format_ms(trade.trade_time_ms),
-        side: trade.side,
-        trade_time_ms: trade.trade_time_ms,
-        event_time_ms: trade.event_time_ms,
-        agg_id: trade.id,
-        first_trade_id: trade.first_trade_id,
-        last_trade_id: trade.last_trade_id,
-        kind: trade.kind,
-    };
-    // Serializing plain fields into a Vec cannot fail.
-    let _ = serde_json::to_writer(out, &message);
+    super::layout::write_trade(trade, offset, out);
 }
 
 /// Parses one message back into the exact [`Trade`] it was made from.
 ///
 /// Rejects anything that is not a well-formed trade: see [`MessageError`].
 pub fn decode_trade(bytes: &[u8]) -> Result<Trade, MessageError> {
+    match super::layout::read_trade(bytes) {
+        Some(trade) => Ok(trade),
+        None => decode_json(bytes),
+    }
+}
+
+/// [`decode_trade`] by serde_json: any JSON spelling, typed errors.
+pub(super) fn decode_json(bytes: &[u8]) -> Result<Trade, MessageError> {
     let m: Incoming<'_> = serde_json::from_slice(bytes).map_err(json_error)?;
     let symbol = Symbol::new(&required(m.symbol, "symbol")?)?;
     let price = positive(&required(m.price, "price")?, "price")?;

@@ -18,6 +18,7 @@
 
 mod client;
 mod error;
+mod layout;
 mod message;
 mod partitioner;
 mod producer;

@@ -1,0 +1,41 @@
+//! What the benches share: the real recorded frames, and the byte-scan
+//! baseline every group runs next to pulse's own code.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+
+/// The three USD-M BTCUSDT `@trade` captures in `../shared/data`.
+pub const FILES: [&str; 3] = [
+    "binance-usdm_btcusdt@trade_2023-04-04T235820Z_2023-04-05T000654Z.jsonl.gz",
+    "binance-usdm_btcusdt@trade_2024-07-18T235702Z_2024-07-19T000502Z.jsonl.gz",
+    "binance-usdm_btcusdt@trade_2024-08-08T235416Z_2024-08-08T235959Z.jsonl.gz",
+];
+
+/// Every non-empty line of [`FILES`], in order.
+pub fn frames() -> Vec<Vec<u8>> {
+    let dir = std::env::var_os("PULSE_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let mut out = Vec::new();
+    for name in FILES {
+        let file = std::fs::File::open(dir.join(name))
+            .unwrap_or_else(|e| panic!("{}: {e} (set PULSE_DATA_DIR)", dir.join(name).display()));
+        let reader = BufReader::new(flate2::read::GzDecoder::new(file));
+        out.extend(
+            reader
+                .split(b'\n')
+                .map(|l| l.unwrap())
+                .filter(|l| !l.is_empty()),
+        );
+    }
+    out
+}
+
+/// The byte-scan baseline: `memchr` through every byte, counting the `"`
+/// (for CSV rows, the `,`). Nothing that reads every byte can be faster.
+pub fn byte_scan<T: AsRef<[u8]>>(items: &[T], needle: u8) -> usize {
+    items
+        .iter()
+        .map(|i| memchr::memchr_iter(needle, i.as_ref()).count())
+        .sum()
+}
