@@ -35,9 +35,26 @@ const MICROS_THRESHOLD: i64 = 100_000_000_000_000;
 /// ```
 pub fn parse_csv_row(line: &str, symbol: Symbol) -> Result<Option<Trade>, ParseError> {
     let line = line.trim_end_matches(['\r', '\n']);
-    let fields: Vec<&str> = line.split(',').collect();
-    if fields.len() != 7 && fields.len() != 8 {
-        return Err(ParseError::ColumnCount(fields.len()));
+    // One pass into a fixed array: no allocation per row, and no search
+    // call per short field.
+    let mut fields = [""; 8];
+    let mut count = 0;
+    let mut start = 0;
+    for (at, &b) in line.as_bytes().iter().enumerate() {
+        if b == b',' {
+            if let Some(slot) = fields.get_mut(count) {
+                *slot = &line[start..at];
+            }
+            count += 1;
+            start = at + 1;
+        }
+    }
+    if let Some(slot) = fields.get_mut(count) {
+        *slot = &line[start..];
+    }
+    count += 1;
+    if count != 7 && count != 8 {
+        return Err(ParseError::ColumnCount(count));
     }
     if fields[0] == COLUMNS[0] {
         return Ok(None);
@@ -62,6 +79,20 @@ pub fn parse_csv_row(line: &str, symbol: Symbol) -> Result<Option<Trade>, ParseE
 }
 
 fn int(s: &str, col: usize) -> Result<i64, ParseError> {
+    // Up to 18 plain digits cannot overflow: summed directly. Anything else
+    // (a sign, more digits, junk) takes `str::parse`, which decides.
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 18 {
+        let (mut value, mut digits) = (0i64, true);
+        for &c in b {
+            let d = c.wrapping_sub(b'0');
+            digits &= d <= 9;
+            value = value.wrapping_mul(10).wrapping_add(i64::from(d));
+        }
+        if digits {
+            return Ok(value);
+        }
+    }
     s.parse::<i64>()
         .ok()
         .filter(|v| *v >= 0)
@@ -159,6 +190,26 @@ mod tests {
                 other => format!("{other:?}"),
             };
             assert_eq!(got, expected, "{row}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The one-pass splitter and digit loop agree with `split(',')` and
+        /// `str::parse` on rows of numbers, signs, junk and odd counts.
+        #[test]
+        fn fast_paths_agree_with_the_plain_ones(
+            fields in proptest::collection::vec("[-+]?[0-9]{0,20}|[0-9.]{1,12}|true|False|x|", 0..10),
+        ) {
+            let row = fields.join(",");
+            let plain: Vec<&str> = row.split(',').collect();
+            let got = parse_csv_row(&row, btc());
+            if plain.len() != 7 && plain.len() != 8 {
+                proptest::prop_assert!(matches!(got, Err(ParseError::ColumnCount(n)) if n == plain.len()));
+            }
+            for (col, text) in plain.iter().enumerate().take(6).filter(|(c, _)| [0, 3, 4, 5].contains(c)) {
+                let expected = text.parse::<i64>().ok().filter(|v| *v >= 0);
+                proptest::prop_assert_eq!(int(text, col).ok(), expected, "{:?}", text);
+            }
         }
     }
 }

@@ -5,6 +5,9 @@ use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
+
+/// Read buffer: large enough that few lines are cut at its end.
+const BUFFER: usize = 1 << 16;
 use zip::ZipArchive;
 
 use super::ReplayFormat;
@@ -57,15 +60,16 @@ impl Input {
         read: impl FnOnce(&mut dyn BufRead) -> io::Result<()>,
     ) -> io::Result<()> {
         match self {
-            Input::Text { file, gzip: false } => read(&mut BufReader::new(file)),
-            Input::Text { file, gzip: true } => {
-                read(&mut BufReader::new(MultiGzDecoder::new(file)))
-            }
+            Input::Text { file, gzip: false } => read(&mut BufReader::with_capacity(BUFFER, file)),
+            Input::Text { file, gzip: true } => read(&mut BufReader::with_capacity(
+                BUFFER,
+                MultiGzDecoder::new(file),
+            )),
             Input::Zip { mut archive, entry } => {
                 let csv = archive
                     .by_index(entry)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                read(&mut BufReader::new(csv))
+                read(&mut BufReader::with_capacity(BUFFER, csv))
             }
         }
     }

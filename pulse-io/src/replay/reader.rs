@@ -69,34 +69,44 @@ struct LineParser {
 }
 
 impl LineParser {
+    /// Parses each line where it lies in the reader's buffer; only a line
+    /// cut by the buffer's end is copied, to be joined with its rest.
     fn run(&mut self, reader: &mut dyn BufRead, tx: &mpsc::Sender<Batch>) -> io::Result<()> {
-        let mut buf = Vec::new();
-        let mut batch = Vec::with_capacity(self.batch_size);
-        let mut line_no = 0u64;
+        let mut lines = Lines {
+            batch: Vec::with_capacity(self.batch_size),
+            line_no: 0,
+            tx,
+        };
+        let mut cut = Vec::new();
         loop {
-            buf.clear();
-            if reader.read_until(b'\n', &mut buf)? == 0 {
+            let chunk = reader.fill_buf()?;
+            if chunk.is_empty() {
                 break;
             }
-            line_no += 1;
-            let line = buf.trim_ascii();
-            if line.is_empty() {
-                continue;
+            let len = chunk.len();
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', chunk) {
+                let going = if cut.is_empty() {
+                    lines.line(self, &chunk[start..end])
+                } else {
+                    cut.extend_from_slice(&chunk[start..end]);
+                    let going = lines.line(self, &cut);
+                    cut.clear();
+                    going
+                };
+                if !going {
+                    return Ok(()); // the source was dropped: stop reading
+                }
+                start = end + 1;
             }
-            match self.parse(line) {
-                Ok(Some(trade)) => batch.push(trade),
-                Ok(None) => {}
-                Err(rejection) => self.reject(line_no, rejection),
-            }
-            if batch.len() >= self.batch_size
-                && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err()
-            {
-                // The source was dropped: stop reading.
-                return Ok(());
-            }
+            cut.extend_from_slice(&chunk[start..]);
+            reader.consume(len);
         }
-        if !batch.is_empty() {
-            let _ = tx.blocking_send(Ok(batch));
+        if !cut.is_empty() && !lines.line(self, &cut) {
+            return Ok(());
+        }
+        if !lines.batch.is_empty() {
+            let _ = tx.blocking_send(Ok(lines.batch));
         }
         Ok(())
     }
@@ -134,6 +144,34 @@ impl LineParser {
     }
 }
 
+/// The lines read so far: the batch being filled and where it is going.
+struct Lines<'a> {
+    batch: Vec<Trade>,
+    line_no: u64,
+    tx: &'a mpsc::Sender<Batch>,
+}
+
+impl Lines<'_> {
+    /// Handles one line (without its `\n`); `false` once nobody listens.
+    fn line(&mut self, parser: &mut LineParser, raw: &[u8]) -> bool {
+        self.line_no += 1;
+        let line = raw.trim_ascii();
+        if line.is_empty() {
+            return true;
+        }
+        match parser.parse(line) {
+            Ok(Some(trade)) => self.batch.push(trade),
+            Ok(None) => {}
+            Err(rejection) => parser.reject(self.line_no, rejection),
+        }
+        if self.batch.len() >= parser.batch_size {
+            let full = std::mem::replace(&mut self.batch, Vec::with_capacity(parser.batch_size));
+            return self.tx.blocking_send(Ok(full)).is_ok();
+        }
+        true
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum Rejection {
     #[error(transparent)]
@@ -147,6 +185,49 @@ impl Rejection {
         match self {
             Rejection::Parse(e) => e.reason(),
             Rejection::NotUtf8 => "utf8",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::BufReader;
+
+    use super::*;
+
+    /// Lines cut by every possible buffer end still parse, in order, once.
+    #[test]
+    fn lines_cut_by_the_buffer_end_are_joined() {
+        let frame = |a: u64| {
+            format!(
+                r#"{{"e":"aggTrade","E":1723161502125,"a":{a},"s":"BTCUSDT","p":"61180.10","q":"0.500","f":5,"l":6,"T":1723161502123,"m":true}}"#
+            )
+        };
+        let text = format!(
+            "{}\r\n\n{}\nnot json\n  {}\n{}",
+            frame(1),
+            frame(2),
+            frame(3),
+            frame(4)
+        );
+        for capacity in 1..text.len() + 2 {
+            let (tx, mut rx) = mpsc::channel(16);
+            let mut parser = LineParser {
+                format: LineFormat::Json,
+                path: "test".into(),
+                metrics: Metrics::new(),
+                batch_size: 3,
+                rejected: 0,
+            };
+            let mut reader = BufReader::with_capacity(capacity, text.as_bytes());
+            parser.run(&mut reader, &tx).unwrap();
+            drop(tx);
+            let mut ids = Vec::new();
+            while let Ok(batch) = rx.try_recv() {
+                ids.extend(batch.unwrap().iter().map(|t| t.id));
+            }
+            assert_eq!(ids, [1, 2, 3, 4], "buffer of {capacity} bytes");
+            assert_eq!(parser.rejected, 1, "buffer of {capacity} bytes");
         }
     }
 }
