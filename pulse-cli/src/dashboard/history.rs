@@ -1,9 +1,9 @@
 //! The last windows of each symbol, for browsers that connect late.
 //!
-//! Stored as columns of exactly the values a [`Row`] holds, about 60 bytes
-//! a window, not as rendered JSON (about 330 bytes) or whole windows: 300
-//! symbols with an hour each stay under 64 MiB. JSON is rendered from the
-//! columns only when a browser asks for it.
+//! Stored as columns of exactly the values a [`Row`] holds, 53 bytes a
+//! window, not as whole windows or rendered JSON (which took about 370
+//! bytes a window): 300 symbols with an hour each stay under 64 MiB. JSON is
+//! rendered from the columns only when a browser asks for it.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -26,9 +26,17 @@ struct Columns {
     net_delta: VecDeque<f64>,
     buy_pressure_pct: VecDeque<f64>,
     total_volume: VecDeque<f64>,
-    trade_count: VecDeque<u64>,
+    trade_count: Counts,
     avg_price_1_sec: VecDeque<f64>,
     signal: VecDeque<Signal>,
+}
+
+/// Trade counts in 4 bytes each until one needs more (over 4 billion trades
+/// in a window), then in 8: exact either way.
+#[derive(Debug)]
+enum Counts {
+    Narrow(VecDeque<u32>),
+    Wide(VecDeque<u64>),
 }
 
 impl History {
@@ -97,7 +105,7 @@ impl Columns {
             net_delta: VecDeque::with_capacity(n),
             buy_pressure_pct: VecDeque::with_capacity(n),
             total_volume: VecDeque::with_capacity(n),
-            trade_count: VecDeque::with_capacity(n),
+            trade_count: Counts::Narrow(VecDeque::with_capacity(n)),
             avg_price_1_sec: VecDeque::with_capacity(n),
             signal: VecDeque::with_capacity(n),
         }
@@ -115,7 +123,7 @@ impl Columns {
             net_delta: self.net_delta[i],
             buy_pressure_pct: self.buy_pressure_pct[i],
             total_volume: self.total_volume[i],
-            trade_count: self.trade_count[i],
+            trade_count: self.trade_count.get(i),
             avg_price_1_sec: self.avg_price_1_sec[i],
             signal: self.signal[i],
         }
@@ -127,7 +135,7 @@ impl Columns {
         self.net_delta[i] = row.net_delta;
         self.buy_pressure_pct[i] = row.buy_pressure_pct;
         self.total_volume[i] = row.total_volume;
-        self.trade_count[i] = row.trade_count;
+        self.trade_count.set(i, row.trade_count);
         self.avg_price_1_sec[i] = row.avg_price_1_sec;
         self.signal[i] = row.signal;
     }
@@ -152,6 +160,52 @@ impl Columns {
         self.trade_count.pop_front();
         self.avg_price_1_sec.pop_front();
         self.signal.pop_front();
+    }
+}
+
+/// `n`, which [`Counts::make_room_for`] found to fit.
+fn narrow(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Counts {
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Counts::Narrow(c) => c[i].into(),
+            Counts::Wide(c) => c[i],
+        }
+    }
+
+    /// Widens the column first if `n` does not fit it.
+    fn make_room_for(&mut self, n: u64) {
+        if let Counts::Narrow(c) = self
+            && u32::try_from(n).is_err()
+        {
+            *self = Counts::Wide(c.iter().map(|&n| n.into()).collect());
+        }
+    }
+
+    fn set(&mut self, i: usize, n: u64) {
+        self.make_room_for(n);
+        match self {
+            Counts::Narrow(c) => c[i] = narrow(n),
+            Counts::Wide(c) => c[i] = n,
+        }
+    }
+
+    fn insert(&mut self, i: usize, n: u64) {
+        self.make_room_for(n);
+        match self {
+            Counts::Narrow(c) => c.insert(i, narrow(n)),
+            Counts::Wide(c) => c.insert(i, n),
+        }
+    }
+
+    fn pop_front(&mut self) {
+        match self {
+            Counts::Narrow(c) => drop(c.pop_front()),
+            Counts::Wide(c) => drop(c.pop_front()),
+        }
     }
 }
 
@@ -208,6 +262,18 @@ mod tests {
         // Older than everything kept in a full history: it would go first.
         history.record(&row("BTCUSDT", 0, 1));
         assert_eq!(kept(&history, "BTCUSDT"), [(2000, 1), (3000, 2), (4000, 1)]);
+    }
+
+    #[test]
+    fn trade_counts_stay_exact_beyond_four_bytes() {
+        let mut history = History::new(3);
+        history.record(&row("BTCUSDT", 0, 7));
+        history.record(&row("BTCUSDT", 1000, u64::from(u32::MAX) + 1));
+        history.record(&row("BTCUSDT", 2000, u64::MAX));
+        assert_eq!(
+            kept(&history, "BTCUSDT"),
+            [(0, 7), (1000, 1 << 32), (2000, u64::MAX)]
+        );
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl Row {
     }
 
     /// This row as a JSON string.
-    pub fn to_json(&self) -> String {
+    pub fn to_json(self) -> String {
         let mut out = Vec::with_capacity(256);
         self.write_json(&mut out);
         // serde_json writes UTF-8 only.
