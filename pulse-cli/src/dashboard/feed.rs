@@ -88,8 +88,9 @@ impl Feed {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // The state stays consistent even if a holder panicked mid-update:
-        // a panic can only come from allocation, before any column changes.
+        // The state stays consistent even if a holder panicked: nothing
+        // under the lock panics between changing one column and the next
+        // (running out of memory aborts).
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
