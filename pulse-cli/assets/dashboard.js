@@ -7,8 +7,12 @@
   const css = getComputedStyle(document.documentElement);
   const color = (name) => css.getPropertyValue(name).trim();
 
-  // symbol -> rows sorted by start_ms; each row as the server sent it.
+  // The selected symbol's rows sorted by start_ms, each as the server sent
+  // it (a map, for pulseDashboard.rows). Other symbols' windows only add
+  // their name to the picker: with hundreds of symbols, keeping every row
+  // would cost the browser far more than the one symbol drawn.
   const bySymbol = new Map();
+  const known = new Set(); // symbols with windows
   let configured = []; // symbols from the status, in the order given
   let selected = decodeURIComponent(location.hash.slice(1)) || null;
   let historyLimit = Infinity;
@@ -19,29 +23,38 @@
 
   // ------------------------------------------------------------ the feed --
 
-  const events = new EventSource("events");
-  events.onopen = () => setConn(state === "ended" ? "ended" : "live");
-  events.onerror = () => setConn(state === "ended" ? "ended" : "disconnected");
-
-  events.addEventListener("snapshot", (e) => {
-    const snap = JSON.parse(e.data);
-    bySymbol.clear();
-    historyLimit = snap.history_limit;
-    $("limit").textContent = snap.history_limit;
-    for (const row of snap.windows) insert(row);
-    applyStatus(snap.status);
-    schedule();
-  });
-
-  events.addEventListener("window", (e) => {
-    insert(JSON.parse(e.data));
-    schedule();
-  });
-
-  events.addEventListener("status", (e) => {
-    applyStatus(JSON.parse(e.data));
-    schedule();
-  });
+  // One stream per selection: its snapshot brings that symbol's history.
+  let events = null;
+  function connect() {
+    if (events) events.close();
+    events = new EventSource("events?symbol=" + encodeURIComponent(selected || ""));
+    events.onopen = () => setConn(state === "ended" ? "ended" : "live");
+    events.onerror = () => setConn(state === "ended" ? "ended" : "disconnected");
+    events.addEventListener("snapshot", (e) => {
+      const snap = JSON.parse(e.data);
+      bySymbol.clear();
+      for (const s of snap.symbols) known.add(s);
+      if (snap.selected) selected = snap.selected;
+      historyLimit = snap.history_limit;
+      $("limit").textContent = snap.history_limit;
+      for (const row of snap.windows) insert(row);
+      applyStatus(snap.status);
+      schedule();
+    });
+    events.addEventListener("window", (e) => {
+      const row = JSON.parse(e.data);
+      const fresh = !known.has(row.symbol);
+      known.add(row.symbol);
+      if (!selected) selected = row.symbol;
+      if (row.symbol === selected) insert(row);
+      if (row.symbol === selected || fresh) schedule();
+    });
+    events.addEventListener("status", (e) => {
+      applyStatus(JSON.parse(e.data));
+      schedule();
+    });
+  }
+  connect();
 
   // Insert or replace by start: a snapshot may repeat rows already seen,
   // and a re-emitted window (higher version) replaces the first one.
@@ -80,11 +93,11 @@
   picker.addEventListener("change", () => {
     selected = picker.value;
     history.replaceState(null, "", "#" + encodeURIComponent(selected));
-    schedule();
+    connect(); // the page redraws when the new snapshot arrives
   });
 
   function symbols() {
-    const seen = [...bySymbol.keys()].filter((s) => !configured.includes(s)).sort();
+    const seen = [...known].filter((s) => !configured.includes(s)).sort();
     return [...configured, ...seen];
   }
 
@@ -94,6 +107,8 @@
     }
     if (!selected || !list.includes(selected)) {
       selected = list.find((s) => bySymbol.has(s)) || list[0] || null;
+      // A symbol whose history this page has not loaded yet.
+      if (selected && !bySymbol.has(selected) && known.has(selected)) connect();
     }
     picker.value = selected || "";
     $("picker").hidden = list.length < 2;

@@ -88,6 +88,19 @@ async fn events_stream_a_snapshot_then_each_window_as_it_closes() {
         late_rows, rows,
         "late and early browsers see the same windows"
     );
+    assert_eq!(snapshot["symbols"], serde_json::json!(["BTCUSDT"]));
+    // The page asks for its symbol's history only (or, having no choice yet,
+    // for the default one's): here the same windows.
+    for path in ["/events?symbol=BTCUSDT", "/events?symbol="] {
+        let mut page = EventStream::open_path(pulse.addr, path).await;
+        let (name, data) = page.next().await;
+        assert_eq!(name, "snapshot");
+        let mut page_rows = BTreeMap::new();
+        absorb(&mut page_rows, &name, &data);
+        assert_eq!(page_rows, rows, "{path}");
+        let snapshot: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(snapshot["selected"], "BTCUSDT", "{path}");
+    }
 
     // Both equal what pulse-core computes, and the CSV.
     let expected = expected_windows(&capture);

@@ -2,8 +2,9 @@
 //! windows pushed over server-sent events.
 //!
 //! ## Layout
-//! - `feed`: recent windows per symbol and the broadcast to browsers.
-//! - `row`: the JSON of one window.
+//! - `feed`: the history and the broadcast to browsers.
+//! - `history`: recent windows per symbol, as columns.
+//! - `row`: the values of one window the page draws, and their JSON.
 //! - `sink`: [`DashboardSink`], the window sink that publishes to the feed.
 //! - `sse`: `GET /events`.
 //! - `assets`: the embedded page, script, styles and vendored uPlot.
@@ -11,6 +12,7 @@
 
 mod assets;
 mod feed;
+mod history;
 mod listen;
 mod row;
 mod sink;

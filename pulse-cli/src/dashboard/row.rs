@@ -1,56 +1,86 @@
-//! The JSON shape of one window on the dashboard feed.
+//! One window as the page gets it: only the values it draws.
 
-use pulse_core::Window;
+use pulse_core::{Signal, Symbol, Window};
 use serde::Serialize;
 
-/// One closed window as the browser gets it. Metric names follow the CSV
-/// and ClickHouse columns; times are ms since the epoch plus the CSV's
-/// RFC 3339 form, so the page can show exactly what the CSV holds.
-#[derive(Debug, Serialize)]
-pub struct DashboardWindow<'a> {
-    symbol: &'a str,
-    start_ms: i64,
-    end_ms: i64,
-    window_start: String,
-    version: u64,
-    vwap: f64,
-    net_delta: f64,
-    buy_pressure_pct: f64,
-    total_volume: f64,
-    trade_count: u64,
-    avg_price_1_sec: f64,
-    signal: &'static str,
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
+/// The part of a closed window the page shows: its time, the four charts'
+/// series and the signal. Open/high/low/close, `end_ms` and `version` stay
+/// in the CSV and ClickHouse; the page never drew them.
+///
+/// Live `window` events and the snapshot both render through
+/// [`Row::write_json`], so a late browser gets the very bytes an early one
+/// got.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Row {
+    pub symbol: Symbol,
+    pub start_ms: i64,
+    pub vwap: f64,
+    pub net_delta: f64,
+    pub buy_pressure_pct: f64,
+    pub total_volume: f64,
+    pub trade_count: u64,
+    pub avg_price_1_sec: f64,
+    pub signal: Signal,
 }
 
-impl<'a> From<&'a Window> for DashboardWindow<'a> {
-    fn from(w: &'a Window) -> Self {
-        DashboardWindow {
-            symbol: w.symbol.as_str(),
+impl From<&Window> for Row {
+    fn from(w: &Window) -> Self {
+        Row {
+            symbol: w.symbol,
             start_ms: w.start_ms,
-            end_ms: w.end_ms,
-            window_start: pulse_io::time::utc_rfc3339_ms(w.start_ms),
-            version: w.version,
             vwap: w.vwap,
             net_delta: w.net_delta,
             buy_pressure_pct: w.buy_pressure_pct,
             total_volume: w.total_volume,
             trade_count: w.trade_count,
             avg_price_1_sec: w.avg_price_1_sec,
-            signal: w.signal.as_str(),
-            open: w.open.to_f64(),
-            high: w.high.to_f64(),
-            low: w.low.to_f64(),
-            close: w.close.to_f64(),
+            signal: w.signal,
         }
     }
 }
 
-/// Renders `w` as one line of JSON.
-pub fn window_json(w: &Window) -> String {
-    // A struct of numbers and plain strings always serializes.
-    serde_json::to_string(&DashboardWindow::from(w)).unwrap_or_default()
+/// The JSON object; names follow the CSV and ClickHouse columns, and the
+/// start is given both in ms and in the CSV's RFC 3339 form, so the page
+/// can show exactly what the CSV holds.
+#[derive(Serialize)]
+struct RowJson<'a> {
+    symbol: &'a str,
+    start_ms: i64,
+    window_start: String,
+    vwap: f64,
+    net_delta: f64,
+    buy_pressure_pct: f64,
+    total_volume: f64,
+    trade_count: u64,
+    avg_price_1_sec: f64,
+    signal: Signal,
+}
+
+impl Row {
+    /// Appends this row as one JSON object.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let json = RowJson {
+            symbol: self.symbol.as_str(),
+            start_ms: self.start_ms,
+            window_start: pulse_io::time::utc_rfc3339_ms(self.start_ms),
+            vwap: self.vwap,
+            net_delta: self.net_delta,
+            buy_pressure_pct: self.buy_pressure_pct,
+            total_volume: self.total_volume,
+            trade_count: self.trade_count,
+            avg_price_1_sec: self.avg_price_1_sec,
+            signal: self.signal,
+        };
+        // Numbers and plain strings into memory: this cannot fail. (serde_json
+        // writes non-finite floats as null, and pulse-core never makes one.)
+        let _ = serde_json::to_writer(out, &json);
+    }
+
+    /// This row as a JSON string.
+    pub fn to_json(self) -> String {
+        let mut out = Vec::with_capacity(256);
+        self.write_json(&mut out);
+        // serde_json writes UTF-8 only.
+        String::from_utf8(out).unwrap_or_default()
+    }
 }

@@ -268,9 +268,14 @@ pub struct EventStream {
 
 impl EventStream {
     pub async fn open(addr: SocketAddr) -> EventStream {
+        Self::open_path(addr, "/events").await
+    }
+
+    /// `path` is `/events` with a query, e.g. `/events?symbol=BTCUSDT`.
+    pub async fn open_path(addr: SocketAddr, path: &str) -> EventStream {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let request =
-            format!("GET /events HTTP/1.0\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+            format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut reader = tokio::io::BufReader::new(stream);
         let mut head = String::new();
