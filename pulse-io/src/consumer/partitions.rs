@@ -1,18 +1,23 @@
 //! The consumer's pipeline [`Stage`]: each partition's sans-IO state
-//! (`partition.rs`), with positions as the checkpoint.
+//! (`partition.rs`), with positions as the checkpoint. A partition's state
+//! is made when its fetch task says where reading starts
+//! ([`TopicInput::Start`]), so partitions added while running, and ones
+//! started over after a topic reset, go through the same path.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use pulse_core::{Event, RejectedWindow, Symbol, Window};
+use pulse_core::{AggregatorConfig, Event, RejectedWindow, Symbol, Window};
 
 use super::partition::{PartitionState, RecordOutcome};
-use super::topic::TopicRecord;
+use super::topic::TopicInput;
 use crate::clickhouse::PartitionPosition;
 use crate::driver::{Outcome, Stage};
 
 /// Every partition this consumer reads.
 #[derive(Debug)]
 pub(crate) struct Partitions {
+    /// Checked by `ConsumerConfig::validate`.
+    config: AggregatorConfig,
     states: BTreeMap<i32, PartitionState>,
     ready: VecDeque<Window>,
     rejected: VecDeque<RejectedWindow>,
@@ -25,15 +30,34 @@ pub(crate) struct Partitions {
 }
 
 impl Partitions {
-    pub(crate) fn new(states: BTreeMap<i32, PartitionState>) -> Self {
+    /// No partition yet; each comes with its [`TopicInput::Start`].
+    pub(crate) fn new(config: AggregatorConfig) -> Self {
         Partitions {
-            states,
+            config,
+            states: BTreeMap::new(),
             ready: VecDeque::new(),
             rejected: VecDeque::new(),
             owners: BTreeMap::new(),
             warned: BTreeSet::new(),
             dirty: false,
         }
+    }
+
+    /// (Re)starts `partition` from `position`. A state already there belonged
+    /// to a topic that is gone: its held windows are emitted as they are
+    /// (their trades cannot be read again), and its versions continue, so the
+    /// next stored position supersedes the old one.
+    fn start(&mut self, partition: i32, position: Option<&PartitionPosition>) {
+        let mut state = PartitionState::restore(partition, self.config.clone(), position)
+            .expect("ConsumerConfig::validate checked the aggregator settings");
+        if let Some(mut old) = self.states.remove(&partition) {
+            old.flush(&mut self.ready);
+            self.rejected.extend(old.take_rejected());
+            state.continue_versions(old.version());
+            // Symbols may come back in other partitions of the new topic.
+            self.owners.retain(|_, p| *p != partition);
+        }
+        self.states.insert(partition, state);
     }
 
     fn check_owner(&mut self, symbol: Symbol, partition: i32) {
@@ -45,15 +69,30 @@ impl Partitions {
 }
 
 impl Stage for Partitions {
-    type Input = TopicRecord;
+    type Input = TopicInput;
     type Checkpoint = Vec<PartitionPosition>;
 
-    fn handle(&mut self, input: &TopicRecord, _now_ms: Option<i64>) -> Outcome {
-        let Some(state) = self.states.get_mut(&input.partition) else {
-            return Outcome::Replayed;
+    fn handle(&mut self, input: &TopicInput, _now_ms: Option<i64>) -> Outcome {
+        let (partition, record) = match input {
+            TopicInput::Start {
+                partition,
+                position,
+            } => {
+                self.start(*partition, position.as_ref());
+                return Outcome::Control;
+            }
+            TopicInput::Record { partition, record } => (*partition, record),
+        };
+        let Some(state) = self.states.get_mut(&partition) else {
+            // Fetch tasks send Start first, so this cannot happen.
+            tracing::error!(
+                partition,
+                offset = record.offset,
+                "record of a partition not started; skipped"
+            );
+            return Outcome::Control;
         };
         self.dirty = true;
-        let record = &input.record;
         let outcome = state.handle(
             record.offset,
             record.key.as_deref(),
@@ -63,7 +102,7 @@ impl Stage for Partitions {
         self.rejected.extend(state.take_rejected());
         match outcome {
             RecordOutcome::Accepted(s) | RecordOutcome::Duplicate(s) | RecordOutcome::Late(s) => {
-                self.check_owner(s, input.partition);
+                self.check_owner(s, partition);
             }
             _ => {}
         }
@@ -75,10 +114,7 @@ impl Stage for Partitions {
             RecordOutcome::Marker => Outcome::Marker,
             RecordOutcome::Rejected(e) => Outcome::Rejected {
                 reason: e.reason(),
-                error: format!(
-                    "partition {} offset {}: {e}",
-                    input.partition, record.offset
-                ),
+                error: format!("partition {} offset {}: {e}", partition, record.offset),
             },
         }
     }

@@ -123,8 +123,10 @@ impl PartitionReader {
     ///
     /// A position older than the earliest retained record (retention deleted
     /// it) moves to the earliest record, with a warning. A position beyond
-    /// the end of the partition is an error: silently starting over could
-    /// double-count.
+    /// the end of the partition is an error
+    /// ([`KafkaError::PositionBeyondEnd`]): the partition was truncated or
+    /// recreated, and only the caller knows whether to start over (the
+    /// consumer checks the topic's identity and does).
     pub async fn fetch(&mut self) -> Result<Vec<FetchedRecord>, KafkaError> {
         let wanted = self.next_offset;
         let Some(mut records) = self.fetch_at(wanted).await? else {
@@ -144,6 +146,20 @@ impl PartitionReader {
             self.aligned = true;
         }
         Ok(records)
+    }
+
+    /// The record at `offset`, read without moving the reader; `None` when
+    /// the partition holds none there (out of range, or compacted away).
+    /// The consumer compares it with what it processed before, to notice a
+    /// recreated topic.
+    pub async fn record_at(&self, offset: i64) -> Result<Option<FetchedRecord>, KafkaError> {
+        let Some(mut records) = self.fetch_at(offset).await? else {
+            return Ok(None);
+        };
+        if records.first().is_none_or(|r| r.offset > offset) {
+            records = self.fetch_covering(offset, records).await?;
+        }
+        Ok(records.into_iter().find(|r| r.offset == offset))
     }
 
     /// Records from the batch holding `offset` on (rskafka drops the ones
