@@ -99,7 +99,7 @@ async fn a_broker_that_lost_its_data_is_read_again_from_the_start() {
 
     let a = &trades[..4_000];
     let b = shifted(&trades[..8_000], HOUR_MS);
-    let c = shifted(&trades[8_000..9_000], 2 * HOUR_MS);
+    let c = shifted(&trades[8_500..9_500], 2 * HOUR_MS);
 
     publish(&brokers, &topic, 1, a, 500).await;
     let consumer = RunningConsumer::start(&brokers, clickhouse_config(&clickhouse), config());
@@ -131,6 +131,22 @@ async fn a_broker_that_lost_its_data_is_read_again_from_the_start() {
         assert_eq!(*row, want);
     }
 
+    // A restart now trusts the new position: B goes on where it was, nothing
+    // is reset or counted again.
+    let summary = consumer.stop().await;
+    assert_eq!(summary.trades, b.len() as u64);
+    let b_more = shifted(&trades[8_000..8_500], HOUR_MS);
+    publish(&brokers, &topic, 1, &b_more, 500).await;
+    let consumer = RunningConsumer::start(&brokers, clickhouse_config(&clickhouse), config());
+    consumer
+        .wait_processed(&ends(&trades[..8_500], 1), WAIT)
+        .await;
+    assert_eq!(
+        resets(&consumer, "replaced") + resets(&consumer, "truncated"),
+        0
+    );
+    let b: Vec<Trade> = b.into_iter().chain(b_more).collect();
+
     // The broker loses its data again, under the running consumer.
     lose_volume(&mut broker, &db_file).await;
     publish(&brokers, &topic, 1, &c, 500).await;
@@ -158,7 +174,11 @@ async fn a_broker_that_lost_its_data_is_read_again_from_the_start() {
     .await;
     let store = consumer.store.clone();
     let summary = consumer.stop().await;
-    assert_eq!(summary.trades, (b.len() + c.len()) as u64);
+    assert_eq!(
+        summary.trades,
+        (b.len() - 8_000 + c.len()) as u64,
+        "B is not read again, C once"
+    );
     assert_eq!(summary.rejected, 0);
     wait_for_exact_rows(&store, &rows_of(&[a, &b, &c])).await;
 }

@@ -28,10 +28,13 @@ use crate::retry::RetryPolicy;
 pub(crate) enum Fetched {
     /// Reading starts: restore the partition's state from `position`, or
     /// start it fresh (`None`). Sent once the position is checked, before
-    /// any record, and again after a topic reset.
+    /// any record, and again after a topic reset. Positions stored from now
+    /// on must have versions above `versions_from`, so that they, not the
+    /// position found not to belong to the topic, are loaded next time.
     Start {
         partition: i32,
         position: Option<PartitionPosition>,
+        versions_from: u64,
     },
     /// Records, in offset order.
     Records {
@@ -71,6 +74,8 @@ struct Cursor {
     last: Option<LastRecord>,
     /// The loop has not been told where the partition starts yet.
     unannounced: Option<Option<PartitionPosition>>,
+    /// The stored position's version.
+    stored_version: u64,
 }
 
 /// Starts fetching `target` until `stop` is cancelled or the receiver is
@@ -99,6 +104,7 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                     hash: p.last_record_hash,
                 }),
             unannounced: Some(target.stored.clone()),
+            stored_version: target.stored.as_ref().map_or(0, |p| p.version),
         };
         loop {
             let result = match reader.as_mut() {
@@ -124,6 +130,7 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                         let start = Fetched::Start {
                             partition: target.partition,
                             position: start,
+                            versions_from: cursor.stored_version,
                         };
                         if tx.send(Ok(start)).await.is_err() {
                             return;
@@ -204,6 +211,7 @@ async fn open_checked(
         next: None,
         last: None,
         unannounced: Some(None),
+        ..*cursor
     };
     PartitionReader::open(client, topic, partition, None, config).await
 }

@@ -43,13 +43,15 @@ impl Partitions {
         }
     }
 
-    /// (Re)starts `partition` from `position`. A state already there belonged
-    /// to a topic that is gone: its held windows are emitted as they are
-    /// (their trades cannot be read again), and its versions continue, so the
-    /// next stored position supersedes the old one.
-    fn start(&mut self, partition: i32, position: Option<&PartitionPosition>) {
+    /// (Re)starts `partition` from `position`, its versions above
+    /// `versions_from`. A state already there belonged to a topic that is
+    /// gone: its held windows are emitted as they are (their trades cannot
+    /// be read again), and its versions continue, so the next stored
+    /// position supersedes the old one.
+    fn start(&mut self, partition: i32, position: Option<&PartitionPosition>, versions_from: u64) {
         let mut state = PartitionState::restore(partition, self.config.clone(), position)
             .expect("ConsumerConfig::validate checked the aggregator settings");
+        state.continue_versions(versions_from);
         if let Some(mut old) = self.states.remove(&partition) {
             old.flush(&mut self.ready);
             self.rejected.extend(old.take_rejected());
@@ -77,8 +79,9 @@ impl Stage for Partitions {
             TopicInput::Start {
                 partition,
                 position,
+                versions_from,
             } => {
-                self.start(*partition, position.as_ref());
+                self.start(*partition, position.as_ref(), *versions_from);
                 return Outcome::Control;
             }
             TopicInput::Record { partition, record } => (*partition, record),
@@ -161,5 +164,97 @@ impl Stage for Partitions {
             })
             .collect();
         offsets.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pulse_core::{Decimal, Side, Trade, TradeKind};
+
+    use super::*;
+    use crate::kafka::{FetchedRecord, UtcOffset, encode_trade};
+
+    fn record(offset: i64, time_ms: i64) -> TopicInput {
+        let trade = Trade {
+            symbol: Symbol::new("BTCUSDT").unwrap(),
+            id: 1_000 + offset as u64,
+            kind: TradeKind::AggTrade,
+            price: Decimal::from_raw(6_000_000_000_000),
+            quantity: Decimal::from_raw(100_000_000),
+            side: Side::Buy,
+            trade_time_ms: time_ms,
+            event_time_ms: time_ms,
+            first_trade_id: 0,
+            last_trade_id: 0,
+        };
+        let mut value = Vec::new();
+        encode_trade(&trade, UtcOffset::IST, &mut value);
+        TopicInput::Record {
+            partition: 0,
+            record: FetchedRecord {
+                offset,
+                key: Some(b"BTCUSDT".to_vec()),
+                value: Some(value),
+            },
+        }
+    }
+
+    fn start(position: Option<PartitionPosition>, versions_from: u64) -> TopicInput {
+        TopicInput::Start {
+            partition: 0,
+            position,
+            versions_from,
+        }
+    }
+
+    fn windows(stage: &mut Partitions) -> Vec<Window> {
+        std::iter::from_fn(|| stage.poll())
+            .filter_map(|e| match e {
+                Event::Window(w) => Some(w),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reset_emits_the_old_topics_open_windows_and_supersedes_its_position() {
+        let config = crate::consumer::ConsumerConfig::default().aggregator;
+        let mut stage = Partitions::new(config);
+        let t0 = 1_723_161_000_000;
+        let stored = PartitionPosition {
+            partition: 0,
+            resume_offset: 10,
+            next_offset: 10,
+            version: 40,
+            ..PartitionPosition::default()
+        };
+        // The stored position did not belong to the topic: a fresh start
+        // whose positions still outrank it.
+        assert_eq!(
+            stage.handle(&start(None, stored.version), None),
+            Outcome::Control
+        );
+        for offset in 0..3 {
+            assert!(matches!(
+                stage.handle(&record(offset, t0 + offset * 100), None),
+                Outcome::Accepted(_)
+            ));
+        }
+        let position = stage.checkpoint().unwrap();
+        assert_eq!(position[0].next_offset, 3);
+        assert_eq!(position[0].version, 41);
+        assert_ne!(position[0].last_record_hash, 0);
+        stage.committed(&position);
+        assert!(windows(&mut stage).is_empty(), "the window is still open");
+
+        // The topic is replaced while running: the open window is emitted
+        // with the trades it had, and the new topic starts afresh.
+        stage.handle(&start(None, 0), None);
+        let flushed = windows(&mut stage);
+        assert_eq!(flushed.len(), 1);
+        assert_eq!(flushed[0].trade_count, 3);
+        stage.handle(&record(0, t0 + 3_600_000), None);
+        let position = stage.checkpoint().unwrap();
+        assert_eq!((position[0].next_offset, position[0].version), (1, 42));
     }
 }

@@ -27,6 +27,7 @@ pub(crate) enum TopicInput {
     Start {
         partition: i32,
         position: Option<PartitionPosition>,
+        versions_from: u64,
     },
     /// One record and the partition it came from.
     Record {
@@ -169,10 +170,12 @@ impl Source<TopicInput> for TopicSource {
             Some(Ok(Fetched::Start {
                 partition,
                 position,
+                versions_from,
             })) => {
                 out.push(TopicInput::Start {
                     partition,
                     position,
+                    versions_from,
                 });
                 Ok(true)
             }
