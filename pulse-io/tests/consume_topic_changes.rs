@@ -61,9 +61,18 @@ fn rows_of(captures: &[&[Trade]]) -> Vec<WindowRow> {
     rows
 }
 
+/// Waits until the table holds as many rows as `expected` (or the deadline
+/// passes), then compares them, naming the first difference.
 async fn wait_for_exact_rows(store: &WindowStore, expected: &[WindowRow]) {
-    consume_support::wait_for_rows(store, expected, WAIT).await;
-    consume_support::assert_same_rows(&store.select_final().await.unwrap(), expected);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let rows = loop {
+        let rows = store.select_final().await.unwrap_or_default();
+        if rows.len() >= expected.len() || tokio::time::Instant::now() >= deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    consume_support::assert_same_rows(&rows, expected);
 }
 
 fn resets(consumer: &RunningConsumer, reason: &str) -> u64 {

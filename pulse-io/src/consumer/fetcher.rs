@@ -2,8 +2,9 @@
 //! consumer loop over a bounded channel (full channel = backpressure while
 //! ClickHouse is slow or down).
 //!
-//! Each time it opens the partition (at start, and again after any fetch
-//! error, such as a broker that restarted) the task first checks that the
+//! Each time it opens the partition (at start, again after any fetch error,
+//! such as a broker that restarted, and when a fetch finds the partition
+//! ending before the position) the task first checks that the
 //! partition still holds the last record it or the stored position covers
 //! (`identity.rs`). When it does not, the topic was recreated, truncated or
 //! expired under the consumer: the task warns, counts it, tells the loop to
@@ -76,6 +77,8 @@ struct Cursor {
     unannounced: Option<Option<PartitionPosition>>,
     /// The stored position's version.
     stored_version: u64,
+    /// The last end offset found before the position and checked.
+    checked_end: Option<i64>,
 }
 
 /// Starts fetching `target` until `stop` is cancelled or the receiver is
@@ -105,6 +108,7 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                 }),
             unannounced: Some(target.stored.clone()),
             stored_version: target.stored.as_ref().map_or(0, |p| p.version),
+            checked_end: None,
         };
         loop {
             let result = match reader.as_mut() {
@@ -140,6 +144,14 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                         cursor.next = Some(r.next_offset());
                     }
                     let Some(newest) = records.last() else {
+                        // The partition ends before the position: truncated or
+                        // recreated under the running consumer, or a stale end.
+                        // Checked once per end reported.
+                        let end = reader.as_ref().and_then(PartitionReader::end_before_position);
+                        if end.is_some() && end != cursor.checked_end {
+                            cursor.checked_end = end;
+                            reader = None;
+                        }
                         continue;
                     };
                     cursor.last = Some(LastRecord {

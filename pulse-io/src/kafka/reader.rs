@@ -59,6 +59,9 @@ pub struct PartitionReader {
     next_offset: i64,
     /// `next_offset` is known to start a batch (see [`Self::fetch_covering`]).
     aligned: bool,
+    /// The end offset the last fetch reported, when it was before
+    /// `next_offset` (see [`Self::end_before_position`]).
+    end_before: Option<i64>,
     config: FetchConfig,
 }
 
@@ -99,6 +102,7 @@ impl PartitionReader {
             partition,
             next_offset: 0,
             aligned: start.is_none(),
+            end_before: None,
             config,
         };
         reader.next_offset = match start {
@@ -118,6 +122,15 @@ impl PartitionReader {
         self.next_offset
     }
 
+    /// The partition's end offset when the last [`fetch`](Self::fetch)
+    /// came back empty with the end before the reader's position. Some
+    /// brokers (tansu) answer such a fetch with no records rather than
+    /// `OFFSET_OUT_OF_RANGE`: the partition was truncated or recreated, or
+    /// the broker reports a stale end. The caller decides which.
+    pub fn end_before_position(&self) -> Option<i64> {
+        self.end_before
+    }
+
     /// The next records, oldest first; empty when none arrived within
     /// `max_wait`.
     ///
@@ -129,10 +142,15 @@ impl PartitionReader {
     /// consumer checks the topic's identity and does).
     pub async fn fetch(&mut self) -> Result<Vec<FetchedRecord>, KafkaError> {
         let wanted = self.next_offset;
-        let Some(mut records) = self.fetch_at(wanted).await? else {
+        self.end_before = None;
+        let Some((mut records, end)) = self.fetch_at(wanted).await? else {
             self.recover_out_of_range().await?;
             return Ok(Vec::new());
         };
+        if records.is_empty() && end < wanted {
+            self.end_before = Some(end);
+            return Ok(records);
+        }
         // Only a start chosen by the caller can fall inside a batch; an empty
         // answer there may be the same skip, in the partition's last batch.
         if records.first().is_some_and(|r| r.offset > wanted)
@@ -153,7 +171,7 @@ impl PartitionReader {
     /// The consumer compares it with what it processed before, to notice a
     /// recreated topic.
     pub async fn record_at(&self, offset: i64) -> Result<Option<FetchedRecord>, KafkaError> {
-        let Some(mut records) = self.fetch_at(offset).await? else {
+        let Some((mut records, _)) = self.fetch_at(offset).await? else {
             return Ok(None);
         };
         if records.first().is_none_or(|r| r.offset > offset) {
@@ -163,8 +181,12 @@ impl PartitionReader {
     }
 
     /// Records from the batch holding `offset` on (rskafka drops the ones
-    /// before `offset`); `None` when `offset` is out of range.
-    async fn fetch_at(&self, offset: i64) -> Result<Option<Vec<FetchedRecord>>, KafkaError> {
+    /// before `offset`) and the partition's end (high watermark); `None`
+    /// when `offset` is out of range.
+    async fn fetch_at(
+        &self,
+        offset: i64,
+    ) -> Result<Option<(Vec<FetchedRecord>, i64)>, KafkaError> {
         let max_wait_ms = self.config.max_wait.as_millis().min(i32::MAX as u128) as i32;
         let max_bytes = self.config.max_bytes.max(MIN_FETCH_BYTES);
         match self
@@ -172,7 +194,7 @@ impl PartitionReader {
             .fetch_records(offset, 1..max_bytes, max_wait_ms)
             .await
         {
-            Ok((records, _high_watermark)) => Ok(Some(
+            Ok((records, high_watermark)) => Ok(Some((
                 records
                     .into_iter()
                     .map(|r| FetchedRecord {
@@ -181,7 +203,8 @@ impl PartitionReader {
                         value: r.record.value,
                     })
                     .collect(),
-            )),
+                high_watermark,
+            ))),
             Err(ClientError::ServerError {
                 protocol_error: ProtocolError::OffsetOutOfRange,
                 ..
@@ -209,7 +232,7 @@ impl PartitionReader {
             if from >= wanted {
                 return Ok(ahead);
             }
-            let mut got = self.fetch_at(from).await?.unwrap_or_default();
+            let mut got = self.fetch_at(from).await?.unwrap_or_default().0;
             if got.first().is_some_and(|r| r.offset <= wanted) {
                 // Covered: read forward (small fetches may stop short of `wanted`).
                 loop {
@@ -222,7 +245,7 @@ impl PartitionReader {
                         Some(last) if last >= from => from = last + 1,
                         _ => return Ok(ahead),
                     }
-                    got = self.fetch_at(from).await?.unwrap_or_default();
+                    got = self.fetch_at(from).await?.unwrap_or_default().0;
                 }
             }
             if from == earliest {
