@@ -147,7 +147,9 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                         // The partition ends before the position: truncated or
                         // recreated under the running consumer, or a stale end.
                         // Checked once per end reported.
-                        let end = reader.as_ref().and_then(PartitionReader::end_before_position);
+                        let end = reader
+                            .as_ref()
+                            .and_then(PartitionReader::end_before_position);
                         if end.is_some() && end != cursor.checked_end {
                             cursor.checked_end = end;
                             reader = None;

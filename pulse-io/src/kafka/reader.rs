@@ -183,10 +183,7 @@ impl PartitionReader {
     /// Records from the batch holding `offset` on (rskafka drops the ones
     /// before `offset`) and the partition's end (high watermark); `None`
     /// when `offset` is out of range.
-    async fn fetch_at(
-        &self,
-        offset: i64,
-    ) -> Result<Option<(Vec<FetchedRecord>, i64)>, KafkaError> {
+    async fn fetch_at(&self, offset: i64) -> Result<Option<(Vec<FetchedRecord>, i64)>, KafkaError> {
         let max_wait_ms = self.config.max_wait.as_millis().min(i32::MAX as u128) as i32;
         let max_bytes = self.config.max_bytes.max(MIN_FETCH_BYTES);
         match self
