@@ -157,8 +157,11 @@ pub struct Metrics {
     /// successful store, by sink. Live sources only.
     pub window_store_latency: HistogramFamily<SinkLabel>,
     /// Stored consumer positions found not to belong to the topic read
-    /// (`truncated`, `replaced`, `expired`), by topic and partition; that
-    /// partition was read again from its earliest record.
+    /// (`truncated`, `replaced`, `expired`: that partition was read again
+    /// from its earliest record with fresh state), by topic and partition;
+    /// under `retention`, times retention had deleted records before the
+    /// consumer read them (it went on from the earliest retained record,
+    /// its state kept; the log says how many).
     pub topic_resets: Family<TopicResetLabel, Counter>,
     /// Partitions a consumer reads now, by topic; grows when the topic
     /// gains partitions.

@@ -140,8 +140,12 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                             return;
                         }
                     }
-                    if let Some(r) = &reader {
+                    if let Some(r) = reader.as_mut() {
                         cursor.next = Some(r.next_offset());
+                        if r.take_expired() > 0 {
+                            // The reader warned with the count; the state is kept.
+                            count_reset(&metrics, &target, "retention");
+                        }
                     }
                     let Some(newest) = records.last() else {
                         // The partition ends before the position: truncated or
@@ -212,14 +216,7 @@ async fn open_checked(
         reason = mismatch.reason(),
         "the stored position does not belong to this topic: {mismatch}; reading the partition again from its earliest record"
     );
-    metrics
-        .topic_resets
-        .get_or_create(&TopicResetLabel {
-            topic: topic.to_owned(),
-            partition,
-            reason: mismatch.reason().to_owned(),
-        })
-        .inc();
+    count_reset(metrics, target, mismatch.reason());
     // Before opening again, so a failed open is not counted twice.
     *cursor = Cursor {
         next: None,
@@ -228,4 +225,15 @@ async fn open_checked(
         ..*cursor
     };
     PartitionReader::open(client, topic, partition, None, config).await
+}
+
+fn count_reset(metrics: &Metrics, target: &FetchTarget, reason: &str) {
+    metrics
+        .topic_resets
+        .get_or_create(&TopicResetLabel {
+            topic: target.topic.clone(),
+            partition: target.partition,
+            reason: reason.to_owned(),
+        })
+        .inc();
 }

@@ -62,6 +62,8 @@ pub struct PartitionReader {
     /// The end offset the last fetch reported, when it was before
     /// `next_offset` (see [`Self::end_before_position`]).
     end_before: Option<i64>,
+    /// Records skipped because retention deleted them before they were read.
+    expired: u64,
     config: FetchConfig,
 }
 
@@ -103,6 +105,7 @@ impl PartitionReader {
             next_offset: 0,
             aligned: start.is_none(),
             end_before: None,
+            expired: 0,
             config,
         };
         reader.next_offset = match start {
@@ -129,6 +132,12 @@ impl PartitionReader {
     /// the broker reports a stale end. The caller decides which.
     pub fn end_before_position(&self) -> Option<i64> {
         self.end_before
+    }
+
+    /// How many records retention deleted before this reader got to them
+    /// (it moved on to the earliest retained record), since the last call.
+    pub fn take_expired(&mut self) -> u64 {
+        std::mem::take(&mut self.expired)
     }
 
     /// The next records, oldest first; empty when none arrived within
@@ -271,6 +280,7 @@ impl PartitionReader {
                 lost = earliest - self.next_offset,
                 "records before the earliest retained offset are gone (retention); continuing from there"
             );
+            self.expired += (earliest - self.next_offset) as u64;
             self.next_offset = earliest;
             return Ok(());
         }
