@@ -39,8 +39,18 @@ install_faketime() {
   "${apt[@]}" || { apt-get update -q && "${apt[@]}"; }
 }
 
+install_sqlite3() {
+  # Debian's sqlite3 shell, to give a topic a partition in tansu's catalogue
+  # (tansu has no CreatePartitions) in pulse-io/tests/consume_topic_changes.rs.
+  command -v sqlite3 >/dev/null && return
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends sqlite3)
+  if [ "$(id -u)" != 0 ]; then apt=(sudo "${apt[@]}"); fi
+  "${apt[@]}" || { apt-get update -q && "${apt[@]}"; }
+}
+
 install_all() {
   install_faketime
+  install_sqlite3
   install_rust_components
   install_services
   install_browser

@@ -6,7 +6,9 @@
 --                  in an open window, or next_offset when none is open;
 --   next_offset    every record before it has been processed;
 --   checkpoints    JSON {"SYMBOL": {"watermark_ms": .., "max_time_ms": ..}}:
---                  each symbol's clock, so windows already stored are skipped.
+--                  each symbol's clock, so windows already stored are skipped;
+--   last_record_hash  xxh3-64 of the key and value of record next_offset - 1,
+--                  so a restart notices a recreated topic (0: not known).
 -- The row with the largest `version` is the current one.
 CREATE TABLE IF NOT EXISTS pulse_consumer_positions
 (
@@ -17,6 +19,7 @@ CREATE TABLE IF NOT EXISTS pulse_consumer_positions
     next_offset     Int64,
     checkpoints     String,
     version         UInt64,
+    last_record_hash UInt64 DEFAULT 0,
     updated_at      DateTime DEFAULT now()
 )
 ENGINE = ReplacingMergeTree(version)

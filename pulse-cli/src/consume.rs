@@ -65,6 +65,12 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     allowed_lateness_ms: i64,
 
+    /// How often to look for partitions the topic gained, e.g. 5s; new
+    /// partitions the selection takes are read without a restart. 0 turns
+    /// it off.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    partition_refresh: Duration,
+
     /// Most bytes per fetch request.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     fetch_max_bytes: i32,
@@ -101,6 +107,7 @@ pub async fn run(args: ConsumeArgs, shutdown: CancellationToken) -> anyhow::Resu
             ..ConsumerConfig::default().aggregator
         },
         insert_interval: args.insert_interval,
+        partition_refresh: args.partition_refresh,
         ..ConsumerConfig::default()
     };
     tracing::info!(

@@ -13,7 +13,8 @@
 //!   `windows_reemitted`, `windows_rejected` (sums that overflow),
 //!   `watermark_lag_seconds`, `clock_offset_seconds`, `sink_errors`,
 //!   `sink_retries` and both latency histograms;
-//! - the ClickHouse sink: `windows_rejected` (times out of its range).
+//! - the ClickHouse sink: `windows_rejected` (times out of its range);
+//! - the consumer's fetch tasks: `topic_resets`, `partitions_read`.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -53,6 +54,24 @@ pub struct SymbolReasonLabel {
 pub struct SinkLabel {
     /// Sink name, e.g. `clickhouse`.
     pub sink: String,
+}
+
+/// Label set with a topic.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabel {
+    /// Kafka topic.
+    pub topic: String,
+}
+
+/// Label set with a topic, a partition and a reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicResetLabel {
+    /// Kafka topic.
+    pub topic: String,
+    /// Kafka partition.
+    pub partition: i32,
+    /// Short machine-friendly reason, e.g. `replaced`.
+    pub reason: String,
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -137,6 +156,16 @@ pub struct Metrics {
     /// Seconds from a window's end (its latest possible trade time) to its
     /// successful store, by sink. Live sources only.
     pub window_store_latency: HistogramFamily<SinkLabel>,
+    /// Stored consumer positions found not to belong to the topic read
+    /// (`truncated`, `replaced`, `expired`: that partition was read again
+    /// from its earliest record with fresh state), by topic and partition;
+    /// under `retention`, times retention had deleted records before the
+    /// consumer read them (it went on from the earliest retained record,
+    /// its state kept; the log says how many).
+    pub topic_resets: Family<TopicResetLabel, Counter>,
+    /// Partitions a consumer reads now, by topic; grows when the topic
+    /// gains partitions.
+    pub partitions_read: Family<TopicLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -211,6 +240,11 @@ impl Metrics {
                 "Seconds from a window's end (latest trade time) to its successful store",
                 Family::new_with_constructor(latency_histogram),
             ),
+            topic_resets: r.add(
+                "topic_resets",
+                "Stored consumer positions that did not belong to the topic read",
+            ),
+            partitions_read: r.add("consumer_partitions", "Partitions a consumer reads now"),
             registry: Arc::default(),
         };
         Metrics {

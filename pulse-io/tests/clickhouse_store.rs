@@ -143,6 +143,7 @@ async fn positions_round_trip_and_the_latest_version_wins() {
         )]
         .into(),
         version,
+        last_record_hash: 0x9e37_79b9_7f4a_7c15 ^ version,
     };
     assert!(store.load_positions("trades_btc").await.unwrap().is_empty());
     store
@@ -195,11 +196,13 @@ async fn a_version_tie_loads_one_whole_row_the_furthest() {
         next_offset: 100,
         checkpoints: [checkpoint("BTCUSDT", 5_000)].into(),
         version: 7,
+        last_record_hash: 11,
     };
     let ahead = PartitionPosition {
         resume_offset: 40,
         next_offset: 200,
         checkpoints: [checkpoint("ETHUSDT", 9_000)].into(),
+        last_record_hash: 22,
         ..behind.clone()
     };
     for (topic, order) in [

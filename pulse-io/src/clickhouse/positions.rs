@@ -28,6 +28,10 @@ pub struct PartitionPosition {
     pub checkpoints: BTreeMap<Symbol, SymbolCheckpoint>,
     /// Grows with every save; the largest is current.
     pub version: u64,
+    /// Hash of the record at `next_offset - 1` (key and value), so a restart
+    /// can tell whether the topic still holds that record or was recreated.
+    /// 0 when not known (positions stored before the column existed).
+    pub last_record_hash: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ::clickhouse::Row)]
@@ -40,6 +44,7 @@ struct PositionRow {
     next_offset: i64,
     checkpoints: String,
     version: u64,
+    last_record_hash: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ::clickhouse::Row)]
@@ -50,6 +55,7 @@ struct LatestRow {
     next_offset: i64,
     checkpoints: String,
     version: u64,
+    last_record_hash: u64,
 }
 
 impl WindowStore {
@@ -65,9 +71,9 @@ impl WindowStore {
         // tie the furthest position wins, deterministically; either is safe,
         // as each was written after its own windows.
         let sql = format!(
-            "SELECT kafka_partition, resume_offset, next_offset, checkpoints, version FROM {} \
+            "SELECT kafka_partition, resume_offset, next_offset, checkpoints, version, last_record_hash FROM {} \
              WHERE metrics_table = ? AND topic = ? \
-             ORDER BY kafka_partition, version DESC, next_offset DESC, resume_offset DESC, checkpoints DESC \
+             ORDER BY kafka_partition, version DESC, next_offset DESC, resume_offset DESC, checkpoints DESC, last_record_hash DESC \
              LIMIT 1 BY kafka_partition",
             self.config.positions_table()
         );
@@ -96,6 +102,7 @@ impl WindowStore {
                         next_offset: row.next_offset,
                         checkpoints,
                         version: row.version,
+                        last_record_hash: row.last_record_hash,
                     },
                 ))
             })
@@ -122,6 +129,7 @@ impl WindowStore {
                 // A map of plain numbers always serializes.
                 checkpoints: serde_json::to_string(&p.checkpoints).unwrap_or_default(),
                 version: p.version,
+                last_record_hash: p.last_record_hash,
             })
             .collect();
         let table = self.config.positions_table();

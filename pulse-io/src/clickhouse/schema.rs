@@ -26,23 +26,64 @@ fn retarget(ddl: &str, name: &str, qualified: &str) -> String {
     ddl.replacen(&from, &format!("{CREATE}{qualified}\n"), 1)
 }
 
-/// Creates the database and the tables if they are missing.
+/// Columns added to the positions table after it was first released:
+/// `(name, definition, after)`. `CREATE TABLE IF NOT EXISTS` leaves an
+/// older table as it is, so start-up adds them.
+const ADDED_POSITION_COLUMNS: &[(&str, &str, &str)] =
+    &[("last_record_hash", "UInt64 DEFAULT 0", "version")];
+
+/// Creates the database and the tables if they are missing, and adds
+/// columns an older positions table lacks.
 pub async fn create_schema(config: &ClickHouseConfig) -> Result<(), ClickHouseError> {
     config.validate()?;
     let client = config.client();
     for statement in schema_statements(config) {
-        let run = client.query(&statement).execute();
-        match tokio::time::timeout(config.request_timeout, run).await {
-            Ok(result) => result.map_err(|e| ClickHouseError::request("create schema", e))?,
-            Err(_) => {
-                return Err(ClickHouseError::Timeout {
-                    operation: "create schema",
-                    after: config.request_timeout,
-                });
+        timed(config, client.query(&statement).execute()).await?;
+    }
+    for &(name, definition, after) in ADDED_POSITION_COLUMNS {
+        // Checked first: 18.16 has no `ADD COLUMN IF NOT EXISTS`.
+        if has_position_column(config, &client, name).await? {
+            continue;
+        }
+        let alter = format!(
+            "ALTER TABLE {} ADD COLUMN {name} {definition} AFTER {after}",
+            config.positions_table()
+        );
+        if let Err(e) = timed(config, client.query(&alter).execute()).await {
+            // Another consumer may have added it meanwhile.
+            if !has_position_column(config, &client, name).await? {
+                return Err(e);
             }
         }
+        tracing::info!(table = %config.positions_table(), column = name, "added a column to the positions table");
     }
     Ok(())
+}
+
+async fn has_position_column(
+    config: &ClickHouseConfig,
+    client: &::clickhouse::Client,
+    name: &str,
+) -> Result<bool, ClickHouseError> {
+    let query = client
+        .query("SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?")
+        .bind(config.database.as_str())
+        .bind(POSITIONS_TABLE)
+        .bind(name);
+    Ok(timed(config, query.fetch_one::<u64>()).await? > 0)
+}
+
+async fn timed<T>(
+    config: &ClickHouseConfig,
+    request: impl std::future::Future<Output = Result<T, ::clickhouse::error::Error>>,
+) -> Result<T, ClickHouseError> {
+    match tokio::time::timeout(config.request_timeout, request).await {
+        Ok(result) => result.map_err(|e| ClickHouseError::request("create schema", e)),
+        Err(_) => Err(ClickHouseError::Timeout {
+            operation: "create schema",
+            after: config.request_timeout,
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -65,10 +65,10 @@ impl PartitionSelection {
                 }
                 list.iter().copied().collect()
             }
-            PartitionSelection::Instance { index, count } => available
+            PartitionSelection::Instance { .. } => available
                 .iter()
                 .copied()
-                .filter(|p| p.rem_euclid(*count as i32) == *index as i32)
+                .filter(|p| self.includes(*p))
                 .collect(),
         };
         if chosen.is_empty() {
@@ -77,6 +77,21 @@ impl PartitionSelection {
         let mut chosen = chosen;
         chosen.sort_unstable();
         Ok(chosen)
+    }
+}
+
+impl PartitionSelection {
+    /// Whether `partition` is one this selection takes, for partitions a
+    /// topic gains while a consumer runs: `all` and instances take their
+    /// share of them, a list only what it names.
+    pub fn includes(&self, partition: i32) -> bool {
+        match self {
+            PartitionSelection::All => true,
+            PartitionSelection::List(list) => list.contains(&partition),
+            PartitionSelection::Instance { index, count } => {
+                partition.rem_euclid(*count as i32) == *index as i32
+            }
+        }
     }
 }
 
@@ -150,6 +165,26 @@ mod tests {
         }
         seen.sort_unstable();
         assert_eq!(seen, available);
+    }
+
+    #[test]
+    fn new_partitions_go_to_the_instance_select_would_give_them() {
+        let grown: Vec<i32> = (0..9).collect();
+        for count in 1..4 {
+            for index in 0..count {
+                let selection = PartitionSelection::Instance { index, count };
+                let chosen = selection.select(&grown).unwrap();
+                let included: Vec<i32> = grown
+                    .iter()
+                    .copied()
+                    .filter(|p| selection.includes(*p))
+                    .collect();
+                assert_eq!(chosen, included);
+            }
+        }
+        assert!(PartitionSelection::All.includes(7));
+        let list: PartitionSelection = "0,2".parse().unwrap();
+        assert!(list.includes(2) && !list.includes(3));
     }
 
     #[test]

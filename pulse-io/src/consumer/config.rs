@@ -37,6 +37,10 @@ pub struct ConsumerConfig {
     pub shutdown_attempts: u32,
     /// How often to log progress. Default 10 s.
     pub progress_interval: Duration,
+    /// How often to read the topic's partitions while running, so that
+    /// partitions the topic gains (and the selection takes) are read
+    /// without a restart. Default 5 s; zero turns it off.
+    pub partition_refresh: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -56,6 +60,7 @@ impl Default for ConsumerConfig {
             retry: RetryPolicy::default(),
             shutdown_attempts: 5,
             progress_interval: Duration::from_secs(10),
+            partition_refresh: Duration::from_secs(5),
         }
     }
 }
@@ -94,7 +99,7 @@ impl ConsumerConfig {
 /// Totals for the exit summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsumeSummary {
-    /// Partitions read.
+    /// Partitions read, including ones the topic gained while running.
     pub partitions: Vec<i32>,
     /// Records read and processed.
     pub records: u64,

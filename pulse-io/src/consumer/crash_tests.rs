@@ -191,7 +191,7 @@ fn crashing_run(records: &[Rec], seed: u64) -> (BTreeMap<(String, u32), WindowRo
     'run: loop {
         let mut state = PartitionState::restore(0, config(), stored.as_ref()).unwrap();
         let mut pending = Vec::new();
-        let start = state.start_offset().unwrap_or(0) as usize;
+        let start = PartitionState::start_offset(stored.as_ref()).unwrap_or(0) as usize;
         for (offset, rec) in records.iter().enumerate().skip(start) {
             let _ = rec.feed(&mut state, offset as i64, &mut pending);
             let fresh = offset >= frontier;
@@ -290,7 +290,10 @@ fn position_waits_until_the_replay_is_complete() {
     assert_eq!(stored.next_offset, 300);
     assert!(stored.resume_offset < 300, "windows are open at 300");
     let mut restored = PartitionState::restore(0, config(), Some(&stored)).unwrap();
-    assert_eq!(restored.start_offset(), Some(stored.resume_offset));
+    assert_eq!(
+        PartitionState::start_offset(Some(&stored)),
+        Some(stored.resume_offset)
+    );
     let mut replayed = Vec::new();
     for offset in stored.resume_offset..299 {
         let _ = records[offset as usize].feed(&mut restored, offset, &mut replayed);

@@ -1,6 +1,14 @@
 //! One task per partition that fetches records and hands them to the
 //! consumer loop over a bounded channel (full channel = backpressure while
 //! ClickHouse is slow or down).
+//!
+//! Each time it opens the partition (at start, again after any fetch error,
+//! such as a broker that restarted, and when a fetch finds the partition
+//! ending before the position) the task first checks that the
+//! partition still holds the last record it or the stored position covers
+//! (`identity.rs`). When it does not, the topic was recreated, truncated or
+//! expired under the consumer: the task warns, counts it, tells the loop to
+//! start the partition's state afresh, and reads from the earliest record.
 
 use std::sync::Arc;
 
@@ -9,69 +17,154 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::identity::{self, LastRecord, record_hash};
+use super::partition::PartitionState;
+use crate::clickhouse::PartitionPosition;
 use crate::kafka::{FetchConfig, FetchedRecord, KafkaError, PartitionReader};
+use crate::metrics::{Metrics, TopicResetLabel};
 use crate::retry::RetryPolicy;
 
-/// Records fetched from one partition, in offset order.
+/// What a fetch task tells the consumer loop, per partition in order.
 #[derive(Debug)]
-pub(crate) struct FetchedBatch {
-    pub(crate) partition: i32,
-    pub(crate) records: Vec<FetchedRecord>,
+pub(crate) enum Fetched {
+    /// Reading starts: restore the partition's state from `position`, or
+    /// start it fresh (`None`). Sent once the position is checked, before
+    /// any record, and again after a topic reset. Positions stored from now
+    /// on must have versions above `versions_from`, so that they, not the
+    /// position found not to belong to the topic, are loaded next time.
+    Start {
+        partition: i32,
+        position: Option<PartitionPosition>,
+        versions_from: u64,
+    },
+    /// Records, in offset order.
+    Records {
+        partition: i32,
+        records: Vec<FetchedRecord>,
+    },
 }
 
-pub(crate) type FetchResult = Result<FetchedBatch, KafkaError>;
+pub(crate) type FetchResult = Result<Fetched, KafkaError>;
 
 /// Where one fetch task reads.
 #[derive(Debug, Clone)]
 pub(crate) struct FetchTarget {
     pub(crate) topic: String,
     pub(crate) partition: i32,
-    pub(crate) start: Option<i64>,
+    /// The stored position, if any: reading resumes at its `resume_offset`
+    /// once it is found to belong to the partition.
+    pub(crate) stored: Option<PartitionPosition>,
+}
+
+/// What every fetch task shares.
+#[derive(Clone)]
+pub(crate) struct FetchContext {
+    pub(crate) client: Arc<Client>,
+    pub(crate) config: FetchConfig,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) metrics: Metrics,
+    pub(crate) tx: mpsc::Sender<FetchResult>,
+    pub(crate) stop: CancellationToken,
+}
+
+/// Where a fetch task is.
+struct Cursor {
+    /// Offset to open the reader at; `None`: the earliest record.
+    next: Option<i64>,
+    /// The last record processed (stored or fetched), to check on open.
+    last: Option<LastRecord>,
+    /// The loop has not been told where the partition starts yet.
+    unannounced: Option<Option<PartitionPosition>>,
+    /// The stored position's version.
+    stored_version: u64,
+    /// The last end offset found before the position and checked.
+    checked_end: Option<i64>,
 }
 
 /// Starts fetching `target` until `stop` is cancelled or the receiver is
-/// gone. Retryable errors are logged and retried with backoff; a fatal one
-/// is sent to the loop and ends the task.
-pub(crate) fn spawn(
-    client: Arc<Client>,
-    target: FetchTarget,
-    config: FetchConfig,
-    retry: RetryPolicy,
-    tx: mpsc::Sender<FetchResult>,
-    stop: CancellationToken,
-) -> JoinHandle<()> {
+/// gone. Retryable errors are logged and retried with backoff (reopening
+/// the partition); a fatal one is sent to the loop and ends the task.
+pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let FetchContext {
+            client,
+            config,
+            retry,
+            metrics,
+            tx,
+            stop,
+        } = ctx;
         let mut delays = retry.delays();
         let mut reader: Option<PartitionReader> = None;
-        let mut next = target.start;
+        let mut cursor = Cursor {
+            next: PartitionState::start_offset(target.stored.as_ref()),
+            last: target
+                .stored
+                .as_ref()
+                .filter(|p| p.next_offset > 0)
+                .map(|p| LastRecord {
+                    offset: p.next_offset - 1,
+                    hash: p.last_record_hash,
+                }),
+            unannounced: Some(target.stored.clone()),
+            stored_version: target.stored.as_ref().map_or(0, |p| p.version),
+            checked_end: None,
+        };
         loop {
             let result = match reader.as_mut() {
                 Some(r) => {
                     tokio::select! {
                         _ = stop.cancelled() => return,
-                        fetched = r.fetch() => fetched.map(Some),
+                        fetched = r.fetch() => fetched,
                     }
                 }
                 None => {
                     tokio::select! {
                         _ = stop.cancelled() => return,
-                        opened = PartitionReader::open(&client, &target.topic, target.partition, next, config) => {
-                            opened.map(|r| { reader = Some(r); None })
+                        opened = open_checked(&client, &target, config, &mut cursor, &metrics) => {
+                            opened.map(|r| { reader = Some(r); Vec::new() })
                         }
                     }
                 }
             };
             match result {
-                Ok(None) => {}
-                Ok(Some(records)) => {
+                Ok(records) => {
                     delays.reset();
-                    if let Some(r) = &reader {
-                        next = Some(r.next_offset());
+                    if let Some(start) = cursor.unannounced.take() {
+                        let start = Fetched::Start {
+                            partition: target.partition,
+                            position: start,
+                            versions_from: cursor.stored_version,
+                        };
+                        if tx.send(Ok(start)).await.is_err() {
+                            return;
+                        }
                     }
-                    if records.is_empty() {
+                    if let Some(r) = reader.as_mut() {
+                        cursor.next = Some(r.next_offset());
+                        if r.take_expired() > 0 {
+                            // The reader warned with the count; the state is kept.
+                            count_reset(&metrics, &target, "retention");
+                        }
+                    }
+                    let Some(newest) = records.last() else {
+                        // The partition ends before the position: truncated or
+                        // recreated under the running consumer, or a stale end.
+                        // Checked once per end reported.
+                        let end = reader
+                            .as_ref()
+                            .and_then(PartitionReader::end_before_position);
+                        if end.is_some() && end != cursor.checked_end {
+                            cursor.checked_end = end;
+                            reader = None;
+                        }
                         continue;
-                    }
-                    let batch = FetchedBatch {
+                    };
+                    cursor.last = Some(LastRecord {
+                        offset: newest.offset,
+                        hash: record_hash(newest.key.as_deref(), newest.value.as_deref()),
+                    });
+                    let batch = Fetched::Records {
                         partition: target.partition,
                         records,
                     };
@@ -79,7 +172,9 @@ pub(crate) fn spawn(
                         return;
                     }
                 }
-                Err(e) if e.is_retryable() => {
+                // Beyond the end: reopening checks the topic's identity.
+                Err(e) if e.is_retryable() || matches!(e, KafkaError::PositionBeyondEnd { .. }) => {
+                    reader = None;
                     let delay = delays.next_delay();
                     tracing::warn!(topic = %target.topic, partition = target.partition, error = %e, retry_in = ?delay, "Kafka fetch failed; retrying");
                     tokio::select! {
@@ -94,4 +189,51 @@ pub(crate) fn spawn(
             }
         }
     })
+}
+
+/// Opens the partition at `cursor.next` after checking it still holds
+/// `cursor.last`; on a mismatch, warns, counts it and opens at the earliest
+/// record with fresh state.
+async fn open_checked(
+    client: &Client,
+    target: &FetchTarget,
+    config: FetchConfig,
+    cursor: &mut Cursor,
+    metrics: &Metrics,
+) -> Result<PartitionReader, KafkaError> {
+    let (topic, partition) = (target.topic.as_str(), target.partition);
+    let reader = PartitionReader::open(client, topic, partition, cursor.next, config).await?;
+    let Some(last) = cursor.last else {
+        return Ok(reader);
+    };
+    let Some(mismatch) = identity::check(&reader, last).await? else {
+        return Ok(reader);
+    };
+    tracing::warn!(
+        topic,
+        partition,
+        position = last.offset + 1,
+        reason = mismatch.reason(),
+        "the stored position does not belong to this topic: {mismatch}; reading the partition again from its earliest record"
+    );
+    count_reset(metrics, target, mismatch.reason());
+    // Before opening again, so a failed open is not counted twice.
+    *cursor = Cursor {
+        next: None,
+        last: None,
+        unannounced: Some(None),
+        ..*cursor
+    };
+    PartitionReader::open(client, topic, partition, None, config).await
+}
+
+fn count_reset(metrics: &Metrics, target: &FetchTarget, reason: &str) {
+    metrics
+        .topic_resets
+        .get_or_create(&TopicResetLabel {
+            topic: target.topic.clone(),
+            partition: target.partition,
+            reason: reason.to_owned(),
+        })
+        .inc();
 }

@@ -10,6 +10,11 @@
 //! written twice are identical and collapse in the ReplacingMergeTree (read
 //! with `FINAL`). The argument is spelled out in `partition.rs`.
 //!
+//! A position is only used once the partition is found to still hold the
+//! last record it covers; otherwise (the topic was recreated, or the broker
+//! lost its data) the partition is read again from its earliest record,
+//! with a warning and `pulse_topic_resets_total`.
+//!
 //! Each partition has its own aggregator, so consumers given disjoint
 //! partitions ([`PartitionSelection`]) together write the same table as one
 //! consumer reading them all. A symbol must live in one partition (the
@@ -23,7 +28,10 @@
 //! - `partitions`: all of them as the pipeline's [`Stage`](crate::Stage),
 //!   with positions as its checkpoint.
 //! - `fetcher`, `topic`: a fetch task per partition, together the
-//!   pipeline's [`Source`](crate::Source).
+//!   pipeline's [`Source`](crate::Source); partitions the topic gains are
+//!   added while running.
+//! - `identity`: whether a stored position still belongs to the topic
+//!   (recreated, truncated, expired), by the hash of its last record.
 //! - `positions`: positions saved after the windows they cover.
 //! - `startup`: schema, broker, topic and stored positions, with retries.
 //! - `run`: [`Consumer::run`], which assembles them on the one
@@ -35,6 +43,7 @@ mod config;
 mod crash_tests;
 mod error;
 mod fetcher;
+mod identity;
 mod partition;
 mod partitions;
 mod positions;

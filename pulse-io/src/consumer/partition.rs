@@ -46,6 +46,7 @@ use pulse_core::{
     Window,
 };
 
+use super::identity::record_hash;
 use crate::clickhouse::PartitionPosition;
 use crate::kafka::{MessageError, decode_progress, decode_trade, is_progress_key};
 
@@ -86,10 +87,10 @@ pub(crate) struct PartitionState {
     /// How long behind the watermark a closed window can still be corrected.
     retention_ms: i64,
     symbols: BTreeSet<Symbol>,
-    /// Where reading starts (`None`: the earliest retained record).
-    start: Option<i64>,
     /// Offset after the last record handled by this instance.
     handled: Option<i64>,
+    /// Hash of the record at `handled - 1` (restored: at `replay_until - 1`).
+    last_hash: u64,
     /// Records below this offset were processed before the restart.
     replay_until: i64,
     version: u64,
@@ -124,8 +125,8 @@ impl PartitionState {
             held: BTreeMap::new(),
             retention_ms,
             symbols,
-            start: position.map(|p| p.resume_offset),
             handled: None,
+            last_hash: position.map_or(0, |p| p.last_record_hash),
             replay_until: position.map_or(i64::MIN, |p| p.next_offset),
             version: position.map_or(0, |p| p.version),
             rejected: Vec::new(),
@@ -136,9 +137,10 @@ impl PartitionState {
         self.partition
     }
 
-    /// Where to start reading: `None` means the earliest retained record.
-    pub(crate) fn start_offset(&self) -> Option<i64> {
-        self.start
+    /// Where to start reading for a state restored from `position`: `None`
+    /// means the earliest retained record.
+    pub(crate) fn start_offset(position: Option<&PartitionPosition>) -> Option<i64> {
+        position.map(|p| p.resume_offset)
     }
 
     /// Every record before this offset has been processed, by this
@@ -160,6 +162,9 @@ impl PartitionState {
         windows: &mut impl Extend<Window>,
     ) -> RecordOutcome {
         let replayed = offset < self.replay_until;
+        if self.handled.is_none_or(|n| offset >= n) {
+            self.last_hash = record_hash(key, value);
+        }
         self.handled = Some(self.handled.map_or(offset + 1, |n| n.max(offset + 1)));
         let value = value.ok_or(MessageError::Empty);
         let outcome = if is_progress_key(key) {
@@ -270,7 +275,19 @@ impl PartitionState {
             next_offset,
             checkpoints,
             version: self.version + 1,
+            last_record_hash: self.last_hash,
         })
+    }
+
+    /// The version of the last position stored or restored.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Continues versions from an earlier state of this partition, so a
+    /// fresh start after a topic reset supersedes the stored position.
+    pub(crate) fn continue_versions(&mut self, version: u64) {
+        self.version = self.version.max(version);
     }
 
     /// Records that `position` was stored.

@@ -1,18 +1,23 @@
 //! The consumer's pipeline [`Stage`]: each partition's sans-IO state
-//! (`partition.rs`), with positions as the checkpoint.
+//! (`partition.rs`), with positions as the checkpoint. A partition's state
+//! is made when its fetch task says where reading starts
+//! ([`TopicInput::Start`]), so partitions added while running, and ones
+//! started over after a topic reset, go through the same path.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use pulse_core::{Event, RejectedWindow, Symbol, Window};
+use pulse_core::{AggregatorConfig, Event, RejectedWindow, Symbol, Window};
 
 use super::partition::{PartitionState, RecordOutcome};
-use super::topic::TopicRecord;
+use super::topic::TopicInput;
 use crate::clickhouse::PartitionPosition;
 use crate::driver::{Outcome, Stage};
 
 /// Every partition this consumer reads.
 #[derive(Debug)]
 pub(crate) struct Partitions {
+    /// Checked by `ConsumerConfig::validate`.
+    config: AggregatorConfig,
     states: BTreeMap<i32, PartitionState>,
     ready: VecDeque<Window>,
     rejected: VecDeque<RejectedWindow>,
@@ -25,15 +30,36 @@ pub(crate) struct Partitions {
 }
 
 impl Partitions {
-    pub(crate) fn new(states: BTreeMap<i32, PartitionState>) -> Self {
+    /// No partition yet; each comes with its [`TopicInput::Start`].
+    pub(crate) fn new(config: AggregatorConfig) -> Self {
         Partitions {
-            states,
+            config,
+            states: BTreeMap::new(),
             ready: VecDeque::new(),
             rejected: VecDeque::new(),
             owners: BTreeMap::new(),
             warned: BTreeSet::new(),
             dirty: false,
         }
+    }
+
+    /// (Re)starts `partition` from `position`, its versions above
+    /// `versions_from`. A state already there belonged to a topic that is
+    /// gone: its held windows are emitted as they are (their trades cannot
+    /// be read again), and its versions continue, so the next stored
+    /// position supersedes the old one.
+    fn start(&mut self, partition: i32, position: Option<&PartitionPosition>, versions_from: u64) {
+        let mut state = PartitionState::restore(partition, self.config.clone(), position)
+            .expect("ConsumerConfig::validate checked the aggregator settings");
+        state.continue_versions(versions_from);
+        if let Some(mut old) = self.states.remove(&partition) {
+            old.flush(&mut self.ready);
+            self.rejected.extend(old.take_rejected());
+            state.continue_versions(old.version());
+            // Symbols may come back in other partitions of the new topic.
+            self.owners.retain(|_, p| *p != partition);
+        }
+        self.states.insert(partition, state);
     }
 
     fn check_owner(&mut self, symbol: Symbol, partition: i32) {
@@ -45,15 +71,31 @@ impl Partitions {
 }
 
 impl Stage for Partitions {
-    type Input = TopicRecord;
+    type Input = TopicInput;
     type Checkpoint = Vec<PartitionPosition>;
 
-    fn handle(&mut self, input: &TopicRecord, _now_ms: Option<i64>) -> Outcome {
-        let Some(state) = self.states.get_mut(&input.partition) else {
-            return Outcome::Replayed;
+    fn handle(&mut self, input: &TopicInput, _now_ms: Option<i64>) -> Outcome {
+        let (partition, record) = match input {
+            TopicInput::Start {
+                partition,
+                position,
+                versions_from,
+            } => {
+                self.start(*partition, position.as_ref(), *versions_from);
+                return Outcome::Control;
+            }
+            TopicInput::Record { partition, record } => (*partition, record),
+        };
+        let Some(state) = self.states.get_mut(&partition) else {
+            // Fetch tasks send Start first, so this cannot happen.
+            tracing::error!(
+                partition,
+                offset = record.offset,
+                "record of a partition not started; skipped"
+            );
+            return Outcome::Control;
         };
         self.dirty = true;
-        let record = &input.record;
         let outcome = state.handle(
             record.offset,
             record.key.as_deref(),
@@ -63,7 +105,7 @@ impl Stage for Partitions {
         self.rejected.extend(state.take_rejected());
         match outcome {
             RecordOutcome::Accepted(s) | RecordOutcome::Duplicate(s) | RecordOutcome::Late(s) => {
-                self.check_owner(s, input.partition);
+                self.check_owner(s, partition);
             }
             _ => {}
         }
@@ -75,10 +117,7 @@ impl Stage for Partitions {
             RecordOutcome::Marker => Outcome::Marker,
             RecordOutcome::Rejected(e) => Outcome::Rejected {
                 reason: e.reason(),
-                error: format!(
-                    "partition {} offset {}: {e}",
-                    input.partition, record.offset
-                ),
+                error: format!("partition {} offset {}: {e}", partition, record.offset),
             },
         }
     }
@@ -125,5 +164,97 @@ impl Stage for Partitions {
             })
             .collect();
         offsets.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pulse_core::{Decimal, Side, Trade, TradeKind};
+
+    use super::*;
+    use crate::kafka::{FetchedRecord, UtcOffset, encode_trade};
+
+    fn record(offset: i64, time_ms: i64) -> TopicInput {
+        let trade = Trade {
+            symbol: Symbol::new("BTCUSDT").unwrap(),
+            id: 1_000 + offset as u64,
+            kind: TradeKind::AggTrade,
+            price: Decimal::from_raw(6_000_000_000_000),
+            quantity: Decimal::from_raw(100_000_000),
+            side: Side::Buy,
+            trade_time_ms: time_ms,
+            event_time_ms: time_ms,
+            first_trade_id: 0,
+            last_trade_id: 0,
+        };
+        let mut value = Vec::new();
+        encode_trade(&trade, UtcOffset::IST, &mut value);
+        TopicInput::Record {
+            partition: 0,
+            record: FetchedRecord {
+                offset,
+                key: Some(b"BTCUSDT".to_vec()),
+                value: Some(value),
+            },
+        }
+    }
+
+    fn start(position: Option<PartitionPosition>, versions_from: u64) -> TopicInput {
+        TopicInput::Start {
+            partition: 0,
+            position,
+            versions_from,
+        }
+    }
+
+    fn windows(stage: &mut Partitions) -> Vec<Window> {
+        std::iter::from_fn(|| stage.poll())
+            .filter_map(|e| match e {
+                Event::Window(w) => Some(w),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reset_emits_the_old_topics_open_windows_and_supersedes_its_position() {
+        let config = crate::consumer::ConsumerConfig::default().aggregator;
+        let mut stage = Partitions::new(config);
+        let t0 = 1_723_161_000_000;
+        let stored = PartitionPosition {
+            partition: 0,
+            resume_offset: 10,
+            next_offset: 10,
+            version: 40,
+            ..PartitionPosition::default()
+        };
+        // The stored position did not belong to the topic: a fresh start
+        // whose positions still outrank it.
+        assert_eq!(
+            stage.handle(&start(None, stored.version), None),
+            Outcome::Control
+        );
+        for offset in 0..3 {
+            assert!(matches!(
+                stage.handle(&record(offset, t0 + offset * 100), None),
+                Outcome::Accepted(_)
+            ));
+        }
+        let position = stage.checkpoint().unwrap();
+        assert_eq!(position[0].next_offset, 3);
+        assert_eq!(position[0].version, 41);
+        assert_ne!(position[0].last_record_hash, 0);
+        stage.committed(&position);
+        assert!(windows(&mut stage).is_empty(), "the window is still open");
+
+        // The topic is replaced while running: the open window is emitted
+        // with the trades it had, and the new topic starts afresh.
+        stage.handle(&start(None, 0), None);
+        let flushed = windows(&mut stage);
+        assert_eq!(flushed.len(), 1);
+        assert_eq!(flushed[0].trade_count, 3);
+        stage.handle(&record(0, t0 + 3_600_000), None);
+        let position = stage.checkpoint().unwrap();
+        assert_eq!((position[0].next_offset, position[0].version), (1, 42));
     }
 }

@@ -1,16 +1,14 @@
 //! [`Consumer`]: start-up, then the topic through the one pipeline driver.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use super::fetcher::FetchTarget;
-use super::partition::PartitionState;
 use super::partitions::Partitions;
 use super::positions::PositionStore;
 use super::startup::{Startup, existing_partitions, topic_retryable};
-use super::topic::TopicSource;
+use super::topic::{Growth, TopicSource};
 use super::{ConsumeError, ConsumeSummary, ConsumerConfig};
 use crate::clickhouse::{ClickHouseConfig, ClickHouseError, ClickHouseWindowSink, WindowStore};
 use crate::driver::Pipeline;
@@ -106,19 +104,17 @@ impl Consumer {
             return Ok(empty);
         };
 
-        let mut states = BTreeMap::new();
+        let mut stored = positions;
         let mut targets = Vec::new();
         for &partition in &selected {
-            let position = positions.get(&partition);
-            let state = PartitionState::restore(partition, config.aggregator.clone(), position)
-                .map_err(|e| ConsumeError::Config(e.to_string()))?;
-            match position {
+            let position = stored.remove(&partition);
+            match &position {
                 Some(p) => tracing::info!(
                     topic = %topic,
                     partition,
                     resume_offset = p.resume_offset,
                     processed_to = p.next_offset,
-                    "resuming from the stored position"
+                    "resuming from the stored position, once it is found to belong to the topic"
                 ),
                 None => {
                     tracing::info!(topic = %topic, partition, "no stored position; reading from the earliest record")
@@ -127,12 +123,23 @@ impl Consumer {
             targets.push(FetchTarget {
                 topic: topic.clone(),
                 partition,
-                start: state.start_offset(),
+                stored: position,
             });
-            states.insert(partition, state);
         }
-
-        let source = TopicSource::start(client, targets, config.fetch, config.retry);
+        let growth = Growth {
+            selection: config.partitions.clone(),
+            stored,
+            interval: config.partition_refresh,
+        };
+        let (source, read) = TopicSource::start(
+            client,
+            config.fetch,
+            config.retry,
+            self.metrics.clone(),
+            topic,
+            targets,
+            growth,
+        );
         // Windows go out with the positions, once per interval: windows
         // first, so a stored position never covers an unstored window.
         let windows = ClickHouseWindowSink::new(self.store.clone())
@@ -143,16 +150,25 @@ impl Consumer {
             store: self.store.clone(),
             topic: topic.clone(),
         };
-        let pipeline =
-            Pipeline::with_stage(Box::new(source), Partitions::new(states), self.metrics)
-                .retry(config.retry)
-                .shutdown_retries(config.shutdown_attempts)
-                .progress_interval(config.progress_interval)
-                .window_sink(Box::new(windows))
-                .checkpoints(Box::new(positions), config.insert_interval);
+        let pipeline = Pipeline::with_stage(
+            Box::new(source),
+            Partitions::new(config.aggregator.clone()),
+            self.metrics,
+        )
+        .retry(config.retry)
+        .shutdown_retries(config.shutdown_attempts)
+        .progress_interval(config.progress_interval)
+        .window_sink(Box::new(windows))
+        .checkpoints(Box::new(positions), config.insert_interval);
         let summary = pipeline.run(shutdown).await?;
+        let partitions = read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
         Ok(ConsumeSummary {
-            partitions: selected,
+            partitions,
             records: summary.trades + summary.rejected + summary.markers,
             replayed: summary.replayed,
             trades: summary.accepted,

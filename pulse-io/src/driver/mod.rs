@@ -371,6 +371,7 @@ impl<S: Stage> Pipeline<S> {
                 Outcome::Late(s) => counts.entry(s).or_default().late += 1,
                 Outcome::Replayed => self.summary.replayed += 1,
                 Outcome::Marker => self.summary.markers += 1,
+                Outcome::Control => {}
                 Outcome::Rejected { reason, error } => self.rejected(reason, &error),
             }
         }

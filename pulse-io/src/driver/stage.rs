@@ -22,6 +22,9 @@ pub enum Outcome {
     /// An input read again after a restart only to rebuild state; it was
     /// counted before.
     Replayed,
+    /// An input that steers the stage and carries no data (the consumer's
+    /// "partition starts here"); not counted.
+    Control,
     /// Not a valid input: counted under `reason` and skipped.
     Rejected {
         /// A short label for `pulse_frames_rejected_total`.

@@ -59,6 +59,11 @@ pub struct PartitionReader {
     next_offset: i64,
     /// `next_offset` is known to start a batch (see [`Self::fetch_covering`]).
     aligned: bool,
+    /// The end offset the last fetch reported, when it was before
+    /// `next_offset` (see [`Self::end_before_position`]).
+    end_before: Option<i64>,
+    /// Records skipped because retention deleted them before they were read.
+    expired: u64,
     config: FetchConfig,
 }
 
@@ -99,6 +104,8 @@ impl PartitionReader {
             partition,
             next_offset: 0,
             aligned: start.is_none(),
+            end_before: None,
+            expired: 0,
             config,
         };
         reader.next_offset = match start {
@@ -118,19 +125,41 @@ impl PartitionReader {
         self.next_offset
     }
 
+    /// The partition's end offset when the last [`fetch`](Self::fetch)
+    /// came back empty with the end before the reader's position. Some
+    /// brokers (tansu) answer such a fetch with no records rather than
+    /// `OFFSET_OUT_OF_RANGE`: the partition was truncated or recreated, or
+    /// the broker reports a stale end. The caller decides which.
+    pub fn end_before_position(&self) -> Option<i64> {
+        self.end_before
+    }
+
+    /// How many records retention deleted before this reader got to them
+    /// (it moved on to the earliest retained record), since the last call.
+    pub fn take_expired(&mut self) -> u64 {
+        std::mem::take(&mut self.expired)
+    }
+
     /// The next records, oldest first; empty when none arrived within
     /// `max_wait`.
     ///
     /// A position older than the earliest retained record (retention deleted
     /// it) moves to the earliest record, with a warning. A position beyond
-    /// the end of the partition is an error: silently starting over could
-    /// double-count.
+    /// the end of the partition is an error
+    /// ([`KafkaError::PositionBeyondEnd`]): the partition was truncated or
+    /// recreated, and only the caller knows whether to start over (the
+    /// consumer checks the topic's identity and does).
     pub async fn fetch(&mut self) -> Result<Vec<FetchedRecord>, KafkaError> {
         let wanted = self.next_offset;
-        let Some(mut records) = self.fetch_at(wanted).await? else {
+        self.end_before = None;
+        let Some((mut records, end)) = self.fetch_at(wanted).await? else {
             self.recover_out_of_range().await?;
             return Ok(Vec::new());
         };
+        if records.is_empty() && end < wanted {
+            self.end_before = Some(end);
+            return Ok(records);
+        }
         // Only a start chosen by the caller can fall inside a batch; an empty
         // answer there may be the same skip, in the partition's last batch.
         if records.first().is_some_and(|r| r.offset > wanted)
@@ -146,9 +175,24 @@ impl PartitionReader {
         Ok(records)
     }
 
+    /// The record at `offset`, read without moving the reader; `None` when
+    /// the partition holds none there (out of range, or compacted away).
+    /// The consumer compares it with what it processed before, to notice a
+    /// recreated topic.
+    pub async fn record_at(&self, offset: i64) -> Result<Option<FetchedRecord>, KafkaError> {
+        let Some((mut records, _)) = self.fetch_at(offset).await? else {
+            return Ok(None);
+        };
+        if records.first().is_none_or(|r| r.offset > offset) {
+            records = self.fetch_covering(offset, records).await?;
+        }
+        Ok(records.into_iter().find(|r| r.offset == offset))
+    }
+
     /// Records from the batch holding `offset` on (rskafka drops the ones
-    /// before `offset`); `None` when `offset` is out of range.
-    async fn fetch_at(&self, offset: i64) -> Result<Option<Vec<FetchedRecord>>, KafkaError> {
+    /// before `offset`) and the partition's end (high watermark); `None`
+    /// when `offset` is out of range.
+    async fn fetch_at(&self, offset: i64) -> Result<Option<(Vec<FetchedRecord>, i64)>, KafkaError> {
         let max_wait_ms = self.config.max_wait.as_millis().min(i32::MAX as u128) as i32;
         let max_bytes = self.config.max_bytes.max(MIN_FETCH_BYTES);
         match self
@@ -156,7 +200,7 @@ impl PartitionReader {
             .fetch_records(offset, 1..max_bytes, max_wait_ms)
             .await
         {
-            Ok((records, _high_watermark)) => Ok(Some(
+            Ok((records, high_watermark)) => Ok(Some((
                 records
                     .into_iter()
                     .map(|r| FetchedRecord {
@@ -165,7 +209,8 @@ impl PartitionReader {
                         value: r.record.value,
                     })
                     .collect(),
-            )),
+                high_watermark,
+            ))),
             Err(ClientError::ServerError {
                 protocol_error: ProtocolError::OffsetOutOfRange,
                 ..
@@ -193,7 +238,7 @@ impl PartitionReader {
             if from >= wanted {
                 return Ok(ahead);
             }
-            let mut got = self.fetch_at(from).await?.unwrap_or_default();
+            let mut got = self.fetch_at(from).await?.unwrap_or_default().0;
             if got.first().is_some_and(|r| r.offset <= wanted) {
                 // Covered: read forward (small fetches may stop short of `wanted`).
                 loop {
@@ -206,7 +251,7 @@ impl PartitionReader {
                         Some(last) if last >= from => from = last + 1,
                         _ => return Ok(ahead),
                     }
-                    got = self.fetch_at(from).await?.unwrap_or_default();
+                    got = self.fetch_at(from).await?.unwrap_or_default().0;
                 }
             }
             if from == earliest {
@@ -235,6 +280,7 @@ impl PartitionReader {
                 lost = earliest - self.next_offset,
                 "records before the earliest retained offset are gone (retention); continuing from there"
             );
+            self.expired += (earliest - self.next_offset) as u64;
             self.next_offset = earliest;
             return Ok(());
         }

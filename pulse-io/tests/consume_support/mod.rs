@@ -183,6 +183,11 @@ impl RunningConsumer {
         .await;
     }
 
+    /// Whether the consumer's run has returned (it should not before `stop`).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Requests shutdown (as SIGTERM does) and returns the summary.
     pub async fn stop(self) -> pulse_io::consumer::ConsumeSummary {
         self.stop.cancel();
