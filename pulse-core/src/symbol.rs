@@ -13,7 +13,7 @@ pub const MAX_SYMBOL_LEN: usize = 23;
 /// let s = Symbol::new("btcusdt").unwrap();
 /// assert_eq!(s.as_str(), "BTCUSDT");
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Symbol {
     len: u8,
     bytes: [u8; MAX_SYMBOL_LEN],
@@ -107,6 +107,33 @@ impl Symbol {
     }
 }
 
+/// By length, then bytewise: the order a derived `Ord` gives, compared a
+/// word at a time, since every map keyed by symbol does this per trade.
+impl Ord for Symbol {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.len
+            .cmp(&other.len)
+            .then_with(|| self.words().cmp(&other.words()))
+    }
+}
+
+impl PartialOrd for Symbol {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Symbol {
+    /// The bytes as big-endian words (the last one zero-padded), which
+    /// compare as the bytes do.
+    fn words(&self) -> [u64; 3] {
+        let mut padded = [0u8; 24];
+        padded[..MAX_SYMBOL_LEN].copy_from_slice(&self.bytes);
+        let word = |k: usize| u64::from_be_bytes(*padded[8 * k..].first_chunk().unwrap_or(&[0; 8]));
+        [word(0), word(1), word(2)]
+    }
+}
+
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// The high bit of each byte of `x` (each below 0x80) in `lo..=hi`.
@@ -152,6 +179,19 @@ impl<'de> serde::Deserialize<'de> for Symbol {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The word-wise order is the derived one: length, then bytes.
+        #[test]
+        fn orders_by_length_then_bytes(a in "[A-Z0-9_]{1,23}", b in "[A-Z0-9_]{1,23}") {
+            let (x, y) = (Symbol::new(&a).unwrap(), Symbol::new(&b).unwrap());
+            let expected = a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()));
+            prop_assert_eq!(x.cmp(&y), expected);
+            prop_assert_eq!(x == y, a == b);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""The replay benchmark against Spark: the same 1-second windows from the same file.
+
+    scripts/spark-compare.py FILE [--pulse target/release/pulse] [--runs 3]
+
+Runs `pulse run --replay FILE -q --dashboard off` and a PySpark 3.5 job on
+`local[2]` that reads the same JSON lines and computes, per symbol and
+1-second window, what pulse's windows hold (trade count, volume, buy and
+sell volume, VWAP). Spark's time is its in-job time only (from reading the
+file to the collected result, after the session is up); pulse's is its whole
+process, start-up included. Needs `pip install pyspark==3.5.*` and a Java
+runtime. Spark keeps duplicates (it has no sequence ids), so it does more
+window work than pulse on repeated captures; both read every line.
+"""
+import argparse
+import statistics
+import subprocess
+import time
+
+
+def pulse_seconds(pulse, path):
+    started = time.monotonic()
+    subprocess.run([pulse, "run", "--replay", path, "-q", "--dashboard", "off"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - started
+
+
+def spark_seconds(spark, path):
+    from pyspark.sql import functions as F
+
+    started = time.monotonic()
+    frames = spark.read.json(path, schema="stream STRING, data STRUCT<e: STRING, T: LONG, s: STRING, "
+                                          "t: LONG, a: LONG, p: STRING, q: STRING, m: BOOLEAN>")
+    t = frames.select("data.*")
+    price = F.col("p").cast("decimal(18,8)")
+    qty = F.col("q").cast("decimal(18,8)")
+    windows = (
+        t.withColumn("window_start", (F.col("T") / 1000).cast("long"))
+        .groupBy("s", "window_start")
+        .agg(
+            F.count("*").alias("trade_count"),
+            F.sum(qty).alias("volume"),
+            F.sum(F.when(~F.col("m"), qty).otherwise(0)).alias("buy_volume"),
+            F.sum(F.when(F.col("m"), qty).otherwise(0)).alias("sell_volume"),
+            (F.sum(price * qty) / F.sum(qty)).alias("vwap"),
+        )
+    )
+    rows = windows.collect()
+    return time.monotonic() - started, len(rows)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file")
+    parser.add_argument("--pulse", default="target/release/pulse")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local[2]").appName("pulse-compare")
+             .config("spark.ui.enabled", "false").config("spark.sql.caseSensitive", "true").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    spark_seconds(spark, args.file)  # warm-up: JIT and file cache
+    sparks, pulses = [], []
+    for _ in range(args.runs):
+        seconds, windows = spark_seconds(spark, args.file)
+        sparks.append(seconds)
+        pulses.append(pulse_seconds(args.pulse, args.file))
+    spark.stop()
+    s, p = statistics.median(sparks), statistics.median(pulses)
+    print(f"spark local[2] in-job: median {s:.2f} s over {args.runs} runs ({windows} windows)")
+    print(f"pulse run --replay:    median {p:.3f} s (whole process)")
+    print(f"pulse is {s / p:.0f}x faster")
+
+
+if __name__ == "__main__":
+    main()
