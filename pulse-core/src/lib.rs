@@ -76,6 +76,10 @@ pub use parse::{
     AggTradesPage, Frame, ParseError, RejectedAggTrade, TradingPerpetuals, parse_agg_trades,
     parse_csv_row, parse_exchange_info, parse_frame,
 };
+/// The fuzz targets' properties, for `fuzz/` and the corpus replay tests.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use parse::fuzz_check;
 pub use queue::{DEFAULT_QUEUE_CAPACITY, DropOldest};
 pub use sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};
 pub use signal::{Signal, UnknownSignal};

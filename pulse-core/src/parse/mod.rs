@@ -7,6 +7,10 @@
 mod csv;
 mod exchange_info;
 mod fixed;
+// The fuzz targets' properties; the fast path's tests use them too.
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
+pub mod fuzz_check;
 mod json;
 mod reason;
 #[cfg(test)]
