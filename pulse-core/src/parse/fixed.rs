@@ -59,6 +59,8 @@ pub(super) fn fixed_trade(bytes: &[u8]) -> Option<Trade> {
         return None;
     }
     let (kind, first_trade_id, last_trade_id) = match p.range {
+        // A reversed range is an error: the general path reports it.
+        Some((f, l)) if f > l => return None,
         Some((f, l)) => (TradeKind::AggTrade, f, l),
         None => (TradeKind::Trade, p.id, p.id),
     };

@@ -13,8 +13,8 @@ use serde_json::value::RawValue;
 use super::fixed::fixed_trade;
 use super::json::{parse_frame_general, parse_frame_serde};
 use crate::{
-    Decimal, Frame, Symbol, Trade, TradeKind, parse_agg_trades, parse_csv_row,
-    parse_exchange_info, parse_frame,
+    Decimal, Frame, Symbol, Trade, TradeKind, parse_agg_trades, parse_csv_row, parse_exchange_info,
+    parse_frame,
 };
 
 /// The symbol the REST and CSV parsers are given (their inputs name none).
@@ -44,14 +44,22 @@ pub fn frame_paths(bytes: &[u8]) {
     if !has_data_key(bytes) {
         let tight = [&br#"{"stream":"x@aggTrade","data":"#[..], bytes, b"}"].concat();
         let loose = [&b" {\"stream\" : \"x\",\n\"data\" :\t"[..], bytes, b" } "].concat();
-        assert_eq!(fixed_trade(&tight), fixed_trade(bytes), "fast path, wrapped");
+        assert_eq!(
+            fixed_trade(&tight),
+            fixed_trade(bytes),
+            "fast path, wrapped"
+        );
         for wrapped in [tight, loose] {
             paths_agree(&wrapped);
             assert_eq!(parse_frame(&wrapped).ok(), Some(Frame::Trade(t)), "wrapped");
         }
     }
     let written = binance_layout(&t);
-    assert_eq!(parse_frame(written.as_bytes()).ok(), Some(Frame::Trade(t)), "{written}");
+    assert_eq!(
+        parse_frame(written.as_bytes()).ok(),
+        Some(Frame::Trade(t)),
+        "{written}"
+    );
     if fits_template(&t) {
         assert_eq!(fixed_trade(written.as_bytes()), Some(t), "{written}");
     }
