@@ -2,6 +2,8 @@
 //! with the test that replays its committed corpus on stable Rust (feature
 //! `fuzzing`; not part of the API).
 
+use std::ops::RangeInclusive;
+
 use pulse_core::fuzz_check::trade_is_sane;
 use pulse_core::{Frame, Trade, parse_frame};
 
@@ -9,11 +11,17 @@ use super::{
     ProgressMarker, UtcOffset, decode_progress, decode_trade, encode_progress, encode_trade,
 };
 
+/// Trade times the `timestamp` can name in every offset: RFC 3339 years
+/// 0000 to 9999, a day inside each end. Beyond them the message names no
+/// instant and decoding rejects it (`kafka_timestamp`); no Binance trade
+/// time comes near.
+const TIMESTAMP_RANGE: RangeInclusive<i64> = -62_167_132_800_000..=253_402_214_400_000;
+
 /// Offsets a message's `timestamp` is written in: the default, UTC, and
-/// the extremes a fixed offset can take.
+/// the extremes a fixed offset can take, `-23:59` and `+23:59`.
 fn offsets() -> [UtcOffset; 4] {
     let far = |s| UtcOffset::from_seconds(s).expect("in range");
-    [UtcOffset::IST, UtcOffset::UTC, far(-86_399), far(86_399)]
+    [UtcOffset::IST, UtcOffset::UTC, far(-86_340), far(86_340)]
 }
 
 /// `fuzz_target kafka_record`: one record value, read both ways the
@@ -45,7 +53,11 @@ fn round_trip(t: &Trade) {
     for offset in offsets() {
         let mut json = Vec::new();
         encode_trade(t, offset, &mut json);
-        match decode_trade(&json) {
+        let decoded = decode_trade(&json);
+        if !TIMESTAMP_RANGE.contains(&t.trade_time_ms) {
+            continue;
+        }
+        match decoded {
             Ok(again) => assert_eq!(&again, t, "{}", String::from_utf8_lossy(&json)),
             Err(e) => panic!("{t:?} encodes to {} ({e})", String::from_utf8_lossy(&json)),
         }
