@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use pulse_core::fuzz_check::{csv_row, frame, frame_paths, replay_corpus, rest_reply};
 
 fn corpus(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target)
 }
 
 #[test]
