@@ -31,3 +31,23 @@ fn parse_csv_row_corpus() {
 fn rest_reply_corpus() {
     assert!(replay_corpus(&corpus("rest_reply"), rest_reply) >= 20);
 }
+
+#[test]
+#[should_panic(expected = "is missing")]
+fn a_missing_corpus_fails() {
+    replay_corpus(&corpus("no_such_target"), frame);
+}
+
+#[test]
+#[should_panic(expected = "is empty")]
+fn an_empty_corpus_fails() {
+    let dir = std::env::temp_dir().join(format!("pulse-empty-corpus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    replay_corpus(&dir, frame);
+}
+
+#[test]
+#[should_panic(expected = "fails: boom")]
+fn a_failing_file_is_named() {
+    replay_corpus(&corpus("parse_frame"), |_| panic!("boom"));
+}
