@@ -25,7 +25,7 @@ fn btc() -> Symbol {
 /// `fuzz_target parse_frame`: a trade [`parse_frame`] returns is sane.
 pub fn frame(bytes: &[u8]) {
     if let Ok(Frame::Trade(t)) = parse_frame(bytes) {
-        trade_is_sane(&t);
+        frame_trade_is_sane(&t);
     }
 }
 
@@ -38,7 +38,7 @@ pub fn frame_paths(bytes: &[u8]) {
     let Ok(Frame::Trade(t)) = parse_frame(bytes) else {
         return;
     };
-    trade_is_sane(&t);
+    frame_trade_is_sane(&t);
     // A bare payload (one that holds no `data` of its own) reads the same
     // inside the wrapper, as Binance and as a pretty-printer would wrap it.
     if !has_data_key(bytes) {
@@ -92,6 +92,7 @@ pub fn csv_row(bytes: &[u8]) {
         return;
     };
     trade_is_sane(&t);
+    assert!(t.first_trade_id <= t.last_trade_id, "{t:?}");
     // Larger times were read as microseconds; written back as ms they
     // would be divided again.
     if t.trade_time_ms > 100_000_000_000_000 {
@@ -126,6 +127,7 @@ pub fn rest_reply(bytes: &[u8]) {
         assert!(rejected.iter().all(|i| *i < entries.len()));
         for t in &page.trades {
             trade_is_sane(t);
+            assert!(t.first_trade_id <= t.last_trade_id, "{t:?}");
             assert_eq!((t.kind, t.symbol), (TradeKind::AggTrade, btc()));
             assert_eq!(t.event_time_ms, t.trade_time_ms);
             assert!(page.highest_id() >= Some(t.id));
@@ -146,7 +148,8 @@ pub fn rest_reply(bytes: &[u8]) {
     }
 }
 
-/// What every parser promises of a trade it returns.
+/// What every parser and the Kafka decoder promise of a trade: positive,
+/// exact decimals and a valid symbol.
 pub fn trade_is_sane(t: &Trade) {
     assert!(t.price.raw() > 0 && t.quantity.raw() > 0, "{t:?}");
     // The decimal text is exact: it parses back to the same value.
@@ -154,8 +157,15 @@ pub fn trade_is_sane(t: &Trade) {
         assert_eq!(d.to_string().parse::<Decimal>().ok(), Some(d), "{t:?}");
     }
     assert_eq!(Symbol::new(t.symbol.as_str()).ok(), Some(t.symbol));
-    if t.kind == TradeKind::Trade {
-        assert_eq!((t.first_trade_id, t.last_trade_id), (t.id, t.id), "{t:?}");
+}
+
+/// What the WebSocket parser adds: a `@trade` is its own id range, an
+/// aggTrade's range is not reversed.
+fn frame_trade_is_sane(t: &Trade) {
+    trade_is_sane(t);
+    match t.kind {
+        TradeKind::Trade => assert_eq!((t.first_trade_id, t.last_trade_id), (t.id, t.id)),
+        TradeKind::AggTrade => assert!(t.first_trade_id <= t.last_trade_id, "{t:?}"),
     }
 }
 
