@@ -72,6 +72,10 @@ pub use aggregator::{
 };
 pub use decimal::{Decimal, DecimalError, SCALE, SCALE_DIGITS, ratio_to_f64};
 pub use lanes::{BackfillFailure, BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes};
+/// The fuzz targets' properties, for `fuzz/` and the corpus replay tests.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use parse::fuzz_check;
 pub use parse::{
     AggTradesPage, Frame, ParseError, RejectedAggTrade, TradingPerpetuals, parse_agg_trades,
     parse_csv_row, parse_exchange_info, parse_frame,

@@ -5,7 +5,7 @@
 //! Spot adds an 8th column, `is_best_match`, uses `True`/`False`, and has used
 //! microsecond times since 2025-01-01.
 
-use super::{ParseError, positive_decimal};
+use super::{ParseError, positive_decimal, trade_id_range};
 use crate::{Side, Symbol, Trade, TradeKind};
 
 const COLUMNS: [&str; 8] = [
@@ -64,17 +64,22 @@ pub fn parse_csv_row(line: &str, symbol: Symbol) -> Result<Option<Trade>, ParseE
     if time > MICROS_THRESHOLD {
         time /= 1000;
     }
+    let price = positive_decimal("price", fields[1].as_bytes())?;
+    let quantity = positive_decimal("quantity", fields[2].as_bytes())?;
+    let side = Side::from_buyer_is_maker(boolean(fields[6], 6)?);
+    let (first_trade_id, last_trade_id) =
+        trade_id_range(int(fields[3], 3)? as u64, int(fields[4], 4)? as u64)?;
     Ok(Some(Trade {
         symbol,
         id: id as u64,
         kind: TradeKind::AggTrade,
-        price: positive_decimal("price", fields[1].as_bytes())?,
-        quantity: positive_decimal("quantity", fields[2].as_bytes())?,
-        side: Side::from_buyer_is_maker(boolean(fields[6], 6)?),
+        price,
+        quantity,
+        side,
         trade_time_ms: time,
         event_time_ms: time,
-        first_trade_id: int(fields[3], 3)? as u64,
-        last_trade_id: int(fields[4], 4)? as u64,
+        first_trade_id,
+        last_trade_id,
     }))
 }
 
@@ -180,6 +185,7 @@ mod tests {
             ("1,1,1,1,1,-5,true", "transact_time"),
             ("1,abc,1,1,1,1,true", "Decimal"),
             ("1,1,-1,1,1,1,true", "NotPositive(quantity)"),
+            ("1,1,1,3,2,1,true", "TradeIdRange { first: 3, last: 2 }"),
         ];
         for (row, expected) in cases {
             let got = match parse_csv_row(row, btc()).expect_err(row) {

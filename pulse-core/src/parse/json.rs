@@ -6,7 +6,7 @@ use serde::de::IgnoredAny;
 
 use super::fixed::fixed_trade;
 use super::scan::scan_frame;
-use super::{ParseError, positive_decimal};
+use super::{ParseError, positive_decimal, trade_id_range};
 use crate::{Side, Symbol, Trade, TradeKind};
 
 /// What one WebSocket text frame turned out to be.
@@ -172,10 +172,10 @@ fn fields_to_frame(w: Fields<'_>) -> Result<Frame, ParseError> {
     };
     let trade_time_ms = w.trade_time.ok_or_else(|| missing("T"))?;
     let (first_trade_id, last_trade_id) = match kind {
-        TradeKind::AggTrade => (
+        TradeKind::AggTrade => trade_id_range(
             w.f.ok_or_else(|| missing("f"))?,
             w.l.ok_or_else(|| missing("l"))?,
-        ),
+        )?,
         TradeKind::Trade => (id, id),
     };
     Ok(Frame::Trade(Trade {
@@ -299,6 +299,7 @@ mod tests {
             (agg(r#""p":"1.0","q":"-1.0""#), "NotPositive(q)"),
             (agg(r#""p":"0","q":"1.0""#), "NotPositive(p)"),
             (r#"{"e":"trade","E":1,"T":1,"s":"BTCUSDT","p":"1","q":"1","m":true}"#.into(), "MissingField(t)"),
+            (r#"{"e":"aggTrade","E":1,"a":1,"s":"X","p":"1","q":"1","f":2,"l":1,"T":1,"m":true}"#.into(), "TradeIdRange { first: 2, last: 1 }"),
             (r#"{"e":"aggTrade","E":1,"a":1,"s":"","p":"1","q":"1","f":1,"l":1,"T":1,"m":true}"#.into(), "Symbol"),
             (r#"{"e":"aggTrade","E":1,"a":-1,"s":"X","p":"1","q":"1","f":1,"l":1,"T":1,"m":true}"#.into(), "Json"),
             (r#"{"stream":"x","data":"oops"}"#.into(), "Json"),

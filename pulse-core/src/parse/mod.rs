@@ -7,6 +7,10 @@
 mod csv;
 mod exchange_info;
 mod fixed;
+// The fuzz targets' properties; the fast path's tests use them too.
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
+pub mod fuzz_check;
 mod json;
 mod reason;
 #[cfg(test)]
@@ -57,6 +61,15 @@ pub enum ParseError {
     /// Price or quantity was zero or negative.
     #[error("field `{0}` must be positive")]
     NotPositive(&'static str),
+    /// An aggTrade's first trade id was above its last. Binance never
+    /// sends one, and the Kafka message rejects one, so it stops here.
+    #[error("first trade id {first} > last trade id {last}")]
+    TradeIdRange {
+        /// The first trade id, `f`.
+        first: u64,
+        /// The last trade id, `l`.
+        last: u64,
+    },
     /// The symbol was empty, too long or had odd characters.
     #[error("symbol: {0}")]
     Symbol(#[from] SymbolError),
@@ -73,6 +86,14 @@ pub enum ParseError {
         /// The text found, cut to 32 bytes.
         value: String,
     },
+}
+
+/// Checks an aggTrade's trade-id range `f..=l` is not reversed.
+fn trade_id_range(first: u64, last: u64) -> Result<(u64, u64), ParseError> {
+    if first > last {
+        return Err(ParseError::TradeIdRange { first, last });
+    }
+    Ok((first, last))
 }
 
 /// Parses a price or quantity and checks it is positive.

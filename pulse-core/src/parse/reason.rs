@@ -20,6 +20,7 @@ impl ParseError {
             ParseError::Binance { .. } => "binance_error",
             ParseError::Decimal { .. } => "decimal",
             ParseError::NotPositive(_) => "not_positive",
+            ParseError::TradeIdRange { .. } => "trade_id_range",
             ParseError::Symbol(_) => "symbol",
             ParseError::ColumnCount(_) => "csv_columns",
             ParseError::CsvValue { .. } => "csv_value",

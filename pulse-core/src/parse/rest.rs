@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{ParseError, positive_decimal};
+use super::{ParseError, positive_decimal, trade_id_range};
 use crate::{Side, Symbol, Trade, TradeKind};
 
 /// One element of the reply, as Binance sends it (`nq` and other new keys
@@ -126,6 +126,7 @@ pub fn parse_agg_trades(body: &[u8], symbol: Symbol) -> Result<AggTradesPage, Pa
 
 fn entry(json: &str, symbol: Symbol) -> Result<Trade, ParseError> {
     let e: RestAggTrade<'_> = serde_json::from_str(json)?;
+    let (first_trade_id, last_trade_id) = trade_id_range(e.f, e.l)?;
     Ok(Trade {
         symbol,
         id: e.a,
@@ -135,8 +136,8 @@ fn entry(json: &str, symbol: Symbol) -> Result<Trade, ParseError> {
         side: Side::from_buyer_is_maker(e.m),
         trade_time_ms: e.trade_time,
         event_time_ms: e.trade_time,
-        first_trade_id: e.f,
-        last_trade_id: e.l,
+        first_trade_id,
+        last_trade_id,
     })
 }
 
@@ -202,6 +203,11 @@ mod tests {
                 r#"{"a":"two","p":"1","q":"1","f":2,"l":2,"T":1,"m":true}"#,
                 None,
                 "JSON",
+            ),
+            (
+                r#"{"a":2,"p":"1","q":"1","f":3,"l":2,"T":1,"m":true}"#,
+                Some(2),
+                "first trade id 3 > last trade id 2",
             ),
             (r#"null"#, None, "JSON"),
             (r#"[1,2]"#, None, "JSON"),

@@ -65,6 +65,12 @@ impl<'a> Cursor<'a> {
     #[inline]
     fn u64(&mut self) -> Option<u64> {
         self.ws();
+        self.digits()
+    }
+
+    /// [`u64`](Self::u64) without the whitespace before it.
+    #[inline]
+    fn digits(&mut self) -> Option<u64> {
         let start = self.i;
         let mut v: u64 = 0;
         while let Some(d @ b'0'..=b'9') = self.b.get(self.i) {
@@ -87,7 +93,8 @@ impl<'a> Cursor<'a> {
         self.ws();
         if self.b.get(self.i) == Some(&b'-') {
             self.i += 1;
-            let v = self.u64()?;
+            // No whitespace after the sign: `- 5` is not JSON.
+            let v = self.digits()?;
             // serde_json reads `-0` as the float -0.0, which no i64 field takes.
             return if v != 0 && v <= i64::MAX as u64 {
                 Some(-(v as i64))
@@ -325,6 +332,9 @@ mod tests {
             r#"{"e":"aggTrade","e":"trade","E":1,"a":2,"s":"BTCUSDT","p":"1.5","q":"2","f":3,"l":4,"T":5,"m":false}"#,
             r#"{"stream":"x","data":{"e":"trade","E":1,"t":2,"s":"BTCUSDT","p":"1.5","q":"2","T":-5,"m":true}}"#,
             r#"{"stream":"x","data":{"e":"trade","E":1,"t":2,"s":"BTCUSDT","p":"1.5","q":"2","T":-0,"m":true}}"#,
+            // Found by fuzzing: the scanner took `- 5` as -5.
+            r#"{"stream":"x","data":{"e":"trade","E":1,"t":2,"s":"BTCUSDT","p":"1.5","q":"2","T":- 5,"m":true}}"#,
+            "{\"e\":\"trade\",\"E\":-\n1,\"t\":2,\"s\":\"BTCUSDT\",\"p\":\"1.5\",\"q\":\"2\",\"T\":5,\"m\":true}",
             r#"{"data":null,"result":null,"id":7}"#,
             r#"{"e":"aggTrade","E":01,"a":2,"s":"BTCUSDT","p":"1.5","q":"2","f":3,"l":4,"T":5,"m":false}"#,
             r#"{"e":"aggTrade","E":1,"a":18446744073709551616,"s":"B","p":"1","q":"2","f":3,"l":4,"T":5,"m":false}"#,

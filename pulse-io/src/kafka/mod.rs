@@ -18,6 +18,10 @@
 
 mod client;
 mod error;
+/// The fuzz target's properties, for `fuzz/` and the corpus replay test.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz_check;
 mod layout;
 mod message;
 mod partitioner;

@@ -39,8 +39,13 @@ impl UtcOffset {
     pub const IST: UtcOffset =
         UtcOffset(FixedOffset::east_opt(IST_SECONDS).expect("+05:30 is in range"));
 
-    /// An offset of `seconds` east of UTC; `None` beyond ±24 h.
+    /// An offset of `seconds` east of UTC; `None` beyond ±24 h, and for
+    /// offsets with leftover seconds: RFC 3339 writes offsets in whole
+    /// minutes, so such a timestamp would name another instant.
     pub fn from_seconds(seconds: i32) -> Option<Self> {
+        if seconds % 60 != 0 {
+            return None;
+        }
         FixedOffset::east_opt(seconds).map(UtcOffset)
     }
 
@@ -134,6 +139,10 @@ mod tests {
                 "{text}"
             );
         }
+        // Found by fuzzing: `-23:59:59` was written as `-24:00`.
+        assert_eq!(UtcOffset::from_seconds(-86_399), None);
+        assert_eq!(UtcOffset::from_seconds(90), None);
+        assert_eq!(UtcOffset::from_seconds(-86_340).unwrap().seconds(), -86_340);
         for bad in ["", "05:30", "+5:30", "+24:00", "+05:60", "CET", "+05:30:00"] {
             assert!(bad.parse::<UtcOffset>().is_err(), "{bad}");
         }
