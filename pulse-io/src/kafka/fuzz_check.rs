@@ -32,7 +32,12 @@ fn offsets() -> [UtcOffset; 4] {
 ///   that decodes to the same trade.
 /// - A decoded marker re-encodes to one that decodes to the same marker.
 /// - A trade read from a Binance frame, once encoded, decodes to itself.
+/// - Where the decoder's fast path reads a trade, serde_json reads the same.
 pub fn record_value(bytes: &[u8]) {
+    if let Some(fast) = super::layout::read_trade(bytes) {
+        let slow = super::message::decode_json(bytes);
+        assert_eq!(slow.ok(), Some(fast), "{}", String::from_utf8_lossy(bytes));
+    }
     if let Ok(t) = decode_trade(bytes) {
         trade_is_sane(&t);
         assert!(t.first_trade_id <= t.last_trade_id, "{t:?}");
