@@ -71,7 +71,9 @@ pub use aggregator::{
     SymbolCheckpoint, TradeOutcome, WatermarkPolicy,
 };
 pub use decimal::{Decimal, DecimalError, SCALE, SCALE_DIGITS, ratio_to_f64};
-pub use lanes::{BackfillFailure, BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes};
+pub use lanes::{
+    BackfillFailure, BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes, ResumePoint,
+};
 pub use parse::{
     AggTradesPage, Frame, ParseError, RejectedAggTrade, TradingPerpetuals, parse_agg_trades,
     parse_csv_row, parse_exchange_info, parse_frame,
