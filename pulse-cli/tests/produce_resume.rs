@@ -137,7 +137,10 @@ async fn seed(kafka: &TestKafka, trades: &[Trade]) {
 
 #[tokio::test]
 async fn untrustworthy_resume_points_are_counted_and_the_live_trades_still_flow() {
-    let Some(kafka) = pulse_testkit::kafka() else {
+    // sqlite storage: its end offsets are exact, so the scan bound is too
+    // (the memory storage under-reports them and the scan reads on to the
+    // real end).
+    let Some(kafka) = pulse_testkit::durable_kafka() else {
         return;
     };
     let Some(path) = capture(ALTCOINS) else {
@@ -179,10 +182,11 @@ async fn untrustworthy_resume_points_are_counted_and_the_live_trades_still_flow(
     let metrics = scrape_metrics(&produce).await;
     produce.terminate().await;
     let label = |name: &str, symbol: &Symbol| format!("{name}{{symbol=\"{symbol}\"}}");
+    let output = produce.output();
     assert_eq!(
         series(&metrics, &label("pulse_resume_not_found_total", buried)),
         1,
-        "{metrics}"
+        "{output}"
     );
     let mut ahead_counts = BTreeMap::new();
     for symbol in ahead {
@@ -194,7 +198,6 @@ async fn untrustworthy_resume_points_are_counted_and_the_live_trades_still_flow(
     assert!(ahead_counts.values().all(|n| *n == 1), "{ahead_counts:?}");
     assert_eq!(counter_sum(&metrics, "pulse_resume_not_found_total"), 1);
     assert_eq!(counter_sum(&metrics, "pulse_duplicate_trades_total"), 0);
-    let output = produce.output();
     assert!(
         output.contains(&format!("symbols={buried}")) && output.contains("--resume-scan"),
         "{output}"

@@ -65,7 +65,9 @@ pub struct ResumeScan {
 ///
 /// The end is found by reading until a fetch comes back empty rather than by
 /// trusting the broker's reported end offset (tansu's in-memory storage
-/// under-reports it after batched produces).
+/// under-reports it after batched produces); records past the reported end
+/// are always read, so the newest trade is never missed, and the bound
+/// counts them too.
 pub async fn last_trades_on_topic(
     client: &Client,
     topic: &str,
