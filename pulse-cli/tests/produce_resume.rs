@@ -90,7 +90,7 @@ async fn live_produce_after_a_replayed_trade_capture_publishes_every_live_trade(
     // README, "To fill the stack offline": the capture goes into the topic.
     let brokers = kafka.brokers().join(",");
     publish_replay(&brokers, kafka.topic(), 1, &replay).await;
-    let replayed = trades(&replay).len();
+    let replayed = trades(&replay);
 
     // Then the live producer, on a market whose aggTrade ids lie far below
     // the capture's trade ids.
@@ -100,9 +100,9 @@ async fn live_produce_after_a_replayed_trade_capture_publishes_every_live_trade(
     };
     let fake = FakeBinance::start_with(trades(&older), config).await;
     let live = fake.trades().to_vec();
-    assert!(live.iter().all(|t| t.id < trades(&replay)[0].id));
+    assert!(live.iter().all(|t| t.id < replayed[0].id));
     let mut produce = produce_live(&kafka, &fake, &[]);
-    let published = aggtrades_on_topic(&kafka, replayed, live.len()).await;
+    let published = aggtrades_on_topic(&kafka, replayed.len(), live.len()).await;
     assert_same_trades(&live, &published);
     let metrics = scrape_metrics(&produce).await;
     produce.terminate().await;
