@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use pulse_core::{Aggregator, AggregatorConfig, Symbol};
+use pulse_core::{Aggregator, AggregatorConfig, ResumePoint, Symbol, TradeKind};
 use pulse_io::binance::resolve_all_perpetuals;
 use pulse_io::kafka::{
     Compression, KafkaConfig, KafkaTradeSink, ProducerConfig, UtcOffset, last_trades_on_topic,
@@ -47,7 +47,9 @@ impl KafkaArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Each trade becomes one JSON message, key = symbol, in partition \
-murmur2(symbol) % partitions (Kafka's default partitioner):
+murmur2(symbol) % partitions (Kafka's default partitioner), except that a \
+symbol already on the topic stays in the partition its records are in (so \
+a topic that gained partitions keeps each symbol in one ordered stream):
   {\"symbol\":\"BTCUSDT\",\"price\":\"61180.1\",\"quantity\":\"0.5\",
    \"timestamp\":\"2024-08-09T05:28:22.123+05:30\",\"side\":\"BUY\",
    \"trade_time_ms\":1723161502123,\"event_time_ms\":1723161502125,
@@ -97,10 +99,17 @@ pub struct ProduceArgs {
     #[arg(long, env = "PULSE_TIMEZONE", default_value = "IST")]
     timezone: UtcOffset,
 
-    /// On start, read at most this many records per partition, backwards
-    /// from the end of the topic, looking for each symbol's last trade (live
-    /// mode only). Publishing continues right after it: trades missed while
-    /// no producer ran are backfilled over REST, and none is sent twice.
+    /// On start (live mode only), read every partition of the topic
+    /// backwards from its end, at most N records per partition, looking for
+    /// each symbol's last aggTrade (records of another kind, such as a
+    /// replayed @trade capture, and progress markers are skipped). Publishing
+    /// continues right after it: trades missed while no producer ran are
+    /// backfilled over REST, and none is sent twice. A symbol not found
+    /// although the bound cut the scan short is logged and counted
+    /// (pulse_resume_not_found_total) and starts from the live stream; a
+    /// resume point the live stream shows to be from elsewhere is logged and
+    /// counted (pulse_resume_ahead_total) and the symbol is published from
+    /// the live stream.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     resume_scan: u64,
 
@@ -135,7 +144,7 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
         max_batch_records: args.batch_size,
         timestamp_offset: args.timezone,
     };
-    let sink = tokio::select! {
+    let mut sink = tokio::select! {
         _ = shutdown.cancelled() => return Ok(()),
         sink = KafkaTradeSink::connect(&kafka, producer) => sink,
     }
@@ -164,7 +173,8 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
             // Resuming needs the symbols before connecting.
             config.symbols = resolve_all_perpetuals(&config).await?;
         }
-        config.resume_after = resume_points(&kafka, &args, &config.symbols).await?;
+        config.resume_after =
+            resume_points(&kafka, &args, &config.symbols, &mut sink, &metrics).await?;
         config.backfill.max_resume_backfill = args.resume_backfill_max;
         connect_live(config, metrics.clone()).await?
     };
@@ -199,20 +209,80 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
     Ok(())
 }
 
-/// Each symbol's last trade id already on the topic, where publishing resumes.
+/// Each symbol's last aggTrade already on the topic, where publishing
+/// resumes; pins each symbol found to the partition its records are in.
 async fn resume_points(
     kafka: &KafkaConfig,
     args: &ProduceArgs,
     symbols: &[Symbol],
-) -> anyhow::Result<BTreeMap<Symbol, u64>> {
+    sink: &mut KafkaTradeSink,
+    metrics: &Metrics,
+) -> anyhow::Result<BTreeMap<Symbol, ResumePoint>> {
     let client = kafka.connect().await?;
-    let last = last_trades_on_topic(&client, &args.kafka.topic, symbols, args.resume_scan)
-        .await
-        .context("looking for the last trades on the topic")?;
-    for (symbol, trade) in &last {
-        tracing::info!(%symbol, last_id = trade.id, partition = trade.partition, offset = trade.offset, "found the topic's last trade");
+    let topic = &args.kafka.topic;
+    // The live source publishes aggTrades only.
+    let scan = last_trades_on_topic(
+        &client,
+        topic,
+        symbols,
+        TradeKind::AggTrade,
+        args.resume_scan,
+    )
+    .await
+    .context("looking for the last trades on the topic")?;
+    for (symbol, trade) in &scan.last {
+        tracing::info!(%symbol, last_id = trade.id, trade_time_ms = trade.trade_time_ms, partition = trade.partition, offset = trade.offset, "found the topic's last aggTrade");
     }
-    Ok(last.into_iter().map(|(symbol, t)| (symbol, t.id)).collect())
+    for (symbol, (kind, id)) in &scan.other_kind {
+        tracing::info!(%symbol, ?kind, highest_id = id, "the topic holds only trades of another kind for this symbol (ids not comparable): it starts from the live stream");
+    }
+    for symbol in &scan.beyond_scan {
+        metrics
+            .resume_not_found
+            .get_or_create(&Metrics::symbol(symbol.as_str()))
+            .inc();
+    }
+    if !scan.beyond_scan.is_empty() {
+        tracing::warn!(
+            symbols = %symbol_list(&scan.beyond_scan),
+            resume_scan = args.resume_scan,
+            "no aggTrade of these symbols within --resume-scan records per partition: they start from the live stream, and what they missed while no producer ran is not backfilled (pulse_resume_not_found_total)"
+        );
+    }
+    if !scan.new.is_empty() {
+        tracing::info!(symbols = %symbol_list(&scan.new), "new to the topic: starting from the live stream");
+    }
+    for (symbol, partition) in &scan.partitions {
+        if !sink.pin(*symbol, *partition) {
+            tracing::warn!(%symbol, partition, "its records are in a partition the topic no longer lists; using the hash");
+        }
+    }
+    for (symbol, partition) in sink.placement().moved() {
+        tracing::info!(%symbol, partition, hash_partition = pulse_io::kafka::partition_for(&symbol, sink.partition_count()), "keeping the symbol in the partition its records are in (the topic gained partitions)");
+    }
+    tracing::info!(
+        records_read = scan.records_read,
+        unreadable = scan.unreadable,
+        found = scan.last.len(),
+        "resume scan done"
+    );
+    Ok(scan
+        .last
+        .into_iter()
+        .map(|(symbol, t)| {
+            let point = ResumePoint {
+                id: t.id,
+                trade_time_ms: t.trade_time_ms,
+            };
+            (symbol, point)
+        })
+        .collect())
+}
+
+/// `A,B,C`, for logs.
+fn symbol_list(symbols: &[Symbol]) -> String {
+    let names: Vec<&str> = symbols.iter().map(Symbol::as_str).collect();
+    names.join(",")
 }
 
 async fn log_progress(produced: Arc<AtomicU64>, started: Instant, shutdown: CancellationToken) {

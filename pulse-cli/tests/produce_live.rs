@@ -13,10 +13,12 @@ use produce_consume_support::{
     ALTCOINS, Pulse, WAIT, assert_same_rows, capture, consume_args, ends, expected_rows,
     read_topic, scrape_metrics, store, trade_ends, trades, wait_processed,
 };
-use pulse_core::{Symbol, Trade};
+use pulse_core::{Symbol, Trade, TradeKind};
 use pulse_io::kafka::last_trades_on_topic;
 use pulse_testkit::TestKafka;
 use pulse_testkit::fake_binance::{FakeBinance, FakeConfig, Fault, Pace, assert_same_trades};
+
+const AGG: TradeKind = TradeKind::AggTrade;
 
 /// A producer killed in mid-market and a second one started after the
 /// market moved on, with `restart_args` added to its flags.
@@ -84,9 +86,9 @@ async fn crash_and_restart(kafka: &TestKafka, restart_args: &[&str]) -> Option<C
     .await;
     let client = kafka.client().await;
     pulse_testkit::wait_until(WAIT, "every symbol is on the topic", || async {
-        last_trades_on_topic(&client, kafka.topic(), &symbols, 10_000)
+        last_trades_on_topic(&client, kafka.topic(), &symbols, AGG, 10_000)
             .await
-            .is_ok_and(|last| last.len() == symbols.len())
+            .is_ok_and(|scan| scan.last.len() == symbols.len())
     })
     .await;
     first.assert_running();
@@ -99,9 +101,10 @@ async fn crash_and_restart(kafka: &TestKafka, restart_args: &[&str]) -> Option<C
         fake.published() >= down_until
     })
     .await;
-    let last_before_kill = last_trades_on_topic(&client, kafka.topic(), &symbols, 10_000)
+    let last_before_kill = last_trades_on_topic(&client, kafka.topic(), &symbols, AGG, 10_000)
         .await
         .unwrap()
+        .last
         .into_iter()
         .map(|(symbol, t)| (symbol, t.id))
         .collect();
@@ -208,12 +211,12 @@ async fn a_restart_backfills_at_most_its_bound_and_counts_the_rest() {
         WAIT,
         "every symbol's last trade is on the topic",
         || async {
-            last_trades_on_topic(&client, kafka.topic(), &symbols, 100_000)
+            last_trades_on_topic(&client, kafka.topic(), &symbols, AGG, 100_000)
                 .await
                 .is_ok_and(|on_topic| {
                     last_ids
                         .iter()
-                        .all(|(s, id)| on_topic.get(s).is_some_and(|t| t.id == *id))
+                        .all(|(s, id)| on_topic.last.get(s).is_some_and(|t| t.id == *id))
                 })
         },
     )

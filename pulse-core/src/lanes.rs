@@ -63,6 +63,17 @@ impl BackfillFailure {
     }
 }
 
+/// The last trade delivered before a restart, where a lane resumes: see
+/// [`Lanes::resume_after`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// Its id; the lane continues after it.
+    pub id: u64,
+    /// Its trade time (Binance's clock, ms), to tell an old copy of it from
+    /// a stream whose ids are simply lower.
+    pub trade_time_ms: i64,
+}
+
 /// Something worth a metric or a log line, drained with [`Lanes::poll_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LaneEvent {
@@ -92,6 +103,21 @@ pub enum LaneEvent {
         failure: BackfillFailure,
         /// The holes stay open and another backfill follows.
         retrying: bool,
+    },
+    /// A resumed lane's live stream is behind its resume point: a live
+    /// trade at or below the resume id, but later by trade time, so the
+    /// point came from elsewhere (another kind of id, a replayed capture,
+    /// another exchange). The lane starts over from the live stream instead
+    /// of dropping it as duplicates.
+    ResumeAhead {
+        /// The symbol.
+        symbol: Symbol,
+        /// Where it was to resume.
+        resumed: ResumePoint,
+        /// The live trade that showed it: its id and trade time.
+        live_id: u64,
+        /// Its trade time, ms.
+        live_time_ms: i64,
     },
     /// These trades are lost for good; what waited behind them goes on.
     Unfilled {
@@ -145,6 +171,9 @@ struct Lane {
     /// Resumed after trades published before a restart, and no live trade
     /// since: backfill at most this many trades before the first live one.
     resume_limit: Option<u64>,
+    /// Resumed, and no live trade above the point yet: a live trade below
+    /// it but later in time shows the point is not in this stream.
+    resumed: Option<ResumePoint>,
     in_flight: bool,
     /// Rounds in a row that left the hole open and brought nothing.
     rounds: u32,
@@ -176,17 +205,7 @@ impl Lanes {
     }
 
     fn lane(&mut self, symbol: Symbol) -> &mut Lane {
-        self.lanes.entry(symbol).or_insert_with(|| Lane {
-            seq: Sequence::new(DEFAULT_MAX_OPEN_GAPS),
-            next: None,
-            held: BTreeMap::new(),
-            want_until: None,
-            quiet_since_reconnect: false,
-            want_catch_up: false,
-            resume_limit: None,
-            in_flight: false,
-            rounds: 0,
-        })
+        self.lanes.entry(symbol).or_insert_with(Lane::new)
     }
 
     /// Trades of `symbol` up to `last_id` were delivered before a restart
@@ -195,16 +214,52 @@ impl Lanes {
     /// trades before the first live one; older ones are counted as
     /// unfilled. Call before any trade of `symbol`, then
     /// [`Lanes::catch_up_quiet`] a little later, as after a reconnect.
-    pub fn resume_after(&mut self, symbol: Symbol, last_id: u64, max_backfill: u64) {
+    ///
+    /// Live trades at or below the point are old copies and dropped as
+    /// duplicates, unless one is later by trade time than the point: then
+    /// the point is not in this stream, and the lane starts over from the
+    /// live stream ([`LaneEvent::ResumeAhead`]).
+    pub fn resume_after(&mut self, symbol: Symbol, point: ResumePoint, max_backfill: u64) {
         let lane = self.lane(symbol);
-        lane.next = Some(last_id + 1);
-        lane.seq.resume_after(last_id);
+        lane.next = Some(point.id + 1);
+        lane.seq.resume_after(point.id);
         lane.quiet_since_reconnect = true;
         lane.resume_limit = Some(max_backfill);
+        lane.resumed = Some(point);
+    }
+
+    /// Starts `trade`'s lane over when it shows the resume point is not in
+    /// the live stream. Ids within one stream rise with trade time, so a
+    /// lower id at a later time cannot be an old copy.
+    fn check_resume_point(&mut self, trade: &Trade) {
+        let lane = self.lane(trade.symbol);
+        let Some(resumed) = lane.resumed else {
+            return;
+        };
+        if trade.id > resumed.id {
+            lane.resumed = None;
+            return;
+        }
+        if trade.trade_time_ms <= resumed.trade_time_ms {
+            return;
+        }
+        // Nothing above the point was handed out: REST, which shares the
+        // live stream's ids, has nothing there. A backfill in flight comes
+        // back superseded or empty.
+        let in_flight = lane.in_flight;
+        *lane = Lane::new();
+        lane.in_flight = in_flight;
+        self.events.push_back(LaneEvent::ResumeAhead {
+            symbol: trade.symbol,
+            resumed,
+            live_id: trade.id,
+            live_time_ms: trade.trade_time_ms,
+        });
     }
 
     /// A trade from a socket.
     pub fn live(&mut self, trade: Trade) {
+        self.check_resume_point(&trade);
         let lane = self.lane(trade.symbol);
         // An id already handed out says nothing about what is missing.
         if lane.next.is_none_or(|next| trade.id >= next) {
@@ -512,6 +567,21 @@ impl Lanes {
 }
 
 impl Lane {
+    fn new() -> Self {
+        Lane {
+            seq: Sequence::new(DEFAULT_MAX_OPEN_GAPS),
+            next: None,
+            held: BTreeMap::new(),
+            want_until: None,
+            quiet_since_reconnect: false,
+            want_catch_up: false,
+            resume_limit: None,
+            resumed: None,
+            in_flight: false,
+            rounds: 0,
+        }
+    }
+
     /// Hands out held trades while they continue the sequence.
     fn release(&mut self, ready: &mut Vec<Trade>) {
         let Some(mut next) = self.next else { return };
@@ -572,6 +642,14 @@ mod tests {
             event_time_ms: id as i64,
             first_trade_id: id,
             last_trade_id: id,
+        }
+    }
+
+    /// The resume point of `t(id)`.
+    fn point(id: u64) -> ResumePoint {
+        ResumePoint {
+            id,
+            trade_time_ms: id as i64,
         }
     }
 
@@ -861,7 +939,7 @@ mod tests {
     #[test]
     fn a_resumed_lane_backfills_from_after_the_last_delivered_trade() {
         let mut lanes = Lanes::new(3);
-        lanes.resume_after(btc(), 4, 100);
+        lanes.resume_after(btc(), point(4), 100);
         // The old copies of delivered trades are duplicates, the first live
         // trade reveals the gap, and backfill closes it.
         for id in [3, 4, 8, 9] {
@@ -878,9 +956,71 @@ mod tests {
     }
 
     #[test]
+    fn a_resume_point_ahead_of_the_live_stream_starts_the_lane_over() {
+        let mut lanes = Lanes::new(3);
+        // The topic's last trade came from another id space (a replayed
+        // `@trade` capture): a far higher id, at an earlier trade time.
+        let resumed = ResumePoint {
+            id: 5_000,
+            trade_time_ms: 10,
+        };
+        lanes.resume_after(btc(), resumed, 100);
+        lanes.catch_up_quiet(&[btc()]);
+        let catch_up = lanes.poll_backfill().unwrap();
+        assert_eq!(catch_up.from_id, 5_001);
+        lanes.live(t(20));
+        lanes.live(t(21));
+        assert_eq!(
+            lanes.poll_event(),
+            Some(LaneEvent::ResumeAhead {
+                symbol: btc(),
+                resumed,
+                live_id: 20,
+                live_time_ms: 20,
+            })
+        );
+        assert_eq!(lanes.poll_event(), None, "reported once");
+        // REST shares the live ids: nothing lies above the point.
+        lanes.backfilled(catch_up, outcome(&[], None, None));
+        lanes.live(t(22));
+        assert_eq!(ids(&mut lanes), vec![20, 21, 22]);
+        assert_eq!(lanes.stats(), LaneStats::default(), "no duplicate, no gap");
+        assert_eq!(lanes.poll_backfill(), None);
+        // From then on, repeats are ordinary duplicates.
+        lanes.live(t(21));
+        assert_eq!(lanes.stats().duplicates, 1);
+    }
+
+    #[test]
+    fn old_copies_of_the_resume_point_stay_duplicates() {
+        let mut lanes = Lanes::new(3);
+        lanes.resume_after(btc(), point(10), 100);
+        // Lower ids at earlier (or the same) times: copies of what the
+        // topic holds, not a sign of another stream.
+        lanes.live(t(9));
+        lanes.live(t(10));
+        lanes.live(t(11));
+        lanes.live(t(12));
+        // A reconnect replays recent ids.
+        lanes.reconnected(&[btc()]);
+        lanes.live(t(11));
+        lanes.live(t(12));
+        lanes.live(t(13));
+        assert_eq!(ids(&mut lanes), vec![11, 12, 13]);
+        assert_eq!(lanes.stats().duplicates, 4);
+        let events: Vec<LaneEvent> = std::iter::from_fn(|| lanes.poll_event()).collect();
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, LaneEvent::ResumeAhead { .. })),
+            "{events:?}"
+        );
+    }
+
+    #[test]
     fn a_resume_backfills_at_most_its_bound() {
         let mut lanes = Lanes::new(3);
-        lanes.resume_after(btc(), 10, 3);
+        lanes.resume_after(btc(), point(10), 3);
         lanes.live(t(30));
         // 11..=26 lie more than 3 before the first live trade: given up, counted.
         let req = lanes.poll_backfill().unwrap();
@@ -893,7 +1033,7 @@ mod tests {
     #[test]
     fn a_quiet_resumed_lane_catches_up_within_its_bound() {
         let mut lanes = Lanes::new(3);
-        lanes.resume_after(btc(), 10, 500);
+        lanes.resume_after(btc(), point(10), 500);
         assert_eq!(lanes.poll_backfill(), None, "waits for a live trade first");
         lanes.catch_up_quiet(&[btc()]);
         let req = lanes.poll_backfill().unwrap();
@@ -906,7 +1046,7 @@ mod tests {
     #[test]
     fn a_quiet_resume_uses_up_its_bound_and_the_first_live_trade_counts_the_rest() {
         let mut lanes = Lanes::new(3);
-        lanes.resume_after(btc(), 10, 3);
+        lanes.resume_after(btc(), point(10), 3);
         // An old id first: it neither reveals the gap nor spends the bound.
         lanes.live(t(9));
         lanes.catch_up_quiet(&[btc()]);
@@ -928,7 +1068,7 @@ mod tests {
     #[test]
     fn a_backfill_superseded_by_the_bound_does_not_cost_a_round() {
         let mut lanes = Lanes::new(1);
-        lanes.resume_after(btc(), 0, 5);
+        lanes.resume_after(btc(), point(0), 5);
         lanes.catch_up_quiet(&[btc()]);
         let catch_up = lanes.poll_backfill().unwrap();
         assert_eq!((catch_up.from_id, catch_up.until), (1, Some(5)));

@@ -71,7 +71,9 @@ pub use aggregator::{
     SymbolCheckpoint, TradeOutcome, WatermarkPolicy,
 };
 pub use decimal::{Decimal, DecimalError, SCALE, SCALE_DIGITS, ratio_to_f64};
-pub use lanes::{BackfillFailure, BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes};
+pub use lanes::{
+    BackfillFailure, BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes, ResumePoint,
+};
 /// The fuzz targets' properties, for `fuzz/` and the corpus replay tests.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

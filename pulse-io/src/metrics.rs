@@ -7,7 +7,8 @@
 //! Who records what, so nothing is counted twice:
 //! - sources: `frames_rejected`, `queue_dropped`, `gaps` (found on the wire),
 //!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connections`,
-//!   `symbols_followed`, `symbol_list_failures`;
+//!   `symbols_followed`, `symbol_list_failures`, `resume_ahead`;
+//! - `pulse produce`'s start-up scan of the topic: `resume_not_found`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
 //!   `duplicates`, `late_trades`, `stream_gaps`, `windows_emitted`,
 //!   `windows_reemitted`, `windows_rejected` (sums that overflow),
@@ -129,6 +130,14 @@ pub struct Metrics {
     /// (`overflow`, `decimal_range`, `no_volume`, from the aggregator) or
     /// times a store cannot hold (`time_range`, from the ClickHouse sink).
     pub windows_rejected: Family<SymbolReasonLabel, Counter>,
+    /// Symbols whose last trade on the topic was not found within the
+    /// producer's `--resume-scan` bound, by symbol: they start from the
+    /// live stream, and what they missed while no producer ran is lost.
+    pub resume_not_found: Family<SymbolLabel, Counter>,
+    /// Resume points the live stream showed to be from elsewhere (another
+    /// kind of id, a replayed capture), by symbol: the symbol was published
+    /// from the live stream instead of being dropped as duplicates.
+    pub resume_ahead: Family<SymbolLabel, Counter>,
     /// WebSocket reconnects.
     pub reconnects: Counter,
     /// Open WebSocket connections.
@@ -212,6 +221,14 @@ impl Metrics {
             windows_rejected: r.add(
                 "windows_rejected",
                 "Windows that have no row: sums that overflow, or times the store cannot hold",
+            ),
+            resume_not_found: r.add(
+                "resume_not_found",
+                "Symbols whose last trade on the topic was not found within --resume-scan",
+            ),
+            resume_ahead: r.add(
+                "resume_ahead",
+                "Resume points ahead of the live stream; the symbol restarted from the live stream",
             ),
             reconnects: r.add("reconnects", "WebSocket reconnects"),
             connections: r.add("connections", "Open WebSocket connections"),

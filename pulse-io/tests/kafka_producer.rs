@@ -7,7 +7,7 @@ mod consume_support;
 use std::collections::BTreeMap;
 
 use consume_support::{ALTCOINS, capture};
-use pulse_core::{Symbol, Trade};
+use pulse_core::{Symbol, Trade, TradeKind};
 use pulse_io::TradeSink;
 use pulse_io::kafka::{
     Compression, FetchConfig, KafkaConfig, KafkaTradeSink, PartitionReader, ProducerConfig,
@@ -170,19 +170,34 @@ async fn last_trades_on_topic_finds_each_symbols_highest_id() {
     .map(|s| Symbol::new(s).unwrap())
     .collect();
     let client = kafka.client().await;
-    assert!(
-        last_trades_on_topic(&client, kafka.topic(), &symbols, 1_000_000)
-            .await
-            .unwrap()
-            .is_empty(),
-        "missing topic: nothing to resume"
-    );
+    let scan = last_trades_on_topic(
+        &client,
+        kafka.topic(),
+        &symbols,
+        TradeKind::AggTrade,
+        1_000_000,
+    )
+    .await
+    .unwrap();
+    assert!(scan.last.is_empty(), "missing topic: nothing to resume");
+    let mut sorted = symbols.clone();
+    sorted.sort();
+    assert_eq!(scan.new, sorted);
     for chunk in trades.chunks(7) {
         sink.write_trades(chunk).await.unwrap();
     }
-    let found = last_trades_on_topic(&client, kafka.topic(), &symbols, 1_000_000)
-        .await
-        .unwrap();
+    let found = last_trades_on_topic(
+        &client,
+        kafka.topic(),
+        &symbols,
+        TradeKind::AggTrade,
+        1_000_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.new, [Symbol::new("BTCUSDT").unwrap()]);
+    assert!(found.beyond_scan.is_empty());
+    let found = found.last;
     let mut expected: BTreeMap<Symbol, u64> = BTreeMap::new();
     for t in &trades {
         let e = expected.entry(t.symbol).or_default();

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pulse_core::{DEFAULT_QUEUE_CAPACITY, Symbol};
+use pulse_core::{DEFAULT_QUEUE_CAPACITY, ResumePoint, Symbol};
 
 use super::universe::AllPerpetuals;
 use crate::{RetryPolicy, SourceError};
@@ -53,12 +53,15 @@ pub struct BinanceConfig {
     pub retry: RetryPolicy,
     /// REST backfill settings.
     pub backfill: BackfillConfig,
-    /// The last trade id already delivered per symbol, e.g. found on the
-    /// topic by a restarted producer. Those symbols continue right after it:
-    /// trades missed in between are backfilled over REST (at most
-    /// [`BackfillConfig::max_resume_backfill`] per symbol) and older ones
-    /// are dropped as duplicates.
-    pub resume_after: BTreeMap<Symbol, u64>,
+    /// The last aggTrade already delivered per symbol (its id and trade
+    /// time), e.g. found on the topic by a restarted producer. Those symbols
+    /// continue right after it: trades missed in between are backfilled over
+    /// REST (at most [`BackfillConfig::max_resume_backfill`] per symbol) and
+    /// older ones are dropped as duplicates. A point the live stream shows
+    /// to be from elsewhere (a live trade at or below its id but later in
+    /// time) is counted in `resume_ahead` and the symbol starts from the
+    /// live stream, see [`Lanes::resume_after`](pulse_core::Lanes::resume_after).
+    pub resume_after: BTreeMap<Symbol, ResumePoint>,
 }
 
 /// How gaps are backfilled over REST.
@@ -240,7 +243,12 @@ mod tests {
             (
                 "not among the symbols",
                 Box::new(|c| {
-                    c.resume_after.insert(Symbol::new("ETHUSDT").unwrap(), 7);
+                    let point = ResumePoint {
+                        id: 7,
+                        trade_time_ms: 0,
+                    };
+                    c.resume_after
+                        .insert(Symbol::new("ETHUSDT").unwrap(), point);
                 }),
             ),
         ];

@@ -105,9 +105,9 @@ impl BinanceSource {
         let mut lanes = Lanes::new(config.backfill.rounds);
         let mut catch_ups = VecDeque::new();
         if !config.resume_after.is_empty() {
-            for (&symbol, &last_id) in &config.resume_after {
-                tracing::info!(%symbol, last_id, "resuming after the last trade already delivered");
-                lanes.resume_after(symbol, last_id, config.backfill.max_resume_backfill);
+            for (&symbol, &point) in &config.resume_after {
+                tracing::info!(%symbol, last_id = point.id, trade_time_ms = point.trade_time_ms, "resuming after the last trade already delivered");
+                lanes.resume_after(symbol, point, config.backfill.max_resume_backfill);
             }
             // Like a reconnect: a busy symbol's first trade shows its gap;
             // the quiet ones are backfilled blindly a little later.
@@ -221,6 +221,25 @@ impl BinanceSource {
                     } else {
                         tracing::warn!(%symbol, from = from_id, failure, "backfill gave up");
                     }
+                }
+                LaneEvent::ResumeAhead {
+                    symbol,
+                    resumed,
+                    live_id,
+                    live_time_ms,
+                } => {
+                    metrics
+                        .resume_ahead
+                        .get_or_create(&Metrics::symbol(symbol.as_str()))
+                        .inc();
+                    tracing::warn!(
+                        %symbol,
+                        resume_id = resumed.id,
+                        resume_trade_time_ms = resumed.trade_time_ms,
+                        live_id,
+                        live_trade_time_ms = live_time_ms,
+                        "the resume point is ahead of the live stream (a live trade at or below its id, later in time): it came from elsewhere, e.g. another kind of id or a replayed capture; publishing from the live stream instead"
+                    );
                 }
                 LaneEvent::Unfilled {
                     symbol,

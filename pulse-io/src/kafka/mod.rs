@@ -7,13 +7,15 @@
 //! - [`ProgressMarker`], [`encode_progress`], [`decode_progress`]: the
 //!   producer's progress markers, which let consumers close quiet windows.
 //! - [`UtcOffset`]: the offset of the message's readable `timestamp`.
-//! - [`partition_for`]: key = symbol, partition = Kafka's murmur2 of it.
+//! - [`partition_for`]: key = symbol, partition = Kafka's murmur2 of it;
+//!   [`Placement`]: except where a symbol's records already are.
 //! - [`KafkaConfig`], [`Compression`]: connecting, shared settings.
 //! - [`ensure_topic`], [`topic_partitions`]: topic admin.
 //! - [`KafkaTradeSink`], [`ProducerConfig`]: the [`TradeSink`](crate::TradeSink).
 //! - [`PartitionReader`], [`FetchConfig`]: reading a partition from an offset.
-//! - [`last_trades_on_topic`]: where a restarted producer left off (the
-//!   Binance source continues from there, see `BinanceConfig::resume_after`).
+//! - [`last_trades_on_topic`], [`ResumeScan`]: where a restarted producer
+//!   left off, per symbol and kind, over every partition (the Binance source
+//!   continues from there, see `BinanceConfig::resume_after`).
 //! - [`KafkaError`]: retryable vs fatal failures.
 
 mod client;
@@ -35,13 +37,13 @@ mod utc_offset;
 pub use client::{Compression, KafkaConfig, UnknownCompression};
 pub use error::KafkaError;
 pub use message::{MessageError, decode_trade, encode_trade};
-pub use partitioner::{murmur2, partition_for};
+pub use partitioner::{Placement, murmur2, partition_for};
 pub use producer::{KafkaTradeSink, ProducerConfig};
 pub use progress::{
     PROGRESS_HEADER_VALUE, PROGRESS_KEY, ProgressMarker, RECORD_HEADER, decode_progress,
     encode_progress, is_progress_key,
 };
 pub use reader::{FetchConfig, FetchedRecord, MIN_FETCH_BYTES, PartitionReader};
-pub use resume::{LastTrade, last_trades_on_topic};
+pub use resume::{LastTrade, ResumeScan, last_trades_on_topic};
 pub use topic::{ensure_topic, topic_partitions};
 pub use utc_offset::{UtcOffset, UtcOffsetError};

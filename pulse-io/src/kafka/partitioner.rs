@@ -5,6 +5,13 @@
 //! UTF-8 bytes. So a Java, librdkafka (`murmur2_random`) or Redpanda client
 //! producing with key = symbol picks the same partition as pulse, and all of
 //! one symbol's trades stay in one partition, in order.
+//!
+//! That rule alone moves a symbol when the topic gains partitions, and a
+//! consumer would then see its trades as two streams. So the producer keeps
+//! a symbol where its records already are ([`Placement`], filled from the
+//! resume scan): the hash decides only for symbols new to the topic.
+
+use std::collections::BTreeMap;
 
 use pulse_core::Symbol;
 
@@ -21,6 +28,67 @@ pub fn partition_for(symbol: &Symbol, partitions: i32) -> i32 {
     debug_assert!(partitions > 0);
     let positive = murmur2(symbol.as_str().as_bytes()) & 0x7fff_ffff;
     positive % partitions.max(1)
+}
+
+/// Which partition each symbol's trades go to: where its records already
+/// are (pinned), else [`partition_for`] over the topic's partitions now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    partitions: i32,
+    pinned: BTreeMap<Symbol, i32>,
+}
+
+impl Placement {
+    /// The plain murmur2 rule over `partitions` (at least 1).
+    pub fn new(partitions: i32) -> Self {
+        Placement {
+            partitions: partitions.max(1),
+            pinned: BTreeMap::new(),
+        }
+    }
+
+    /// Keeps `symbol` on `partition`, where its records already are.
+    /// Returns false, and changes nothing, for a partition the topic does
+    /// not have.
+    pub fn pin(&mut self, symbol: Symbol, partition: i32) -> bool {
+        if !(0..self.partitions).contains(&partition) {
+            return false;
+        }
+        self.pinned.insert(symbol, partition);
+        true
+    }
+
+    /// The partition for `symbol`.
+    ///
+    /// ```
+    /// use pulse_core::Symbol;
+    /// use pulse_io::kafka::{Placement, partition_for};
+    /// let btc = Symbol::new("BTCUSDT").unwrap();
+    /// let mut placement = Placement::new(3);
+    /// assert_eq!(placement.partition(&btc), partition_for(&btc, 3));
+    /// // Written to partition 0 while the topic had one partition:
+    /// placement.pin(btc, 0);
+    /// assert_eq!(placement.partition(&btc), 0);
+    /// ```
+    pub fn partition(&self, symbol: &Symbol) -> i32 {
+        match self.pinned.get(symbol) {
+            Some(&partition) => partition,
+            None => partition_for(symbol, self.partitions),
+        }
+    }
+
+    /// Symbols kept on a partition other than the hash names today.
+    pub fn moved(&self) -> impl Iterator<Item = (Symbol, i32)> + '_ {
+        self.pinned
+            .iter()
+            .filter(|(s, p)| partition_for(s, self.partitions) != **p)
+            .map(|(s, p)| (*s, *p))
+    }
+
+    /// The topic's partition count.
+    pub fn partitions(&self) -> i32 {
+        self.partitions
+    }
 }
 
 /// Kafka's 32-bit murmur2 (seed `0x9747b28c`), as in
@@ -77,6 +145,22 @@ mod tests {
         for (input, hash) in cases {
             assert_eq!(murmur2(input.as_bytes()), hash, "{input}");
         }
+    }
+
+    #[test]
+    fn pinned_symbols_stay_where_their_records_are() {
+        let btc = Symbol::new("BTCUSDT").unwrap();
+        let sand = Symbol::new("SANDUSDT").unwrap();
+        // The topic grew from 1 to 3 partitions: BTCUSDT's records are in 0.
+        let mut placement = Placement::new(3);
+        assert_eq!(placement.partition(&btc), 2);
+        assert!(placement.pin(btc, 0));
+        assert!(!placement.pin(sand, 3), "no such partition");
+        assert_eq!(placement.partition(&btc), 0);
+        assert_eq!(placement.partition(&sand), 0, "new symbols hash");
+        assert_eq!(placement.moved().collect::<Vec<_>>(), [(btc, 0)]);
+        assert!(placement.pin(btc, 2));
+        assert_eq!(placement.moved().count(), 0);
     }
 
     #[test]

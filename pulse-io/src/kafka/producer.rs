@@ -12,8 +12,8 @@ use rskafka::record::Record;
 
 use super::error::request_error;
 use super::{
-    Compression, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE, PROGRESS_KEY, ProgressMarker,
-    RECORD_HEADER, UtcOffset, encode_progress, encode_trade, ensure_topic, partition_for,
+    Compression, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE, PROGRESS_KEY, Placement,
+    ProgressMarker, RECORD_HEADER, UtcOffset, encode_progress, encode_trade, ensure_topic,
 };
 use crate::sink::{SinkError, TradeSink};
 
@@ -48,9 +48,11 @@ impl Default for ProducerConfig {
     }
 }
 
-/// Publishes trades to a topic: key = symbol, partition = [`partition_for`]
-/// the symbol, value = the JSON message of [`encode_trade`], record
-/// timestamp = trade time.
+/// Publishes trades to a topic: key = symbol, partition = its
+/// [`Placement`] (the partition its records are already in, see
+/// [`pin`](Self::pin), else [`partition_for`](super::partition_for) the
+/// symbol), value = the JSON message of [`encode_trade`], record timestamp
+/// = trade time.
 ///
 /// Each call to [`write_trades`](TradeSink::write_trades) sends its trades
 /// at once, split per partition and into requests of at most
@@ -61,11 +63,13 @@ impl Default for ProducerConfig {
 ///
 /// [`write_watermarks`](TradeSink::write_watermarks) writes one progress
 /// marker ([`ProgressMarker`]) to each partition whose symbols' watermarks
-/// moved, after the trades it vouches for.
+/// moved, after the trades it vouches for: a symbol's watermark goes to the
+/// partition its trades go to.
 pub struct KafkaTradeSink {
     topic: String,
     /// Indexed by partition number; Kafka numbers partitions `0..n`.
     partitions: Vec<PartitionClient>,
+    placement: Placement,
     config: ProducerConfig,
     retry: Option<BatchProgress>,
     /// The last marker stored on each partition.
@@ -146,6 +150,7 @@ impl KafkaTradeSink {
         Ok(KafkaTradeSink {
             topic: config.topic.clone(),
             markers: vec![ProgressMarker::default(); partitions.len()],
+            placement: Placement::new(partitions.len() as i32),
             partitions,
             config,
             retry: None,
@@ -162,6 +167,20 @@ impl KafkaTradeSink {
     /// Number of partitions of the topic.
     pub fn partition_count(&self) -> i32 {
         self.partitions.len() as i32
+    }
+
+    /// Keeps `symbol`'s trades (and its progress) on `partition`, where its
+    /// records already are, e.g. as found by
+    /// [`last_trades_on_topic`](super::last_trades_on_topic): after the topic
+    /// gained partitions, the hash would move it. Returns false for a
+    /// partition the topic does not have.
+    pub fn pin(&mut self, symbol: Symbol, partition: i32) -> bool {
+        self.placement.pin(symbol, partition)
+    }
+
+    /// Where each symbol's trades go.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
     /// Records stored so far.
@@ -194,7 +213,7 @@ impl KafkaTradeSink {
         let count = self.partitions.len();
         let mut markers = vec![ProgressMarker::default(); count];
         for (symbol, watermark) in watermarks {
-            let partition = partition_for(symbol, count as i32) as usize;
+            let partition = self.placement.partition(symbol) as usize;
             markers[partition].watermarks.insert(*symbol, *watermark);
         }
         let compression = self.config.compression.to_rskafka();
@@ -237,7 +256,7 @@ impl KafkaTradeSink {
         let count = self.partitions.len();
         let mut groups: Vec<Vec<&Trade>> = vec![Vec::new(); count];
         for trade in trades {
-            groups[partition_for(&trade.symbol, count as i32) as usize].push(trade);
+            groups[self.placement.partition(&trade.symbol) as usize].push(trade);
         }
         let compression = self.config.compression.to_rskafka();
         for (partition, group) in groups.iter().enumerate() {
