@@ -226,3 +226,47 @@ async fn symbols_beyond_the_bound_are_told_apart_from_new_ones() {
     assert_eq!(scan.new, [sym("BTCUSDT")]);
     assert!(scan.beyond_scan.is_empty());
 }
+
+#[tokio::test]
+async fn the_scan_stops_once_every_symbol_is_found_in_some_partition() {
+    let Some(kafka) = pulse_testkit::kafka() else {
+        return;
+    };
+    let Some(trades) = capture(ALTCOINS) else {
+        return;
+    };
+    let mut sink = sink(&kafka, 3).await;
+    // The capture 20 times over, ids moving on each round: thousands of
+    // records per partition, each symbol in one of them.
+    let rounds: Vec<Trade> = (0..20u64)
+        .flat_map(|round| {
+            trades.iter().map(move |t| Trade {
+                id: t.id + round * 10_000_000,
+                first_trade_id: t.first_trade_id + round * 10_000_000,
+                last_trade_id: t.last_trade_id + round * 10_000_000,
+                ..*t
+            })
+        })
+        .collect();
+    sink.write_trades(&rounds).await.unwrap();
+    let client = kafka.client().await;
+    let symbols: Vec<Symbol> = highest(&rounds).into_keys().collect();
+    let scan = last_trades_on_topic(
+        &client,
+        kafka.topic(),
+        &symbols,
+        TradeKind::AggTrade,
+        1_000_000,
+    )
+    .await
+    .unwrap();
+    let got: BTreeMap<Symbol, u64> = scan.last.iter().map(|(s, t)| (*s, t.id)).collect();
+    assert_eq!(got, highest(&rounds));
+    assert!(scan.new.is_empty() && scan.beyond_scan.is_empty());
+    assert!(
+        scan.records_read < rounds.len() as u64 / 2,
+        "{} of {} records read: the scan went on after every symbol was found",
+        scan.records_read,
+        rounds.len()
+    );
+}

@@ -105,10 +105,12 @@ pub(crate) async fn check(
         return Ok(Some(Mismatch::Truncated { end }));
     }
     let earliest = reader.offset_at(OffsetAt::Earliest).await?;
-    if last.offset < earliest {
+    // Retention that stopped right after the last record read lost nothing.
+    if last.offset + 1 < earliest {
         return Ok(Some(Mismatch::Expired { earliest }));
     }
-    // In range but no record there (compacted away): nothing to compare.
+    // In range but no record there (compacted away), or retention stopped
+    // right after it: nothing to compare.
     Ok(None)
 }
 

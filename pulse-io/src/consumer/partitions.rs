@@ -54,6 +54,9 @@ impl Partitions {
         state.continue_versions(versions_from);
         if let Some(mut old) = self.states.remove(&partition) {
             old.flush(&mut self.ready);
+            // A checkpoint stores the flushed windows and supersedes the
+            // old position, even if the new topic stays empty.
+            self.dirty = true;
             self.rejected.extend(old.take_rejected());
             state.continue_versions(old.version());
             // Symbols may come back in other partitions of the new topic.
@@ -253,6 +256,11 @@ mod tests {
         let flushed = windows(&mut stage);
         assert_eq!(flushed.len(), 1);
         assert_eq!(flushed[0].trade_count, 3);
+        // A checkpoint follows, so the sink stores the flushed window even
+        // if the new topic stays empty.
+        let reset = stage.checkpoint().expect("a reset makes a checkpoint due");
+        stage.committed(&reset);
+        assert!(stage.checkpoint().is_none());
         stage.handle(&record(0, t0 + 3_600_000), None);
         let position = stage.checkpoint().unwrap();
         assert_eq!((position[0].next_offset, position[0].version), (1, 42));

@@ -9,7 +9,7 @@ use super::partitions::Partitions;
 use super::positions::PositionStore;
 use super::startup::{Startup, existing_partitions, topic_retryable};
 use super::topic::{Growth, TopicSource};
-use super::{ConsumeError, ConsumeSummary, ConsumerConfig};
+use super::{ConsumeError, ConsumeSummary, ConsumerConfig, SelectionError};
 use crate::clickhouse::{ClickHouseConfig, ClickHouseError, ClickHouseWindowSink, WindowStore};
 use crate::driver::Pipeline;
 use crate::kafka::{KafkaConfig, KafkaError};
@@ -92,7 +92,20 @@ impl Consumer {
         else {
             return Ok(empty);
         };
-        let selected = config.partitions.select(&available)?;
+        let selected = match config.partitions.select(&available) {
+            // An instance whose share the topic does not have yet waits for
+            // partitions to be added, when it looks for them.
+            Err(SelectionError::Empty(..)) if !config.partition_refresh.is_zero() => {
+                tracing::warn!(
+                    topic = %topic,
+                    selection = %config.partitions,
+                    partitions = available.len(),
+                    "the selection takes no partition of the topic yet; waiting for partitions to be added"
+                );
+                Vec::new()
+            }
+            other => other?,
+        };
         let Some(positions) = startup
             .until_ok(
                 "ClickHouse load positions",

@@ -241,7 +241,8 @@ impl<'a> Cursor<'a> {
         match self.0.strip_prefix(b"-") {
             Some(rest) => {
                 self.0 = rest;
-                let magnitude = self.u64()?;
+                // serde_json reads `-0` as a float, which no integer field takes.
+                let magnitude = self.u64().filter(|&m| m != 0)?;
                 0i64.checked_sub_unsigned(magnitude)
             }
             None => i64::try_from(self.u64()?).ok(),
@@ -393,6 +394,7 @@ mod tests {
             m.replace("Z\"", "+00:00\"").replace(".123", ".1230"),
             m.replace("BTCUSDT", "BTC\\u0055SDT"),
             m.replace("\"agg_id\":7", "\"agg_id\":7.0"),
+            m.replace("\"event_time_ms\":1723161502125", "\"event_time_ms\":-0"),
         ] {
             assert_eq!(read_trade(other.as_bytes()), None, "{other}");
         }

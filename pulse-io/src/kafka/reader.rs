@@ -120,6 +120,12 @@ impl PartitionReader {
         self.partition
     }
 
+    /// Moves the reader to `offset`, which may lie inside a batch.
+    pub fn seek(&mut self, offset: i64) {
+        self.next_offset = offset;
+        self.aligned = false;
+    }
+
     /// Offset of the next record [`fetch`](Self::fetch) will return.
     pub fn next_offset(&self) -> i64 {
         self.next_offset
@@ -156,7 +162,9 @@ impl PartitionReader {
             self.recover_out_of_range().await?;
             return Ok(Vec::new());
         };
-        if records.is_empty() && end < wanted {
+        // Unaligned, an empty answer may be tansu skipping the rest of the
+        // batch holding `wanted` (its end can lag too): step back first.
+        if records.is_empty() && end < wanted && self.aligned {
             self.end_before = Some(end);
             return Ok(records);
         }

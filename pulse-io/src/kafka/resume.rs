@@ -57,9 +57,10 @@ pub struct ResumeScan {
 
 /// Finds the last trade of `kind` of each of `symbols` on `topic`.
 ///
-/// Each partition is read backwards from its end in growing steps until
-/// every symbol has a trade of `kind` in it, its start is reached, or
-/// `scan_limit` records of it were read (the bound is per partition).
+/// Every partition is read backwards from its end in growing steps, in
+/// turn, until every symbol has a trade of `kind` in some partition, or
+/// each partition's start is reached or `scan_limit` records of it were
+/// read (the bound is per partition).
 /// Progress markers and records that do not decode are skipped. A missing
 /// topic finds nothing, and every symbol is new.
 ///
@@ -81,19 +82,30 @@ pub async fn last_trades_on_topic(
         scan.new = wanted.into_iter().collect();
         return Ok(scan);
     };
-    let mut newest_any: BTreeMap<Symbol, (i64, i32)> = BTreeMap::new();
-    let mut cut_short = false;
+    let mut found = Found {
+        wanted: &wanted,
+        kind,
+        scan: &mut scan,
+        newest_any: BTreeMap::new(),
+    };
+    // Partitions are read a step at a time in turn, so the scan stops as
+    // soon as every symbol is found, wherever it is.
+    let mut cursors = Vec::new();
     for partition in partitions {
-        let mut seen = PartitionScan {
-            partition,
-            wanted: &wanted,
-            kind,
-            scan: &mut scan,
-            newest_any: &mut newest_any,
-            found_here: BTreeSet::new(),
-        };
-        cut_short |= seen.run(client, topic, scan_limit).await?;
+        cursors.push(PartitionCursor::open(client, topic, partition, scan_limit).await?);
     }
+    loop {
+        let mut stepped = false;
+        for cursor in cursors.iter_mut().filter(|c| c.state == CursorState::More) {
+            cursor.step(scan_limit, &mut found).await?;
+            stepped = true;
+        }
+        if !stepped || found.all_found() {
+            break;
+        }
+    }
+    let cut_short = cursors.iter().any(|c| c.state == CursorState::Bounded);
+    let newest_any = found.newest_any;
     for symbol in &wanted {
         let partition = match scan.last.get(symbol) {
             Some(last) => Some(last.partition),
@@ -113,76 +125,116 @@ pub async fn last_trades_on_topic(
     Ok(scan)
 }
 
-/// One partition's part of a scan.
-struct PartitionScan<'a> {
-    partition: i32,
+/// What the scan found so far, over every partition.
+struct Found<'a> {
     wanted: &'a BTreeSet<Symbol>,
     kind: TradeKind,
     scan: &'a mut ResumeScan,
     /// Per symbol, the trade time and partition of its newest record of any kind.
-    newest_any: &'a mut BTreeMap<Symbol, (i64, i32)>,
-    /// Symbols with a trade of `kind` in this partition.
-    found_here: BTreeSet<Symbol>,
+    newest_any: BTreeMap<Symbol, (i64, i32)>,
 }
 
-impl PartitionScan<'_> {
-    /// Returns true when the bound stopped it before the partition's start.
-    async fn run(
-        &mut self,
+/// Where one partition's backward read stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CursorState {
+    /// More of it can be read.
+    More,
+    /// Read back to its start.
+    Start,
+    /// The bound stopped it before its start.
+    Bounded,
+}
+
+/// One partition read backwards from its end in growing steps.
+struct PartitionCursor {
+    partition: i32,
+    reader: PartitionReader,
+    earliest: i64,
+    /// Where the next step starts reading.
+    start: i64,
+    /// Where the last step started: the next one reads up to it. `None`
+    /// at first: the first step reads to the real end.
+    stop: Option<i64>,
+    step: i64,
+    scanned: u64,
+    state: CursorState,
+}
+
+impl PartitionCursor {
+    async fn open(
         client: &Client,
         topic: &str,
+        partition: i32,
         scan_limit: u64,
-    ) -> Result<bool, KafkaError> {
+    ) -> Result<Self, KafkaError> {
         let config = FetchConfig {
             max_bytes: 1 << 20,
             // At the end of the partition an empty answer should come quickly.
             max_wait: Duration::from_millis(10),
         };
-        let partition = self.partition;
         let mut reader = PartitionReader::open(client, topic, partition, None, config).await?;
         let earliest = reader.next_offset();
         let reported_end = reader.offset_at(OffsetAt::Latest).await?.max(earliest);
-        let mut step = i64::try_from(scan_limit.min(1_000)).unwrap_or(1_000);
-        let mut start = (reported_end - step).max(earliest);
-        let mut stop: Option<i64> = None; // None: read to the real end
-        let mut scanned: u64 = 0;
-        loop {
-            reader = PartitionReader::open(client, topic, partition, Some(start), config).await?;
-            'fetch: loop {
-                let records = reader.fetch().await?;
-                if records.is_empty() {
-                    break;
-                }
-                for record in records {
-                    if stop.is_some_and(|s| record.offset >= s) {
-                        break 'fetch;
-                    }
-                    scanned += 1;
-                    self.scan.records_read += 1;
-                    if is_progress_key(record.key.as_deref()) {
-                        continue;
-                    }
-                    self.observe(record.offset, record.value.as_deref());
-                }
-                if stop.is_some_and(|s| reader.next_offset() >= s) {
-                    break;
-                }
-            }
-            if start <= earliest || self.found_here.len() == self.wanted.len() {
-                return Ok(false);
-            }
-            if scanned >= scan_limit {
-                return Ok(true);
-            }
-            stop = Some(start);
-            step = step.saturating_mul(2);
-            // Never read more than the bound allows.
-            let left = i64::try_from(scan_limit - scanned).unwrap_or(i64::MAX);
-            start = (start - step.min(left)).max(earliest);
-        }
+        let step = i64::try_from(scan_limit.min(1_000)).unwrap_or(1_000);
+        let start = (reported_end - step).max(earliest);
+        reader.seek(start);
+        Ok(PartitionCursor {
+            partition,
+            reader,
+            earliest,
+            start,
+            stop: None,
+            step,
+            scanned: 0,
+            state: CursorState::More,
+        })
     }
 
-    fn observe(&mut self, offset: i64, value: Option<&[u8]>) {
+    /// Reads from `start` up to `stop` (the real end, the first time), then
+    /// moves `start` further back.
+    async fn step(&mut self, scan_limit: u64, found: &mut Found<'_>) -> Result<(), KafkaError> {
+        self.reader.seek(self.start);
+        'fetch: loop {
+            let records = self.reader.fetch().await?;
+            if records.is_empty() {
+                break;
+            }
+            for record in records {
+                if self.stop.is_some_and(|s| record.offset >= s) {
+                    break 'fetch;
+                }
+                self.scanned += 1;
+                found.scan.records_read += 1;
+                if is_progress_key(record.key.as_deref()) {
+                    continue;
+                }
+                found.observe(self.partition, record.offset, record.value.as_deref());
+            }
+            if self.stop.is_some_and(|s| self.reader.next_offset() >= s) {
+                break;
+            }
+        }
+        if self.start <= self.earliest {
+            self.state = CursorState::Start;
+        } else if self.scanned >= scan_limit {
+            self.state = CursorState::Bounded;
+        } else {
+            self.stop = Some(self.start);
+            self.step = self.step.saturating_mul(2);
+            // Never read more than the bound allows.
+            let left = i64::try_from(scan_limit - self.scanned).unwrap_or(i64::MAX);
+            self.start = (self.start - self.step.min(left)).max(self.earliest);
+        }
+        Ok(())
+    }
+}
+
+impl Found<'_> {
+    fn all_found(&self) -> bool {
+        self.wanted.iter().all(|s| self.scan.last.contains_key(s))
+    }
+
+    fn observe(&mut self, partition: i32, offset: i64, value: Option<&[u8]>) {
         let Some(Ok(trade)) = value.map(decode_trade) else {
             self.scan.unreadable += 1;
             return;
@@ -193,7 +245,7 @@ impl PartitionScan<'_> {
         let symbol = trade.symbol;
         let newest = self.newest_any.entry(symbol).or_insert((i64::MIN, -1));
         if trade.trade_time_ms > newest.0 {
-            *newest = (trade.trade_time_ms, self.partition);
+            *newest = (trade.trade_time_ms, partition);
         }
         if trade.kind != self.kind {
             let other = self
@@ -204,14 +256,13 @@ impl PartitionScan<'_> {
             other.1 = other.1.max(trade.id);
             return;
         }
-        self.found_here.insert(symbol);
         if self.scan.last.get(&symbol).is_none_or(|t| trade.id > t.id) {
             self.scan.last.insert(
                 symbol,
                 LastTrade {
                     id: trade.id,
                     trade_time_ms: trade.trade_time_ms,
-                    partition: self.partition,
+                    partition,
                     offset,
                 },
             );
