@@ -49,6 +49,20 @@ fn as_trade_kind(trades: &[Trade]) -> Vec<Trade> {
         .collect()
 }
 
+/// A scan with a bound beyond any test topic, and each found symbol's id.
+async fn scan_all(
+    client: &rskafka::client::Client,
+    topic: &str,
+    symbols: &[Symbol],
+    kind: TradeKind,
+) -> (pulse_io::kafka::ResumeScan, BTreeMap<Symbol, u64>) {
+    let scan = last_trades_on_topic(client, topic, symbols, kind, 1_000_000)
+        .await
+        .unwrap();
+    let ids = scan.last.iter().map(|(s, t)| (*s, t.id)).collect();
+    (scan, ids)
+}
+
 /// Each symbol's highest id in `trades`.
 fn highest(trades: &[Trade]) -> BTreeMap<Symbol, u64> {
     let mut last = BTreeMap::new();
@@ -109,16 +123,7 @@ async fn the_scan_keeps_kinds_apart_and_reads_every_partition() {
 
     let mut symbols: Vec<Symbol> = highest(&trades).into_keys().collect();
     symbols.push(sym("BTCUSDT")); // never published
-    let scan = last_trades_on_topic(
-        &client,
-        kafka.topic(),
-        &symbols,
-        TradeKind::AggTrade,
-        1_000_000,
-    )
-    .await
-    .unwrap();
-    let got: BTreeMap<Symbol, u64> = scan.last.iter().map(|(s, t)| (*s, t.id)).collect();
+    let (scan, got) = scan_all(&client, kafka.topic(), &symbols, TradeKind::AggTrade).await;
     assert_eq!(
         got,
         highest(&trades),
@@ -142,16 +147,7 @@ async fn the_scan_keeps_kinds_apart_and_reads_every_partition() {
     assert_eq!(scan.unreadable, 1);
 
     // Looking for `@trade` ids finds the replayed ones.
-    let scan = last_trades_on_topic(
-        &client,
-        kafka.topic(),
-        &symbols,
-        TradeKind::Trade,
-        1_000_000,
-    )
-    .await
-    .unwrap();
-    let got: BTreeMap<Symbol, u64> = scan.last.iter().map(|(s, t)| (*s, t.id)).collect();
+    let (_, got) = scan_all(&client, kafka.topic(), &symbols, TradeKind::Trade).await;
     assert_eq!(got, highest(&replayed));
 
     // The pinned symbol's progress went where its trades are.
@@ -251,16 +247,7 @@ async fn the_scan_stops_once_every_symbol_is_found_in_some_partition() {
     sink.write_trades(&rounds).await.unwrap();
     let client = kafka.client().await;
     let symbols: Vec<Symbol> = highest(&rounds).into_keys().collect();
-    let scan = last_trades_on_topic(
-        &client,
-        kafka.topic(),
-        &symbols,
-        TradeKind::AggTrade,
-        1_000_000,
-    )
-    .await
-    .unwrap();
-    let got: BTreeMap<Symbol, u64> = scan.last.iter().map(|(s, t)| (*s, t.id)).collect();
+    let (scan, got) = scan_all(&client, kafka.topic(), &symbols, TradeKind::AggTrade).await;
     assert_eq!(got, highest(&rounds));
     assert!(scan.new.is_empty() && scan.beyond_scan.is_empty());
     assert!(
