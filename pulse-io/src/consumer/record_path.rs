@@ -2,7 +2,7 @@
 //! decode, aggregate with the restart bookkeeping, window rows, positions.
 //! For `benches/consumer.rs`; not a stable API.
 
-use pulse_core::{Event, Window};
+use pulse_core::Event;
 
 use super::ConsumerConfig;
 use super::partitions::Partitions;
@@ -78,11 +78,7 @@ impl RecordPath {
 fn drain(stage: &mut Partitions, totals: &mut RecordPathTotals) {
     while let Some(event) = stage.poll() {
         if let Event::Window(window) = event {
-            totals.rows += u64::from(row(&window).is_some());
+            totals.rows += u64::from(WindowRow::try_from(&window).is_ok());
         }
     }
-}
-
-fn row(window: &Window) -> Option<WindowRow> {
-    WindowRow::try_from(window).ok()
 }

@@ -84,11 +84,6 @@ impl Placement {
             .filter(|(s, p)| partition_for(s, self.partitions) != **p)
             .map(|(s, p)| (*s, *p))
     }
-
-    /// The topic's partition count.
-    pub fn partitions(&self) -> i32 {
-        self.partitions
-    }
 }
 
 /// Kafka's 32-bit murmur2 (seed `0x9747b28c`), as in

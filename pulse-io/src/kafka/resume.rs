@@ -172,12 +172,11 @@ impl PartitionCursor {
             // At the end of the partition an empty answer should come quickly.
             max_wait: Duration::from_millis(10),
         };
-        let mut reader = PartitionReader::open(client, topic, partition, None, config).await?;
+        let reader = PartitionReader::open(client, topic, partition, None, config).await?;
         let earliest = reader.next_offset();
         let reported_end = reader.offset_at(OffsetAt::Latest).await?.max(earliest);
         let step = i64::try_from(scan_limit.min(1_000)).unwrap_or(1_000);
         let start = (reported_end - step).max(earliest);
-        reader.seek(start);
         Ok(PartitionCursor {
             partition,
             reader,
