@@ -79,7 +79,11 @@ impl LineParser {
         };
         let mut cut = Vec::new();
         loop {
-            let chunk = reader.fill_buf()?;
+            let chunk = match reader.fill_buf() {
+                // As `read_until` did: a signal is no error.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => other?,
+            };
             if chunk.is_empty() {
                 break;
             }
