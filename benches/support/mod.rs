@@ -1,5 +1,5 @@
-//! What the benches share: the real recorded frames, and the byte-scan
-//! baseline every group runs next to pulse's own code.
+//! What the benches share: the real recorded frames, and the two byte-scan
+//! baselines every group runs next to pulse's own code.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -38,4 +38,22 @@ pub fn byte_scan<T: AsRef<[u8]>>(items: &[T], needle: u8) -> usize {
         .iter()
         .map(|i| memchr::memchr_iter(needle, i.as_ref()).count())
         .sum()
+}
+
+/// The byte-loop baseline: one byte at a time, the least a tokenizer does
+/// per byte: keep track of being inside a string and count the `,` and `:`
+/// outside strings. No SIMD; `byte_scan` is the SIMD bound.
+pub fn byte_loop<T: AsRef<[u8]>>(items: &[T]) -> usize {
+    let mut separators = 0;
+    for item in items {
+        let mut in_string = false;
+        for &b in item.as_ref() {
+            match b {
+                b'"' => in_string = !in_string,
+                b',' | b':' if !in_string => separators += 1,
+                _ => {}
+            }
+        }
+    }
+    separators
 }
