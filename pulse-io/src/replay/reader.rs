@@ -1,10 +1,15 @@
-//! The reader thread: parses a replay file's lines into batches of trades.
+//! The reader threads: parse a replay file's lines into batches of trades.
 //!
-//! Decompression and parsing are blocking work, so they run on their own
-//! thread and hand batches over a bounded channel: a slow consumer slows the
-//! reader down instead of losing trades.
+//! Decompression and parsing are blocking work, so they run off the async
+//! runtime. One thread reads the file and cuts it into blocks of whole
+//! lines; parse workers, one per core, turn blocks into trades; the reading
+//! thread hands their results on in file order over a bounded channel. The
+//! trades, counts and logs are the same as with one thread, and a slow
+//! consumer slows the reading down instead of losing trades.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
+use std::sync::mpsc as sync;
+use std::thread;
 
 use pulse_core::{Frame, ParseError, Symbol, Trade, parse_csv_row, parse_frame};
 use tokio::sync::mpsc;
@@ -14,8 +19,14 @@ use crate::{Metrics, SourceError};
 
 /// Malformed lines logged one by one before the rest are only counted.
 const LOGGED_REJECTS: u64 = 10;
-/// Batches buffered between the reader thread and the source.
+/// Batches buffered between the reading thread and the source.
 const CHANNEL_BATCHES: usize = 4;
+/// Bytes of whole lines a worker parses at a time: about 1,500 frames.
+const BLOCK_BYTES: usize = 1 << 18;
+/// Blocks each worker may hold, parsed or not, before reading waits.
+const BLOCKS_PER_WORKER: usize = 2;
+/// Parse workers at most, whatever the core count.
+const MAX_WORKERS: usize = 4;
 
 /// How each line is parsed.
 #[derive(Clone, Copy, Debug)]
@@ -26,11 +37,10 @@ pub(crate) enum LineFormat {
     Csv(Symbol),
 }
 
-/// What the reader thread sends: trades in file order, or the error that
-/// stopped it.
+/// What the reader sends: trades in file order, or the error that stopped it.
 pub(crate) type Batch = Result<Vec<Trade>, SourceError>;
 
-/// Starts the reader thread; the channel closes at end of file.
+/// Starts the reading thread; the channel closes at end of file.
 pub(crate) fn spawn(
     input: Input,
     format: LineFormat,
@@ -39,80 +49,217 @@ pub(crate) fn spawn(
     batch_size: usize,
 ) -> Result<mpsc::Receiver<Batch>, SourceError> {
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
-    let mut lines = LineParser {
-        format,
+    let workers = thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
+    let mut replay = Replay {
+        parser: LineParser {
+            format,
+            batch_size: batch_size.max(1),
+        },
+        workers,
+        block_bytes: BLOCK_BYTES,
         path: path.clone(),
         metrics,
-        batch_size: batch_size.max(1),
+        lines_before: 0,
         rejected: 0,
+        logged: Vec::new(),
     };
-    std::thread::Builder::new()
+    thread::Builder::new()
         .name("pulse-replay".into())
         .spawn(move || {
-            let result = input.read_with(|reader| lines.run(reader, &tx));
+            let result = input.read_with(|reader| replay.run(reader, &tx));
             if let Err(source) = result {
                 // The receiver may be gone already; then nobody needs the error.
                 let _ = tx.blocking_send(Err(SourceError::Io { path, source }));
             }
-            lines.finish();
+            replay.finish();
         })
         .map_err(|e| SourceError::Other(format!("starting the replay reader thread: {e}")))?;
     Ok(rx)
 }
 
-struct LineParser {
-    format: LineFormat,
+/// The reading thread's state: what it hands on and what it has counted.
+struct Replay {
+    parser: LineParser,
+    workers: usize,
+    block_bytes: usize,
     path: String,
     metrics: Metrics,
-    batch_size: usize,
+    /// Lines in the blocks handed on so far, for the line numbers in logs.
+    lines_before: u64,
     rejected: u64,
+    /// The line numbers of the malformed lines logged one by one.
+    logged: Vec<u64>,
+}
+
+/// One worker's two ends, as the reading thread sees them.
+struct Worker {
+    blocks: sync::SyncSender<Vec<u8>>,
+    parsed: sync::Receiver<Parsed>,
+}
+
+impl Replay {
+    /// Reads `reader` to its end, block by block, with the blocks dealt to
+    /// the workers in turn and their results taken back in the same turn,
+    /// which is file order.
+    fn run(&mut self, reader: &mut dyn BufRead, tx: &mpsc::Sender<Batch>) -> io::Result<()> {
+        let parser = self.parser;
+        thread::scope(|scope| {
+            let mut workers = Vec::with_capacity(self.workers);
+            for n in 0..self.workers {
+                let (blocks, their_blocks) = sync::sync_channel::<Vec<u8>>(BLOCKS_PER_WORKER);
+                let (their_parsed, parsed) = sync::sync_channel(BLOCKS_PER_WORKER);
+                thread::Builder::new()
+                    .name(format!("pulse-parse-{n}"))
+                    .spawn_scoped(scope, move || {
+                        for block in their_blocks {
+                            if their_parsed.send(parser.block(&block)).is_err() {
+                                return;
+                            }
+                        }
+                    })?;
+                workers.push(Worker { blocks, parsed });
+            }
+            let in_flight = workers.len() * BLOCKS_PER_WORKER;
+            let (mut dealt, mut taken) = (0usize, 0usize);
+            let read = read_blocks(reader, self.block_bytes, |block| {
+                if dealt - taken == in_flight {
+                    if !self.hand_on(&workers[taken % workers.len()], tx) {
+                        return false;
+                    }
+                    taken += 1;
+                }
+                let dealt_to = &workers[dealt % workers.len()];
+                dealt += 1;
+                dealt_to.blocks.send(block).is_ok()
+            });
+            // What was read before an error comes before it in the file.
+            while taken < dealt && self.hand_on(&workers[taken % workers.len()], tx) {
+                taken += 1;
+            }
+            read
+        })
+    }
+
+    /// Counts and logs one block's malformed lines, then sends its trades;
+    /// `false` once nobody listens.
+    fn hand_on(&mut self, worker: &Worker, tx: &mpsc::Sender<Batch>) -> bool {
+        // A worker only stops early when the reading side has stopped.
+        let Ok(parsed) = worker.parsed.recv() else {
+            return false;
+        };
+        for (line, rejection) in parsed.rejected {
+            self.reject(self.lines_before + line, rejection);
+        }
+        self.lines_before += parsed.lines;
+        parsed
+            .batches
+            .into_iter()
+            .all(|batch| tx.blocking_send(Ok(batch)).is_ok())
+    }
+
+    fn reject(&mut self, line: u64, rejection: Rejection) {
+        self.rejected += 1;
+        let reason = rejection.reason();
+        self.metrics.reject(reason);
+        if self.rejected <= LOGGED_REJECTS {
+            self.logged.push(line);
+            tracing::warn!(path = %self.path, line, reason, error = %rejection, "skipping malformed line");
+        } else {
+            tracing::debug!(path = %self.path, line, reason, error = %rejection, "skipping malformed line");
+        }
+    }
+
+    fn finish(&self) {
+        if self.rejected > LOGGED_REJECTS {
+            tracing::warn!(path = %self.path, rejected = self.rejected, first_lines = ?self.logged, "replay skipped malformed lines");
+        }
+    }
+}
+
+/// Cuts `reader` into blocks of whole lines of about `block_bytes` (a
+/// longer line makes a longer block; the last block may lack its `\n`) and
+/// gives them to `take` until it returns `false`.
+fn read_blocks(
+    reader: &mut dyn BufRead,
+    block_bytes: usize,
+    mut take: impl FnMut(Vec<u8>) -> bool,
+) -> io::Result<()> {
+    let mut rest = Vec::new();
+    loop {
+        let mut block = Vec::with_capacity(rest.len() + block_bytes);
+        block.append(&mut rest);
+        // `read_to_end` retries reads a signal interrupted.
+        let wanted = block_bytes as u64;
+        let read = (&mut *reader).take(wanted).read_to_end(&mut block)?;
+        if (read as u64) < wanted {
+            // End of file.
+            if !block.is_empty() {
+                take(block);
+            }
+            return Ok(());
+        }
+        match memchr::memrchr(b'\n', &block) {
+            Some(end) => {
+                rest.extend_from_slice(&block[end + 1..]);
+                block.truncate(end + 1);
+                if !take(block) {
+                    return Ok(()); // the source was dropped: stop reading
+                }
+            }
+            None => rest = block, // no line ends yet: read on
+        }
+    }
+}
+
+/// Turns lines into trades; the same on every worker.
+#[derive(Clone, Copy)]
+struct LineParser {
+    format: LineFormat,
+    batch_size: usize,
+}
+
+/// A parsed block: its trades in batches, its malformed lines by their
+/// number within the block (from 1), and how many lines it held.
+struct Parsed {
+    batches: Vec<Vec<Trade>>,
+    rejected: Vec<(u64, Rejection)>,
+    lines: u64,
 }
 
 impl LineParser {
-    /// Parses each line where it lies in the reader's buffer; only a line
-    /// cut by the buffer's end is copied, to be joined with its rest.
-    fn run(&mut self, reader: &mut dyn BufRead, tx: &mpsc::Sender<Batch>) -> io::Result<()> {
-        let mut lines = Lines {
-            batch: Vec::with_capacity(self.batch_size),
-            line_no: 0,
-            tx,
+    fn block(&self, block: &[u8]) -> Parsed {
+        let mut parsed = Parsed {
+            batches: Vec::new(),
+            rejected: Vec::new(),
+            lines: 0,
         };
-        let mut cut = Vec::new();
-        loop {
-            let chunk = match reader.fill_buf() {
-                // As `read_until` did: a signal is no error.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => other?,
-            };
-            if chunk.is_empty() {
-                break;
+        let mut batch = Vec::with_capacity(self.batch_size);
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', block).chain(
+            // A last line without its `\n`.
+            (block.last().is_some_and(|&b| b != b'\n')).then_some(block.len()),
+        );
+        for end in ends {
+            parsed.lines += 1;
+            let line = block[start..end].trim_ascii();
+            start = end + 1;
+            if line.is_empty() {
+                continue;
             }
-            let len = chunk.len();
-            let mut start = 0;
-            for end in memchr::memchr_iter(b'\n', chunk) {
-                let going = if cut.is_empty() {
-                    lines.line(self, &chunk[start..end])
-                } else {
-                    cut.extend_from_slice(&chunk[start..end]);
-                    let going = lines.line(self, &cut);
-                    cut.clear();
-                    going
-                };
-                if !going {
-                    return Ok(()); // the source was dropped: stop reading
-                }
-                start = end + 1;
+            match self.parse(line) {
+                Ok(Some(trade)) => batch.push(trade),
+                Ok(None) => {}
+                Err(rejection) => parsed.rejected.push((parsed.lines, rejection)),
             }
-            cut.extend_from_slice(&chunk[start..]);
-            reader.consume(len);
+            if batch.len() >= self.batch_size {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(self.batch_size));
+                parsed.batches.push(full);
+            }
         }
-        if !cut.is_empty() && !lines.line(self, &cut) {
-            return Ok(());
+        if !batch.is_empty() {
+            parsed.batches.push(batch);
         }
-        if !lines.batch.is_empty() {
-            let _ = tx.blocking_send(Ok(lines.batch));
-        }
-        Ok(())
+        parsed
     }
 
     /// `Ok(None)` for lines that carry no trade: acks and CSV headers.
@@ -128,51 +275,6 @@ impl LineParser {
                 parse_csv_row(text, symbol).map_err(Rejection::Parse)
             }
         }
-    }
-
-    fn reject(&mut self, line: u64, rejection: Rejection) {
-        self.rejected += 1;
-        let reason = rejection.reason();
-        self.metrics.reject(reason);
-        if self.rejected <= LOGGED_REJECTS {
-            tracing::warn!(path = %self.path, line, reason, error = %rejection, "skipping malformed line");
-        } else {
-            tracing::debug!(path = %self.path, line, reason, error = %rejection, "skipping malformed line");
-        }
-    }
-
-    fn finish(&self) {
-        if self.rejected > LOGGED_REJECTS {
-            tracing::warn!(path = %self.path, rejected = self.rejected, "replay skipped malformed lines");
-        }
-    }
-}
-
-/// The lines read so far: the batch being filled and where it is going.
-struct Lines<'a> {
-    batch: Vec<Trade>,
-    line_no: u64,
-    tx: &'a mpsc::Sender<Batch>,
-}
-
-impl Lines<'_> {
-    /// Handles one line (without its `\n`); `false` once nobody listens.
-    fn line(&mut self, parser: &mut LineParser, raw: &[u8]) -> bool {
-        self.line_no += 1;
-        let line = raw.trim_ascii();
-        if line.is_empty() {
-            return true;
-        }
-        match parser.parse(line) {
-            Ok(Some(trade)) => self.batch.push(trade),
-            Ok(None) => {}
-            Err(rejection) => parser.reject(self.line_no, rejection),
-        }
-        if self.batch.len() >= parser.batch_size {
-            let full = std::mem::replace(&mut self.batch, Vec::with_capacity(parser.batch_size));
-            return self.tx.blocking_send(Ok(full)).is_ok();
-        }
-        true
     }
 }
 
@@ -199,39 +301,70 @@ mod tests {
 
     use super::*;
 
-    /// Lines cut by every possible buffer end still parse, in order, once.
+    fn frame(a: u64) -> String {
+        format!(
+            r#"{{"e":"aggTrade","E":1723161502125,"a":{a},"s":"BTCUSDT","p":"61180.10","q":"0.500","f":5,"l":6,"T":1723161502123,"m":true}}"#
+        )
+    }
+
+    fn replay(workers: usize, block_bytes: usize, batch_size: usize) -> Replay {
+        Replay {
+            parser: LineParser {
+                format: LineFormat::Json,
+                batch_size,
+            },
+            workers,
+            block_bytes,
+            path: "test".into(),
+            metrics: Metrics::new(),
+            lines_before: 0,
+            rejected: 0,
+            logged: Vec::new(),
+        }
+    }
+
+    /// Every block size, from one byte up, and one to three workers: the
+    /// trades come in file order, once, in batches no larger than asked,
+    /// and malformed lines keep their line numbers in the file.
     #[test]
-    fn lines_cut_by_the_buffer_end_are_joined() {
-        let frame = |a: u64| {
-            format!(
-                r#"{{"e":"aggTrade","E":1723161502125,"a":{a},"s":"BTCUSDT","p":"61180.10","q":"0.500","f":5,"l":6,"T":1723161502123,"m":true}}"#
-            )
-        };
+    fn blocks_of_any_size_give_the_lines_in_file_order() {
         let text = format!(
-            "{}\r\n\n{}\nnot json\n  {}\n{}",
+            "{}\r\n\n{}\nnot json\n  {}\n{}\n{{\"e\":\n{}",
             frame(1),
             frame(2),
             frame(3),
-            frame(4)
+            frame(4),
+            frame(5)
         );
-        for capacity in 1..text.len() + 2 {
-            let (tx, mut rx) = mpsc::channel(16);
-            let mut parser = LineParser {
-                format: LineFormat::Json,
-                path: "test".into(),
-                metrics: Metrics::new(),
-                batch_size: 3,
-                rejected: 0,
-            };
-            let mut reader = BufReader::with_capacity(capacity, text.as_bytes());
-            parser.run(&mut reader, &tx).unwrap();
-            drop(tx);
-            let mut ids = Vec::new();
-            while let Ok(batch) = rx.try_recv() {
-                ids.extend(batch.unwrap().iter().map(|t| t.id));
+        for workers in 1..=3 {
+            for block_bytes in 1..text.len() + 2 {
+                let (tx, mut rx) = mpsc::channel(64);
+                let mut replay = replay(workers, block_bytes, 2);
+                let mut reader = BufReader::with_capacity(7, text.as_bytes());
+                replay.run(&mut reader, &tx).unwrap();
+                drop(tx);
+                let mut ids = Vec::new();
+                while let Ok(batch) = rx.try_recv() {
+                    let batch = batch.unwrap();
+                    assert!((1..=2).contains(&batch.len()));
+                    ids.extend(batch.iter().map(|t| t.id));
+                }
+                let case = format!("{workers} workers, blocks of {block_bytes} bytes");
+                assert_eq!(ids, [1, 2, 3, 4, 5], "{case}");
+                assert_eq!(replay.rejected, 2, "{case}");
+                assert_eq!(replay.logged, [4, 7], "{case}");
+                assert_eq!(replay.lines_before, 8, "{case}");
             }
-            assert_eq!(ids, [1, 2, 3, 4], "buffer of {capacity} bytes");
-            assert_eq!(parser.rejected, 1, "buffer of {capacity} bytes");
         }
+    }
+
+    /// A dropped source stops the reading: no hang, no error.
+    #[test]
+    fn reading_stops_when_the_source_is_gone() {
+        let text: String = (1..=10_000).map(|a| frame(a) + "\n").collect();
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let mut reader = BufReader::new(text.as_bytes());
+        replay(2, 4096, 16).run(&mut reader, &tx).unwrap();
     }
 }

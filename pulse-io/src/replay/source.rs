@@ -125,6 +125,15 @@ impl TradeSource for ReplaySource {
                     return Ok(false);
                 }
                 match self.batches.recv().await {
+                    // Unpaced, a batch is handed on whole, without a copy.
+                    Some(Ok(batch)) if self.pacer.is_none() => {
+                        if out.is_empty() {
+                            *out = batch;
+                        } else {
+                            out.extend(batch);
+                        }
+                        return Ok(true);
+                    }
                     Some(Ok(batch)) => self.pending.extend(batch),
                     Some(Err(e)) => {
                         self.ended = true;
