@@ -8,6 +8,7 @@
 //! consumer slows the reading down instead of losing trades.
 
 use std::io::{self, BufRead, Read};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc as sync;
 use std::thread;
 
@@ -66,10 +67,21 @@ pub(crate) fn spawn(
     thread::Builder::new()
         .name("pulse-replay".into())
         .spawn(move || {
-            let result = input.read_with(|reader| replay.run(reader, &tx));
-            if let Err(source) = result {
+            // A panic (a bug) must end the replay with an error, not look
+            // like the end of the file.
+            let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                input.read_with(|reader| replay.run(reader, &tx))
+            }));
+            let error = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(source)) => Some(SourceError::Io { path, source }),
+                Err(_) => Some(SourceError::Other(format!(
+                    "the replay reader of {path} stopped on a bug (see the panic above)"
+                ))),
+            };
+            if let Some(error) = error {
                 // The receiver may be gone already; then nobody needs the error.
-                let _ = tx.blocking_send(Err(SourceError::Io { path, source }));
+                let _ = tx.blocking_send(Err(error));
             }
             replay.finish();
         })
