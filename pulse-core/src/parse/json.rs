@@ -128,6 +128,9 @@ pub fn parse_frame(bytes: &[u8]) -> Result<Frame, ParseError> {
 }
 
 /// Every frame, without the fixed-order fast path.
+// Kept out of `parse_frame`, so the fast path stays a small function with a
+// small stack frame.
+#[inline(never)]
 pub(super) fn parse_frame_general(bytes: &[u8]) -> Result<Frame, ParseError> {
     match scan_frame(bytes) {
         Some(fields) => fields_to_frame(fields),
