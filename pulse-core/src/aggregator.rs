@@ -265,9 +265,14 @@ fn close_windows(
     }
     if keep {
         let horizon = watermark.saturating_sub(config.late_retention_ms);
-        state
-            .emitted
-            .retain(|start, _| start.saturating_add(window_ms) > horizon);
+        // Keys ascend, so what is past the horizon is a prefix: no full scan
+        // on every trade that moves the clock.
+        while let Some(entry) = state.emitted.first_entry() {
+            if entry.key().saturating_add(window_ms) > horizon {
+                break;
+            }
+            entry.remove();
+        }
     }
 }
 

@@ -110,6 +110,8 @@ impl Symbol {
 /// By length, then bytewise: the order a derived `Ord` gives, compared a
 /// word at a time, since every map keyed by symbol does this per trade.
 impl Ord for Symbol {
+    // Inline across crates: the maps in pulse-io compare symbols per record.
+    #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.len
             .cmp(&other.len)
@@ -118,6 +120,7 @@ impl Ord for Symbol {
 }
 
 impl PartialOrd for Symbol {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
@@ -126,6 +129,7 @@ impl PartialOrd for Symbol {
 impl Symbol {
     /// The bytes as big-endian words (the last one zero-padded), which
     /// compare as the bytes do.
+    #[inline]
     fn words(&self) -> [u64; 3] {
         let mut padded = [0u8; 24];
         padded[..MAX_SYMBOL_LEN].copy_from_slice(&self.bytes);
