@@ -39,7 +39,9 @@
 //! after a restart holds every trade. Rows are versioned by trade count, so
 //! the fuller row wins.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashSet;
 
 use pulse_core::{
     Aggregator, AggregatorConfig, Event, LatePolicy, RejectedWindow, Symbol, Trade, TradeOutcome,
@@ -224,7 +226,7 @@ impl PartitionState {
             .entry(key)
             .or_insert_with(|| HeldWindow {
                 first_offset: offset,
-                ids: HashSet::new(),
+                ids: HashSet::default(),
             })
             .ids
             .insert(trade.id);
