@@ -354,7 +354,7 @@ mod tests {
         #[test]
         fn fast_path_agrees_with_serde(
             t in trade(),
-            offset in -1_440i32..1_440,
+            offset in -1_439i32..1_440,
             at in any::<prop::sample::Index>(),
             byte in prop::sample::select(b"0123456789-+:.,\"}{ TZtzeE\\a".to_vec()),
             edit in 0u8..3,
