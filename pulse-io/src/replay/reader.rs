@@ -196,10 +196,11 @@ fn read_blocks(
     block_bytes: usize,
     mut take: impl FnMut(Vec<u8>) -> bool,
 ) -> io::Result<()> {
-    let mut rest = Vec::new();
+    let mut block = Vec::with_capacity(block_bytes);
     loop {
-        let mut block = Vec::with_capacity(rest.len() + block_bytes);
-        block.append(&mut rest);
+        // The bytes kept from before hold no line end, so only the new ones
+        // are searched; a line longer than a block grows it in place.
+        let searched = block.len();
         // `read_to_end` retries reads a signal interrupted.
         let wanted = block_bytes as u64;
         let read = (&mut *reader).take(wanted).read_to_end(&mut block)?;
@@ -210,15 +211,14 @@ fn read_blocks(
             }
             return Ok(());
         }
-        match memchr::memrchr(b'\n', &block) {
-            Some(end) => {
-                rest.extend_from_slice(&block[end + 1..]);
-                block.truncate(end + 1);
-                if !take(block) {
-                    return Ok(()); // the source was dropped: stop reading
-                }
+        if let Some(end) = memchr::memrchr(b'\n', &block[searched..]) {
+            let cut = searched + end + 1;
+            let mut next = Vec::with_capacity(block.len() - cut + block_bytes);
+            next.extend_from_slice(&block[cut..]);
+            block.truncate(cut);
+            if !take(std::mem::replace(&mut block, next)) {
+                return Ok(()); // the source was dropped: stop reading
             }
-            None => rest = block, // no line ends yet: read on
         }
     }
 }
