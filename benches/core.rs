@@ -17,7 +17,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pulse_core::{
-    Aggregator, AggregatorConfig, Event, Frame, Side, Symbol, Trade, parse_csv_row, parse_frame,
+    Aggregator, AggregatorConfig, Event, Frame, Symbol, parse_csv_row, parse_frame, render,
 };
 use serde::Deserialize;
 
@@ -125,23 +125,10 @@ fn csv_rows(frames: &[Vec<u8>]) -> Vec<String> {
     frames
         .iter()
         .filter_map(|f| match parse_frame(f) {
-            Ok(Frame::Trade(t)) => Some(csv_row(&t)),
+            Ok(Frame::Trade(t)) => Some(render::dump_csv_row(&t)),
             _ => None,
         })
         .collect()
-}
-
-fn csv_row(t: &Trade) -> String {
-    format!(
-        "{},{},{},{},{},{},{}",
-        t.id,
-        t.price,
-        t.quantity,
-        t.first_trade_id,
-        t.last_trade_id,
-        t.trade_time_ms,
-        t.side == Side::Sell
-    )
 }
 
 fn bench_csv(c: &mut Criterion) {

@@ -13,7 +13,8 @@
 //! - [`Decimal`], [`Symbol`], [`Trade`], [`Side`]: the data model.
 //! - [`parse_frame`], [`parse_agg_trades`], [`parse_csv_row`],
 //!   [`parse_exchange_info`]: Binance WebSocket JSON, REST backfill replies,
-//!   dump CSV and the list of trading perpetuals.
+//!   dump CSV and the list of trading perpetuals; [`render`] writes trades
+//!   back in those layouts.
 //! - [`Sequence`]: one symbol's id continuity, gaps and duplicates.
 //! - [`plan_shards`]: which symbols go on which WebSocket connection.
 //! - [`Lanes`]: a live stream's per-symbol id order, holding trades behind a
@@ -78,6 +79,7 @@ pub use lanes::{
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use parse::fuzz_check;
+pub use parse::render;
 pub use parse::{
     AggTradesPage, Frame, ParseError, RejectedAggTrade, TradingPerpetuals, parse_agg_trades,
     parse_csv_row, parse_exchange_info, parse_frame,

@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 
 use super::fixed::fixed_trade;
 use super::json::{parse_frame_general, parse_frame_serde};
+use super::render;
 use crate::{
     Decimal, Frame, Symbol, Trade, TradeKind, parse_agg_trades, parse_csv_row, parse_exchange_info,
     parse_frame,
@@ -54,7 +55,7 @@ pub fn frame_paths(bytes: &[u8]) {
             assert_eq!(parse_frame(&wrapped).ok(), Some(Frame::Trade(t)), "wrapped");
         }
     }
-    let written = binance_layout(&t);
+    let written = render::usdm_payload(&t);
     assert_eq!(
         parse_frame(written.as_bytes()).ok(),
         Some(Frame::Trade(t)),
@@ -98,16 +99,7 @@ pub fn csv_row(bytes: &[u8]) {
     if t.trade_time_ms > 100_000_000_000_000 {
         return;
     }
-    let row = format!(
-        "{},{},{},{},{},{},{}",
-        t.id,
-        t.price,
-        t.quantity,
-        t.first_trade_id,
-        t.last_trade_id,
-        t.trade_time_ms,
-        t.side == crate::Side::Sell
-    );
+    let row = render::dump_csv_row(&t);
     assert_eq!(parse_csv_row(&row, btc()).ok(), Some(Some(t)), "{row}");
 }
 
@@ -132,7 +124,7 @@ pub fn rest_reply(bytes: &[u8]) {
             assert_eq!(t.event_time_ms, t.trade_time_ms);
             assert!(page.highest_id() >= Some(t.id));
         }
-        let written: Vec<String> = page.trades.iter().map(rest_layout).collect();
+        let written: Vec<String> = page.trades.iter().map(render::rest_agg_trade).collect();
         let again = parse_agg_trades(format!("[{}]", written.join(",")).as_bytes(), btc())
             .expect("a written page parses");
         assert_eq!(again.trades, page.trades);
@@ -167,42 +159,6 @@ fn frame_trade_is_sane(t: &Trade) {
         TradeKind::Trade => assert_eq!((t.first_trade_id, t.last_trade_id), (t.id, t.id)),
         TradeKind::AggTrade => assert!(t.first_trade_id <= t.last_trade_id, "{t:?}"),
     }
-}
-
-/// `t` as Binance's USD-M stream writes it.
-fn binance_layout(t: &Trade) -> String {
-    let m = t.side == crate::Side::Sell;
-    match t.kind {
-        TradeKind::Trade => format!(
-            r#"{{"e":"trade","E":{},"T":{},"s":"{}","t":{},"p":"{}","q":"{}","X":"MARKET","m":{m}}}"#,
-            t.event_time_ms, t.trade_time_ms, t.symbol, t.id, t.price, t.quantity
-        ),
-        TradeKind::AggTrade => format!(
-            r#"{{"e":"aggTrade","E":{},"a":{},"s":"{}","p":"{}","q":"{}","f":{},"l":{},"T":{},"m":{m}}}"#,
-            t.event_time_ms,
-            t.id,
-            t.symbol,
-            t.price,
-            t.quantity,
-            t.first_trade_id,
-            t.last_trade_id,
-            t.trade_time_ms
-        ),
-    }
-}
-
-/// `t` as one element of a REST aggTrades reply.
-fn rest_layout(t: &Trade) -> String {
-    format!(
-        r#"{{"a":{},"p":"{}","q":"{}","f":{},"l":{},"T":{},"m":{}}}"#,
-        t.id,
-        t.price,
-        t.quantity,
-        t.first_trade_id,
-        t.last_trade_id,
-        t.trade_time_ms,
-        t.side == crate::Side::Sell
-    )
 }
 
 /// Whether the fast path's templates hold `t`'s values: integers of at most

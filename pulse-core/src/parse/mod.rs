@@ -15,6 +15,7 @@ mod json;
 mod reason;
 #[cfg(test)]
 mod recorded;
+pub mod render;
 mod rest;
 mod scan;
 mod swar;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io::{self, BufRead};
 use std::path::Path;
 
-use pulse_core::{Frame, Side, Symbol, Trade, TradeKind, parse_frame};
+use pulse_core::{Frame, Side, Symbol, Trade, TradeKind, parse_frame, render};
 
 /// Reads the trades of a JSONL capture (plain or `.gz`), such as the files
 /// in `../shared/data`, in file order and as the fake serves them: `@trade`
@@ -61,35 +61,11 @@ pub fn as_agg_trade(trade: Trade) -> Trade {
 /// order `e,E,a,s,p,q,f,l,T,m`:
 /// `{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":..,"a":..,...}}`.
 pub(crate) fn agg_trade_frame(t: &Trade) -> String {
+    let payload = render::usdm_payload(&as_agg_trade(*t));
     format!(
-        r#"{{"stream":"{stream}","data":{{"e":"aggTrade","E":{E},"a":{a},"s":"{s}","p":"{p}","q":"{q}","f":{f},"l":{l},"T":{T},"m":{m}}}}}"#,
-        stream = stream_name(t.symbol),
-        E = t.event_time_ms,
-        a = t.id,
-        s = t.symbol,
-        p = t.price,
-        q = t.quantity,
-        f = t.first_trade_id,
-        l = t.last_trade_id,
-        T = t.trade_time_ms,
-        m = t.side == Side::Sell,
+        r#"{{"stream":"{}","data":{payload}}}"#,
+        stream_name(t.symbol)
     )
-}
-
-/// One element of a REST `/fapi/v1/aggTrades` reply: `{"a","p","q","f","l","T","m"}`.
-fn rest_entry(t: &Trade, out: &mut String) {
-    use std::fmt::Write;
-    let _ = write!(
-        out,
-        r#"{{"a":{},"p":"{}","q":"{}","f":{},"l":{},"T":{},"m":{}}}"#,
-        t.id,
-        t.price,
-        t.quantity,
-        t.first_trade_id,
-        t.last_trade_id,
-        t.trade_time_ms,
-        t.side == Side::Sell,
-    );
 }
 
 /// What a corrupted REST entry looks like: the id is intact, the price is
@@ -120,7 +96,7 @@ pub(crate) fn rest_json(trades: &[Trade], corrupt: impl Fn(&Trade) -> bool) -> S
         if corrupt(t) {
             corrupt_rest_entry(t, &mut out);
         } else {
-            rest_entry(t, &mut out);
+            out.push_str(&render::rest_agg_trade(t));
         }
     }
     out.push(']');
