@@ -11,6 +11,7 @@ mod dashboard;
 mod duration;
 mod http;
 mod produce;
+mod report;
 mod run;
 mod run_summary;
 mod source_args;
@@ -69,7 +70,7 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            tracing::error!("{}", report::describe(&e));
             std::process::ExitCode::FAILURE
         }
     }

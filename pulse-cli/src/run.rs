@@ -248,8 +248,9 @@ fn with_hint(err: impl Into<anyhow::Error>, live: bool) -> anyhow::Error {
     let err = err.into();
     if live && is_unreachable(&err) {
         anyhow::anyhow!(
-            "{err:#}\nhint: Binance cannot be reached from here. Check the network (or \
-             --binance-ws-url), or run offline from a recording: pulse run --replay FILE --speed 10"
+            "{}\nhint: Binance cannot be reached from here. Check the network (or \
+             --binance-ws-url), or run offline from a recording: pulse run --replay FILE --speed 10",
+            crate::report::describe(&err)
         )
     } else {
         err

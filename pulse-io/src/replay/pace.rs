@@ -4,6 +4,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// The longest wait for one trade. A tiny speed or a far-off trade time
+/// would otherwise overflow `Duration` or `Instant`.
+const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Maps trade times to instants. The first trade asked about is due at once
 /// and fixes the origin; later ones follow at `speed` times real time. A
 /// trade older than the origin (times may step back across symbols) is due
@@ -27,7 +31,8 @@ impl Pacer {
     pub(crate) fn due(&mut self, trade_time_ms: i64, now: Instant) -> Instant {
         let (t0, start) = *self.origin.get_or_insert((trade_time_ms, now));
         let ahead_ms = trade_time_ms.saturating_sub(t0).max(0) as f64 / self.speed;
-        start + Duration::from_secs_f64(ahead_ms / 1000.0)
+        let wait = Duration::try_from_secs_f64(ahead_ms / 1000.0).unwrap_or(LONGEST_WAIT);
+        start + wait.min(LONGEST_WAIT)
     }
 }
 
@@ -53,6 +58,24 @@ mod tests {
                 .map(|&t| (pacer.due(t, start) - start).as_millis() as u64)
                 .collect();
             assert_eq!(&got, offsets, "speed {speed}");
+        }
+    }
+
+    #[test]
+    fn tiny_speeds_and_far_times_wait_at_most_a_year() {
+        let start = Instant::now();
+        for (speed, later) in [
+            (1e-300, 2000),
+            (1e-4, 9_000_000_000_000_000_000),
+            (1.0, i64::MAX),
+        ] {
+            let mut pacer = Pacer::new(speed);
+            assert_eq!(pacer.due(1000, start), start);
+            assert_eq!(
+                pacer.due(later, start) - start,
+                LONGEST_WAIT,
+                "speed {speed}"
+            );
         }
     }
 }

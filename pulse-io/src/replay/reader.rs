@@ -28,6 +28,9 @@ const BLOCK_BYTES: usize = 1 << 18;
 const BLOCKS_PER_WORKER: usize = 2;
 /// Parse workers at most, whatever the core count.
 const MAX_WORKERS: usize = 4;
+/// A longer line means the file is not lines of frames or rows at all (a
+/// JSON array, a binary file); reading it whole could exhaust memory.
+const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// How each line is parsed.
 #[derive(Clone, Copy, Debug)]
@@ -134,6 +137,11 @@ impl Replay {
             let in_flight = workers.len() * BLOCKS_PER_WORKER;
             let (mut dealt, mut taken) = (0usize, 0usize);
             let read = read_blocks(reader, self.block_bytes, |block| {
+                // Stop reading once the source is dropped, even when the
+                // rest of the file holds no trades to send.
+                if tx.is_closed() {
+                    return false;
+                }
                 if dealt - taken == in_flight {
                     if !self.hand_on(&workers[taken % workers.len()], tx) {
                         return false;
@@ -203,7 +211,17 @@ fn read_blocks(
         let searched = block.len();
         // `read_to_end` retries reads a signal interrupted.
         let wanted = block_bytes as u64;
-        let read = (&mut *reader).take(wanted).read_to_end(&mut block)?;
+        let read = match (&mut *reader).take(wanted).read_to_end(&mut block) {
+            Ok(read) => read,
+            Err(e) => {
+                // The whole lines read before the error still count.
+                if let Some(end) = memchr::memrchr(b'\n', &block) {
+                    block.truncate(end + 1);
+                    take(block);
+                }
+                return Err(e);
+            }
+        };
         if (read as u64) < wanted {
             // End of file.
             if !block.is_empty() {
@@ -211,14 +229,24 @@ fn read_blocks(
             }
             return Ok(());
         }
-        if let Some(end) = memchr::memrchr(b'\n', &block[searched..]) {
-            let cut = searched + end + 1;
-            let mut next = Vec::with_capacity(block.len() - cut + block_bytes);
-            next.extend_from_slice(&block[cut..]);
-            block.truncate(cut);
-            if !take(std::mem::replace(&mut block, next)) {
-                return Ok(()); // the source was dropped: stop reading
+        let Some(end) = memchr::memrchr(b'\n', &block[searched..]) else {
+            if block.len() > MAX_LINE_BYTES {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "a line longer than {} MiB: not a file of one frame or row per line",
+                        MAX_LINE_BYTES >> 20
+                    ),
+                ));
             }
+            continue;
+        };
+        let cut = searched + end + 1;
+        let mut next = Vec::with_capacity(block.len() - cut + block_bytes);
+        next.extend_from_slice(&block[cut..]);
+        block.truncate(cut);
+        if !take(std::mem::replace(&mut block, next)) {
+            return Ok(()); // the source was dropped: stop reading
         }
     }
 }
@@ -368,6 +396,53 @@ mod tests {
                 assert_eq!(replay.lines_before, 8, "{case}");
             }
         }
+    }
+
+    /// Reads `text`, then fails as a truncated gzip stream does.
+    struct FailsAfter<'a>(&'a [u8]);
+
+    impl Read for FailsAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "cut short"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Every whole line read before a read error is handed on, then the
+    /// error; the cut-off line is not.
+    #[test]
+    fn a_read_error_keeps_the_whole_lines_before_it() {
+        let text: String = (1..=100).map(|a| frame(a) + "\n").collect();
+        let cut = text.find(&frame(60)).unwrap() + 20;
+        let (tx, mut rx) = mpsc::channel(200);
+        let mut reader = BufReader::new(FailsAfter(&text.as_bytes()[..cut]));
+        let error = replay(2, 1 << 12, 8).run(&mut reader, &tx).unwrap_err();
+        assert_eq!(error.to_string(), "cut short");
+        drop(tx);
+        let mut ids = Vec::new();
+        while let Ok(batch) = rx.try_recv() {
+            ids.extend(batch.unwrap().iter().map(|t| t.id));
+        }
+        assert_eq!(ids, (1..60).collect::<Vec<_>>());
+    }
+
+    /// A file that is not lines at all ends the replay with an error
+    /// instead of being read whole into memory.
+    #[test]
+    fn an_endless_line_is_an_error() {
+        let text = frame(1) + "\n";
+        let endless = io::repeat(b'x').take(MAX_LINE_BYTES as u64 + (1 << 20));
+        let mut reader = BufReader::new(text.as_bytes().chain(endless));
+        let (tx, mut rx) = mpsc::channel(4);
+        let error = replay(1, BLOCK_BYTES, 8).run(&mut reader, &tx).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(error.to_string().contains("longer than 64 MiB"), "{error}");
+        assert_eq!(rx.try_recv().unwrap().unwrap()[0].id, 1);
     }
 
     /// A dropped source stops the reading: no hang, no error.
