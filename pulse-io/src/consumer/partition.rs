@@ -80,6 +80,35 @@ struct HeldWindow {
     ids: HashSet<u64>,
 }
 
+/// A record's key and value, copied into buffers that are reused.
+#[derive(Debug, Default)]
+struct RecordBytes {
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+}
+
+impl RecordBytes {
+    fn keep(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) {
+        copy_into(&mut self.key, key);
+        copy_into(&mut self.value, value);
+    }
+
+    fn hash(&self) -> u64 {
+        record_hash(self.key.as_deref(), self.value.as_deref())
+    }
+}
+
+fn copy_into(slot: &mut Option<Vec<u8>>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(bytes) => {
+            let kept = slot.get_or_insert_with(Vec::new);
+            kept.clear();
+            kept.extend_from_slice(bytes);
+        }
+        None => *slot = None,
+    }
+}
+
 /// Aggregation state of one partition.
 #[derive(Debug)]
 pub(crate) struct PartitionState {
@@ -91,8 +120,11 @@ pub(crate) struct PartitionState {
     symbols: BTreeSet<Symbol>,
     /// Offset after the last record handled by this instance.
     handled: Option<i64>,
-    /// Hash of the record at `handled - 1` (restored: at `replay_until - 1`).
-    last_hash: u64,
+    /// The record at `handled - 1`, hashed only when a position is made:
+    /// a copy costs less than a hash per record.
+    last_record: Option<RecordBytes>,
+    /// The hash of the record at `replay_until - 1`, from the position.
+    restored_hash: u64,
     /// Records below this offset were processed before the restart.
     replay_until: i64,
     version: u64,
@@ -128,7 +160,8 @@ impl PartitionState {
             retention_ms,
             symbols,
             handled: None,
-            last_hash: position.map_or(0, |p| p.last_record_hash),
+            last_record: None,
+            restored_hash: position.map_or(0, |p| p.last_record_hash),
             replay_until: position.map_or(i64::MIN, |p| p.next_offset),
             version: position.map_or(0, |p| p.version),
             rejected: Vec::new(),
@@ -165,7 +198,9 @@ impl PartitionState {
     ) -> RecordOutcome {
         let replayed = offset < self.replay_until;
         if self.handled.is_none_or(|n| offset >= n) {
-            self.last_hash = record_hash(key, value);
+            self.last_record
+                .get_or_insert_with(RecordBytes::default)
+                .keep(key, value);
         }
         self.handled = Some(self.handled.map_or(offset + 1, |n| n.max(offset + 1)));
         let value = value.ok_or(MessageError::Empty);
@@ -277,7 +312,10 @@ impl PartitionState {
             next_offset,
             checkpoints,
             version: self.version + 1,
-            last_record_hash: self.last_hash,
+            last_record_hash: self
+                .last_record
+                .as_ref()
+                .map_or(self.restored_hash, RecordBytes::hash),
         })
     }
 
