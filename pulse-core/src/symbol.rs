@@ -64,9 +64,10 @@ impl Symbol {
         }
         let mut out = [0u8; 24];
         let mut valid = true;
-        for k in 0..3 {
+        // Only the words the symbol reaches into; the rest stay zero.
+        for k in 0..len.div_ceil(8) {
             let x = u64::from_le_bytes(*window[8 * k..].first_chunk::<8>().unwrap_or(&[0; 8]));
-            let n = len.saturating_sub(8 * k).min(8);
+            let n = (len - 8 * k).min(8);
             let keep = if n == 8 {
                 HIGH
             } else {
