@@ -227,7 +227,7 @@ impl SymbolState {
 
 /// Start of the window holding `time_ms`; negative times round down too.
 fn window_start(time_ms: i64, window_ms: i64) -> i64 {
-    time_ms.div_euclid(window_ms) * window_ms
+    time_ms.div_euclid(window_ms).saturating_mul(window_ms)
 }
 
 /// Moves `state`'s watermark up to `watermark` and emits, in start order,
@@ -253,7 +253,7 @@ fn close_windows(
             break;
         }
         let window = entry.remove();
-        let event = window.close(symbol, start, start + window_ms, 1);
+        let event = window.close(symbol, start, start.saturating_add(window_ms), 1);
         match event {
             Event::Rejected(_) => stats.rejected_windows += 1,
             _ => stats.windows += 1,
@@ -391,7 +391,7 @@ impl Aggregator {
         }
 
         let start = window_start(trade.trade_time_ms, window_ms);
-        if start + window_ms <= state.watermark {
+        if start.saturating_add(window_ms) <= state.watermark {
             state.late_trades += 1;
             let watermark_ms = state.watermark;
             self.stats.late_trades += 1;
@@ -413,7 +413,9 @@ impl Aggregator {
             }
         }
         self.stats.trades += 1;
-        let first_end = *state.first_end.get_or_insert(start + window_ms);
+        let first_end = *state
+            .first_end
+            .get_or_insert(start.saturating_add(window_ms));
         let newest = state.max_time.max(trade.trade_time_ms);
         let trailing = newest.saturating_sub(config.allowed_lateness_ms);
         let follows_ids = config.watermark == WatermarkPolicy::IdOrder
@@ -448,14 +450,16 @@ impl Aggregator {
             self.handle(trade, None);
             return;
         };
-        if start + window_ms > state.watermark {
+        if start.saturating_add(window_ms) > state.watermark {
             self.handle(trade, None);
             return;
         }
         let horizon = state
             .watermark
             .saturating_sub(self.config.late_retention_ms);
-        if self.config.late_policy == LatePolicy::Reemit && start + window_ms > horizon {
+        if self.config.late_policy == LatePolicy::Reemit
+            && start.saturating_add(window_ms) > horizon
+        {
             match state.emitted.get_mut(&start) {
                 Some((stats, _)) => stats.add(&trade),
                 None => {
@@ -626,7 +630,7 @@ impl Aggregator {
         let Some(state) = self.symbols.get_mut(&trade.symbol) else {
             return;
         };
-        if start + window_ms <= state.watermark.saturating_sub(retention) {
+        if start.saturating_add(window_ms) <= state.watermark.saturating_sub(retention) {
             return; // Too old to correct; counted as late only.
         }
         let (stats, version) = match state.emitted.get_mut(&start) {
@@ -642,7 +646,12 @@ impl Aggregator {
                 (stats, 1)
             }
         };
-        let event = stats.close(trade.symbol, start, start + window_ms, version);
+        let event = stats.close(
+            trade.symbol,
+            start,
+            start.saturating_add(window_ms),
+            version,
+        );
         if matches!(event, Event::Rejected(_)) {
             self.stats.rejected_windows += 1;
         } else if version == 1 {

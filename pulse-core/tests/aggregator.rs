@@ -479,3 +479,32 @@ fn a_late_trade_into_a_rejected_window_is_rejected_again() {
     assert_eq!(rejected, vec![(1, "decimal_range"), (2, "decimal_range")]);
     assert_eq!(a.stats().rejected_windows, 2);
 }
+
+/// Times at the ends of `i64` (a hand-built `Trade`; the parsers reject
+/// them) never overflow: every window still closes, in order.
+#[test]
+fn extreme_times_do_not_overflow() {
+    for policy in [LatePolicy::Count, LatePolicy::Reemit] {
+        let mut agg = agg(AggregatorConfig {
+            late_policy: policy,
+            ..AggregatorConfig::default()
+        });
+        for (id, t) in [
+            (1, i64::MIN),
+            (2, -1),
+            (3, i64::MAX - 1),
+            (4, i64::MAX),
+            (5, 0),
+        ] {
+            agg.handle_trade_at(trade(btc(), id, t, "1", "1"), 10);
+            agg.advance(i64::MAX);
+        }
+        agg.flush();
+        let starts: Vec<i64> = drained_windows(&mut agg)
+            .iter()
+            .map(|w| w.start_ms)
+            .collect();
+        assert!(starts.len() >= 3, "{policy:?}: {starts:?}");
+        assert!(starts.contains(&i64::MIN), "{policy:?}: {starts:?}");
+    }
+}

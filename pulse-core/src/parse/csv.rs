@@ -5,7 +5,7 @@
 //! Spot adds an 8th column, `is_best_match`, uses `True`/`False`, and has used
 //! microsecond times since 2025-01-01.
 
-use super::{ParseError, positive_decimal, trade_id_range};
+use super::{ParseError, checked_time, positive_decimal, trade_id_range};
 use crate::{Side, Symbol, Trade, TradeKind};
 
 const COLUMNS: [&str; 8] = [
@@ -64,6 +64,7 @@ pub fn parse_csv_row(line: &str, symbol: Symbol) -> Result<Option<Trade>, ParseE
     if time > MICROS_THRESHOLD {
         time /= 1000;
     }
+    let time = checked_time(COLUMNS[5], time)?;
     let price = positive_decimal("price", fields[1].as_bytes())?;
     let quantity = positive_decimal("quantity", fields[2].as_bytes())?;
     let side = Side::from_buyer_is_maker(boolean(fields[6], 6)?);

@@ -23,7 +23,7 @@
 //! Tests check that both paths agree on every recorded frame and on random
 //! mutations of them.
 
-use super::swar;
+use super::{MAX_TRADE_TIME_MS, swar};
 use crate::{Decimal, Side, Symbol, Trade, TradeKind};
 
 /// The trade in a frame laid out as Binance lays it out; `None` otherwise.
@@ -55,7 +55,9 @@ pub(super) fn fixed_trade(bytes: &[u8]) -> Option<Trade> {
     if wrapped {
         r.lit(b"}")?;
     }
-    if r.i != bytes.len() {
+    // A bad time is an error: the general path reports it.
+    let times = [event_time_ms, p.trade_time_ms];
+    if r.i != bytes.len() || times.iter().any(|t| *t > MAX_TRADE_TIME_MS) {
         return None;
     }
     let (kind, first_trade_id, last_trade_id) = match p.range {

@@ -155,6 +155,11 @@ pub fn trade_is_sane(t: &Trade) {
 /// aggTrade's range is not reversed.
 fn frame_trade_is_sane(t: &Trade) {
     trade_is_sane(t);
+    let times = 0..=crate::MAX_TRADE_TIME_MS;
+    assert!(
+        times.contains(&t.trade_time_ms) && times.contains(&t.event_time_ms),
+        "{t:?}"
+    );
     match t.kind {
         TradeKind::Trade => assert_eq!((t.first_trade_id, t.last_trade_id), (t.id, t.id)),
         TradeKind::AggTrade => assert!(t.first_trade_id <= t.last_trade_id, "{t:?}"),

@@ -6,7 +6,7 @@ use serde::de::IgnoredAny;
 
 use super::fixed::fixed_trade;
 use super::scan::scan_frame;
-use super::{ParseError, positive_decimal, trade_id_range};
+use super::{ParseError, checked_time, positive_decimal, trade_id_range};
 use crate::{Side, Symbol, Trade, TradeKind};
 
 /// What one WebSocket text frame turned out to be.
@@ -173,7 +173,11 @@ fn fields_to_frame(w: Fields<'_>) -> Result<Frame, ParseError> {
         TradeKind::AggTrade => w.a.ok_or_else(|| missing("a"))?,
         TradeKind::Trade => w.t.ok_or_else(|| missing("t"))?,
     };
-    let trade_time_ms = w.trade_time.ok_or_else(|| missing("T"))?;
+    let trade_time_ms = checked_time("T", w.trade_time.ok_or_else(|| missing("T"))?)?;
+    let event_time_ms = match w.event_time {
+        Some(e) => checked_time("E", e)?,
+        None => trade_time_ms,
+    };
     let (first_trade_id, last_trade_id) = match kind {
         TradeKind::AggTrade => trade_id_range(
             w.f.ok_or_else(|| missing("f"))?,
@@ -189,7 +193,7 @@ fn fields_to_frame(w: Fields<'_>) -> Result<Frame, ParseError> {
         quantity: positive_decimal("q", w.q.ok_or_else(|| missing("q"))?)?,
         side: Side::from_buyer_is_maker(w.m.ok_or_else(|| missing("m"))?),
         trade_time_ms,
-        event_time_ms: w.event_time.unwrap_or(trade_time_ms),
+        event_time_ms,
         first_trade_id,
         last_trade_id,
     }))

@@ -87,6 +87,29 @@ pub enum ParseError {
         /// The text found, cut to 32 bytes.
         value: String,
     },
+    /// A trade or event time outside `0..=MAX_TRADE_TIME_MS`.
+    #[error("field `{field}`: {value} ms is not a time from 1970 to 2286")]
+    TimeRange {
+        /// Which field.
+        field: &'static str,
+        /// The time found, in ms.
+        value: i64,
+    },
+}
+
+/// The latest trade or event time the parsers take: the last of 13 digits
+/// (2286-11-20). Binance's times have had 13 digits since 2001; a longer one
+/// is corrupt, and a single such trade would move its symbol's watermark so
+/// far ahead that every later trade would be late.
+pub const MAX_TRADE_TIME_MS: i64 = 9_999_999_999_999;
+
+/// `ms` if it is a time the parsers take.
+fn checked_time(field: &'static str, ms: i64) -> Result<i64, ParseError> {
+    if (0..=MAX_TRADE_TIME_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(ParseError::TimeRange { field, value: ms })
+    }
 }
 
 /// Checks an aggTrade's trade-id range `f..=l` is not reversed.
@@ -105,4 +128,54 @@ fn positive_decimal(field: &'static str, s: &[u8]) -> Result<crate::Decimal, Par
         return Err(ParseError::NotPositive(field));
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Frame, Symbol, parse_agg_trades, parse_csv_row, parse_frame};
+
+    /// A time beyond 13 digits, or before 1970, is corrupt in every layout.
+    #[test]
+    fn times_outside_1970_to_2286_are_rejected() {
+        let frame = |t: &str| {
+            format!(
+                r#"{{"stream":"btcusdt@trade","data":{{"e":"trade","E":1723161256322,"T":{t},"s":"BTCUSDT","t":5,"p":"61800.30","q":"0.006","X":"MARKET","m":false}}}}"#
+            )
+        };
+        assert!(matches!(
+            parse_frame(frame("9999999999999").as_bytes()),
+            Ok(Frame::Trade(_))
+        ));
+        for t in [
+            "10000000000000",
+            "17231612563220",
+            "9223372036854775807",
+            "-5",
+        ] {
+            let e = parse_frame(frame(t).as_bytes()).unwrap_err();
+            assert_eq!(e.reason(), "time_range", "{t}: {e}");
+        }
+        let e = parse_frame(
+            frame("1")
+                .replace("1723161256322", "17231612563220")
+                .as_bytes(),
+        );
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "field `E`: 17231612563220 ms is not a time from 1970 to 2286"
+        );
+
+        let btc = Symbol::new("BTCUSDT").unwrap();
+        // Dump CSV: microseconds are divided first, so only the ms range counts.
+        assert!(parse_csv_row("1,2,3,4,4,1736899200123456,true", btc).is_ok());
+        let e = parse_csv_row("1,2,3,4,4,17368992001234,true", btc).unwrap_err();
+        assert_eq!(e.reason(), "time_range");
+        let page = parse_agg_trades(
+            br#"[{"a":1,"p":"1","q":"1","f":1,"l":1,"T":99999999999999,"m":true}]"#,
+            btc,
+        )
+        .unwrap();
+        assert_eq!(page.rejected.len(), 1);
+        assert_eq!(page.rejected[0].error.reason(), "time_range");
+    }
 }

@@ -24,6 +24,7 @@ impl ParseError {
             ParseError::Symbol(_) => "symbol",
             ParseError::ColumnCount(_) => "csv_columns",
             ParseError::CsvValue { .. } => "csv_value",
+            ParseError::TimeRange { .. } => "time_range",
             // Variants added later still get counted.
             _ => "other",
         }

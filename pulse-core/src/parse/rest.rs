@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{ParseError, positive_decimal, trade_id_range};
+use super::{ParseError, checked_time, positive_decimal, trade_id_range};
 use crate::{Side, Symbol, Trade, TradeKind};
 
 /// One element of the reply, as Binance sends it (`nq` and other new keys
@@ -127,6 +127,7 @@ pub fn parse_agg_trades(body: &[u8], symbol: Symbol) -> Result<AggTradesPage, Pa
 fn entry(json: &str, symbol: Symbol) -> Result<Trade, ParseError> {
     let e: RestAggTrade<'_> = serde_json::from_str(json)?;
     let (first_trade_id, last_trade_id) = trade_id_range(e.f, e.l)?;
+    let trade_time_ms = checked_time("T", e.trade_time)?;
     Ok(Trade {
         symbol,
         id: e.a,
@@ -134,8 +135,8 @@ fn entry(json: &str, symbol: Symbol) -> Result<Trade, ParseError> {
         price: positive_decimal("p", e.p.as_bytes())?,
         quantity: positive_decimal("q", e.q.as_bytes())?,
         side: Side::from_buyer_is_maker(e.m),
-        trade_time_ms: e.trade_time,
-        event_time_ms: e.trade_time,
+        trade_time_ms,
+        event_time_ms: trade_time_ms,
         first_trade_id,
         last_trade_id,
     })
