@@ -541,6 +541,16 @@ impl Aggregator {
         }
     }
 
+    /// Says that input for `symbol` arrived at `now_ms` but is held upstream:
+    /// a live source holding trades behind a gap until it is backfilled. Its
+    /// windows then wait instead of closing as idle, as they would for input
+    /// that reached the aggregator.
+    pub fn input_held(&mut self, symbol: Symbol, now_ms: i64) {
+        if let Some(state) = self.symbols.get_mut(&symbol) {
+            state.last_input_at = Some(now_ms);
+        }
+    }
+
     /// When to call [`advance`](Self::advance) next, on the caller's clock,
     /// or `None` when no live symbol has an open window.
     #[must_use]

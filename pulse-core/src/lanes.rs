@@ -501,6 +501,15 @@ impl Lanes {
         }
     }
 
+    /// The symbols with a gap open: trades held behind a hole, or evicted
+    /// ids still to backfill. Their windows are not complete yet.
+    pub fn holding(&self) -> impl Iterator<Item = Symbol> + '_ {
+        self.lanes
+            .iter()
+            .filter(|(_, l)| !l.held.is_empty() || l.want_until.is_some())
+            .map(|(s, _)| *s)
+    }
+
     /// Moves the trades ready to hand out into `out`.
     pub fn drain_ready(&mut self, out: &mut Vec<Trade>) {
         out.append(&mut self.ready);
@@ -699,6 +708,7 @@ mod tests {
         }
         assert_eq!(ids(&mut lanes), vec![1, 2]);
         assert_eq!(lanes.held(), 2);
+        assert_eq!(lanes.holding().collect::<Vec<_>>(), [t(1).symbol]);
         let req = lanes.poll_backfill().unwrap();
         assert_eq!((req.from_id, req.until, req.round), (3, Some(5), 0));
         assert_eq!(
@@ -709,6 +719,7 @@ mod tests {
         lanes.live(t(8));
         lanes.backfilled(req, outcome(&[3, 4, 5, 6], Some(6), None));
         assert_eq!(ids(&mut lanes), vec![3, 4, 5, 6, 7, 8]);
+        assert_eq!(lanes.holding().count(), 0, "the gap is closed");
         assert_eq!(lanes.stats().gaps, 1);
         assert_eq!(lanes.stats().backfilled, 3);
         assert_eq!(lanes.stats().duplicates, 1);

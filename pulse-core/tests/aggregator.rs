@@ -220,6 +220,28 @@ fn advance_closes_a_quiet_symbols_last_window_by_elapsed_time_only() {
     assert_eq!(a.poll_timeout(), None);
 }
 
+/// Input held upstream (trades behind a gap) keeps a symbol from idling:
+/// its window waits until the held input stops, then closes as idle.
+#[test]
+fn held_input_keeps_windows_open() {
+    let mut a = agg(AggregatorConfig {
+        idle_margin_ms: 300,
+        ..AggregatorConfig::default()
+    });
+    let t0 = 7_000_000;
+    a.handle_trade_at(trade(btc(), 1, 10_700, "1", "1"), t0);
+    assert_eq!(a.poll_timeout(), Some(t0 + 600));
+    a.input_held(btc(), t0 + 500);
+    assert_eq!(a.poll_timeout(), Some(t0 + 1_100));
+    a.advance(t0 + 600);
+    assert!(drain(&mut a).is_empty(), "held: not idle");
+    a.advance(t0 + 1_100);
+    assert_eq!(windows(&drain(&mut a)), vec![(10_000, 1, 1)]);
+    // A symbol the aggregator never saw is left alone.
+    a.input_held(Symbol::new("ETHUSDT").unwrap(), t0);
+    assert_eq!(a.poll_timeout(), None);
+}
+
 #[test]
 fn recorded_trades_are_never_closed_by_the_callers_clock() {
     let mut a = agg(AggregatorConfig::default());

@@ -2,7 +2,7 @@
 //! of any input the [`Pipeline`](crate::Pipeline) reads.
 
 use async_trait::async_trait;
-use pulse_core::Trade;
+use pulse_core::{Symbol, Trade};
 
 /// Why a source stopped for good. Recoverable trouble (a dropped socket, a
 /// rate limit) is handled inside the source and only logged and counted.
@@ -54,6 +54,13 @@ pub trait TradeSource: Send {
     fn is_live(&self) -> bool {
         true
     }
+
+    /// Symbols whose trades the source holds back for now (behind a gap
+    /// being backfilled). The driver keeps their windows open meanwhile,
+    /// instead of closing them as idle.
+    fn holding(&self) -> Vec<Symbol> {
+        Vec::new()
+    }
 }
 
 /// What a [`Pipeline`](crate::Pipeline) reads: batches of its stage's
@@ -70,6 +77,11 @@ pub trait Source<I>: Send {
     fn is_live(&self) -> bool {
         true
     }
+
+    /// See [`TradeSource::holding`].
+    fn holding(&self) -> Vec<Symbol> {
+        Vec::new()
+    }
 }
 
 #[async_trait]
@@ -80,5 +92,9 @@ impl Source<Trade> for Box<dyn TradeSource> {
 
     fn is_live(&self) -> bool {
         self.as_ref().is_live()
+    }
+
+    fn holding(&self) -> Vec<Symbol> {
+        self.as_ref().holding()
     }
 }

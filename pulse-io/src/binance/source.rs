@@ -437,6 +437,10 @@ impl TradeSource for BinanceSource {
     fn is_live(&self) -> bool {
         true
     }
+
+    fn holding(&self) -> Vec<Symbol> {
+        self.lanes.holding().collect()
+    }
 }
 
 async fn listed(relisting: &mut Option<Relisting>) -> Result<Vec<Symbol>, ListingError> {

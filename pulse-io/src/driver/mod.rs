@@ -317,6 +317,14 @@ impl<S: Stage> Pipeline<S> {
                 }
                 _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
             }
+            if live {
+                // Before idle closing and markers: a gap still being filled
+                // keeps its symbol's windows open.
+                let holding = self.source.holding();
+                if !holding.is_empty() {
+                    self.stage.input_held(&holding, self.clock_ms());
+                }
+            }
             if stage_due.is_some_and(|due| Instant::now() >= due) {
                 self.stage.advance(self.clock_ms());
                 self.drain_events();

@@ -65,6 +65,13 @@ pub trait Stage: Send {
         let _ = now_ms;
     }
 
+    /// Input for `symbols` is held by the source at `now_ms` (see
+    /// [`TradeSource::holding`](crate::TradeSource::holding)): their windows
+    /// are not idle.
+    fn input_held(&mut self, symbols: &[Symbol], now_ms: i64) {
+        let _ = (symbols, now_ms);
+    }
+
     /// Closes everything still open, at the end of the input.
     fn flush(&mut self);
 
@@ -171,6 +178,14 @@ impl Stage for TradeStage {
     fn advance(&mut self, now_ms: i64) {
         if let Some(agg) = self.aggregator.as_mut() {
             agg.advance(now_ms);
+        }
+    }
+
+    fn input_held(&mut self, symbols: &[Symbol], now_ms: i64) {
+        if let Some(agg) = self.aggregator.as_mut() {
+            for symbol in symbols {
+                agg.input_held(*symbol, now_ms);
+            }
         }
     }
 
