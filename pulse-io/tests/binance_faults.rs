@@ -243,6 +243,48 @@ async fn refused_reconnects_are_retried_with_backoff() {
     assert_eq!(fake.stats().connections_accepted, 2);
 }
 
+/// A server that completes every handshake and then drops the connection
+/// gets ever longer waits, not a reconnect every first delay.
+#[tokio::test]
+async fn connections_dropped_after_the_handshake_back_off() {
+    let Some(trades) = recorded(ALTCOINS) else {
+        return;
+    };
+    let fake = paced_fake(trades.clone(), 1000).await;
+    let metrics = Metrics::new();
+    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
+        .await
+        .expect("connect");
+    let mut got = collect_trades(&mut source, 100, WITHIN).await;
+    fake.drop_after_handshake(8);
+    let dropped_at = std::time::Instant::now();
+    fake.inject(Fault::Disconnect);
+    got.extend(collect_trades(&mut source, trades.len() - got.len(), WITHIN).await);
+    assert_same_trades(fake.trades(), &got);
+    let reconnected = async {
+        wait_until(WITHIN, "the tenth connection", || async {
+            fake.stats().connections_accepted == 10 && fake.stats().open_connections == 1
+        })
+        .await;
+    };
+    tokio::pin!(reconnected);
+    // Keep consuming meanwhile, as a real pipeline would.
+    loop {
+        let mut batch = Vec::new();
+        tokio::select! {
+            _ = &mut reconnected => break,
+            more = source.next_trades(&mut batch) => {
+                more.expect("source");
+                assert!(batch.is_empty(), "no trades beyond the capture");
+            }
+        }
+    }
+    // Delays from 50 ms doubling to the 500 ms cap: at least
+    // 50 + 100 + 200 + 400 + 4 × 500 ms before the tenth connection.
+    let waited = dropped_at.elapsed();
+    assert!(waited >= Duration::from_millis(2_750), "{waited:?}");
+}
+
 #[tokio::test]
 async fn repeated_faults_of_every_kind() {
     let Some(trades) = recorded(ALTCOINS) else {

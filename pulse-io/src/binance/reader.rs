@@ -16,11 +16,16 @@ use tokio_util::sync::CancellationToken;
 use super::config::BinanceConfig;
 use super::connect::{ConnectError, Ws, connect};
 use super::inbox::Inbox;
+use crate::retry::Backoff;
 use crate::{Metrics, SourceError};
 use pulse_core::Shard;
 
 /// Malformed frames logged one by one per reader before only being counted.
 const LOGGED_REJECTS: u64 = 10;
+/// A connection that lived this long was healthy: the next failure starts
+/// the reconnect delays over. One that dies sooner (a server that accepts
+/// and then drops every connection) keeps them growing.
+const HEALTHY_FOR: Duration = Duration::from_secs(60);
 
 /// What a reader tells the source besides trades.
 #[derive(Debug)]
@@ -42,11 +47,14 @@ pub(crate) struct ShardReader {
     pub(crate) metrics: Metrics,
     pub(crate) cancel: CancellationToken,
     pub(crate) rejected: u64,
+    /// Reconnect delays, kept across connections (see [`HEALTHY_FOR`]).
+    pub(crate) backoff: Backoff,
 }
 
 /// An open connection; counted in the `connections` gauge while it lives.
 struct Live {
     ws: Ws,
+    opened: Instant,
     rotate_at: Instant,
     gauge: Gauge,
 }
@@ -56,6 +64,7 @@ impl Live {
         gauge.inc();
         Live {
             ws,
+            opened: Instant::now(),
             rotate_at: Instant::now() + config.max_connection_age,
             gauge: gauge.clone(),
         }
@@ -126,6 +135,9 @@ impl ShardReader {
                 Ended::Shutdown => return,
                 Ended::Dead(reason) => {
                     tracing::warn!(shard = self.shard.index, %reason, "Binance connection lost; reconnecting");
+                    if conn.opened.elapsed() >= HEALTHY_FOR {
+                        self.backoff.reset();
+                    }
                     drop(conn);
                     self.recover(&gauge).await
                 }
@@ -140,7 +152,7 @@ impl ShardReader {
     /// connects at once, or backs off and retries for ever like a reconnect,
     /// says so, then reads as [`run`](Self::run) does. Nothing needs
     /// backfilling: the connections it replaces stay open until it is up.
-    pub(crate) async fn connect_then_run(self) {
+    pub(crate) async fn connect_then_run(mut self) {
         let ws = match self.connect_once().await {
             None => return,
             Some(Ok(ws)) => ws,
@@ -158,7 +170,7 @@ impl ShardReader {
 
     /// After a failure: reconnects (for ever) and has what was missed
     /// backfilled. `None` when the source stopped meanwhile.
-    async fn recover(&self, gauge: &Gauge) -> Option<Live> {
+    async fn recover(&mut self, gauge: &Gauge) -> Option<Live> {
         let ws = self.reconnect().await?;
         self.metrics.reconnects.inc();
         let _ = self
@@ -260,11 +272,10 @@ impl ShardReader {
     }
 
     /// Connects again, with backoff, until it works or the source stops.
-    async fn reconnect(&self) -> Option<Ws> {
-        let mut delays = self.config.retry.delays();
+    async fn reconnect(&mut self) -> Option<Ws> {
         let mut attempt = 0u64;
         loop {
-            let wait = delays.next_delay();
+            let wait = self.backoff.next_delay();
             tokio::select! {
                 _ = self.cancel.cancelled() => return None,
                 _ = tokio::time::sleep(wait) => {}
@@ -356,7 +367,7 @@ impl ShardReader {
     /// The replacement failed: keep `old` and try again later, or, if `old`
     /// died too, reconnect.
     async fn keep_or_recover(
-        &self,
+        &mut self,
         mut old: Live,
         old_alive: bool,
         reason: &str,
@@ -368,7 +379,9 @@ impl ShardReader {
                 reason,
                 "planned reconnect failed; keeping the current connection"
             );
-            old.rotate_at = Instant::now() + self.config.retry.delays().next_delay();
+            // Growing delays: a server refusing new connections is not
+            // asked again and again.
+            old.rotate_at = Instant::now() + self.backoff.next_delay();
             return Some(old);
         }
         drop(old);

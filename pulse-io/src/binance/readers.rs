@@ -106,6 +106,7 @@ impl Readers {
             metrics: parts.metrics.clone(),
             cancel: stop,
             rejected: 0,
+            backoff: parts.config.retry.delays(),
         }
     }
 

@@ -218,6 +218,12 @@ impl FakeBinance {
         self.shared.reject_handshakes(n);
     }
 
+    /// Drops the next `n` connections right after their handshake, without
+    /// a Close frame.
+    pub fn drop_after_handshake(&self, n: u64) {
+        self.shared.drop_after_handshake(n);
+    }
+
     /// Starts playback when the config says [`Start::Manual`].
     pub fn play(&self) {
         self.shared.playing.send_replace(true);

@@ -75,6 +75,8 @@ pub(crate) struct Shared {
     /// (symbol, id) of trades REST serves mangled, every time.
     corrupt_on_rest: Mutex<HashSet<(Symbol, u64)>>,
     handshakes_to_reject: AtomicU64,
+    /// Accepted connections still to drop right after the handshake.
+    connections_to_drop: AtomicU64,
     /// The trading perpetuals exchangeInfo lists; `None`: the tape's.
     listed: Mutex<Option<Vec<Symbol>>>,
 }
@@ -95,6 +97,7 @@ impl Shared {
             listing_faults: FaultQueue::default(),
             corrupt_on_rest: Mutex::new(HashSet::new()),
             handshakes_to_reject: AtomicU64::new(0),
+            connections_to_drop: AtomicU64::new(0),
             listed: Mutex::new(None),
         }
     }
@@ -215,6 +218,17 @@ impl Shared {
 
     pub(crate) fn reject_handshakes(&self, n: u64) {
         self.handshakes_to_reject.fetch_add(n, Ordering::SeqCst);
+    }
+
+    pub(crate) fn drop_after_handshake(&self, n: u64) {
+        self.connections_to_drop.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// True when the connection just accepted is to be dropped at once.
+    pub(crate) fn take_connection_drop(&self) -> bool {
+        self.connections_to_drop
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     /// True when the next handshake is to be refused (and counts it).

@@ -67,6 +67,9 @@ async fn serve(tcp: TcpStream, shared: Arc<Shared>, cancel: CancellationToken) {
         .counters
         .connections_accepted
         .fetch_add(1, Ordering::SeqCst);
+    if shared.take_connection_drop() {
+        return; // as a server in maintenance, or a proxy, does
+    }
     // Like Binance since its 2026 split, other paths accept and stay silent.
     let streams = uri.as_ref().map(requested_streams).unwrap_or_default();
     let (tx, mut rx) = mpsc::unbounded_channel();
