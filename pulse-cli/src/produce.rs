@@ -165,9 +165,10 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
     let produced = sink.produced_counter();
 
     let live = args.replay.replay.is_none();
-    let source = if !live {
-        open_source(&args.binance, &args.replay, metrics.clone()).await?
-    } else {
+    let open = async {
+        if !live {
+            return open_source(&args.binance, &args.replay, metrics.clone()).await;
+        }
         let mut config = args.binance.config()?;
         if config.all_perpetuals.is_some() {
             // Resuming needs the symbols before connecting.
@@ -176,7 +177,12 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
         config.resume_after =
             resume_points(&kafka, &args, &config.symbols, &mut sink, &metrics).await?;
         config.backfill.max_resume_backfill = args.resume_backfill_max;
-        connect_live(config, metrics.clone()).await?
+        connect_live(config, metrics.clone()).await
+    };
+    // Ctrl-C during the resume scan or while connecting stops at once.
+    let source = tokio::select! {
+        _ = shutdown.cancelled() => return Ok(()),
+        source = open => source?,
     };
 
     let progress = tokio::spawn(log_progress(produced.clone(), started, shutdown.clone()));

@@ -132,9 +132,13 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         None => None,
     };
 
-    let source = open_source(&args.binance, &args.replay, metrics.clone())
-        .await
-        .map_err(|e| with_hint(e, live))?;
+    // Ctrl-C while connecting (retries can take a while) stops at once.
+    let source = tokio::select! {
+        _ = shutdown.cancelled() => return Ok(()),
+        source = open_source(&args.binance, &args.replay, metrics.clone()) => {
+            source.map_err(|e| with_hint(e, live))?
+        }
+    };
     // One sequence tracker per trade path: the live source's lanes already
     // hand out each symbol's trades in id order, once; a replay's are
     // checked here. Live, a window closes as soon as a later trade proves it
