@@ -15,7 +15,8 @@
 //!   `watermark_lag_seconds`, `clock_offset_seconds`, `sink_errors`,
 //!   `sink_retries` and both latency histograms;
 //! - the ClickHouse sink: `windows_rejected` (times out of its range);
-//! - the consumer's fetch tasks: `topic_resets`, `partitions_read`.
+//! - the consumer's fetch tasks and start-up: `topic_resets`,
+//!   `partitions_read`, `source_retries`.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -55,6 +56,13 @@ pub struct SymbolReasonLabel {
 pub struct SinkLabel {
     /// Sink name, e.g. `clickhouse`.
     pub sink: String,
+}
+
+/// Label set with the operation a retry repeats.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabel {
+    /// What failed, e.g. `kafka_fetch`.
+    pub operation: String,
 }
 
 /// Label set with a topic.
@@ -175,6 +183,10 @@ pub struct Metrics {
     /// Partitions a consumer reads now, by topic; grows when the topic
     /// gains partitions.
     pub partitions_read: Family<TopicLabel, Gauge>,
+    /// The consumer's reads retried after an error (the broker or
+    /// ClickHouse unavailable), by operation: `kafka_fetch`,
+    /// `partition_list`, or a start-up step.
+    pub source_retries: Family<OperationLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -262,6 +274,10 @@ impl Metrics {
                 "Stored consumer positions that did not belong to the topic read",
             ),
             partitions_read: r.add("consumer_partitions", "Partitions a consumer reads now"),
+            source_retries: r.add(
+                "source_retries",
+                "Consumer reads retried after an error, by operation",
+            ),
             registry: Arc::default(),
         };
         Metrics {
@@ -317,6 +333,15 @@ impl Metrics {
         drop(self.sink_errors.get_or_create(&label));
         drop(self.sink_retries.get_or_create(&label));
         drop(self.window_store_latency.get_or_create(&label));
+    }
+
+    /// Counts one retry of the consumer's `operation`.
+    pub fn source_retry(&self, operation: &str) {
+        self.source_retries
+            .get_or_create(&OperationLabel {
+                operation: operation.to_string(),
+            })
+            .inc();
     }
 
     /// Counts one window that has no row.

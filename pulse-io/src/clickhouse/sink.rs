@@ -85,15 +85,20 @@ impl WindowSink for ClickHouseWindowSink {
 
     async fn write_windows(&mut self, windows: &[Window]) -> Result<(), SinkError> {
         let mut rows = Vec::with_capacity(windows.len());
+        let mut rejected = Vec::new();
         for w in windows {
             match WindowRow::try_from(w) {
                 Ok(row) => rows.push(row),
-                Err(e) => {
-                    self.metrics.reject_window(w.symbol.as_str(), e.reason());
-                    tracing::warn!(symbol = %w.symbol, window_start_ms = w.start_ms, trades = w.trade_count, error = %e, "window not stored in ClickHouse");
-                }
+                Err(e) => rejected.push((w, e)),
             }
         }
-        Ok(self.store.insert_windows(&rows).await?)
+        self.store.insert_windows(&rows).await?;
+        // Counted once the batch is done: a failed insert is retried with
+        // the same windows.
+        for (w, e) in rejected {
+            self.metrics.reject_window(w.symbol.as_str(), e.reason());
+            tracing::warn!(symbol = %w.symbol, window_start_ms = w.start_ms, trades = w.trade_count, error = %e, "window not stored in ClickHouse");
+        }
+        Ok(())
     }
 }

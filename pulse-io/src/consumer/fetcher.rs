@@ -177,6 +177,7 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                     reader = None;
                     let delay = delays.next_delay();
                     tracing::warn!(topic = %target.topic, partition = target.partition, error = %e, retry_in = ?delay, "Kafka fetch failed; retrying");
+                    metrics.source_retry("kafka_fetch");
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         _ = tokio::time::sleep(delay) => {}

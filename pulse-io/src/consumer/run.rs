@@ -61,6 +61,7 @@ impl Consumer {
         let startup = Startup {
             retry: config.retry,
             shutdown: &shutdown,
+            metrics: &self.metrics,
         };
         let empty = ConsumeSummary::default();
         if startup

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ConsumeError;
 use crate::kafka::{KafkaError, topic_partitions};
+use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
 
 /// Runs start-up steps until they succeed; `Ok(None)` once shutdown is
@@ -14,6 +15,7 @@ use crate::retry::RetryPolicy;
 pub(super) struct Startup<'a> {
     pub(super) retry: RetryPolicy,
     pub(super) shutdown: &'a CancellationToken,
+    pub(super) metrics: &'a Metrics,
 }
 
 impl Startup<'_> {
@@ -40,6 +42,9 @@ impl Startup<'_> {
                 Err(e) if retryable(&e) => {
                     let delay = delays.next_delay();
                     tracing::warn!(error = %e, retry_in = ?delay, "{what} failed; retrying");
+                    // "Kafka find topic" counts as `kafka_find_topic`.
+                    self.metrics
+                        .source_retry(&what.to_lowercase().replace(' ', "_"));
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return Ok(None),
                         _ = tokio::time::sleep(delay) => {}

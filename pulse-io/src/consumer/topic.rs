@@ -131,6 +131,7 @@ async fn watch_partitions(
             }
             Err(e) => {
                 tracing::warn!(topic, error = %e, "reading the topic's partitions failed; trying again later");
+                ctx.metrics.source_retry("partition_list");
                 continue;
             }
         };

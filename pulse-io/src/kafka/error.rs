@@ -94,8 +94,12 @@ impl KafkaError {
 /// refusing the request itself (too large, not authorised, bad record) is not.
 pub(crate) fn client_error_is_retryable(error: &ClientError) -> bool {
     match error {
+        // rskafka reports metadata that lags a change (a partition or its
+        // leader missing while the cluster restarts, or a topic is
+        // recreated) as an invalid response: the next try may see it.
         ClientError::Connection(_)
         | ClientError::Request(_)
+        | ClientError::InvalidResponse(_)
         | ClientError::RetryFailed(_)
         | ClientError::Timeout => true,
         ClientError::ServerError { protocol_error, .. } => matches!(
