@@ -4,10 +4,12 @@
 
 mod binance_support;
 
+use std::future::Future;
 use std::time::Duration;
 
 use binance_support::{ALTCOINS, paced_fake, recorded, total};
 
+use pulse_core::Trade;
 use pulse_io::{BinanceSource, Metrics, TradeSource};
 use pulse_testkit::fake_binance::{
     FakeBinance, FakeConfig, Fault, Pace, assert_same_trades, collect_trades,
@@ -72,6 +74,23 @@ async fn symbols_are_sharded_over_connections_and_survive_a_drop_of_all() {
 
 /// Injects `fault` a third of the way in, checks the reconnect came within
 /// [`RECONNECT_WITHIN`], then that every trade arrived exactly once.
+/// The trades `source` delivers until `done` finishes: a test waiting for a
+/// reconnect keeps consuming meanwhile, as a real pipeline would.
+async fn consume_until(source: &mut BinanceSource, done: impl Future<Output = ()>) -> Vec<Trade> {
+    let mut got = Vec::new();
+    tokio::pin!(done);
+    loop {
+        let mut batch = Vec::new();
+        tokio::select! {
+            _ = &mut done => return got,
+            more = source.next_trades(&mut batch) => {
+                more.expect("source");
+                got.extend(batch);
+            }
+        }
+    }
+}
+
 async fn survives(fault: Fault) {
     let Some(trades) = recorded(ALTCOINS) else {
         return;
@@ -85,27 +104,11 @@ async fn survives(fault: Fault) {
     let mut got = collect_trades(&mut source, third, WITHIN).await;
     fake.inject(fault);
     // Keep consuming while waiting, as a real pipeline would.
-    let reconnected = async {
-        wait_until(
-            RECONNECT_WITHIN,
-            &format!("the client reconnects after {fault:?}"),
-            || async {
-                fake.stats().connections_accepted >= 2 && fake.stats().open_connections == 1
-            },
-        )
-        .await;
-    };
-    tokio::pin!(reconnected);
-    loop {
-        let mut batch = Vec::new();
-        tokio::select! {
-            _ = &mut reconnected => break,
-            more = source.next_trades(&mut batch) => {
-                more.expect("source");
-                got.extend(batch);
-            }
-        }
-    }
+    let what = format!("the client reconnects after {fault:?}");
+    let reconnected = wait_until(RECONNECT_WITHIN, &what, || async {
+        fake.stats().connections_accepted >= 2 && fake.stats().open_connections == 1
+    });
+    got.extend(consume_until(&mut source, reconnected).await);
     let rest = trades.len() - got.len();
     got.extend(collect_trades(&mut source, rest, WITHIN).await);
     assert_same_trades(fake.trades(), &got);
@@ -261,24 +264,11 @@ async fn connections_dropped_after_the_handshake_back_off() {
     fake.inject(Fault::Disconnect);
     got.extend(collect_trades(&mut source, trades.len() - got.len(), WITHIN).await);
     assert_same_trades(fake.trades(), &got);
-    let reconnected = async {
-        wait_until(WITHIN, "the tenth connection", || async {
-            fake.stats().connections_accepted == 10 && fake.stats().open_connections == 1
-        })
-        .await;
-    };
-    tokio::pin!(reconnected);
-    // Keep consuming meanwhile, as a real pipeline would.
-    loop {
-        let mut batch = Vec::new();
-        tokio::select! {
-            _ = &mut reconnected => break,
-            more = source.next_trades(&mut batch) => {
-                more.expect("source");
-                assert!(batch.is_empty(), "no trades beyond the capture");
-            }
-        }
-    }
+    let reconnected = wait_until(WITHIN, "the tenth connection", || async {
+        fake.stats().connections_accepted == 10 && fake.stats().open_connections == 1
+    });
+    let more = consume_until(&mut source, reconnected).await;
+    assert!(more.is_empty(), "no trades beyond the capture: {more:?}");
     // Delays from 50 ms doubling to the 500 ms cap: at least
     // 50 + 100 + 200 + 400 + 4 × 500 ms before the tenth connection.
     let waited = dropped_at.elapsed();
