@@ -74,6 +74,18 @@ async fn symbols_are_sharded_over_connections_and_survive_a_drop_of_all() {
 
 /// Injects `fault` a third of the way in, checks the reconnect came within
 /// [`RECONNECT_WITHIN`], then that every trade arrived exactly once.
+/// The altcoins capture played at 1000 trades/s and a source connected to
+/// it, with its metrics; `None` without the recorded data.
+async fn altcoins_source() -> Option<(Vec<Trade>, FakeBinance, Metrics, BinanceSource)> {
+    let trades = recorded(ALTCOINS)?;
+    let fake = paced_fake(trades.clone(), 1000).await;
+    let metrics = Metrics::new();
+    let source = BinanceSource::connect(fake.binance_config(), metrics.clone())
+        .await
+        .expect("connect");
+    Some((trades, fake, metrics, source))
+}
+
 /// The trades `source` delivers until `done` finishes: a test waiting for a
 /// reconnect keeps consuming meanwhile, as a real pipeline would.
 async fn consume_until(source: &mut BinanceSource, done: impl Future<Output = ()>) -> Vec<Trade> {
@@ -92,14 +104,9 @@ async fn consume_until(source: &mut BinanceSource, done: impl Future<Output = ()
 }
 
 async fn survives(fault: Fault) {
-    let Some(trades) = recorded(ALTCOINS) else {
+    let Some((trades, fake, metrics, mut source)) = altcoins_source().await else {
         return;
     };
-    let fake = paced_fake(trades.clone(), 1000).await;
-    let metrics = Metrics::new();
-    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
-        .await
-        .expect("connect");
     let third = trades.len() / 3;
     let mut got = collect_trades(&mut source, third, WITHIN).await;
     fake.inject(fault);
@@ -150,14 +157,9 @@ async fn server_close_frame() {
 
 #[tokio::test]
 async fn pings_are_answered_and_keep_the_connection() {
-    let Some(trades) = recorded(ALTCOINS) else {
+    let Some((trades, fake, metrics, mut source)) = altcoins_source().await else {
         return;
     };
-    let fake = paced_fake(trades.clone(), 1000).await;
-    let metrics = Metrics::new();
-    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
-        .await
-        .expect("connect");
     for at in [100, 200, 300] {
         fake.schedule(at, Fault::Ping);
     }
@@ -174,14 +176,9 @@ async fn pings_are_answered_and_keep_the_connection() {
 
 #[tokio::test]
 async fn malformed_frames_are_counted_and_skipped() {
-    let Some(trades) = recorded(ALTCOINS) else {
+    let Some((trades, fake, metrics, mut source)) = altcoins_source().await else {
         return;
     };
-    let fake = paced_fake(trades.clone(), 1000).await;
-    let metrics = Metrics::new();
-    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
-        .await
-        .expect("connect");
     fake.schedule(100, Fault::Malformed);
     fake.schedule(300, Fault::Malformed);
     let got = collect_trades(&mut source, trades.len(), WITHIN).await;
@@ -229,14 +226,9 @@ async fn a_quiet_connection_is_kept_alive_by_our_pings() {
 
 #[tokio::test]
 async fn refused_reconnects_are_retried_with_backoff() {
-    let Some(trades) = recorded(ALTCOINS) else {
+    let Some((trades, fake, _, mut source)) = altcoins_source().await else {
         return;
     };
-    let fake = paced_fake(trades.clone(), 1000).await;
-    let metrics = Metrics::new();
-    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
-        .await
-        .expect("connect");
     // More refusals than the 3 start-up attempts: once connected, it never gives up.
     fake.reject_handshakes(6);
     fake.schedule(100, Fault::Disconnect);
@@ -250,14 +242,9 @@ async fn refused_reconnects_are_retried_with_backoff() {
 /// gets ever longer waits, not a reconnect every first delay.
 #[tokio::test]
 async fn connections_dropped_after_the_handshake_back_off() {
-    let Some(trades) = recorded(ALTCOINS) else {
+    let Some((trades, fake, _, mut source)) = altcoins_source().await else {
         return;
     };
-    let fake = paced_fake(trades.clone(), 1000).await;
-    let metrics = Metrics::new();
-    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
-        .await
-        .expect("connect");
     let mut got = collect_trades(&mut source, 100, WITHIN).await;
     fake.drop_after_handshake(8);
     let dropped_at = std::time::Instant::now();
@@ -277,14 +264,9 @@ async fn connections_dropped_after_the_handshake_back_off() {
 
 #[tokio::test]
 async fn repeated_faults_of_every_kind() {
-    let Some(trades) = recorded(ALTCOINS) else {
+    let Some((trades, fake, metrics, mut source)) = altcoins_source().await else {
         return;
     };
-    let fake = paced_fake(trades.clone(), 1000).await;
-    let metrics = Metrics::new();
-    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
-        .await
-        .expect("connect");
     for (at, fault) in [
         (50, Fault::Disconnect),
         (150, Fault::Ping),
