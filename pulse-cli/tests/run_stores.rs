@@ -30,10 +30,11 @@ async fn live_windows_corrected_after_a_backfill_replace_their_first_row_in_fina
         ..FakeConfig::default()
     };
     let fake = FakeBinance::start_with(load_trades(&path).unwrap(), config).await;
-    // The drop loses trades that the reconnect's first trade reveals; the
-    // lanes hold what follows until REST fills the hole, which a rate limit
-    // delays by 2 s, so the window in progress closes on the idle margin
-    // first and is corrected after.
+    // The drop loses trades that only the reconnect's first trade reveals.
+    // Two refused handshakes keep pulse away for over a second, so the window
+    // in progress closes on the idle margin first (no gap is known yet) and
+    // is corrected once REST, delayed 2 s by a rate limit, fills the hole.
+    // Windows after it wait for the hole instead.
     fake.schedule(2_000, Fault::Disconnect);
     fake.fail_rest(
         RestFault::TooManyRequests {
@@ -67,6 +68,11 @@ async fn live_windows_corrected_after_a_backfill_replace_their_first_row_in_fina
             &csv_path,
         ],
     );
+    wait_until(Duration::from_secs(30), "pulse connects", || async {
+        fake.stats().connections_accepted >= 1
+    })
+    .await;
+    fake.reject_handshakes(2);
     let expected = expected_rows(fake.trades());
     let table = store(db.url(), db.database(), "live_windows");
     wait_until(
