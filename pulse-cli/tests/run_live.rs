@@ -105,13 +105,13 @@ async fn run_against(
 /// counts of published trades) to `pulse run` started with `env`,
 /// and waits until the CSV, newest versions only, holds exactly pulse-core's
 /// replay of the trades, while pulse still runs: the quiet tail closed on
-/// elapsed time, not at Ctrl-C.
+/// elapsed time, not at Ctrl-C. Returns pulse's metrics from then.
 async fn live_run_equals_the_replay(
     trades: Vec<Trade>,
     config: FakeConfig,
     faults: &[(usize, Fault)],
     env: &[(&str, &str)],
-) {
+) -> String {
     let fake = FakeBinance::start_with(trades.clone(), config).await;
     for (at, fault) in faults {
         fake.schedule(*at, *fault);
@@ -133,8 +133,10 @@ async fn live_run_equals_the_replay(
     .await;
     let (header, rows) = newest_rows(&csv);
     assert_rows_match(&header, &rows, &expected);
+    let (_, _, metrics) = http_get(pulse.addr, "/metrics").await;
     let status = pulse.interrupt().await;
     assert!(status.success(), "{status:?}\n{}", pulse.stderr());
+    metrics
 }
 
 /// Debian's libfaketime, preloaded so that pulse's wall clock is off by
@@ -173,7 +175,19 @@ async fn skewed_clock(offset: &'static str) {
         pace: Pace::RealTime { speed: 1.0 },
         ..FakeConfig::default()
     };
-    live_run_equals_the_replay(starting_now(load_trades(&tape).unwrap()), config, &[], &env).await;
+    let trades = starting_now(load_trades(&tape).unwrap());
+    let windows = windows_of(&trades).len() as f64;
+    let text = live_run_equals_the_replay(trades, config, &[], &env).await;
+    // Windows close on the next trade or 150 ms (the idle margin) after
+    // their end; a latency taken from the skewed wall clock would be 5 s
+    // off (or clamped to 0).
+    let count = sample(&text, "pulse_window_emit_latency_seconds_count");
+    let mean = sample(&text, "pulse_window_emit_latency_seconds_sum") / count;
+    assert!(count >= windows, "{text}");
+    assert!(
+        (0.05..2.5).contains(&mean),
+        "mean emit latency {mean} s:\n{text}"
+    );
 }
 
 #[tokio::test]

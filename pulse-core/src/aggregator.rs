@@ -599,6 +599,12 @@ impl Aggregator {
         self.symbols.get(&symbol).map(|s| s.watermark)
     }
 
+    /// The newest trade time `symbol` has seen, if any.
+    pub fn newest_trade_ms(&self, symbol: Symbol) -> Option<i64> {
+        let s = self.symbols.get(&symbol)?;
+        (s.max_time > i64::MIN).then_some(s.max_time)
+    }
+
     /// How far `symbol`'s watermark trails its newest trade time, in ms.
     pub fn watermark_lag_ms(&self, symbol: Symbol) -> Option<i64> {
         let s = self.symbols.get(&symbol)?;

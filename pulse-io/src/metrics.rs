@@ -261,12 +261,12 @@ impl Metrics {
             ),
             window_emit_latency: r.register(
                 "window_emit_latency_seconds",
-                "Seconds from a window's end (latest trade time) to its emission",
+                "Seconds from a window's end to its emission, on the monotonic clock from when the symbol's newest trade was handled",
                 latency_histogram(),
             ),
             window_store_latency: r.register(
                 "window_store_latency_seconds",
-                "Seconds from a window's end (latest trade time) to its successful store",
+                "Seconds from a window's end to its successful store, on the monotonic clock from when the symbol's newest trade was handled",
                 Family::new_with_constructor(latency_histogram),
             ),
             topic_resets: r.add(

@@ -172,6 +172,11 @@ impl PartitionState {
         self.partition
     }
 
+    /// The newest trade time of `symbol` in this partition.
+    pub(crate) fn newest_trade_ms(&self, symbol: Symbol) -> Option<i64> {
+        self.aggregator.newest_trade_ms(symbol)
+    }
+
     /// Where to start reading for a state restored from `position`: `None`
     /// means the earliest retained record.
     pub(crate) fn start_offset(position: Option<&PartitionPosition>) -> Option<i64> {

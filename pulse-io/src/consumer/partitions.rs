@@ -125,6 +125,11 @@ impl Stage for Partitions {
         }
     }
 
+    fn newest_trade_ms(&self, symbol: Symbol) -> Option<i64> {
+        let partition = self.owners.get(&symbol)?;
+        self.states.get(partition)?.newest_trade_ms(symbol)
+    }
+
     fn poll(&mut self) -> Option<Event> {
         match self.rejected.pop_front() {
             Some(r) => Some(Event::Rejected(r)),

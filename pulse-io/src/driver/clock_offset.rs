@@ -7,8 +7,7 @@ use tokio::time::Instant;
 
 use crate::metrics::Metrics;
 
-/// Offsets above this are logged: past it, wall-clock tools (and the
-/// latency histograms) mislead.
+/// Offsets above this are logged: past it, wall-clock tools mislead.
 const NOTABLE_MS: i64 = 1_000;
 
 /// The smallest `local wall clock − event time` seen per interval: the
@@ -48,7 +47,7 @@ impl ClockOffset {
         if notable && !self.notable {
             tracing::warn!(
                 offset_ms = estimate,
-                "the local clock differs from Binance's event time by more than a second; windows are unaffected, wall-clock latencies are off by as much"
+                "the local clock differs from Binance's event time by more than a second; windows and pulse's latency histograms are unaffected"
             );
         } else if !notable && self.notable {
             tracing::info!(

@@ -23,6 +23,7 @@
 //! - `summary`: [`PipelineSummary`].
 
 mod clock_offset;
+mod event_clock;
 mod sink_retry;
 mod slot;
 mod stage;
@@ -41,6 +42,7 @@ use crate::sink::{CheckpointStore, SinkError, TradeSink, WindowSink};
 use crate::source::{Source, SourceError, TradeSource};
 use crate::time::now_ms;
 use clock_offset::ClockOffset;
+use event_clock::{EventClock, seconds_between};
 use sink_retry::SinkRetry;
 use slot::{Slot, Written};
 
@@ -104,6 +106,8 @@ pub struct Pipeline<S: Stage = TradeStage> {
     /// Origin of the monotonic clock the stage sees: ms since this.
     started: Instant,
     clock_offset: ClockOffset,
+    /// Window ends on the monotonic clock, for the latency histograms.
+    event_clock: EventClock,
 }
 
 impl<S: Stage> std::fmt::Debug for Pipeline<S> {
@@ -160,6 +164,7 @@ impl<S: Stage> Pipeline<S> {
             summary: PipelineSummary::default(),
             started: Instant::now(),
             clock_offset: ClockOffset::new(Duration::from_secs(10)),
+            event_clock: EventClock::default(),
         }
     }
 
@@ -384,7 +389,13 @@ impl<S: Stage> Pipeline<S> {
             }
         }
         // Per symbol, not per trade: keeps label lookups off the hot path.
+        let handled_at = Instant::now();
         for (symbol, c) in counts {
+            if now.is_some()
+                && let Some(newest) = self.stage.newest_trade_ms(symbol)
+            {
+                self.event_clock.handled(symbol, newest, handled_at);
+            }
             if self.seen_symbols.insert(symbol) {
                 self.metrics.init_symbol(symbol.as_str());
             }
@@ -482,6 +493,7 @@ impl<S: Stage> Pipeline<S> {
     /// Moves the stage's events into the slots, metrics and logs.
     fn drain_events(&mut self) {
         let live = self.source.is_live();
+        let emitted_at = Instant::now();
         while let Some(event) = self.stage.poll() {
             match event {
                 Event::Window(w) => {
@@ -490,15 +502,18 @@ impl<S: Stage> Pipeline<S> {
                     if w.version > 1 {
                         self.metrics.windows_reemitted.get_or_create(&label).inc();
                     }
-                    if live {
+                    let end = live
+                        .then(|| self.event_clock.instant_of(w.symbol, w.end_ms))
+                        .flatten();
+                    if let Some(end) = end {
                         self.metrics
                             .window_emit_latency
-                            .observe(seconds_since(w.end_ms));
+                            .observe(seconds_between(end, emitted_at));
                     }
                     self.summary.windows += 1;
                     *self.summary.windows_by_symbol.entry(w.symbol).or_default() += 1;
                     for slot in &mut self.slots {
-                        slot.pending.push(w.clone());
+                        slot.push(w.clone(), end);
                     }
                 }
                 Event::Late(late) => {
@@ -528,9 +543,8 @@ impl<S: Stage> Pipeline<S> {
 
     /// Writes each slot that is due; waits for any that is full.
     async fn write_due(&mut self, shutdown: &CancellationToken) -> Result<(), PipelineError> {
-        let live = self.source.is_live();
         for slot in &mut self.slots {
-            let stored = |w: Written<'_>| record_stored(&self.metrics, &mut self.summary, live, w);
+            let stored = |w: Written<'_>| record_stored(&self.metrics, &mut self.summary, w);
             if slot.full() {
                 slot.write_all(&self.metrics, shutdown, stored).await?;
             } else {
@@ -542,9 +556,8 @@ impl<S: Stage> Pipeline<S> {
 
     /// Writes every pending window of every slot.
     async fn write_all(&mut self, shutdown: &CancellationToken) -> Result<(), PipelineError> {
-        let live = self.source.is_live();
         for slot in &mut self.slots {
-            let stored = |w: Written<'_>| record_stored(&self.metrics, &mut self.summary, live, w);
+            let stored = |w: Written<'_>| record_stored(&self.metrics, &mut self.summary, w);
             slot.write_all(&self.metrics, shutdown, stored).await?;
         }
         Ok(())
@@ -587,25 +600,15 @@ impl<S: Stage> Pipeline<S> {
 }
 
 /// Metrics and totals for windows a sink has stored.
-fn record_stored(
-    metrics: &Metrics,
-    summary: &mut PipelineSummary,
-    live: bool,
-    written: Written<'_>,
-) {
+fn record_stored(metrics: &Metrics, summary: &mut PipelineSummary, written: Written<'_>) {
     *summary.writes.entry(written.sink).or_default() += 1;
-    if live {
-        let h = metrics
-            .window_store_latency
-            .get_or_create(&Metrics::sink(written.sink));
-        for w in written.windows {
-            h.observe(seconds_since(w.end_ms));
-        }
+    let stored_at = Instant::now();
+    let h = metrics
+        .window_store_latency
+        .get_or_create(&Metrics::sink(written.sink));
+    for end in written.window_ends.iter().flatten() {
+        h.observe(seconds_between(*end, stored_at));
     }
-}
-
-fn seconds_since(ms: i64) -> f64 {
-    (now_ms() - ms).max(0) as f64 / 1000.0
 }
 
 #[cfg(test)]

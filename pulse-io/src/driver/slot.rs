@@ -15,7 +15,9 @@ use crate::sink::{Batching, WindowSink};
 /// others go on; only a full slot holds the pipeline back.
 pub(super) struct Slot {
     pub(super) sink: Box<dyn WindowSink>,
-    pub(super) pending: Vec<Window>,
+    pending: Vec<Window>,
+    /// Each pending window's end on the monotonic clock, where known.
+    pending_ends: Vec<Option<Instant>>,
     batching: Batching,
     next_write: Instant,
     retry: SinkRetry,
@@ -24,7 +26,8 @@ pub(super) struct Slot {
 /// What a successful write stored, for metrics.
 pub(super) struct Written<'a> {
     pub(super) sink: &'static str,
-    pub(super) windows: &'a [Window],
+    /// The stored windows' ends on the monotonic clock, where known.
+    pub(super) window_ends: &'a [Option<Instant>],
 }
 
 impl Slot {
@@ -34,6 +37,7 @@ impl Slot {
             retry: SinkRetry::new(sink.name(), RetryPolicy::default(), 0),
             sink,
             pending: Vec::new(),
+            pending_ends: Vec::new(),
             batching,
             next_write: Instant::now(),
         }
@@ -43,6 +47,13 @@ impl Slot {
     /// shutdown is requested.
     pub(super) fn set_retry(&mut self, policy: RetryPolicy, shutdown_retries: u32) {
         self.retry = SinkRetry::new(self.sink.name(), policy, shutdown_retries);
+    }
+
+    /// Queues a window emitted for this sink, with its end on the
+    /// monotonic clock.
+    pub(super) fn push(&mut self, window: Window, end: Option<Instant>) {
+        self.pending.push(window);
+        self.pending_ends.push(end);
     }
 
     /// When this slot wants to write, if it has anything to write.
@@ -104,9 +115,10 @@ impl Slot {
         self.retry.succeeded();
         stored(Written {
             sink: self.sink.name(),
-            windows: &self.pending,
+            window_ends: &self.pending_ends,
         });
         self.pending.clear();
+        self.pending_ends.clear();
         let now = Instant::now();
         self.next_write = self
             .batching

@@ -98,6 +98,13 @@ pub trait Stage: Send {
         None
     }
 
+    /// The newest trade time of `symbol` handled so far, for the latency
+    /// histograms.
+    fn newest_trade_ms(&self, symbol: Symbol) -> Option<i64> {
+        let _ = symbol;
+        None
+    }
+
     /// Each symbol's watermark as far as the stage can vouch for it:
     /// every trade of it before this time was handled, and a later one
     /// would be late. Passed to the trade sinks as progress markers.
@@ -201,6 +208,10 @@ impl Stage for TradeStage {
 
     fn watermark_lag_ms(&self, symbol: Symbol) -> Option<i64> {
         self.aggregator.as_ref()?.watermark_lag_ms(symbol)
+    }
+
+    fn newest_trade_ms(&self, symbol: Symbol) -> Option<i64> {
+        self.aggregator.as_ref()?.newest_trade_ms(symbol)
     }
 
     fn watermarks(&self, now_ms: Option<i64>, end_of_input: bool) -> BTreeMap<Symbol, i64> {

@@ -409,3 +409,75 @@ async fn a_failing_sink_keeps_its_windows_while_the_others_go_on() {
         "in order, once each"
     );
 }
+
+/// A live source: one batch every `pause`, then ends.
+struct LiveSource {
+    batches: VecDeque<Vec<Trade>>,
+    pause: Duration,
+}
+
+#[async_trait]
+impl TradeSource for LiveSource {
+    async fn next_trades(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError> {
+        tokio::time::sleep(self.pause).await;
+        match self.batches.pop_front() {
+            Some(batch) => {
+                out.extend(batch);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+}
+
+/// Trade times from 2019, as from a replay server: the latencies come
+/// from the monotonic clock and Binance's times, never from comparing the
+/// two, so they are the pipeline's own delays and not seven years.
+#[tokio::test(start_paused = true)]
+async fn latencies_ignore_how_far_the_wall_clock_is_from_trade_times() {
+    let t0 = 1_546_300_800_000; // 2019-01-01
+    let source = LiveSource {
+        batches: vec![
+            vec![trade("BTCUSDT", 1, t0 + 100)],
+            vec![trade("BTCUSDT", 2, t0 + 1_100)],
+        ]
+        .into(),
+        // Each trade is followed by 2 s of silence.
+        pause: Duration::from_secs(2),
+    };
+    let metrics = Metrics::new();
+    let stored = Arc::new(Mutex::new(Vec::new()));
+    let sink = RecordingSink {
+        stored: stored.clone(),
+        failures: 0,
+        retryable: true,
+    };
+    let p = Pipeline::new(Box::new(source), metrics.clone())
+        .aggregator(Aggregator::new(AggregatorConfig::default()).unwrap())
+        .window_sink(Box::new(sink));
+    p.run(CancellationToken::new()).await.unwrap();
+
+    let windows: Vec<i64> = stored.lock().unwrap().iter().map(|w| w.start_ms).collect();
+    assert_eq!(windows, [t0, t0 + 1_000]);
+    // Both windows close as idle, the idle margin (150 ms) after their end
+    // as their trade's arrival places it; the sink stores them at once.
+    let emit = "pulse_window_emit_latency_seconds";
+    assert_eq!(metric(&metrics, &format!("{emit}_count")), "2");
+    assert_eq!(metric(&metrics, &format!("{emit}_sum")), "0.3");
+    assert_eq!(
+        metric(&metrics, &format!("{emit}_bucket{{le=\"0.128\"}}")),
+        "0"
+    );
+    assert_eq!(
+        metric(&metrics, &format!("{emit}_bucket{{le=\"0.256\"}}")),
+        "2"
+    );
+    let store = "pulse_window_store_latency_seconds";
+    let sink = "sink=\"recording\"";
+    assert_eq!(metric(&metrics, &format!("{store}_sum{{{sink}}}")), "0.3");
+    assert_eq!(metric(&metrics, &format!("{store}_count{{{sink}}}")), "2");
+}
