@@ -29,7 +29,7 @@ mod slot;
 mod stage;
 mod summary;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use pulse_core::{Aggregator, Event, Symbol, Trade};
@@ -376,12 +376,12 @@ impl<S: Stage> Pipeline<S> {
             self.write_trades(trades, shutdown).await?;
         }
         let now = self.source.is_live().then(|| self.clock_ms());
-        let mut counts: BTreeMap<Symbol, summary::Counts> = BTreeMap::new();
+        let mut counts = summary::BatchCounts::default();
         for input in inputs {
             match self.stage.handle(input, now) {
-                Outcome::Accepted(s) => counts.entry(s).or_default().accepted += 1,
-                Outcome::Duplicate(s) => counts.entry(s).or_default().duplicates += 1,
-                Outcome::Late(s) => counts.entry(s).or_default().late += 1,
+                Outcome::Accepted(s) => counts.of(s).accepted += 1,
+                Outcome::Duplicate(s) => counts.of(s).duplicates += 1,
+                Outcome::Late(s) => counts.of(s).late += 1,
                 Outcome::Replayed => self.summary.replayed += 1,
                 Outcome::Marker => self.summary.markers += 1,
                 Outcome::Control => {}
@@ -390,7 +390,7 @@ impl<S: Stage> Pipeline<S> {
         }
         // Per symbol, not per trade: keeps label lookups off the hot path.
         let handled_at = Instant::now();
-        for (symbol, c) in counts {
+        for (symbol, c) in counts.into_map() {
             if now.is_some()
                 && let Some(newest) = self.stage.newest_trade_ms(symbol)
             {

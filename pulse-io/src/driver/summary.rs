@@ -47,6 +47,46 @@ impl Counts {
     pub(super) fn received(&self) -> u64 {
         self.accepted + self.duplicates + self.late
     }
+
+    fn merge(&mut self, other: &Counts) {
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        self.late += other.late;
+    }
+}
+
+/// [`Counts`] per symbol over one batch. Inputs mostly come in runs of one
+/// symbol, so the run's counts are kept apart and the map is touched once
+/// per run rather than once per input.
+#[derive(Debug, Default)]
+pub(super) struct BatchCounts {
+    run: Option<(Symbol, Counts)>,
+    done: BTreeMap<Symbol, Counts>,
+}
+
+impl BatchCounts {
+    /// The counts of `symbol`, to add one input to.
+    pub(super) fn of(&mut self, symbol: Symbol) -> &mut Counts {
+        if self.run.as_ref().is_some_and(|(s, _)| *s != symbol) {
+            self.end_run();
+        }
+        &mut self
+            .run
+            .get_or_insert_with(|| (symbol, Counts::default()))
+            .1
+    }
+
+    fn end_run(&mut self) {
+        if let Some((symbol, c)) = self.run.take() {
+            self.done.entry(symbol).or_default().merge(&c);
+        }
+    }
+
+    /// Each symbol's counts, in symbol order.
+    pub(super) fn into_map(mut self) -> BTreeMap<Symbol, Counts> {
+        self.end_run();
+        self.done
+    }
 }
 
 impl PipelineSummary {
@@ -55,5 +95,30 @@ impl PipelineSummary {
         self.accepted += c.accepted;
         self.duplicates += c.duplicates;
         self.late_trades += c.late;
+    }
+}
+
+#[cfg(test)]
+mod batch_counts_tests {
+    use super::*;
+
+    #[test]
+    fn runs_of_a_symbol_add_up_with_its_other_runs() {
+        let (btc, eth) = (
+            Symbol::new("BTCUSDT").unwrap(),
+            Symbol::new("ETHUSDT").unwrap(),
+        );
+        let mut counts = BatchCounts::default();
+        counts.of(btc).accepted += 1;
+        counts.of(btc).duplicates += 1;
+        counts.of(eth).accepted += 1;
+        counts.of(btc).late += 1;
+        counts.of(btc).accepted += 1;
+        let got: Vec<(Symbol, [u64; 3])> = counts
+            .into_map()
+            .into_iter()
+            .map(|(s, c)| (s, [c.accepted, c.duplicates, c.late]))
+            .collect();
+        assert_eq!(got, [(btc, [2, 1, 1]), (eth, [1, 0, 0])]);
     }
 }
