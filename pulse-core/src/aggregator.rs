@@ -230,6 +230,12 @@ fn window_start(time_ms: i64, window_ms: i64) -> i64 {
     time_ms.div_euclid(window_ms).saturating_mul(window_ms)
 }
 
+/// End (exclusive) of the window starting at `start`; saturates, so a
+/// window at the end of `i64` time never wraps.
+fn window_end(start: i64, window_ms: i64) -> i64 {
+    start.saturating_add(window_ms)
+}
+
 /// Moves `state`'s watermark up to `watermark` and emits, in start order,
 /// every window whose end it reaches. A free function so the hot path can
 /// call it while holding `state`.
@@ -249,11 +255,11 @@ fn close_windows(
     state.watermark = watermark;
     while let Some(entry) = state.open.first_entry() {
         let start = *entry.key();
-        if start.saturating_add(window_ms) > watermark {
+        if window_end(start, window_ms) > watermark {
             break;
         }
         let window = entry.remove();
-        let event = window.close(symbol, start, start.saturating_add(window_ms), 1);
+        let event = window.close(symbol, start, window_end(start, window_ms), 1);
         match event {
             Event::Rejected(_) => stats.rejected_windows += 1,
             _ => stats.windows += 1,
@@ -268,7 +274,7 @@ fn close_windows(
         // Keys ascend, so what is past the horizon is a prefix: no full scan
         // on every trade that moves the clock.
         while let Some(entry) = state.emitted.first_entry() {
-            if entry.key().saturating_add(window_ms) > horizon {
+            if window_end(*entry.key(), window_ms) > horizon {
                 break;
             }
             entry.remove();
@@ -391,7 +397,7 @@ impl Aggregator {
         }
 
         let start = window_start(trade.trade_time_ms, window_ms);
-        if start.saturating_add(window_ms) <= state.watermark {
+        if window_end(start, window_ms) <= state.watermark {
             state.late_trades += 1;
             let watermark_ms = state.watermark;
             self.stats.late_trades += 1;
@@ -413,9 +419,7 @@ impl Aggregator {
             }
         }
         self.stats.trades += 1;
-        let first_end = *state
-            .first_end
-            .get_or_insert(start.saturating_add(window_ms));
+        let first_end = *state.first_end.get_or_insert(window_end(start, window_ms));
         let newest = state.max_time.max(trade.trade_time_ms);
         let trailing = newest.saturating_sub(config.allowed_lateness_ms);
         let follows_ids = config.watermark == WatermarkPolicy::IdOrder
@@ -450,16 +454,14 @@ impl Aggregator {
             self.handle(trade, None);
             return;
         };
-        if start.saturating_add(window_ms) > state.watermark {
+        if window_end(start, window_ms) > state.watermark {
             self.handle(trade, None);
             return;
         }
         let horizon = state
             .watermark
             .saturating_sub(self.config.late_retention_ms);
-        if self.config.late_policy == LatePolicy::Reemit
-            && start.saturating_add(window_ms) > horizon
-        {
+        if self.config.late_policy == LatePolicy::Reemit && window_end(start, window_ms) > horizon {
             match state.emitted.get_mut(&start) {
                 Some((stats, _)) => stats.add(&trade),
                 None => {
@@ -561,7 +563,7 @@ impl Aggregator {
             .values()
             .filter_map(|s| {
                 let (&start, _) = s.open.first_key_value()?;
-                let end = start.saturating_add(window_ms);
+                let end = window_end(start, window_ms);
                 // Quiet long enough that T + quiet − margin reaches `end`.
                 let quiet = end.saturating_add(margin).saturating_sub(s.max_time).max(0);
                 Some(s.last_input_at?.saturating_add(quiet))
@@ -646,7 +648,7 @@ impl Aggregator {
         let Some(state) = self.symbols.get_mut(&trade.symbol) else {
             return;
         };
-        if start.saturating_add(window_ms) <= state.watermark.saturating_sub(retention) {
+        if window_end(start, window_ms) <= state.watermark.saturating_sub(retention) {
             return; // Too old to correct; counted as late only.
         }
         let (stats, version) = match state.emitted.get_mut(&start) {
@@ -662,12 +664,7 @@ impl Aggregator {
                 (stats, 1)
             }
         };
-        let event = stats.close(
-            trade.symbol,
-            start,
-            start.saturating_add(window_ms),
-            version,
-        );
+        let event = stats.close(trade.symbol, start, window_end(start, window_ms), version);
         if matches!(event, Event::Rejected(_)) {
             self.stats.rejected_windows += 1;
         } else if version == 1 {
