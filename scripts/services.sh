@@ -272,7 +272,8 @@ lock_state() {
 case ${1:-} in
   up)
     lock_state
-    install_all
+    # Installers print to stdout; only the exports may go there (eval).
+    install_all >&2
     start_clickhouse
     start_tansu tansu-memory memory://tansu/
     start_tansu tansu-sqlite sqlite://tansu.db
