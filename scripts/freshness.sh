@@ -10,7 +10,8 @@
 # defaults: 120, the BTCUSDT capture, MODE `run`. MODE `consume` measures
 # the storage path instead: `pulse produce` (live from the fake, with its
 # progress markers) into the test broker, and `pulse consume` into
-# ClickHouse; the latency is read from the consumer's /metrics.
+# ClickHouse; the latency is read from the consumer's /metrics, so it starts
+# when the consumer read the trade at the window's end.
 #
 # Needs the test servers (scripts/services.sh installs and starts them).
 set -euo pipefail

@@ -451,3 +451,42 @@ async fn clickhouse_outage_loses_nothing_and_counts_each_failure_once() {
         0
     );
 }
+
+/// A batch over more months than a server takes partitions in one insert
+/// (`max_partitions_per_insert_block`, 100 by default where the server has
+/// it; code 252 every time) is split by month, and every row is stored.
+#[tokio::test]
+async fn a_batch_over_eleven_years_is_stored_whole() {
+    let Some(db) = pulse_testkit::clickhouse().await else {
+        return;
+    };
+    let Some(windows) = windows() else { return };
+    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    store.create_schema().await.unwrap();
+    // The recorded windows, each moved 31 days later than the one before:
+    // one window per month, from 2021 into the 2030s.
+    let month = 31 * 86_400;
+    let rows: Vec<WindowRow> = windows
+        .iter()
+        .take(135)
+        .enumerate()
+        .map(|(i, w)| {
+            let mut row = WindowRow::try_from(w).unwrap();
+            row.window_start += i as u32 * month;
+            row.window_end += i as u32 * month;
+            row
+        })
+        .collect();
+    assert_eq!(rows.len(), 135, "the capture has enough windows");
+    store.insert_windows(&rows).await.unwrap();
+    let mut expected = rows.clone();
+    expected.sort_by(|a, b| (&a.symbol, a.window_start).cmp(&(&b.symbol, b.window_start)));
+    let partitions: u64 = db
+        .client()
+        .query("SELECT uniqExact(toYYYYMM(window_start)) FROM pulse_metrics")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert!(partitions > 100, "{partitions} months");
+    consume_support::assert_same_rows(&store.select_final().await.unwrap(), &expected);
+}

@@ -9,7 +9,8 @@
 //! - [`schema_statements`], [`create_schema`]: the DDL from `sql/*.sql`.
 //! - [`WindowRow`], [`row_version`], [`RowError`]: one `pulse_metrics` row,
 //!   or why a window cannot be one.
-//! - [`WindowStore`]: inserts and `FINAL` reads.
+//! - [`WindowStore`]: inserts and `FINAL` reads; `partitions` keeps each
+//!   insert within the server's partitions-per-insert limit.
 //! - [`PartitionPosition`]: consumer positions (`load_positions`, `save_positions`).
 //! - [`ClickHouseWindowSink`]: the windows sink, batched by the pipeline.
 //! - [`ClickHouseError`]: retryable vs fatal failures.
@@ -17,6 +18,7 @@
 mod config;
 mod durability;
 mod error;
+mod partitions;
 mod positions;
 mod row;
 mod schema;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// `DateTime` columns travel as seconds since the epoch, so windows must
 /// start on whole seconds (the default 1 s windows do).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ::clickhouse::Row)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ::clickhouse::Row)]
 #[clickhouse(crate = "::clickhouse")]
 pub struct WindowRow {
     /// Window start, seconds since the epoch (`DateTime`).

@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use super::durability::ServerSettings;
-use super::{ClickHouseConfig, ClickHouseError, WindowRow, create_schema};
+use super::{ClickHouseConfig, ClickHouseError, WindowRow, create_schema, partitions};
 
 /// A handle on one `pulse_metrics` table and the positions table beside it.
 /// Cheap to clone; clones share what was learnt about the server.
@@ -45,23 +45,37 @@ impl WindowStore {
         create_schema(&self.config).await
     }
 
-    /// Inserts `rows` in one `INSERT`, stored when it returns (see
-    /// [`insert_settings`](Self::insert_settings)). On error nothing is kept
-    /// by the client: the caller still owns `rows` and may retry with them.
+    /// Inserts `rows`, stored when it returns (see
+    /// [`insert_settings`](Self::insert_settings)): in one `INSERT`, or one
+    /// per 48 months when they span more, as the server refuses inserts
+    /// into too many partitions. On error nothing is kept by the client:
+    /// the caller still owns `rows` and may retry with them (rows stored by
+    /// an earlier `INSERT` of the batch are then replaced by themselves).
     pub async fn insert_windows(&self, rows: &[WindowRow]) -> Result<(), ClickHouseError> {
         if rows.is_empty() {
             return Ok(());
         }
+        let settings = self.insert_settings().await?;
+        for batch in partitions::inserts(rows, partitions::MONTHS_PER_INSERT) {
+            self.insert(&batch, settings).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert(
+        &self,
+        rows: &[&WindowRow],
+        settings: &[(&'static str, &'static str)],
+    ) -> Result<(), ClickHouseError> {
         // Already quoted; `insert` would quote `db`.`t` again as one name.
         let table = self.config.metrics_table();
-        let settings = self.insert_settings().await?;
         self.timed("insert windows", async {
             let mut insert = self.client.insert_unescaped::<WindowRow>(&table).await?;
             for &(name, value) in settings {
                 insert = insert.with_setting(name, value);
             }
             for row in rows {
-                insert.write(row).await?;
+                insert.write(*row).await?;
             }
             insert.end().await
         })
