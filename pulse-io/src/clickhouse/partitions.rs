@@ -10,8 +10,8 @@ use chrono::{DateTime, Datelike};
 
 use super::WindowRow;
 
-/// Months per insert: well under 100, and months in the server's time zone
-/// (what `toYYYYMM` uses) can add one at each end of a span of UTC months.
+/// Months per insert: under 100 even in the server's time zone (what
+/// `toYYYYMM` uses), where one UTC month can touch two.
 pub(super) const MONTHS_PER_INSERT: usize = 48;
 
 /// The UTC month of `seconds` since the epoch, counted from year 0.

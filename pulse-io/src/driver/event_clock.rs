@@ -28,14 +28,15 @@ pub(super) struct EventClock {
 
 impl EventClock {
     /// `symbol`'s newest trade time is `trade_ms` at `now`; a time seen
-    /// before keeps its first instant.
+    /// before keeps its first instant. A newest time can only fall when the
+    /// stage started over (the consumer after a topic reset): that pins anew.
     pub(super) fn handled(&mut self, symbol: Symbol, trade_ms: i64, now: Instant) {
         let pin = Pin {
             trade_ms,
             handled: now,
         };
         let old = self.pins.entry(symbol).or_insert(pin);
-        if trade_ms > old.trade_ms {
+        if trade_ms != old.trade_ms {
             *old = pin;
         }
     }
@@ -89,5 +90,12 @@ mod tests {
             later - Duration::from_secs(1)
         );
         assert_eq!(seconds_between(later, t0), 0.0);
+        // A stage started over with older trades pins them anew.
+        let reset = later + Duration::from_secs(100);
+        clock.handled(btc, 1_546_300_700_500, reset);
+        assert_eq!(
+            clock.instant_of(btc, 1_546_300_701_000).unwrap(),
+            reset + Duration::from_millis(500)
+        );
     }
 }

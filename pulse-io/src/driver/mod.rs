@@ -366,6 +366,8 @@ impl<S: Stage> Pipeline<S> {
         if inputs.is_empty() {
             return Ok(());
         }
+        // Before the trade sinks, which may retry: latencies start here.
+        let arrived = Instant::now();
         let trades = S::trades(inputs);
         if !trades.is_empty() {
             if self.source.is_live()
@@ -389,12 +391,11 @@ impl<S: Stage> Pipeline<S> {
             }
         }
         // Per symbol, not per trade: keeps label lookups off the hot path.
-        let handled_at = Instant::now();
         for (symbol, c) in counts.into_map() {
             if now.is_some()
                 && let Some(newest) = self.stage.newest_trade_ms(symbol)
             {
-                self.event_clock.handled(symbol, newest, handled_at);
+                self.event_clock.handled(symbol, newest, arrived);
             }
             if self.seen_symbols.insert(symbol) {
                 self.metrics.init_symbol(symbol.as_str());

@@ -99,7 +99,7 @@ pub trait Stage: Send {
     }
 
     /// The newest trade time of `symbol` handled so far, for the latency
-    /// histograms.
+    /// histograms; a stage that keeps the default `None` records none.
     fn newest_trade_ms(&self, symbol: Symbol) -> Option<i64> {
         let _ = symbol;
         None
