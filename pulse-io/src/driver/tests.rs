@@ -28,15 +28,20 @@ fn trade(symbol: &str, id: u64, time_ms: i64) -> Trade {
     }
 }
 
-/// Yields one batch per call, then ends (or fails, if `fail_at_end`).
+/// Yields one batch per call, then ends (or fails, if `fail_at_end`). With
+/// `live_pause` it is a live source, waiting that long before each call.
 struct BatchSource {
     batches: VecDeque<Vec<Trade>>,
     fail_at_end: bool,
+    live_pause: Option<Duration>,
 }
 
 #[async_trait]
 impl TradeSource for BatchSource {
     async fn next_trades(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError> {
+        if let Some(pause) = self.live_pause {
+            tokio::time::sleep(pause).await;
+        }
         match self.batches.pop_front() {
             Some(batch) => {
                 out.extend(batch);
@@ -48,7 +53,7 @@ impl TradeSource for BatchSource {
     }
 
     fn is_live(&self) -> bool {
-        false
+        self.live_pause.is_some()
     }
 }
 
@@ -97,6 +102,7 @@ fn pipeline(
     let source = BatchSource {
         batches: batches.into(),
         fail_at_end,
+        live_pause: None,
     };
     let sink = RecordingSink {
         stored: stored.clone(),
@@ -382,6 +388,7 @@ async fn a_failing_sink_keeps_its_windows_while_the_others_go_on() {
         Box::new(BatchSource {
             batches: batches.into(),
             fail_at_end: false,
+            live_pause: None,
         }),
         metrics.clone(),
     )
@@ -410,44 +417,21 @@ async fn a_failing_sink_keeps_its_windows_while_the_others_go_on() {
     );
 }
 
-/// A live source: one batch every `pause`, then ends.
-struct LiveSource {
-    batches: VecDeque<Vec<Trade>>,
-    pause: Duration,
-}
-
-#[async_trait]
-impl TradeSource for LiveSource {
-    async fn next_trades(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError> {
-        tokio::time::sleep(self.pause).await;
-        match self.batches.pop_front() {
-            Some(batch) => {
-                out.extend(batch);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-
-    fn is_live(&self) -> bool {
-        true
-    }
-}
-
 /// Trade times from 2019, as from a replay server: the latencies come
 /// from the monotonic clock and Binance's times, never from comparing the
 /// two, so they are the pipeline's own delays and not seven years.
 #[tokio::test(start_paused = true)]
 async fn latencies_ignore_how_far_the_wall_clock_is_from_trade_times() {
     let t0 = 1_546_300_800_000; // 2019-01-01
-    let source = LiveSource {
+    let source = BatchSource {
         batches: vec![
             vec![trade("BTCUSDT", 1, t0 + 100)],
             vec![trade("BTCUSDT", 2, t0 + 1_100)],
         ]
         .into(),
+        fail_at_end: false,
         // Each trade is followed by 2 s of silence.
-        pause: Duration::from_secs(2),
+        live_pause: Some(Duration::from_secs(2)),
     };
     let metrics = Metrics::new();
     let stored = Arc::new(Mutex::new(Vec::new()));
