@@ -4,7 +4,7 @@
 //! partitioned by month, so a batch spanning years (a sparse replay) is
 //! split into inserts of at most [`MONTHS_PER_INSERT`] months.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike};
 
@@ -24,6 +24,11 @@ fn month(seconds: u32) -> i64 {
 /// their order, when they span no more; otherwise grouped by month, oldest
 /// first, in their order within a month.
 pub(super) fn inserts(rows: &[WindowRow], max_months: usize) -> Vec<Vec<&WindowRow>> {
+    let months: BTreeSet<i64> = rows.iter().map(|r| month(r.window_start)).collect();
+    if months.len() <= max_months {
+        return vec![rows.iter().collect()];
+    }
+    // Only a batch over years (rare) pays for grouping.
     let mut by_month: BTreeMap<i64, Vec<&WindowRow>> = BTreeMap::new();
     for row in rows {
         by_month
@@ -31,11 +36,8 @@ pub(super) fn inserts(rows: &[WindowRow], max_months: usize) -> Vec<Vec<&WindowR
             .or_default()
             .push(row);
     }
-    if by_month.len() <= max_months {
-        return vec![rows.iter().collect()];
-    }
-    let months: Vec<Vec<&WindowRow>> = by_month.into_values().collect();
-    months
+    let groups: Vec<Vec<&WindowRow>> = by_month.into_values().collect();
+    groups
         .chunks(max_months.max(1))
         .map(|chunk| chunk.concat())
         .collect()
