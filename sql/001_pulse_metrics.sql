@@ -4,8 +4,8 @@
 -- Rows are exact functions of the trades, so a window written twice (after a
 -- crash and restart) is identical; ReplacingMergeTree keeps the row with the
 -- largest `version`, and `SELECT ... FINAL` shows one row per window.
--- `version` = (re-emission counter << 32) | trade_count, so a fuller row of
--- a window always replaces a partial one flushed at shutdown.
+-- `version` = trade_count: every later row of a window holds more of its
+-- trades, so a fuller row always replaces a partial one flushed at shutdown.
 --
 -- Runs unchanged on ClickHouse 18.16 and current releases (no DateTime64,
 -- LowCardinality or other newer types). pulse creates it at start-up; this

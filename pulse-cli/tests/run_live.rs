@@ -49,9 +49,8 @@ fn windows_of(trades: &[Trade]) -> Vec<Window> {
 }
 
 /// The CSV's rows, the newest version of each window only, sorted like
-/// [`windows_of`], with the version set to 1 as in the replay. A window
-/// that trades completed after it closed (a backfill after a drop) was
-/// appended again with a higher version.
+/// [`windows_of`]. A window that trades completed after it closed (a
+/// backfill after a drop) was appended again with a higher version.
 fn newest_rows(csv: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     let (header, rows) = read_csv(csv);
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
@@ -66,13 +65,7 @@ fn newest_rows(csv: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
             newest.insert(key, row);
         }
     }
-    let rows = newest
-        .into_values()
-        .map(|mut r| {
-            r[col("version")] = "1".into();
-            r
-        })
-        .collect();
+    let rows = newest.into_values().collect();
     (header, rows)
 }
 

@@ -1,7 +1,8 @@
 //! CSV export of closed windows (`pulse run --csv FILE`).
 //!
 //! The header uses the `pulse_metrics` column names: first the original
-//! design's columns, then `symbol`, the extras and `version`. Times are
+//! design's columns, then `symbol`, the extras and `version` (as stored, see
+//! [`row_version`]), so the file loads into the table as is. Times are
 //! RFC 3339 UTC with milliseconds. Floats use Rust's shortest round-trip
 //! form and decimals their exact form, so the same trades always give the
 //! same bytes.
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use pulse_core::Window;
 
+use crate::row_version::row_version;
 use crate::sink::{SinkError, WindowSink};
 use crate::time::utc_rfc3339_ms;
 
@@ -48,7 +50,7 @@ pub fn csv_row(w: &Window) -> String {
         w.sell_volume,
         w.first_trade_id,
         w.last_trade_id,
-        w.version,
+        row_version(w),
     );
     line
 }
@@ -131,7 +133,8 @@ mod tests {
             symbol: Symbol::new("BTCUSDT").unwrap(),
             start_ms: 1_723_161_502_000,
             end_ms: 1_723_161_503_000,
-            version: 1,
+            // A second emission: the `version` column is still the count.
+            version: 2,
             vwap: 61180.166666666664,
             net_delta: 0.25,
             buy_pressure_pct: 66.66666666666667,
@@ -171,7 +174,7 @@ mod tests {
             row,
             "2024-08-08T23:58:22.000Z,2024-08-08T23:58:23.000Z,61180.166666666664,0.25,\
              66.66666666666667,0.75,2,61180.2,STRONG BUY,BTCUSDT,61180.1,61180.3,61180.1,\
-             61180.3,0.5,0.25,1,2,1"
+             61180.3,0.5,0.25,1,2,2"
         );
         assert_eq!(
             row.split(',').count(),

@@ -10,6 +10,7 @@
 //! - [`metrics`]: Prometheus metrics shared by every part.
 //! - [`retry`]: backoff with jitter.
 //! - [`csv_sink`]: the CSV export of windows ([`CsvSink`]).
+//! - [`row_version`]: the `version` column of a stored window.
 //! - [`terminal`]: one printed line per window ([`TerminalSink`]).
 //! - [`time`]: the wall clock and RFC 3339 times.
 //! - [`binance`] (feature `binance`): the live Binance USD-M source with
@@ -27,6 +28,7 @@ pub mod csv_sink;
 pub mod driver;
 pub mod metrics;
 pub mod retry;
+pub mod row_version;
 pub mod sink;
 pub mod source;
 pub mod terminal;
@@ -36,6 +38,7 @@ pub use csv_sink::CsvSink;
 pub use driver::{Outcome, Pipeline, PipelineError, PipelineSummary, Stage, TradeStage};
 pub use metrics::Metrics;
 pub use retry::RetryPolicy;
+pub use row_version::row_version;
 pub use sink::{Batching, CheckpointStore, SinkError, TradeSink, WindowSink};
 pub use source::{Source, SourceError, TradeSource};
 pub use terminal::TerminalSink;

@@ -25,10 +25,11 @@ mod schema;
 mod sink;
 mod store;
 
+pub use crate::row_version::row_version;
 pub use config::{ClickHouseConfig, POSITIONS_TABLE};
 pub use error::ClickHouseError;
 pub use positions::PartitionPosition;
-pub use row::{RowError, WindowRow, row_version};
+pub use row::{RowError, WindowRow};
 pub use schema::{METRICS_DDL, POSITIONS_DDL, create_schema, schema_statements};
 pub use sink::ClickHouseWindowSink;
 pub use store::WindowStore;

@@ -3,6 +3,8 @@
 use pulse_core::Window;
 use serde::{Deserialize, Serialize};
 
+use crate::row_version::row_version;
+
 /// A window as stored in `pulse_metrics` (see `sql/001_pulse_metrics.sql`).
 ///
 /// `DateTime` columns travel as seconds since the epoch, so windows must
@@ -48,16 +50,6 @@ pub struct WindowRow {
     pub last_trade_id: u64,
     /// [`row_version`] of the window.
     pub version: u64,
-}
-
-/// The `version` column: the window's trade count. Every later row of a
-/// window holds a superset of an earlier row's trades (a correction adds a
-/// late trade, a complete window follows one flushed at shutdown), so
-/// ReplacingMergeTree keeping the largest keeps the fullest. A count, not
-/// the core's re-emission counter, because a restarted `pulse consume`
-/// rebuilds a window's trades but not how often it was emitted.
-pub fn row_version(window: &Window) -> u64 {
-    window.trade_count
 }
 
 /// Why a window has no `pulse_metrics` row.
