@@ -72,7 +72,8 @@ pub struct ConsumeArgs {
     partition_refresh: Duration,
 
     /// Most bytes per fetch request.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
+        value_parser = clap::value_parser!(i32).range(1..))]
     fetch_max_bytes: i32,
 
     /// Serve Prometheus /metrics on this address, e.g. 0.0.0.0:9465.

@@ -1,6 +1,7 @@
 //! The HTTP server: `/metrics` for Prometheus (and, for `pulse run`, the dashboard).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -26,27 +27,51 @@ async fn render_metrics(State(metrics): State<Metrics>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, OPENMETRICS)], metrics.encode())
 }
 
-/// Binds `addr` and serves `router` until `shutdown`. Returns the bound
-/// address (useful with port 0) once listening.
+/// A running HTTP server.
+pub struct Server {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Stops accepting and waits, up to `grace`, for open responses (event
+    /// streams) to finish.
+    pub async fn stop(self, grace: Duration) {
+        self.shutdown.cancel();
+        if tokio::time::timeout(grace, self.task).await.is_err() {
+            tracing::debug!(addr = %self.addr, "HTTP responses still open at exit");
+        }
+    }
+}
+
+/// Binds `addr` and serves `router` until `shutdown`, or until
+/// [`Server::stop`], once listening.
 pub async fn serve(
     addr: SocketAddr,
     router: Router,
     shutdown: CancellationToken,
-) -> anyhow::Result<SocketAddr> {
+) -> anyhow::Result<Server> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding HTTP server to {addr}"))?;
     let bound = listener.local_addr()?;
-    tokio::spawn(async move {
+    let stopping = shutdown.clone();
+    let task = tokio::spawn(async move {
         let result = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .with_graceful_shutdown(async move { stopping.cancelled().await })
             .await;
         if let Err(e) = result {
             tracing::error!("HTTP server on {bound} failed: {e}");
         }
     });
     tracing::info!("serving http://{bound}/metrics");
-    Ok(bound)
+    Ok(Server {
+        addr: bound,
+        shutdown,
+        task,
+    })
 }
 
 /// Serves `/metrics` alone on `addr`, if given (`--metrics` of `produce`

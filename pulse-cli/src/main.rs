@@ -16,9 +16,15 @@ mod run;
 mod run_summary;
 mod source_args;
 
+use std::io::IsTerminal;
+
 use clap::{Parser, Subcommand};
 use pulse_io::CancellationToken;
 use tracing_subscriber::EnvFilter;
+
+/// The log filter without `PULSE_LOG`. rskafka logs every connection
+/// attempt; pulse logs its own retries and the final error once instead.
+const DEFAULT_LOG: &str = "info,rskafka=error";
 
 /// Live crypto market data: Binance USD-M trades into exact 1-second windows.
 #[derive(Debug, Parser)]
@@ -54,8 +60,10 @@ async fn main() -> std::process::ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("PULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("PULSE_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
         )
+        // Colour for a person at a terminal, plain text for a file or pipe.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(std::io::stderr)
         .init();
 

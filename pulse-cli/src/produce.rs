@@ -18,7 +18,7 @@ use pulse_io::{CancellationToken, Metrics, Pipeline};
 use crate::binance_args::BinanceArgs;
 use crate::duration::parse_duration;
 use crate::http;
-use crate::source_args::{ReplayArgs, connect_live, open_source};
+use crate::source_args::{ReplayArgs, check_replay_found_trades, connect_live, open_source};
 
 /// Flags naming the broker and topic, shared by `produce` and `consume`.
 #[derive(Debug, Clone, Args)]
@@ -78,12 +78,13 @@ pub struct ProduceArgs {
         long,
         value_name = "N",
         env = "PULSE_KAFKA_PARTITIONS",
-        default_value_t = 1
+        default_value_t = 1,
+        value_parser = clap::value_parser!(i32).range(1..)
     )]
     partitions: i32,
 
     /// Replication factor of the topic when pulse has to create it.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(i16).range(1..))]
     replication_factor: i16,
 
     /// Compression of record batches: none, gzip, lz4, snappy or zstd.
@@ -91,7 +92,8 @@ pub struct ProduceArgs {
     compression: Compression,
 
     /// Most records per produce request; the source's batches are split to fit.
-    #[arg(long, value_name = "N", default_value_t = 500)]
+    #[arg(long, value_name = "N", default_value_t = 500,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batch_size: usize,
 
     /// UTC offset of each message's readable `timestamp` field: +HH:MM,
@@ -193,7 +195,7 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
         track_sequence: !live,
         ..AggregatorConfig::default()
     })?;
-    let result = Pipeline::new(source, metrics)
+    let result = Pipeline::new(source, metrics.clone())
         .watermarks(watermarks)
         .progress_markers(args.marker_interval)
         .trade_sink(Box::new(sink))
@@ -201,6 +203,7 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
         .await;
     progress.abort();
     let summary = result.context("publishing trades")?;
+    check_replay_found_trades(&args.replay, &summary, &metrics)?;
     let published = produced.load(Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(

@@ -21,10 +21,12 @@ use crate::duration::parse_duration;
 use crate::http;
 use crate::produce::KafkaArgs;
 use crate::run_summary::{log_by_symbol, summary_line};
-use crate::source_args::{ReplayArgs, open_source};
+use crate::source_args::{ReplayArgs, check_replay_found_trades, open_source};
 
 /// How often `--brokers` gets progress markers (see `pulse produce --marker-interval`).
 const MARKER_INTERVAL: Duration = Duration::from_millis(200);
+/// How long browsers get to receive the last windows and status at exit.
+const DASHBOARD_GRACE: Duration = Duration::from_secs(2);
 
 /// Flags of `pulse run`.
 #[derive(Debug, Args)]
@@ -103,14 +105,18 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
     }
     let dashboard = match args.dashboard.0 {
         Some(addr) => {
-            let dashboard = Dashboard::new(args.history, &status, shutdown.clone());
+            let dashboard = Dashboard::new(args.history, &status);
             let routes = http::metrics_routes(metrics.clone()).merge(dashboard.routes());
-            let bound = http::serve(addr, routes, shutdown.clone()).await.context(
-                "starting the dashboard (pick another with --dashboard ADDR, or --dashboard off)",
-            )?;
-            eprintln!("dashboard: http://{bound}/");
+            // Its own token: after Ctrl-C it still sends the windows flushed
+            // at shutdown and the final status, then stops.
+            let server = http::serve(addr, routes, CancellationToken::new())
+                .await
+                .context(
+                    "starting the dashboard (pick another with --dashboard ADDR, or --dashboard off)",
+                )?;
+            eprintln!("dashboard: http://{}/", server.addr);
             sinks.push(Box::new(dashboard.sink()));
-            Some(dashboard)
+            Some((dashboard, server))
         }
         None => None,
     };
@@ -166,7 +172,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
     }
 
     let result = pipeline.run(shutdown.clone()).await;
-    if let Some(dashboard) = &dashboard {
+    if let Some((dashboard, _)) = &dashboard {
         let summary = result.as_ref().ok();
         status.state = match summary {
             Some(s) if s.source_ended => "ended",
@@ -175,22 +181,47 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         status.trades = summary.map_or(0, |s| s.trades);
         status.windows = summary.map_or(0, |s| s.windows);
         dashboard.set_status(&status);
+        if !args.keep_serving {
+            dashboard.close();
+        }
     }
-    let summary = result.map_err(|e| with_hint(e, live))?;
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            stop_dashboard(dashboard).await;
+            return Err(with_hint(e, live));
+        }
+    };
     log_by_symbol(&summary);
     eprintln!(
         "{}",
-        summary_line(&summary, started.elapsed().as_secs_f64())
+        summary_line(
+            &summary,
+            metrics.rejected_total(),
+            started.elapsed().as_secs_f64()
+        )
     );
     if let Some(path) = &args.csv {
         eprintln!("csv: {} rows in {}", summary.windows, path.display());
     }
 
-    if args.keep_serving && dashboard.is_some() && !shutdown.is_cancelled() {
+    let found = check_replay_found_trades(&args.replay, &summary, &metrics);
+
+    if found.is_ok() && args.keep_serving && dashboard.is_some() && !shutdown.is_cancelled() {
         eprintln!("still serving the dashboard; press Ctrl-C to exit");
         shutdown.cancelled().await;
     }
-    Ok(())
+    stop_dashboard(dashboard).await;
+    found
+}
+
+/// Ends the browsers' event streams after their last updates, then stops
+/// the dashboard's server.
+async fn stop_dashboard(dashboard: Option<(Dashboard, http::Server)>) {
+    if let Some((dashboard, server)) = dashboard {
+        dashboard.close();
+        server.stop(DASHBOARD_GRACE).await;
+    }
 }
 
 /// The producer for `--brokers`, with the topic created if missing.

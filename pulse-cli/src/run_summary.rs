@@ -7,16 +7,22 @@ use pulse_io::PipelineSummary;
 /// Symbols named on the line; the rest are counted.
 const TOP: usize = 5;
 
-/// One line for stderr at exit.
-pub fn summary_line(summary: &PipelineSummary, seconds: f64) -> String {
+/// One line for stderr at exit; `rejected` counts the malformed inputs
+/// skipped (frames, lines), named only when there were some.
+pub fn summary_line(summary: &PipelineSummary, rejected: u64, seconds: f64) -> String {
     format!(
-        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late, {} duplicates, {} gaps{}",
+        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late, {} duplicates, {} gaps{}{}",
         summary.trades,
         summary.windows,
         busiest(summary),
         summary.late_trades,
         summary.duplicates,
         summary.gaps,
+        if rejected > 0 {
+            format!(", {rejected} malformed skipped")
+        } else {
+            String::new()
+        },
         if summary.source_ended {
             "; replay finished"
         } else {
@@ -70,13 +76,22 @@ mod tests {
 
     #[test]
     fn few_symbols_are_all_named() {
-        let line = summary_line(&summary(&[("BTCUSDT", 344), ("ETHUSDT", 12)]), 1.5);
+        let line = summary_line(&summary(&[("BTCUSDT", 344), ("ETHUSDT", 12)]), 0, 1.5);
         assert_eq!(
             line,
             "pulse run: 1000 trades → 356 windows (BTCUSDT 344, ETHUSDT 12) in 1.5 s; \
              0 late, 0 duplicates, 0 gaps"
         );
-        assert!(summary_line(&summary(&[]), 0.0).contains("0 windows (none)"));
+        assert!(summary_line(&summary(&[]), 0, 0.0).contains("0 windows (none)"));
+        let ended = PipelineSummary {
+            source_ended: true,
+            ..summary(&[("BTCUSDT", 2)])
+        };
+        assert!(
+            summary_line(&ended, 7, 0.0).ends_with("0 gaps, 7 malformed skipped; replay finished"),
+            "{}",
+            summary_line(&ended, 7, 0.0)
+        );
     }
 
     #[test]
@@ -88,7 +103,7 @@ mod tests {
             .enumerate()
             .map(|(i, s)| (s.as_str(), i as u64 + 1))
             .collect();
-        let line = summary_line(&summary(&counts), 61.0);
+        let line = summary_line(&summary(&counts), 0, 61.0);
         assert!(line.chars().count() < 200, "{} chars: {line}", line.len());
         assert!(
             line.contains(
@@ -106,7 +121,7 @@ mod tests {
             .into_iter()
             .map(|s| (s, 7))
             .collect();
-        let line = summary_line(&summary(&counts), 0.0);
+        let line = summary_line(&summary(&counts), 0, 0.0);
         assert!(
             line.contains("(AUSDT 7, BUSDT 7, CUSDT 7, DUSDT 7, EUSDT 7, +1 more)"),
             "{line}"

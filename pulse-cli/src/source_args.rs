@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use pulse_io::replay::symbol_from_file_name;
-use pulse_io::{BinanceConfig, BinanceSource, Metrics, ReplayOptions, TradeSource, open_replay};
+use pulse_io::{
+    BinanceConfig, BinanceSource, Metrics, PipelineSummary, ReplayOptions, TradeSource, open_replay,
+};
 
 use crate::binance_args::BinanceArgs;
 
@@ -55,6 +57,25 @@ pub async fn open_source(
             .with_context(|| format!("opening the replay file {}", path.display()));
     }
     connect_live(binance.config()?, metrics).await
+}
+
+/// Fails a replay that ended without a single trade but with malformed
+/// lines: the wrong file, not an empty capture, and scripts should see it.
+pub fn check_replay_found_trades(
+    replay: &ReplayArgs,
+    summary: &PipelineSummary,
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
+    let rejected = metrics.rejected_total();
+    match &replay.replay {
+        Some(path) if summary.source_ended && summary.trades == 0 && rejected > 0 => {
+            anyhow::bail!(
+                "no line of {} is a trade: {rejected} malformed (the first are logged above)",
+                path.display()
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Connects to live Binance with `config`.

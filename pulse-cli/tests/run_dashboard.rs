@@ -259,6 +259,7 @@ async fn ctrl_c_mid_replay_flushes_open_windows_and_exits_zero() {
         async move { std::fs::read_to_string(&path).is_ok_and(|t| t.lines().count() > 3) }
     })
     .await;
+    let mut events = EventStream::open(pulse.addr).await;
 
     let status = pulse.interrupt().await;
     assert!(status.success(), "{status:?}\n{}", pulse.stderr());
@@ -281,4 +282,17 @@ async fn ctrl_c_mid_replay_flushes_open_windows_and_exits_zero() {
         stderr.contains(&format!("→ {} windows", rows.len())),
         "summary counts every flushed row: {stderr}"
     );
+
+    // A browser gets the windows flushed at Ctrl-C and the final status
+    // before the server ends its stream.
+    let events = events.rest().await;
+    let mut seen = BTreeMap::new();
+    for (name, data) in &events {
+        absorb(&mut seen, name, data);
+    }
+    assert_eq!(seen.len(), rows.len(), "every CSV row reached the browser");
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "status");
+    let last: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(last["state"], "stopped", "{data}");
 }

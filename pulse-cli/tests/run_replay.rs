@@ -4,6 +4,7 @@
 
 mod run_support;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use run_support::{
@@ -114,4 +115,46 @@ async fn a_busy_dashboard_port_fails_early_and_says_what_to_do() {
     assert!(stderr.contains(&addr), "{stderr}");
     assert!(stderr.contains("--dashboard off"), "{stderr}");
     assert!(out.stdout.is_empty(), "nothing processed");
+}
+
+/// Malformed lines are skipped and counted on the summary line; a file of
+/// nothing else is an error, not an empty success.
+#[tokio::test]
+async fn malformed_lines_are_counted_and_a_file_of_only_them_fails() {
+    let Some(capture) = capture(BTC_CAPTURE) else {
+        return;
+    };
+    let dir = temp_dir();
+    let file = std::fs::File::open(&capture).unwrap();
+    let frames: Vec<String> = BufRead::lines(BufReader::new(flate2::read::GzDecoder::new(file)))
+        .take(2)
+        .map(Result::unwrap)
+        .collect();
+    let mixed = dir.path().join("mixed.jsonl");
+    let text = format!("{}\nnot json\n{}\n{{\"e\":\n", frames[0], frames[1]);
+    std::fs::write(&mixed, text).unwrap();
+    let csv = dir.path().join("mixed.csv");
+    let (_, stderr) = replay(&mixed, &csv).await;
+    assert!(
+        stderr.contains("pulse run: 2 trades → ") && stderr.contains(", 2 malformed skipped; "),
+        "{stderr}"
+    );
+
+    let garbage = dir.path().join("garbage.jsonl");
+    std::fs::write(&garbage, "not json\n{\"e\":\nhello\n").unwrap();
+    let out = pulse()
+        .args(["run", "--dashboard", "off", "-q", "--replay"])
+        .arg(&garbage)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "no line of {} is a trade: 3 malformed",
+            garbage.display()
+        )),
+        "{stderr}"
+    );
 }

@@ -187,6 +187,9 @@ pub struct Metrics {
     /// ClickHouse unavailable), by operation: `kafka_fetch`,
     /// `partition_list`, or a start-up step.
     pub source_retries: Family<OperationLabel, Counter>,
+    /// `frames_rejected` over every reason, for the closing summary; not
+    /// exported (Prometheus sums the family itself).
+    rejected_total: Counter,
 }
 
 impl Default for Metrics {
@@ -278,6 +281,7 @@ impl Metrics {
                 "source_retries",
                 "Consumer reads retried after an error, by operation",
             ),
+            rejected_total: Counter::default(),
             registry: Arc::default(),
         };
         Metrics {
@@ -361,6 +365,13 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .inc();
+        self.rejected_total.inc();
+    }
+
+    /// Frames, lines or messages [rejected](Self::reject) so far, for any
+    /// reason.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected_total.get()
     }
 }
 
@@ -375,6 +386,9 @@ mod tests {
             .get_or_create(&Metrics::symbol("BTCUSDT"))
             .inc_by(3);
         m.reject("json");
+        m.reject("json");
+        m.reject("decimal");
+        assert_eq!(m.rejected_total(), 3);
         m.window_emit_latency.observe(0.004);
         let text = m.encode();
         assert!(
@@ -382,7 +396,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("pulse_frames_rejected_total{reason=\"json\"} 1"),
+            text.contains("pulse_frames_rejected_total{reason=\"json\"} 2"),
             "{text}"
         );
         assert!(

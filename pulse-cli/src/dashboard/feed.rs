@@ -28,6 +28,9 @@ pub enum Update {
     Window(Arc<str>),
     /// The run's state changed.
     Status(Arc<str>),
+    /// Nothing more comes: event streams end once they have sent what came
+    /// before, so the server can stop without cutting them off.
+    End,
 }
 
 /// What the run is doing, shown in the page header.
@@ -127,6 +130,11 @@ impl Feed {
         state.status = status_json(status);
         state.configured = configured(status);
         let _ = self.updates.send(Update::Status(state.status.clone()));
+    }
+
+    /// Ends every open event stream after what it has not sent yet.
+    pub fn close(&self) {
+        let _ = self.updates.send(Update::End);
     }
 
     /// A receiver for every update from now on, and the snapshot as JSON:

@@ -22,7 +22,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use pulse_io::CancellationToken;
 
 pub use feed::Status;
 pub use listen::ListenAddr;
@@ -32,17 +31,14 @@ pub use sink::DashboardSink;
 #[derive(Clone, Debug)]
 pub struct Dashboard {
     feed: Arc<feed::Feed>,
-    /// Ends open event streams, so the server can shut down gracefully.
-    shutdown: CancellationToken,
 }
 
 impl Dashboard {
     /// A dashboard keeping `history_limit` windows per symbol for browsers
     /// that connect late.
-    pub fn new(history_limit: usize, status: &Status, shutdown: CancellationToken) -> Self {
+    pub fn new(history_limit: usize, status: &Status) -> Self {
         Dashboard {
             feed: Arc::new(feed::Feed::new(history_limit, status)),
-            shutdown,
         }
     }
 
@@ -63,5 +59,11 @@ impl Dashboard {
     /// Shows a new run state in every browser.
     pub fn set_status(&self, status: &Status) {
         self.feed.set_status(status);
+    }
+
+    /// Ends every open event stream once it has sent what came before, the
+    /// last status included, so stopping the server cuts nothing off.
+    pub fn close(&self) {
+        self.feed.close();
     }
 }

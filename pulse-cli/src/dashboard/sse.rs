@@ -42,13 +42,12 @@ pub async fn events(
     State(dashboard): State<Dashboard>,
     Query(query): Query<EventsQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = feed_events(dashboard.feed.clone(), query.selection())
-        .take_until(dashboard.shutdown.clone().cancelled_owned())
-        .map(Ok);
+    let stream = feed_events(dashboard.feed.clone(), query.selection()).map(Ok);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-/// The snapshot, then every update; ends when the feed is dropped.
+/// The snapshot, then every update; ends at [`Update::End`] or when the
+/// feed is dropped.
 fn feed_events(feed: Arc<Feed>, selection: Selection) -> impl Stream<Item = Event> {
     stream::unfold(
         (feed, None),
@@ -66,7 +65,7 @@ fn feed_events(feed: Arc<Feed>, selection: Selection) -> impl Stream<Item = Even
                     receiver = fresh;
                     event
                 }
-                Err(RecvError::Closed) => return None,
+                Ok(Update::End) | Err(RecvError::Closed) => return None,
             };
             Some((event, (feed, Some(receiver))))
         },

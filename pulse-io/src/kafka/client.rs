@@ -52,6 +52,12 @@ impl KafkaConfig {
     /// Connects to the cluster.
     pub async fn connect(&self) -> Result<Client, KafkaError> {
         self.validate()?;
+        // rskafka's per-attempt logs are quiet by default: say what is tried.
+        tracing::info!(
+            brokers = %self.brokers.join(","),
+            "connecting to Kafka (retrying for up to {:?})",
+            self.request_deadline
+        );
         ClientBuilder::new(self.brokers.clone())
             .client_id(self.client_id.clone())
             .backoff_config(BackoffConfig {

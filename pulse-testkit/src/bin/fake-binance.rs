@@ -12,15 +12,21 @@ use pulse_testkit::fake_binance::{FakeBinance, FakeConfig, Pace, Start, load_tra
 
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1);
-    let Some(capture) = args.next() else {
-        eprintln!("usage: fake-binance CAPTURE [SPEED]");
-        std::process::exit(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (capture, speed) = match args.as_slice() {
+        [flag] if flag == "-h" || flag == "--help" => {
+            println!("{USAGE}");
+            return;
+        }
+        [capture] => (capture.clone(), 1.0),
+        [capture, speed] => match speed.parse::<f64>() {
+            Ok(speed) if speed.is_finite() && speed > 0.0 => (capture.clone(), speed),
+            _ => fail(&format!("SPEED must be a positive number, got {speed:?}")),
+        },
+        _ => fail("expected CAPTURE [SPEED]"),
     };
-    let speed: f64 = args
-        .next()
-        .map_or(1.0, |s| s.parse().expect("SPEED is a number"));
-    let mut trades = load_trades(&capture).unwrap_or_else(|e| panic!("reading {capture}: {e}"));
+    let mut trades =
+        load_trades(&capture).unwrap_or_else(|e| fail(&format!("reading {capture}: {e}")));
     // Trade times as a live stream has them, with time for a client to
     // subscribe before the first.
     let lead = Duration::from_secs(5);
@@ -55,6 +61,19 @@ async fn main() {
             return;
         }
     }
+}
+
+const USAGE: &str = "usage: fake-binance CAPTURE [SPEED]
+
+Serves CAPTURE (a .jsonl or .jsonl.gz of Binance frames) on loopback as
+Binance's live streams, moved to start 5 s from now and played at SPEED x
+real time (default 1). Prints `ws=URL rest=URL` once listening and
+`done N` when the tape is out; Ctrl-C stops it.";
+
+/// Says what is wrong, with the usage, and exits 2.
+fn fail(message: &str) -> ! {
+    eprintln!("fake-binance: {message}\n\n{USAGE}");
+    std::process::exit(2);
 }
 
 fn wall_ms() -> i64 {
