@@ -227,6 +227,12 @@ async fn live_run_survives_a_dropped_connection_and_records_metrics() {
     let dir = temp_dir();
     let csv = dir.path().join("windows.csv");
     let mut pulse = run_against(&fake, &csv, &[]).await;
+    wait_until(Duration::from_secs(30), "pulse connects", || async {
+        fake.stats().connections_accepted >= 1
+    })
+    .await;
+    // The reconnect after the drop fails twice before it gets through.
+    fake.reject_handshakes(2);
 
     let addr = pulse.addr;
     let total = trades.len() as f64;
@@ -246,6 +252,7 @@ async fn live_run_survives_a_dropped_connection_and_records_metrics() {
     .await;
     let (_, _, text) = http_get(addr, "/metrics").await;
     assert!(sample(&text, "pulse_reconnects_total") >= 1.0, "{text}");
+    assert_eq!(sample(&text, "pulse_connect_failures_total"), 2.0, "{text}");
     assert_eq!(sample(&text, "pulse_connections"), 1.0, "{text}");
     assert!(
         sample(&text, "pulse_window_emit_latency_seconds_count") > 0.0,

@@ -6,7 +6,7 @@
 //!
 //! Who records what, so nothing is counted twice:
 //! - sources: `frames_rejected`, `queue_dropped`, `gaps` (found on the wire),
-//!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connections`,
+//!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connect_failures`, `connections`,
 //!   `symbols_followed`, `symbol_list_failures`, `resume_ahead`;
 //! - `pulse produce`'s start-up scan of the topic: `resume_not_found`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
@@ -148,6 +148,8 @@ pub struct Metrics {
     pub resume_ahead: Family<SymbolLabel, Counter>,
     /// WebSocket reconnects.
     pub reconnects: Counter,
+    /// WebSocket connection attempts that failed, at start-up or reconnecting.
+    pub connect_failures: Counter,
     /// Open WebSocket connections.
     pub connections: Gauge,
     /// Symbols a live source follows now; with `--symbols ALL` it changes
@@ -246,6 +248,10 @@ impl Metrics {
                 "Resume points ahead of the live stream; the symbol restarted from the live stream",
             ),
             reconnects: r.add("reconnects", "WebSocket reconnects"),
+            connect_failures: r.add(
+                "connect_failures",
+                "WebSocket connection attempts that failed, at start-up or reconnecting",
+            ),
             connections: r.add("connections", "Open WebSocket connections"),
             symbols_followed: r.add("symbols_followed", "Symbols a live source follows now"),
             symbol_list_failures: r.add(

@@ -94,6 +94,7 @@ pub(crate) async fn connect_at_startup(
     shard: &Shard,
     config: &BinanceConfig,
     tls: &Arc<rustls::ClientConfig>,
+    metrics: &Metrics,
 ) -> Result<Ws, SourceError> {
     let mut delays = config.retry.delays();
     let mut last_error = None;
@@ -101,6 +102,7 @@ pub(crate) async fn connect_at_startup(
         match connect(&shard.url, tls, config.connect_timeout).await {
             Ok(ws) => return Ok(ws),
             Err(e) => {
+                metrics.connect_failures.inc();
                 tracing::warn!(shard = shard.index, attempt, url = short_url(&shard.url), error = %e, "cannot connect to Binance");
                 last_error = Some(e);
             }
@@ -284,6 +286,7 @@ impl ShardReader {
             match self.connect_once().await? {
                 Ok(ws) => return Some(ws),
                 Err(e) => {
+                    self.metrics.connect_failures.inc();
                     tracing::warn!(shard = self.shard.index, attempt, error = %e, "reconnect failed")
                 }
             }

@@ -91,7 +91,7 @@ impl BinanceSource {
         );
         for shard in plan {
             let shard = readers.number(shard);
-            let ws = connect_at_startup(&shard, &config, &tls).await?;
+            let ws = connect_at_startup(&shard, &config, &tls, &metrics).await?;
             readers.start_connected(shard, ws);
         }
         tracing::info!(

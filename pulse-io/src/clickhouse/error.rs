@@ -9,7 +9,7 @@ use crate::sink::SinkError;
 #[non_exhaustive]
 pub enum ClickHouseError {
     /// The server could not be reached or answered with an error.
-    #[error("ClickHouse {operation}: {source}")]
+    #[error("ClickHouse {operation}: {}", with_causes(source))]
     Request {
         /// What was being done, e.g. `insert windows`.
         operation: &'static str,
@@ -37,6 +37,22 @@ pub enum ClickHouseError {
     /// A setting was invalid.
     #[error("invalid ClickHouse configuration: {0}")]
     Config(String),
+}
+
+/// `err` and its causes: the client's network errors say only "client
+/// error (Connect)" and keep "Connection refused" in their source.
+fn with_causes(err: &::clickhouse::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Server error codes that describe a passing state (overload, restart,
@@ -130,5 +146,24 @@ mod tests {
         // No code at all: an HTTP-level failure, e.g. a proxy in front of a restarting server.
         assert!(bad("502 Bad Gateway").is_retryable());
         assert_eq!(server_code("Code: 62, e.displayText()"), Some(62));
+    }
+
+    /// As hyper's connect error: a vague message, the reason in its source.
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Connect(#[source] std::io::Error);
+
+    #[test]
+    fn a_network_error_says_its_cause() {
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let err = ClickHouseError::request(
+            "insert windows",
+            ::clickhouse::error::Error::Network(Box::new(Connect(refused))),
+        );
+        assert_eq!(
+            err.to_string(),
+            "ClickHouse insert windows: network error: client error (Connect): Connection refused"
+        );
     }
 }
