@@ -284,8 +284,18 @@ mod tests {
     fn window_event(update: Update) -> String {
         match update {
             Update::Window(json) => json.to_string(),
-            Update::Status(json) => panic!("a window, not the status {json}"),
+            other => panic!("a window, not {other:?}"),
         }
+    }
+
+    #[test]
+    fn close_ends_the_updates_after_what_came_before() {
+        let feed = Feed::new(10, &status());
+        let (_, mut receiver) = feed.subscribe(Selection::All);
+        feed.set_status(&status());
+        feed.close();
+        assert!(matches!(receiver.try_recv(), Ok(Update::Status(_))));
+        assert!(matches!(receiver.try_recv(), Ok(Update::End)));
     }
 
     #[test]
