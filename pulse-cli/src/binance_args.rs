@@ -1,23 +1,26 @@
 //! Flags shared by every command that reads Binance.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use clap::Args;
 use pulse_core::{Symbol, SymbolError};
 use pulse_io::BinanceConfig;
 use pulse_io::binance::AllPerpetuals;
+use pulse_io::replay::SymbolFilter;
 
 /// Where to read live trades from.
 #[derive(Debug, Clone, Args)]
 pub struct BinanceArgs {
-    /// Symbols to follow, comma-separated; `ALL` for every USD-M perpetual
-    /// trading (from Binance's exchangeInfo, read again at each daily
-    /// reconnect), `ALL,-BTCUSDT` for all but some.
+    /// Symbols to follow, comma-separated (default BTCUSDT); `ALL` for every
+    /// USD-M perpetual trading (from Binance's exchangeInfo, read again at
+    /// each daily reconnect), `ALL,-BTCUSDT` for all but some. With
+    /// --replay, only the trades of these symbols are replayed (default:
+    /// every symbol in the file).
     #[arg(
         long,
         env = "PULSE_SYMBOLS",
         value_delimiter = ',',
-        default_value = "BTCUSDT",
         value_name = "LIST"
     )]
     pub symbols: Vec<SymbolChoice>,
@@ -66,10 +69,34 @@ impl FromStr for SymbolChoice {
     }
 }
 
+/// `--symbols` when not given.
+const DEFAULT_SYMBOL: &str = "BTCUSDT";
+
 impl BinanceArgs {
+    /// `--symbols`, or its default.
+    fn choices(&self) -> Cow<'_, [SymbolChoice]> {
+        if self.symbols.is_empty() {
+            let btc = Symbol::new(DEFAULT_SYMBOL).expect("a valid symbol");
+            Cow::Owned(vec![SymbolChoice::One(btc)])
+        } else {
+            Cow::Borrowed(&self.symbols)
+        }
+    }
+
+    /// Which symbols a replay keeps: those of `--symbols` if given, else all.
+    pub fn replay_filter(&self) -> anyhow::Result<SymbolFilter> {
+        if self.symbols.is_empty() {
+            return Ok(SymbolFilter::All);
+        }
+        Ok(match self.all_perpetuals()? {
+            Some(all) => SymbolFilter::Except(all.except.into_iter().collect()),
+            None => SymbolFilter::Only(self.listed().into_iter().collect()),
+        })
+    }
+
     /// The symbols named one by one (none with `ALL`).
     pub fn listed(&self) -> Vec<Symbol> {
-        self.symbols
+        self.choices()
             .iter()
             .filter_map(|c| match c {
                 SymbolChoice::One(s) => Some(*s),
@@ -80,9 +107,9 @@ impl BinanceArgs {
 
     /// `ALL` minus its exclusions, if asked for.
     pub fn all_perpetuals(&self) -> anyhow::Result<Option<AllPerpetuals>> {
-        let all = self.symbols.contains(&SymbolChoice::All);
+        let all = self.choices().contains(&SymbolChoice::All);
         let except: Vec<Symbol> = self
-            .symbols
+            .choices()
             .iter()
             .filter_map(|c| match c {
                 SymbolChoice::Except(s) => Some(*s),

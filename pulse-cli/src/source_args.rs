@@ -51,6 +51,7 @@ pub async fn open_source(
                 .is_none()
                 .then(|| binance.listed().first().copied())
                 .flatten(),
+            symbols: binance.replay_filter()?,
             ..ReplayOptions::default()
         };
         return open_replay(path, options, metrics)

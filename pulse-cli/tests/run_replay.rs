@@ -158,3 +158,59 @@ async fn malformed_lines_are_counted_and_a_file_of_only_them_fails() {
         "{stderr}"
     );
 }
+
+/// `--symbols` with `--replay` replays only those symbols: their windows
+/// are the ones of the whole file, and the others have none.
+#[tokio::test]
+async fn symbols_pick_what_a_replay_replays() {
+    let Some(capture) = capture(ALTCOINS_CAPTURE) else {
+        return;
+    };
+    let dir = temp_dir();
+    let keep = ["NEOUSDT", "BATUSDT"];
+    let only_kept = |windows: Vec<pulse_core::Window>| -> Vec<pulse_core::Window> {
+        let mut kept: Vec<_> = windows
+            .into_iter()
+            .filter(|w| keep.contains(&w.symbol.as_str()))
+            .collect();
+        kept.sort_by_key(|w| (w.symbol, w.start_ms));
+        kept
+    };
+    let expected = only_kept(expected_windows(&capture));
+    for symbols in ["NEOUSDT,BATUSDT", "ALL,-CHRUSDT,-CTKUSDT,-SANDUSDT"] {
+        let csv = dir.path().join("kept.csv");
+        let out = pulse()
+            .args([
+                "run",
+                "--dashboard",
+                "off",
+                "-q",
+                "--symbols",
+                symbols,
+                "--replay",
+            ])
+            .arg(&capture)
+            .env("PULSE_LOG", "info")
+            .arg("--csv")
+            .arg(&csv)
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{symbols}: {stderr}");
+        let (header, mut rows) = read_csv(&csv);
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        rows.sort_by_key(|r| (r[col("symbol")].clone(), r[col("window_start")].clone()));
+        assert_rows_match(&header, &rows, &expected);
+        // The file's 574 trades: 266 of the two kept, 308 of the others.
+        assert!(
+            stderr.contains("pulse run: 266 trades"),
+            "{symbols}: {stderr}"
+        );
+        assert!(
+            stderr.contains("trades=308")
+                && stderr.contains("skipped the trades of symbols not asked for"),
+            "{symbols}: {stderr}"
+        );
+    }
+}

@@ -9,7 +9,9 @@
 //!   (`BTCUSDT-aggTrades-2024-08-08.csv`).
 //!
 //! A replay runs as fast as possible by default, or paced by trade time at
-//! real time × [`ReplayOptions::speed`]. Malformed lines are counted
+//! real time × [`ReplayOptions::speed`], and only some symbols' trades with
+//! [`ReplayOptions::symbols`] (the others are counted and logged once).
+//! Malformed lines are counted
 //! (`frames_rejected`) and logged with their line number, never fatal;
 //! subscription acks are skipped silently. Replays are not live
 //! ([`TradeSource::is_live`](crate::TradeSource::is_live) is false): their
@@ -20,6 +22,7 @@
 //! - `lines`: opening a file as text lines (plain, gzip or zip).
 //! - `reader`: the blocking thread that parses lines into trade batches.
 //! - `pace`: when a trade is due at a given speed.
+//! - `symbols`: [`SymbolFilter`], which symbols' trades are replayed.
 //! - `source`: [`ReplaySource`], the [`TradeSource`](crate::TradeSource).
 
 mod format;
@@ -27,6 +30,8 @@ mod lines;
 mod pace;
 mod reader;
 mod source;
+mod symbols;
 
 pub use format::{ReplayFormat, symbol_from_file_name};
 pub use source::{ReplayOptions, ReplaySource, open_replay};
+pub use symbols::SymbolFilter;

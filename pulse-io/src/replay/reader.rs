@@ -16,6 +16,7 @@ use pulse_core::{Frame, ParseError, Symbol, Trade, parse_csv_row, parse_frame};
 use tokio::sync::mpsc;
 
 use super::lines::Input;
+use super::symbols::SymbolFilter;
 use crate::{Metrics, SourceError};
 
 /// Malformed lines logged one by one before the rest are only counted.
@@ -47,18 +48,14 @@ pub(crate) type Batch = Result<Vec<Trade>, SourceError>;
 /// Starts the reading thread; the channel closes at end of file.
 pub(crate) fn spawn(
     input: Input,
-    format: LineFormat,
+    parser: LineParser,
     path: String,
     metrics: Metrics,
-    batch_size: usize,
 ) -> Result<mpsc::Receiver<Batch>, SourceError> {
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
     let workers = thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
     let mut replay = Replay {
-        parser: LineParser {
-            format,
-            batch_size: batch_size.max(1),
-        },
+        parser,
         workers,
         block_bytes: BLOCK_BYTES,
         path: path.clone(),
@@ -66,6 +63,7 @@ pub(crate) fn spawn(
         lines_before: 0,
         rejected: 0,
         logged: Vec::new(),
+        filtered: 0,
     };
     thread::Builder::new()
         .name("pulse-replay".into())
@@ -104,6 +102,8 @@ struct Replay {
     rejected: u64,
     /// The line numbers of the malformed lines logged one by one.
     logged: Vec<u64>,
+    /// Trades of symbols the [`SymbolFilter`] leaves out.
+    filtered: u64,
 }
 
 /// One worker's two ends, as the reading thread sees them.
@@ -117,12 +117,12 @@ impl Replay {
     /// the workers in turn and their results taken back in the same turn,
     /// which is file order.
     fn run(&mut self, reader: &mut dyn BufRead, tx: &mpsc::Sender<Batch>) -> io::Result<()> {
-        let parser = self.parser;
         thread::scope(|scope| {
             let mut workers = Vec::with_capacity(self.workers);
             for n in 0..self.workers {
                 let (blocks, their_blocks) = sync::sync_channel::<Vec<u8>>(BLOCKS_PER_WORKER);
                 let (their_parsed, parsed) = sync::sync_channel(BLOCKS_PER_WORKER);
+                let parser = self.parser.clone();
                 thread::Builder::new()
                     .name(format!("pulse-parse-{n}"))
                     .spawn_scoped(scope, move || {
@@ -171,6 +171,7 @@ impl Replay {
             self.reject(self.lines_before + line, rejection);
         }
         self.lines_before += parsed.lines;
+        self.filtered += parsed.filtered;
         parsed
             .batches
             .into_iter()
@@ -190,6 +191,9 @@ impl Replay {
     }
 
     fn finish(&self) {
+        if self.filtered > 0 {
+            tracing::info!(path = %self.path, trades = self.filtered, "skipped the trades of symbols not asked for");
+        }
         if self.rejected > LOGGED_REJECTS {
             tracing::warn!(path = %self.path, rejected = self.rejected, first_lines = ?self.logged, "replay skipped malformed lines");
         }
@@ -252,26 +256,40 @@ fn read_blocks(
 }
 
 /// Turns lines into trades; the same on every worker.
-#[derive(Clone, Copy)]
-struct LineParser {
+#[derive(Clone, Debug)]
+pub(crate) struct LineParser {
     format: LineFormat,
     batch_size: usize,
+    symbols: SymbolFilter,
 }
 
 /// A parsed block: its trades in batches, its malformed lines by their
-/// number within the block (from 1), and how many lines it held.
+/// number within the block (from 1), how many lines it held and how many
+/// trades the symbol filter left out.
 struct Parsed {
     batches: Vec<Vec<Trade>>,
     rejected: Vec<(u64, Rejection)>,
     lines: u64,
+    filtered: u64,
 }
 
 impl LineParser {
+    /// Lines of `format` into batches of at most `batch_size` trades of the
+    /// symbols `symbols` keeps.
+    pub(crate) fn new(format: LineFormat, batch_size: usize, symbols: SymbolFilter) -> Self {
+        LineParser {
+            format,
+            batch_size: batch_size.max(1),
+            symbols,
+        }
+    }
+
     fn block(&self, block: &[u8]) -> Parsed {
         let mut parsed = Parsed {
             batches: Vec::new(),
             rejected: Vec::new(),
             lines: 0,
+            filtered: 0,
         };
         let mut batch = Vec::with_capacity(self.batch_size);
         let mut start = 0;
@@ -287,7 +305,8 @@ impl LineParser {
                 continue;
             }
             match self.parse(line) {
-                Ok(Some(trade)) => batch.push(trade),
+                Ok(Some(trade)) if self.symbols.keeps(trade.symbol) => batch.push(trade),
+                Ok(Some(_)) => parsed.filtered += 1,
                 Ok(None) => {}
                 Err(rejection) => parsed.rejected.push((parsed.lines, rejection)),
             }
@@ -349,10 +368,7 @@ mod tests {
 
     fn replay(workers: usize, block_bytes: usize, batch_size: usize) -> Replay {
         Replay {
-            parser: LineParser {
-                format: LineFormat::Json,
-                batch_size,
-            },
+            parser: LineParser::new(LineFormat::Json, batch_size, SymbolFilter::All),
             workers,
             block_bytes,
             path: "test".into(),
@@ -360,6 +376,7 @@ mod tests {
             lines_before: 0,
             rejected: 0,
             logged: Vec::new(),
+            filtered: 0,
         }
     }
 
@@ -395,6 +412,37 @@ mod tests {
                 assert_eq!(replay.logged, [4, 7], "{case}");
                 assert_eq!(replay.lines_before, 8, "{case}");
             }
+        }
+    }
+
+    /// Trades of symbols left out are counted, not handed on; the line
+    /// numbers of malformed lines stay those of the file.
+    #[test]
+    fn the_symbol_filter_keeps_only_the_symbols_asked_for() {
+        let text = format!(
+            "{}\n{}\nnot json\n{}\n",
+            frame(1),
+            frame(2).replace("BTCUSDT", "ETHUSDT"),
+            frame(3)
+        );
+        let eth = Symbol::new("ETHUSDT").unwrap();
+        for (filter, ids, filtered) in [
+            (SymbolFilter::Only([eth].into()), vec![2], 2),
+            (SymbolFilter::Except([eth].into()), vec![1, 3], 1),
+            (SymbolFilter::All, vec![1, 2, 3], 0),
+        ] {
+            let (tx, mut rx) = mpsc::channel(64);
+            let mut replay = replay(2, 64, 8);
+            replay.parser = LineParser::new(LineFormat::Json, 8, filter.clone());
+            replay.run(&mut text.as_bytes(), &tx).unwrap();
+            drop(tx);
+            let mut got = Vec::new();
+            while let Ok(batch) = rx.try_recv() {
+                got.extend(batch.unwrap().iter().map(|t| t.id));
+            }
+            assert_eq!(got, ids, "{filter:?}");
+            assert_eq!(replay.filtered, filtered, "{filter:?}");
+            assert_eq!(replay.logged, [3], "{filter:?}");
         }
     }
 

@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use super::format::{ReplayFormat, symbol_from_file_name};
 use super::lines::Input;
 use super::pace::Pacer;
-use super::reader::{self, Batch, LineFormat};
+use super::reader::{self, Batch, LineFormat, LineParser};
+use super::symbols::SymbolFilter;
 use crate::{Metrics, SourceError, TradeSource};
 
 /// How to replay a file.
@@ -26,6 +27,8 @@ pub struct ReplayOptions {
     pub symbol: Option<Symbol>,
     /// Most trades handed out per call when unpaced.
     pub batch_size: usize,
+    /// Which symbols' trades are handed out; every symbol by default.
+    pub symbols: SymbolFilter,
 }
 
 impl Default for ReplayOptions {
@@ -34,6 +37,7 @@ impl Default for ReplayOptions {
             speed: None,
             symbol: None,
             batch_size: 1024,
+            symbols: SymbolFilter::All,
         }
     }
 }
@@ -104,7 +108,8 @@ impl ReplaySource {
             ),
         };
         let input = Input::open(path, format)?;
-        let batches = reader::spawn(input, lines, shown, metrics, options.batch_size)?;
+        let parser = LineParser::new(lines, options.batch_size, options.symbols);
+        let batches = reader::spawn(input, parser, shown, metrics)?;
         Ok(ReplaySource {
             batches,
             pending: VecDeque::new(),
