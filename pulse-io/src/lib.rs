@@ -10,7 +10,7 @@
 //! - [`metrics`]: Prometheus metrics shared by every part.
 //! - [`retry`]: backoff with jitter.
 //! - [`csv_sink`]: the CSV export of windows ([`CsvSink`]).
-//! - [`row_version`]: the `version` column of a stored window.
+//! - [`row_version`](mod@row_version): the `version` column of a stored window.
 //! - [`terminal`]: one printed line per window ([`TerminalSink`]).
 //! - [`time`]: the wall clock and RFC 3339 times.
 //! - [`binance`] (feature `binance`): the live Binance USD-M source with
