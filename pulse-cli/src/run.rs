@@ -103,6 +103,11 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
             CsvSink::create(path).context("opening the --csv file")?,
         ));
     }
+    if args.keep_serving && args.dashboard.0.is_none() {
+        tracing::warn!(
+            "--keep-serving does nothing with --dashboard off: there is nothing to serve"
+        );
+    }
     let dashboard = match args.dashboard.0 {
         Some(addr) => {
             let dashboard = Dashboard::new(args.history, &status);
