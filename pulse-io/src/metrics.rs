@@ -296,12 +296,13 @@ impl Metrics {
         }
     }
 
-    /// Renders every metric in the Prometheus text format.
+    /// Renders every metric in the Prometheus text format, each metric's
+    /// series in label order, so the same counts always give the same text.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
+        let mut text = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        in_label_order(&text)
     }
 
     /// Shorthand for a symbol label.
@@ -381,6 +382,46 @@ impl Metrics {
     }
 }
 
+/// `text` with each run of sample lines sorted by label set: a family keeps
+/// its series in a `HashMap`, so the encoder lists them in any order. The
+/// sort is stable and ignores `le`, so a histogram's lines stay in order.
+fn in_label_order(text: &str) -> String {
+    fn flush(out: &mut String, run: &mut Vec<&str>) {
+        run.sort_by_cached_key(|line| series_labels(line));
+        for line in run.drain(..) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut run = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            flush(&mut out, &mut run);
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            run.push(line);
+        }
+    }
+    flush(&mut out, &mut run);
+    out
+}
+
+/// A sample line's labels without `le`: `{symbol="BTCUSDT",le="0.5"} 3`
+/// gives `symbol="BTCUSDT"`.
+fn series_labels(line: &str) -> Vec<&str> {
+    let labels = match (line.find('{'), line.rfind('}')) {
+        (Some(open), Some(close)) if open < close => &line[open + 1..close],
+        _ => "",
+    };
+    // Label values here are symbols, topics and reasons: no `,` inside.
+    labels
+        .split(',')
+        .filter(|pair| !pair.starts_with("le="))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,5 +468,60 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }
+    }
+
+    #[test]
+    fn lists_series_in_label_order_whatever_order_they_were_made_in() {
+        let symbols = ["SOLUSDT", "BTCUSDT", "XRPUSDT", "ETHUSDT", "ADAUSDT"];
+        let texts: Vec<String> = [symbols.to_vec(), symbols.iter().rev().copied().collect()]
+            .iter()
+            .map(|order| {
+                let m = Metrics::new();
+                for s in order {
+                    m.init_symbol(s);
+                    m.init_sink(s);
+                }
+                m.window_store_latency
+                    .get_or_create(&Metrics::sink("ETHUSDT"))
+                    .observe(0.003);
+                m.encode()
+            })
+            .collect();
+        assert_eq!(texts[0], texts[1]);
+        let received: Vec<&str> = texts[0]
+            .lines()
+            .filter(|l| l.starts_with("pulse_trades_received_total{"))
+            .collect();
+        assert_eq!(
+            received,
+            ["ADAUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
+                .map(|s| format!("pulse_trades_received_total{{symbol=\"{s}\"}} 0"))
+        );
+        // A histogram's buckets keep their order, then its sum and count.
+        let eth: Vec<&str> = texts[0]
+            .lines()
+            .filter(|l| {
+                l.starts_with("pulse_window_store_latency_seconds") && l.contains("ETHUSDT")
+            })
+            .collect();
+        assert_eq!(eth.len(), 20, "{eth:#?}");
+        assert!(eth.iter().any(|l| l.contains("le=\"0.001\"")));
+        let le = |l: &str| {
+            l.split("le=\"")
+                .nth(1)
+                .map(|v| v.split('"').next().unwrap().to_string())
+        };
+        let bounds: Vec<f64> = eth
+            .iter()
+            .filter_map(|l| le(l))
+            .map(|v| {
+                if v == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    v.parse().unwrap()
+                }
+            })
+            .collect();
+        assert!(bounds.windows(2).all(|w| w[0] < w[1]), "{bounds:?}");
     }
 }
