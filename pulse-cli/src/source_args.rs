@@ -23,7 +23,7 @@ pub struct ReplayArgs {
 
     /// Pace the replay at FACTOR × real time, by trade time (10 = ten times
     /// faster). Default: as fast as possible.
-    #[arg(long, value_name = "FACTOR", requires = "replay", value_parser = positive_factor)]
+    #[arg(long, value_name = "FACTOR", requires = "replay", value_parser = positive_factor, allow_negative_numbers = true)]
     pub speed: Option<f64>,
 }
 
@@ -127,6 +127,13 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+        // A negative factor is a bad value, not an unknown flag.
+        let err = parse(&["--replay", "x.jsonl", "--speed", "-1"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{err}");
+        assert!(
+            err.to_string().contains("expected a positive number"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -38,6 +38,14 @@ pub enum SelectionError {
     /// Not `all`, a list like `0,2` or an instance like `1/3`.
     #[error("invalid partition selection {0:?}: use a list like 0,2 or an instance like 1/3")]
     Syntax(String),
+    /// An instance `I/N` with `I` not below `N`.
+    #[error("there is no instance {index}/{count}: I/N counts I from 0 to N-1, e.g. 0/{count}")]
+    NoSuchInstance {
+        /// `I`.
+        index: u32,
+        /// `N`.
+        count: u32,
+    },
     /// A listed partition is not in the topic.
     #[error("partition {partition} does not exist (the topic has {available:?})")]
     NoSuchPartition {
@@ -106,8 +114,11 @@ impl FromStr for PartitionSelection {
         if let Some((index, count)) = t.split_once('/') {
             let index: u32 = index.trim().parse().map_err(|_| err())?;
             let count: u32 = count.trim().parse().map_err(|_| err())?;
-            if count == 0 || index >= count || count > i32::MAX as u32 {
+            if count == 0 || count > i32::MAX as u32 {
                 return Err(err());
+            }
+            if index >= count {
+                return Err(SelectionError::NoSuchInstance { index, count });
             }
             return Ok(PartitionSelection::Instance { index, count });
         }
@@ -150,6 +161,10 @@ mod tests {
         for bad in ["", "a", "1,,2", "-1", "3/3", "1/0", "1/x"] {
             assert!(bad.parse::<PartitionSelection>().is_err(), "{bad}");
         }
+        assert_eq!(
+            "3/3".parse::<PartitionSelection>().unwrap_err().to_string(),
+            "there is no instance 3/3: I/N counts I from 0 to N-1, e.g. 0/3"
+        );
     }
 
     #[test]
