@@ -93,7 +93,14 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
     let live = args.replay.replay.is_none();
     let mut status = initial_status(&args);
 
-    // Sinks first: a bad --csv path or a busy port fails before connecting.
+    // A replay file is checked at once, before anything is printed about
+    // the run; a live source connects after the sinks, so a bad --csv path
+    // or a busy port fails before connecting.
+    let mut replay = None;
+    if !live {
+        let source = open_source(&args.binance, &args.replay, metrics.clone()).await;
+        replay = Some(source.map_err(|e| with_hint(e, live))?);
+    }
     let mut sinks: Vec<Box<dyn WindowSink>> = Vec::new();
     if !args.quiet {
         sinks.push(Box::new(TerminalSink::stdout()));
@@ -144,11 +151,14 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
     };
 
     // Ctrl-C while connecting (retries can take a while) stops at once.
-    let source = tokio::select! {
-        _ = shutdown.cancelled() => return Ok(()),
-        source = open_source(&args.binance, &args.replay, metrics.clone()) => {
-            source.map_err(|e| with_hint(e, live))?
-        }
+    let source = match replay {
+        Some(source) => source,
+        None => tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            source = open_source(&args.binance, &args.replay, metrics.clone()) => {
+                source.map_err(|e| with_hint(e, live))?
+            }
+        },
     };
     // One sequence tracker per trade path: the live source's lanes already
     // hand out each symbol's trades in id order, once; a replay's are
@@ -176,38 +186,41 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
             .progress_markers(MARKER_INTERVAL);
     }
 
-    let result = pipeline.run(shutdown.clone()).await;
+    let (summary, result) = pipeline.run_and_summarise(shutdown.clone()).await;
     if let Some((dashboard, _)) = &dashboard {
-        let summary = result.as_ref().ok();
-        status.state = match summary {
-            Some(s) if s.source_ended => "ended",
-            _ => "stopped",
+        status.state = if summary.source_ended && result.is_ok() {
+            "ended"
+        } else {
+            "stopped"
         };
-        status.trades = summary.map_or(0, |s| s.trades);
-        status.windows = summary.map_or(0, |s| s.windows);
+        status.trades = summary.trades;
+        status.windows = summary.windows;
         dashboard.set_status(&status);
         if !args.keep_serving {
             dashboard.close();
         }
     }
-    let summary = match result {
-        Ok(summary) => summary,
-        Err(e) => {
-            stop_dashboard(dashboard).await;
-            return Err(with_hint(e, live));
-        }
-    };
     log_by_symbol(&summary);
+    // Also after an error: what was read before it was aggregated and written.
     eprintln!(
-        "{}",
+        "{}{}",
         summary_line(
             &summary,
             metrics.rejected_total(),
             started.elapsed().as_secs_f64()
-        )
+        ),
+        if result.is_err() {
+            "; stopped by the error below"
+        } else {
+            ""
+        }
     );
     if let Some(path) = &args.csv {
         eprintln!("csv: {} rows in {}", summary.windows, path.display());
+    }
+    if let Err(e) = result {
+        stop_dashboard(dashboard).await;
+        return Err(with_hint(e, live));
     }
 
     let found = check_replay_found_trades(&args.replay, &summary, &metrics);

@@ -117,6 +117,57 @@ async fn a_busy_dashboard_port_fails_early_and_says_what_to_do() {
     assert!(out.stdout.is_empty(), "nothing processed");
 }
 
+/// A gzip file cut short replays its whole lines, writes their windows,
+/// prints the summary and then fails, saying where the file ends.
+#[tokio::test]
+async fn a_cut_short_file_keeps_what_it_read_and_fails_saying_so() {
+    let Some(capture) = capture(BTC_CAPTURE) else {
+        return;
+    };
+    let dir = temp_dir();
+    let gz = std::fs::read(&capture).unwrap();
+    let cut = dir.path().join("btcusdt.jsonl.gz");
+    std::fs::write(&cut, &gz[..gz.len() / 3]).unwrap();
+    let csv = dir.path().join("cut.csv");
+    let out = pulse()
+        .args(["run", "--dashboard", "off", "-q", "--replay"])
+        .arg(&cut)
+        .arg("--csv")
+        .arg(&csv)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let rows = read_csv(&csv).1.len();
+    assert!(rows > 10, "{rows} rows\n{stderr}");
+    assert!(
+        stderr.contains(&format!("windows (BTCUSDT {rows}) in "))
+            && stderr.contains("; stopped by the error below"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("csv: {rows} rows in ")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the file ends mid-stream after "),
+        "{stderr}"
+    );
+
+    // A file that is not there fails before the dashboard is announced.
+    let out = pulse()
+        .args(["run", "--dashboard", "127.0.0.1:0", "--replay"])
+        .arg(dir.path().join("missing.jsonl"))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("opening the replay file"), "{stderr}");
+    assert!(!stderr.contains("dashboard: http"), "{stderr}");
+}
+
 /// Malformed lines are skipped and counted on the summary line; a file of
 /// nothing else is an error, not an empty success.
 #[tokio::test]

@@ -254,6 +254,39 @@ async fn malformed_lines_are_counted_and_skipped() {
 }
 
 #[tokio::test]
+async fn a_cut_short_gzip_file_replays_its_whole_lines_then_says_so() {
+    let Some(dir) = data_dir() else { return };
+    let gz = std::fs::read(dir.join(BTC_USDM)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("btcusdt.jsonl.gz");
+    std::fs::write(&path, &gz[..gz.len() / 2]).unwrap();
+    // What a tolerant reader gets out of the first half: its whole lines.
+    let mut text = Vec::new();
+    let _ = std::io::Read::read_to_end(
+        &mut MultiGzDecoder::new(std::fs::File::open(&path).unwrap()),
+        &mut text,
+    );
+    let whole = text.iter().filter(|&&b| b == b'\n').count();
+    assert!(whole > 1_000, "{whole}");
+
+    let mut source = open_replay(&path, ReplayOptions::default(), Metrics::new()).unwrap();
+    let mut trades = Vec::new();
+    let err = loop {
+        match source.next_trades(&mut trades).await {
+            Ok(true) => {}
+            Ok(false) => panic!("a cut-short file must not end like a whole one"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(trades.len(), whole);
+    let shown = err.to_string();
+    assert!(
+        shown.contains(&format!("ends mid-stream after {whole} whole lines")),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
 async fn unusable_files_fail_at_open() {
     let tmp = tempfile::tempdir().unwrap();
     let no_symbol = tmp.path().join("dump.csv");

@@ -233,10 +233,22 @@ impl<S: Stage> Pipeline<S> {
     /// flushes the stage and every sink and saves the last checkpoint. A
     /// source error is returned after the flush, so complete windows are
     /// never lost to it.
-    pub async fn run(
+    pub async fn run(self, shutdown: CancellationToken) -> Result<PipelineSummary, PipelineError> {
+        let (summary, result) = self.run_and_summarise(shutdown).await;
+        result.map(|()| summary)
+    }
+
+    /// [`run`](Self::run), returning the totals even when it fails, so a
+    /// caller can say how far it got before the error.
+    pub async fn run_and_summarise(
         mut self,
         shutdown: CancellationToken,
-    ) -> Result<PipelineSummary, PipelineError> {
+    ) -> (PipelineSummary, Result<(), PipelineError>) {
+        let result = self.run_to_end(shutdown).await;
+        (self.summary, result)
+    }
+
+    async fn run_to_end(&mut self, shutdown: CancellationToken) -> Result<(), PipelineError> {
         let names = self.trade_sinks.iter().map(|s| s.name());
         let names = names.chain(self.slots.iter().map(|s| s.sink.name()));
         for name in names.chain(self.checkpoints.iter().map(|c| c.store.name())) {
@@ -284,7 +296,7 @@ impl<S: Stage> Pipeline<S> {
         }
         source_result?;
         self.log_progress();
-        Ok(self.summary)
+        Ok(())
     }
 
     /// The main loop; returns when the source ends or fails, or on shutdown.

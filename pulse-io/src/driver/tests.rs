@@ -237,6 +237,20 @@ async fn source_failure_still_flushes_open_windows() {
     );
 }
 
+#[tokio::test]
+async fn a_failed_run_still_reports_how_far_it_got() {
+    let batches = vec![vec![trade("BTCUSDT", 1, 1_000), trade("BTCUSDT", 2, 2_200)]];
+    let (p, stored, _) = pipeline(batches, true, 0, true);
+    let (summary, result) = p.run_and_summarise(CancellationToken::new()).await;
+    assert!(
+        matches!(result, Err(PipelineError::Source(_))),
+        "{result:?}"
+    );
+    assert_eq!((summary.trades, summary.windows), (2, 2));
+    assert!(!summary.source_ended);
+    assert_eq!(stored.lock().unwrap().len(), 2);
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_gives_up_on_a_sink_that_stays_down() {
     let batches = vec![vec![trade("BTCUSDT", 1, 1_000)]];

@@ -75,6 +75,17 @@ pub(crate) fn spawn(
             }));
             let error = match result {
                 Ok(Ok(())) => None,
+                Ok(Err(source)) if source.kind() == io::ErrorKind::UnexpectedEof => {
+                    let source = io::Error::new(
+                        source.kind(),
+                        format!(
+                            "the file ends mid-stream after {} whole lines, which were replayed: \
+                             it is cut short, or still being written ({source})",
+                            replay.lines_before
+                        ),
+                    );
+                    Some(SourceError::Io { path, source })
+                }
                 Ok(Err(source)) => Some(SourceError::Io { path, source }),
                 Err(_) => Some(SourceError::Other(format!(
                     "the replay reader of {path} stopped on a bug (see the panic above)"
