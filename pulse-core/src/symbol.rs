@@ -14,9 +14,11 @@ pub const MAX_SYMBOL_LEN: usize = 23;
 /// assert_eq!(s.as_str(), "BTCUSDT");
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+// Three aligned words, the text zero-padded and its length in the last
+// byte: trades copy symbols, and maps compare them, per trade.
+#[repr(align(8))]
 pub struct Symbol {
-    len: u8,
-    bytes: [u8; MAX_SYMBOL_LEN],
+    bytes: [u8; 24],
 }
 
 /// Why a symbol was rejected.
@@ -42,30 +44,29 @@ impl Symbol {
         if raw.is_empty() || raw.len() > MAX_SYMBOL_LEN {
             return Err(SymbolError::Length(raw.len()));
         }
-        let mut bytes = [0u8; MAX_SYMBOL_LEN];
+        let mut bytes = [0u8; 24];
         for (dst, &b) in bytes.iter_mut().zip(raw) {
             if !(b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(SymbolError::InvalidChar(b as char));
             }
             *dst = b.to_ascii_uppercase();
         }
-        Ok(Symbol {
-            len: raw.len() as u8,
-            bytes,
-        })
+        bytes[MAX_SYMBOL_LEN] = raw.len() as u8;
+        Ok(Symbol { bytes })
     }
 
     /// [`from_bytes`](Self::from_bytes) of `window[..len]`, eight bytes at
     /// a time: the parsers' fast path hands in the input from the symbol's
     /// start, so whole words can be read without copying first.
+    #[inline]
     pub(crate) fn from_window(window: &[u8; 24], len: usize) -> Result<Self, SymbolError> {
         if len == 0 || len > MAX_SYMBOL_LEN {
             return Err(SymbolError::Length(len));
         }
-        let mut out = [0u8; 24];
+        let mut words = [0u64; 3];
         let mut valid = true;
         // Only the words the symbol reaches into; the rest stay zero.
-        for k in 0..len.div_ceil(8) {
+        for (k, word) in words.iter_mut().enumerate().take(len.div_ceil(8)) {
             let x = u64::from_le_bytes(*window[8 * k..].first_chunk::<8>().unwrap_or(&[0; 8]));
             let n = (len - 8 * k).min(8);
             let keep = if n == 8 {
@@ -82,24 +83,24 @@ impl Symbol {
                 | in_range(x7, b'_', b'_');
             valid &= ok & ascii & keep == keep;
             // `keep >> 7` is 1 in each kept byte: spread it to 0xff.
-            let upper = (x ^ (lower >> 2)) & ((keep >> 7) * 0xff);
-            out[8 * k..8 * k + 8].copy_from_slice(&upper.to_le_bytes());
+            *word = (x ^ (lower >> 2)) & ((keep >> 7) * 0xff);
         }
         if !valid {
             return Self::from_bytes(&window[..len]);
         }
-        let mut bytes = [0u8; MAX_SYMBOL_LEN];
-        bytes.copy_from_slice(&out[..MAX_SYMBOL_LEN]);
-        Ok(Symbol {
-            len: len as u8,
-            bytes,
-        })
+        // Whole words, so a reader of the result loads what was stored.
+        words[2] |= (len as u64) << 56;
+        let mut bytes = [0u8; 24];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        Ok(Symbol { bytes })
     }
 
     /// The symbol text, upper case.
     pub fn as_str(&self) -> &str {
         // Only ASCII bytes are ever stored.
-        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()
+        std::str::from_utf8(&self.bytes[..self.len()]).unwrap_or_default()
     }
 
     /// Lower-case form, as used in Binance stream names (`btcusdt@aggTrade`).
@@ -114,8 +115,8 @@ impl Ord for Symbol {
     // Inline across crates: the maps in pulse-io compare symbols per record.
     #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.len
-            .cmp(&other.len)
+        self.len()
+            .cmp(&other.len())
             .then_with(|| self.words().cmp(&other.words()))
     }
 }
@@ -128,13 +129,18 @@ impl PartialOrd for Symbol {
 }
 
 impl Symbol {
-    /// The bytes as big-endian words (the last one zero-padded), which
-    /// compare as the bytes do.
+    #[inline]
+    fn len(&self) -> usize {
+        self.bytes[MAX_SYMBOL_LEN] as usize
+    }
+
+    /// The bytes as big-endian words, which compare as the zero-padded
+    /// text does; the length in the last byte only breaks ties `cmp` has
+    /// already settled.
     #[inline]
     fn words(&self) -> [u64; 3] {
-        let mut padded = [0u8; 24];
-        padded[..MAX_SYMBOL_LEN].copy_from_slice(&self.bytes);
-        let word = |k: usize| u64::from_be_bytes(*padded[8 * k..].first_chunk().unwrap_or(&[0; 8]));
+        let word =
+            |k: usize| u64::from_be_bytes(*self.bytes[8 * k..].first_chunk().unwrap_or(&[0; 8]));
         [word(0), word(1), word(2)]
     }
 }
