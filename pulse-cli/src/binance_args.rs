@@ -2,12 +2,15 @@
 
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::Args;
 use pulse_core::{Symbol, SymbolError};
 use pulse_io::BinanceConfig;
 use pulse_io::binance::AllPerpetuals;
 use pulse_io::replay::SymbolFilter;
+
+use crate::duration::parse_duration;
 
 /// Where to read live trades from.
 #[derive(Debug, Clone, Args)]
@@ -41,6 +44,18 @@ pub struct BinanceArgs {
         default_value = "https://fapi.binance.com"
     )]
     pub binance_rest_url: String,
+
+    /// Replace a connection that answers pings but carries no trade for
+    /// this long (a wrong URL does this); raise it for rarely traded
+    /// symbols, since each replacement checks every symbol over REST.
+    #[arg(
+        long,
+        env = "PULSE_DATA_TIMEOUT",
+        default_value = "2m",
+        value_name = "DURATION",
+        value_parser = parse_duration
+    )]
+    pub data_timeout: Duration,
 }
 
 /// One item of `--symbols`.
@@ -138,6 +153,7 @@ impl BinanceArgs {
             all_perpetuals: self.all_perpetuals()?,
             ws_base: self.binance_ws_url.clone(),
             rest_base: self.binance_rest_url.clone(),
+            data_timeout: self.data_timeout,
             ..BinanceConfig::default()
         })
     }
@@ -184,5 +200,18 @@ mod tests {
         for bad in ["-BTCUSDT", "ALL,BTCUSDT", "ALL,-", "BTC-USDT"] {
             assert!(config(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn data_timeout_defaults_to_the_library_default() {
+        assert_eq!(
+            config("BTCUSDT").unwrap().data_timeout,
+            BinanceConfig::default().data_timeout
+        );
+        let c = Cli::try_parse_from(["pulse", "--data-timeout", "10m"]).unwrap();
+        assert_eq!(
+            c.binance.config().unwrap().data_timeout,
+            Duration::from_secs(600)
+        );
     }
 }

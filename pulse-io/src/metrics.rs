@@ -6,8 +6,9 @@
 //!
 //! Who records what, so nothing is counted twice:
 //! - sources: `frames_rejected`, `queue_dropped`, `gaps` (found on the wire),
-//!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connect_failures`, `connections`,
-//!   `symbols_followed`, `symbol_list_failures`, `resume_ahead`;
+//!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connect_failures`,
+//!   `silent_connections`, `connections`, `symbols_followed`,
+//!   `symbol_list_failures`, `resume_ahead`;
 //! - `pulse produce`'s start-up scan of the topic: `resume_not_found`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
 //!   `duplicates`, `late_trades`, `stream_gaps`, `windows_emitted`,
@@ -150,6 +151,9 @@ pub struct Metrics {
     pub reconnects: Counter,
     /// WebSocket connection attempts that failed, at start-up or reconnecting.
     pub connect_failures: Counter,
+    /// WebSocket connections replaced because they answered pings but
+    /// carried no data for the source's `data_timeout`.
+    pub silent_connections: Counter,
     /// Open WebSocket connections.
     pub connections: Gauge,
     /// Symbols a live source follows now; with `--symbols ALL` it changes
@@ -251,6 +255,10 @@ impl Metrics {
             connect_failures: r.add(
                 "connect_failures",
                 "WebSocket connection attempts that failed, at start-up or reconnecting",
+            ),
+            silent_connections: r.add(
+                "silent_connections",
+                "WebSocket connections replaced after answering pings but carrying no data",
             ),
             connections: r.add("connections", "Open WebSocket connections"),
             symbols_followed: r.add("symbols_followed", "Symbols a live source follows now"),

@@ -224,6 +224,44 @@ async fn a_quiet_connection_is_kept_alive_by_our_pings() {
     drop(source);
 }
 
+/// A connection that answers pings but never carries a trade (as Binance's
+/// legacy paths do) is replaced after `data_timeout`, counted, and what
+/// comes once data flows is delivered whole.
+#[tokio::test]
+async fn a_connection_without_data_is_replaced() {
+    let Some(trades) = recorded(ALTCOINS) else {
+        return;
+    };
+    let config = FakeConfig {
+        start: pulse_testkit::fake_binance::Start::Manual,
+        ..FakeConfig::default()
+    };
+    let fake = FakeBinance::start_with(trades, config).await;
+    let metrics = Metrics::new();
+    let config = pulse_io::BinanceConfig {
+        data_timeout: Duration::from_millis(1_500),
+        ..fake.binance_config()
+    };
+    let mut source = BinanceSource::connect(config, metrics.clone())
+        .await
+        .expect("connect");
+    wait_until(
+        RECONNECT_WITHIN,
+        "the silent connection is replaced twice",
+        || async { fake.stats().connections_accepted >= 3 },
+    )
+    .await;
+    // Our pings were answered all along: only the missing data ended them.
+    assert!(fake.stats().pings_received >= 2, "{:?}", fake.stats());
+    assert!(metrics.silent_connections.get() >= 2);
+    assert_eq!(metrics.reconnects.get(), metrics.silent_connections.get());
+    let text = metrics.encode();
+    assert!(text.contains("pulse_silent_connections_total "), "{text}");
+    fake.play();
+    let got = collect_trades(&mut source, fake.trades().len(), WITHIN).await;
+    assert_same_trades(fake.trades(), &got);
+}
+
 #[tokio::test]
 async fn refused_reconnects_are_retried_with_backoff() {
     let Some((trades, fake, _, mut source)) = altcoins_source().await else {

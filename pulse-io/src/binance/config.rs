@@ -35,6 +35,13 @@ pub struct BinanceConfig {
     /// sent after a third of it, so a quiet but healthy connection answers
     /// with a pong in time.
     pub stall_timeout: Duration,
+    /// A connection that answers pings but delivers no data frame (a trade,
+    /// an ack, even a malformed frame) for this long is replaced, counted in
+    /// `silent_connections`: Binance's legacy `/ws` paths accept and then
+    /// send nothing. Each replacement of a shard whose symbols are merely
+    /// quiet costs a REST check per symbol, so raise it for rarely traded
+    /// symbols.
+    pub data_timeout: Duration,
     /// Connections are replaced before this age (Binance cuts at 24 h).
     /// With `all_perpetuals`, the symbol list is read again as often.
     pub max_connection_age: Duration,
@@ -125,6 +132,7 @@ impl Default for BinanceConfig {
             rest_base: DEFAULT_REST_BASE.to_string(),
             streams_per_connection: 200,
             stall_timeout: Duration::from_secs(15),
+            data_timeout: Duration::from_secs(120),
             max_connection_age: Duration::from_secs(23 * 3600),
             rotation_overlap: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
@@ -178,6 +186,7 @@ impl BinanceConfig {
         }
         let durations = [
             ("stall timeout", self.stall_timeout),
+            ("data timeout", self.data_timeout),
             ("max connection age", self.max_connection_age),
             ("connect timeout", self.connect_timeout),
             ("request timeout", self.backfill.request_timeout),
@@ -234,6 +243,10 @@ mod tests {
             (
                 "stall timeout",
                 Box::new(|c| c.stall_timeout = Duration::ZERO),
+            ),
+            (
+                "data timeout",
+                Box::new(|c| c.data_timeout = Duration::ZERO),
             ),
             (
                 "rotation overlap",

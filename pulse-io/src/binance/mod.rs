@@ -6,10 +6,12 @@
 //! - **Shards**: at most `streams_per_connection` (200) streams per
 //!   connection, named in the URL, so no SUBSCRIBE traffic is needed.
 //! - **Liveness**: pings are answered; a connection silent for
-//!   `stall_timeout` (after a ping of our own) is dead; reconnects back off
-//!   exponentially with jitter and resubscribe everything; connections are
-//!   replaced before `max_connection_age` (Binance cuts at 24 h) with an
-//!   overlap, so nothing is missed.
+//!   `stall_timeout` (after a ping of our own) is dead, and one that
+//!   answers pings but carries no data for `data_timeout` is replaced
+//!   (`silent_connections`); reconnects back off exponentially with
+//!   jitter and resubscribe everything; connections are replaced before
+//!   `max_connection_age` (Binance cuts at 24 h) with an overlap, so
+//!   nothing is missed.
 //! - **Completeness**: ids are ordered per symbol by pulse-core's
 //!   [`Lanes`](pulse_core::Lanes). After a gap (a reconnect, a stall,
 //!   a queue drop) the missing ids are fetched from
@@ -28,8 +30,8 @@
 //!
 //! Counted in [`Metrics`](crate::Metrics): `gaps`, `trades_backfilled`,
 //! `trades_unfilled`, `duplicates` (dropped here, e.g. during an overlap),
-//! `reconnects`, `connections`, `queue_dropped`, `frames_rejected`,
-//! `symbols_followed`, `symbol_list_failures`.
+//! `reconnects`, `silent_connections`, `connections`, `queue_dropped`,
+//! `frames_rejected`, `symbols_followed`, `symbol_list_failures`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pulse_io::SourceError> {

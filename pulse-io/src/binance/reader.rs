@@ -1,5 +1,6 @@
 //! One connection's reader task: reads frames into the inbox, watches for
-//! stalls, reconnects with backoff, and replaces the connection before
+//! stalls and for connections that answer pings but carry no data,
+//! reconnects with backoff, and replaces the connection before
 //! Binance's 24 h cut-off with an overlap so no trade falls between.
 
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub(crate) struct ShardReader {
 struct Live {
     ws: Ws,
     opened: Instant,
+    /// When the last data frame (not a ping or pong) came; `opened` before.
+    last_data: Instant,
     rotate_at: Instant,
     gauge: Gauge,
 }
@@ -65,6 +68,7 @@ impl Live {
         Live {
             ws,
             opened: Instant::now(),
+            last_data: Instant::now(),
             rotate_at: Instant::now() + config.max_connection_age,
             gauge: gauge.clone(),
         }
@@ -81,6 +85,13 @@ enum Ended {
     Shutdown,
     RotationDue,
     Dead(String),
+    /// Pongs came back but no data frame for `data_timeout`.
+    Silent,
+}
+
+/// Whether a message is data: anything but control frames and the end.
+fn is_data(message: &Option<Result<Message, tungstenite::Error>>) -> bool {
+    matches!(message, Some(Ok(Message::Text(_) | Message::Binary(_))))
 }
 
 /// The URL without its long stream list, for messages.
@@ -143,6 +154,22 @@ impl ShardReader {
                     drop(conn);
                     self.recover(&gauge).await
                 }
+                Ended::Silent => {
+                    self.metrics.silent_connections.inc();
+                    tracing::warn!(
+                        shard = self.shard.index,
+                        url = short_url(&self.shard.url),
+                        timeout = ?self.config.data_timeout,
+                        "Binance connection answers pings but carries no data; reconnecting \
+                         (a wrong URL, such as the legacy /ws path, does this; for rarely traded symbols raise the data timeout)"
+                    );
+                    // Healthy means data came: a URL that never carries any backs off.
+                    if conn.last_data.duration_since(conn.opened) >= HEALTHY_FOR {
+                        self.backoff.reset();
+                    }
+                    drop(conn);
+                    self.recover(&gauge).await
+                }
                 Ended::RotationDue => self.rotate(conn, &gauge).await,
             };
             let Some(next) = next else { return };
@@ -185,9 +212,11 @@ impl ShardReader {
         Some(Live::new(ws, &self.config, gauge))
     }
 
-    /// Reads until the connection dies, stalls, or is due for replacement.
+    /// Reads until the connection dies, stalls, goes without data, or is
+    /// due for replacement.
     async fn serve(&mut self, conn: &mut Live) -> Ended {
         let stall = self.config.stall_timeout;
+        let data_timeout = self.config.data_timeout;
         let mut last_frame = Instant::now();
         let mut pinged = false;
         loop {
@@ -198,6 +227,9 @@ impl ShardReader {
                 message = conn.ws.next() => {
                     last_frame = Instant::now();
                     pinged = false;
+                    if is_data(&message) {
+                        conn.last_data = last_frame;
+                    }
                     if let Err(reason) = self.on_message(message) {
                         return Ended::Dead(reason);
                     }
@@ -215,6 +247,7 @@ impl ShardReader {
                 _ = tokio::time::sleep_until(dead_at) => {
                     return Ended::Dead(format!("no frame for {stall:?}"));
                 }
+                _ = tokio::time::sleep_until(conn.last_data + data_timeout) => return Ended::Silent,
                 _ = tokio::time::sleep_until(conn.rotate_at) => return Ended::RotationDue,
             }
         }
