@@ -57,8 +57,9 @@ impl Symbol {
 
     /// [`from_bytes`](Self::from_bytes) of `window[..len]`, eight bytes at
     /// a time: the parsers' fast path hands in the input from the symbol's
-    /// start, so whole words can be read without copying first.
-    #[inline]
+    /// start, so whole words can be read without copying first. Always
+    /// inlined so the words stay in registers instead of a stack round trip.
+    #[inline(always)]
     pub(crate) fn from_window(window: &[u8; 24], len: usize) -> Result<Self, SymbolError> {
         if len == 0 || len > MAX_SYMBOL_LEN {
             return Err(SymbolError::Length(len));

@@ -27,7 +27,9 @@ use super::{MAX_TRADE_TIME_MS, swar};
 use crate::{Decimal, Side, Symbol, Trade, TradeKind};
 
 /// The trade in a frame laid out as Binance lays it out; `None` otherwise.
-#[inline]
+/// Always inlined: a `Trade` returned through the stack is read back before
+/// its stores retire, which stalls (parse 9.6 → 10.9 M frames/s inlined).
+#[inline(always)]
 pub(super) fn fixed_trade(bytes: &[u8]) -> Option<Trade> {
     let mut r = Reader { b: bytes, i: 0 };
     let wrapped = r.eat(b"{\"stream\":\"");
