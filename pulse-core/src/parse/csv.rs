@@ -5,8 +5,9 @@
 //! Spot adds an 8th column, `is_best_match`, uses `True`/`False`, and has used
 //! microsecond times since 2025-01-01.
 
+use super::fixed::plain_decimal_in;
 use super::{ParseError, checked_time, positive_decimal, trade_id_range};
-use crate::{Side, Symbol, Trade, TradeKind};
+use crate::{Decimal, Side, Symbol, Trade, TradeKind};
 
 const COLUMNS: [&str; 8] = [
     "agg_trade_id",
@@ -35,41 +36,46 @@ const MICROS_THRESHOLD: i64 = 100_000_000_000_000;
 /// ```
 pub fn parse_csv_row(line: &str, symbol: Symbol) -> Result<Option<Trade>, ParseError> {
     let line = line.trim_end_matches(['\r', '\n']);
-    // One pass into a fixed array: no allocation per row, and no search
-    // call per short field.
-    let mut fields = [""; 8];
+    // One pass into a fixed array of field bounds: no allocation per row,
+    // and no search call per short field.
+    let mut bounds = [(0, 0); 8];
     let mut count = 0;
     let mut start = 0;
     for (at, &b) in line.as_bytes().iter().enumerate() {
         if b == b',' {
-            if let Some(slot) = fields.get_mut(count) {
-                *slot = &line[start..at];
+            if let Some(slot) = bounds.get_mut(count) {
+                *slot = (start, at);
             }
             count += 1;
             start = at + 1;
         }
     }
-    if let Some(slot) = fields.get_mut(count) {
-        *slot = &line[start..];
+    if let Some(slot) = bounds.get_mut(count) {
+        *slot = (start, line.len());
     }
     count += 1;
     if count != 7 && count != 8 {
         return Err(ParseError::ColumnCount(count));
     }
-    if fields[0] == COLUMNS[0] {
+    // Fields are cut out of the bytes: `line[s..e]` would check for UTF-8
+    // boundaries, which a cut at an ASCII `,` always is.
+    let field = |k: usize| &line.as_bytes()[bounds[k].0..bounds[k].1];
+    if field(0) == COLUMNS[0].as_bytes() {
         return Ok(None);
     }
-    let id = int(fields[0], 0)?;
-    let mut time = int(fields[5], 5)?;
+    let id = int(line, bounds[0], 0)?;
+    let mut time = int(line, bounds[5], 5)?;
     if time > MICROS_THRESHOLD {
         time /= 1000;
     }
     let time = checked_time(COLUMNS[5], time)?;
-    let price = positive_decimal("price", fields[1].as_bytes())?;
-    let quantity = positive_decimal("quantity", fields[2].as_bytes())?;
-    let side = Side::from_buyer_is_maker(boolean(fields[6], 6)?);
-    let (first_trade_id, last_trade_id) =
-        trade_id_range(int(fields[3], 3)? as u64, int(fields[4], 4)? as u64)?;
+    let price = decimal(line, bounds[1], "price")?;
+    let quantity = decimal(line, bounds[2], "quantity")?;
+    let side = Side::from_buyer_is_maker(boolean(field(6), 6)?);
+    let (first_trade_id, last_trade_id) = trade_id_range(
+        int(line, bounds[3], 3)? as u64,
+        int(line, bounds[4], 4)? as u64,
+    )?;
     Ok(Some(Trade {
         symbol,
         id: id as u64,
@@ -84,34 +90,61 @@ pub fn parse_csv_row(line: &str, symbol: Symbol) -> Result<Option<Trade>, ParseE
     }))
 }
 
-fn int(s: &str, col: usize) -> Result<i64, ParseError> {
-    // Up to 18 plain digits cannot overflow: summed directly. Anything else
-    // (a sign, more digits, junk) takes `str::parse`, which decides.
-    let b = s.as_bytes();
-    if !b.is_empty() && b.len() <= 18 {
-        let (mut value, mut digits) = (0i64, true);
-        for &c in b {
-            let d = c.wrapping_sub(b'0');
-            digits &= d <= 9;
-            value = value.wrapping_mul(10).wrapping_add(i64::from(d));
-        }
-        if digits {
-            return Ok(value);
-        }
+/// The price or quantity in `line[start..end]`: the plain form read word by
+/// word, anything else by [`positive_decimal`], which decides.
+#[inline(always)]
+fn decimal(
+    line: &str,
+    (start, end): (usize, usize),
+    field: &'static str,
+) -> Result<Decimal, ParseError> {
+    match plain_decimal_in(line.as_bytes(), start, end) {
+        Some(d) => Ok(d),
+        None => positive_decimal(field, &line.as_bytes()[start..end]),
     }
+}
+
+/// Inlined, so the common case stays in registers; the rest is out of line.
+#[inline(always)]
+fn int(line: &str, (start, end): (usize, usize), col: usize) -> Result<i64, ParseError> {
+    match plain_digits(&line.as_bytes()[start..end]) {
+        Some(value) => Ok(value),
+        None => int_slow(&line[start..end], col),
+    }
+}
+
+/// Up to 18 plain digits cannot overflow: summed directly.
+#[inline(always)]
+fn plain_digits(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 18 {
+        return None;
+    }
+    let (mut value, mut digits) = (0i64, true);
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        digits &= d <= 9;
+        value = value.wrapping_mul(10).wrapping_add(i64::from(d));
+    }
+    digits.then_some(value)
+}
+
+/// Anything else (a sign, more digits, junk): `str::parse` decides.
+#[cold]
+#[inline(never)]
+fn int_slow(s: &str, col: usize) -> Result<i64, ParseError> {
     s.parse::<i64>()
         .ok()
         .filter(|v| *v >= 0)
         .ok_or_else(|| bad(col, "non-negative integer", s))
 }
 
-fn boolean(s: &str, col: usize) -> Result<bool, ParseError> {
-    if s.eq_ignore_ascii_case("true") {
+fn boolean(s: &[u8], col: usize) -> Result<bool, ParseError> {
+    if s.eq_ignore_ascii_case(b"true") {
         Ok(true)
-    } else if s.eq_ignore_ascii_case("false") {
+    } else if s.eq_ignore_ascii_case(b"false") {
         Ok(false)
     } else {
-        Err(bad(col, "boolean", s))
+        Err(bad(col, "boolean", &String::from_utf8_lossy(s)))
     }
 }
 
@@ -201,11 +234,12 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The one-pass splitter and digit loop agree with `split(',')` and
-        /// `str::parse` on rows of numbers, signs, junk and odd counts.
+        /// The one-pass splitter, digit loop and word-wise decimals agree
+        /// with `split(',')`, `str::parse` and `positive_decimal` on rows of
+        /// numbers, signs, junk and odd counts.
         #[test]
         fn fast_paths_agree_with_the_plain_ones(
-            fields in proptest::collection::vec("[-+]?[0-9]{0,20}|[0-9.]{1,12}|true|False|x|", 0..10),
+            fields in proptest::collection::vec("[-+]?[0-9]{0,20}|[0-9.]{1,12}|[0-9]{1,11}\\.[0-9]{0,10}|0+|true|False|x|", 0..10),
         ) {
             let row = fields.join(",");
             let plain: Vec<&str> = row.split(',').collect();
@@ -213,9 +247,16 @@ mod tests {
             if plain.len() != 7 && plain.len() != 8 {
                 proptest::prop_assert!(matches!(got, Err(ParseError::ColumnCount(n)) if n == plain.len()));
             }
+            for (col, text) in plain.iter().enumerate().take(3).skip(1) {
+                let end = row.len().min(plain[..=col].iter().map(|f| f.len() + 1).sum::<usize>() - 1);
+                let start = end - text.len();
+                let fast = decimal(&row, (start, end), "price").map_err(|e| e.to_string());
+                let slow = positive_decimal("price", text.as_bytes()).map_err(|e| e.to_string());
+                proptest::prop_assert_eq!(fast, slow, "{:?}", text);
+            }
             for (col, text) in plain.iter().enumerate().take(6).filter(|(c, _)| [0, 3, 4, 5].contains(c)) {
                 let expected = text.parse::<i64>().ok().filter(|v| *v >= 0);
-                proptest::prop_assert_eq!(int(text, col).ok(), expected, "{:?}", text);
+                proptest::prop_assert_eq!(int(text, (0, text.len()), col).ok(), expected, "{:?}", text);
             }
         }
     }

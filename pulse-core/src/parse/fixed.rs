@@ -82,6 +82,16 @@ pub(super) fn fixed_trade(bytes: &[u8]) -> Option<Trade> {
     })
 }
 
+/// The positive decimal that fills `line[start..end]` exactly, if it has
+/// the plain form read here; `None` leaves it to the general parser. Reads
+/// words from `line`, so the bytes after `end` (a `,`) need no copy.
+#[inline(always)]
+pub(super) fn plain_decimal_in(line: &[u8], start: usize, end: usize) -> Option<Decimal> {
+    let mut r = Reader { b: line, i: start };
+    let d = r.plain_decimal()?;
+    (r.i == end).then_some(d)
+}
+
 /// What a layout reads after `e` and `E`.
 struct Payload {
     symbol: Symbol,
@@ -346,6 +356,17 @@ impl<'a> Reader<'a> {
     /// positivity check would make it.
     #[inline(always)]
     fn decimal(&mut self) -> Option<Decimal> {
+        let d = self.plain_decimal()?;
+        if self.b.get(self.i) != Some(&b'"') {
+            return None;
+        }
+        self.i += 1;
+        Some(d)
+    }
+
+    /// `[0-9]{1,10}(\.[0-9]{1,8})?`, not zero; what follows is the caller's.
+    #[inline(always)]
+    fn plain_decimal(&mut self) -> Option<Decimal> {
         let (int, n) = self.digits(MAX_DECIMAL_INT_DIGITS)?;
         if n == 0 {
             return None;
@@ -362,11 +383,7 @@ impl<'a> Reader<'a> {
             raw += swar::fraction_digits(v, n);
             self.i += n;
         }
-        if self.b.get(self.i) != Some(&b'"') || raw == 0 {
-            return None;
-        }
-        self.i += 1;
-        Some(Decimal::from_raw(raw as i64))
+        (raw != 0).then(|| Decimal::from_raw(raw as i64))
     }
 
     #[inline(always)]

@@ -192,6 +192,7 @@ fn digits(ds: &[u8]) -> Option<i64> {
 struct Cursor<'a>(&'a [u8]);
 
 impl<'a> Cursor<'a> {
+    #[inline(always)]
     fn literal(&mut self, expected: &[u8]) -> Option<()> {
         self.0 = self.0.strip_prefix(expected)?;
         Some(())
@@ -199,6 +200,7 @@ impl<'a> Cursor<'a> {
 
     /// The bytes up to the next `"`, consumed with it. Only printable ASCII
     /// without escapes: what pulse writes.
+    #[inline(always)]
     fn string(&mut self) -> Option<&'a [u8]> {
         for (end, &b) in self.0.iter().enumerate() {
             if b == b'"' {
@@ -214,6 +216,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A JSON integer without sign, leading zero or exponent that fits `u64`.
+    #[inline(always)]
     fn u64(&mut self) -> Option<u64> {
         let mut value: u64 = 0;
         let mut len = 0;
@@ -237,6 +240,7 @@ impl<'a> Cursor<'a> {
         Some(value)
     }
 
+    #[inline(always)]
     fn i64(&mut self) -> Option<i64> {
         match self.0.strip_prefix(b"-") {
             Some(rest) => {
