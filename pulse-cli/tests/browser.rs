@@ -202,8 +202,15 @@ async fn dashboard_renders_the_replay_and_matches_the_csv() {
         first_count.as_u64().unwrap() < rows.len() as u64,
         "the page was open before the replay ended ({first_count} windows at first)"
     );
-    let shown = js(&client, "return Number(document.body.dataset.windows)").await;
-    assert_eq!(shown.as_u64(), Some(rows.len() as u64));
+    // The status event marks the page ended at once; the windows that came
+    // just before it are drawn on the next animation frame.
+    wait_for(
+        &client,
+        Duration::from_secs(10),
+        "all 344 windows drawn",
+        "return Number(document.body.dataset.windows) === 344",
+    )
+    .await;
     let latest = js(
         &client,
         "return Object.assign({}, document.getElementById('latest').dataset)",
