@@ -159,14 +159,66 @@ impl<'de> serde::Deserialize<'de> for Decimal {
     }
 }
 
-/// `num / den` as the nearest-ish `f64`, computed from integers so that the
-/// same inputs always give the same bits. The integer part is exact; only the
-/// remainder goes through floating point.
+/// `num / den` as the nearest `f64` (ties to even), computed from integers so
+/// that the same inputs always give the same bits on every platform.
+///
+/// Dividing two rounded floats would round twice and can land one ulp off
+/// (`1.89` would print as `1.8900000000000001`), so the quotient is carried
+/// in integers to 55 significant bits, with a sticky bit for the remainder,
+/// and rounded once.
 pub fn ratio_to_f64(num: i128, den: i128) -> f64 {
     debug_assert!(den != 0);
-    let q = num / den;
-    let r = num % den;
-    q as f64 + r as f64 / den as f64
+    const EXACT: u128 = 1 << f64::MANTISSA_DIGITS;
+    let negative = (num < 0) != (den < 0);
+    let (n, d) = (num.unsigned_abs(), den.unsigned_abs());
+    let magnitude = if n <= EXACT && d <= EXACT {
+        // Both are exact doubles, and IEEE division rounds once.
+        n as f64 / d as f64
+    } else {
+        quotient_to_f64(n, d)
+    };
+    if negative { -magnitude } else { magnitude }
+}
+
+/// Correctly rounded `n / d` by long division: quotient bits are produced
+/// until there are at least 55 of them (53 kept, one to round on, one sticky).
+fn quotient_to_f64(n: u128, d: u128) -> f64 {
+    const WANT: u32 = f64::MANTISSA_DIGITS + 2;
+    let (mut q, mut r) = (n / d, n % d);
+    // The quotient so far is `q × 2^-exp`. With `n ≥ 1` and `d < 2^128`
+    // the loop ends with `exp` below 256, far from the subnormal range.
+    let mut exp: i32 = 0;
+    while r != 0 && bits(q) < WANT {
+        let shift = (WANT - bits(q)).min(r.leading_zeros());
+        if shift == 0 {
+            // `r` uses all 128 bits, so `2r > d` and the next bit is 1;
+            // `2r - d < d` fits, and wrapping arithmetic computes it exactly.
+            q = (q << 1) | 1;
+            r = (r << 1).wrapping_sub(d);
+            exp += 1;
+        } else {
+            let wide = r << shift;
+            q = (q << shift) | (wide / d);
+            r = wide % d;
+            exp += shift as i32;
+        }
+    }
+    // Round to odd: a set low bit below the rounding bit stands for the
+    // discarded remainder, so the one rounding `as f64` does is correct.
+    let sticky = u128::from(r != 0);
+    let rounded = (q | sticky) as f64;
+    rounded * power_of_two(-exp)
+}
+
+/// `2^e` as an exact double, for `e` in the normal range.
+fn power_of_two(e: i32) -> f64 {
+    debug_assert!((-1022..=1023).contains(&e));
+    f64::from_bits(((1023 + e) as u64) << 52)
+}
+
+/// Significant bits in `x`.
+fn bits(x: u128) -> u32 {
+    128 - x.leading_zeros()
 }
 
 #[cfg(test)]
@@ -227,7 +279,63 @@ mod tests {
         assert_eq!(ratio_to_f64(-3, 2), -1.5);
     }
 
+    #[test]
+    fn to_f64_is_the_nearest_double() {
+        // Rounding the integer and fractional parts separately gave
+        // 1.8900000000000001 and 1.4889999999999999 here.
+        for s in [
+            "1.89",
+            "1.489",
+            "0.1",
+            "61800.3",
+            "-0.006",
+            "92233720368.54775807",
+        ] {
+            let d: Decimal = s.parse().unwrap();
+            assert_eq!(d.to_f64(), s.parse::<f64>().unwrap(), "{s}");
+        }
+    }
+
+    #[test]
+    fn ratio_rounds_wide_quotients_once() {
+        // A VWAP: notional at scale 10^16 over volume × 10^8, both past 2^53.
+        let (num, den) = (10i128.pow(30) + 7, 3 * 10i128.pow(20));
+        assert_eq!(ratio_to_f64(num, den), oracle(num, den));
+        assert_eq!(ratio_to_f64(i128::MIN, 3), oracle(i128::MIN, 3));
+        assert_eq!(ratio_to_f64(1, i128::MAX), oracle(1, i128::MAX));
+        assert_eq!(
+            ratio_to_f64(i128::MAX, i128::MAX - 1),
+            oracle(i128::MAX, i128::MAX - 1)
+        );
+        assert_eq!(ratio_to_f64(0, i128::MAX), 0.0);
+    }
+
+    /// The correctly rounded quotient, from num-rational's big rationals.
+    fn oracle(num: i128, den: i128) -> f64 {
+        use num_traits::ToPrimitive;
+        let big = num_rational::BigRational::new(num.into(), den.into());
+        big.to_f64().unwrap()
+    }
+
     proptest::proptest! {
+        #[test]
+        fn to_f64_matches_parsing_the_exact_text(raw: i64) {
+            let d = Decimal::from_raw(raw);
+            proptest::prop_assert_eq!(d.to_f64(), d.to_string().parse::<f64>().unwrap());
+        }
+
+        #[test]
+        fn ratio_matches_the_oracle(
+            num: i128,
+            den: i128,
+            narrow in 0u32..120,
+        ) {
+            // Also the narrow inputs the windows produce, not only full-width ones.
+            let (num, den) = (num >> narrow, den >> (narrow / 2));
+            let den = if den == 0 { -7 } else { den };
+            proptest::prop_assert_eq!(ratio_to_f64(num, den), oracle(num, den));
+        }
+
         #[test]
         fn display_roundtrips(raw in -(i64::MAX / 2)..(i64::MAX / 2)) {
             let d = Decimal::from_raw(raw);
