@@ -265,3 +265,35 @@ async fn symbols_pick_what_a_replay_replays() {
         );
     }
 }
+
+/// A symbol asked for that the file lacks is named in a warning, with the
+/// symbols the file has, instead of silently giving no windows for it.
+#[tokio::test]
+async fn asking_for_a_symbol_the_file_lacks_says_which_it_has() {
+    let Some(capture) = capture(ALTCOINS_CAPTURE) else {
+        return;
+    };
+    let out = pulse()
+        .args([
+            "run",
+            "--dashboard",
+            "off",
+            "-q",
+            "--symbols",
+            "NEOUSDT,XRPUSDT",
+            "--replay",
+        ])
+        .arg(&capture)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the file has no trades of symbols --symbols asked for")
+            && stderr.contains("missing=XRPUSDT ")
+            && stderr.contains("in_file=BATUSDT,CHRUSDT,CTKUSDT,NEOUSDT,SANDUSDT"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pulse run: 180 trades → 74 windows (NEOUSDT 74)"), "{stderr}");
+}

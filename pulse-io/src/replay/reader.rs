@@ -7,6 +7,7 @@
 //! trades, counts and logs are the same as with one thread, and a slow
 //! consumer slows the reading down instead of losing trades.
 
+use std::collections::BTreeSet;
 use std::io::{self, BufRead, Read};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc as sync;
@@ -64,6 +65,7 @@ pub(crate) fn spawn(
         rejected: 0,
         logged: Vec::new(),
         filtered: 0,
+        seen: BTreeSet::new(),
     };
     thread::Builder::new()
         .name("pulse-replay".into())
@@ -115,6 +117,9 @@ struct Replay {
     logged: Vec<u64>,
     /// Trades of symbols the [`SymbolFilter`] leaves out.
     filtered: u64,
+    /// The symbols with trades in the file, kept or not; gathered only
+    /// under [`SymbolFilter::Only`], to name the asked-for ones it lacks.
+    seen: BTreeSet<Symbol>,
 }
 
 /// One worker's two ends, as the reading thread sees them.
@@ -183,6 +188,7 @@ impl Replay {
         }
         self.lines_before += parsed.lines;
         self.filtered += parsed.filtered;
+        self.seen.extend(parsed.seen);
         parsed
             .batches
             .into_iter()
@@ -205,10 +211,36 @@ impl Replay {
         if self.filtered > 0 {
             tracing::info!(path = %self.path, trades = self.filtered, "skipped the trades of symbols not asked for");
         }
+        if let Some(missing) = self.parser.symbols.missing_from(&self.seen) {
+            tracing::warn!(
+                path = %self.path,
+                missing = %listing(&missing),
+                in_file = %listing(&self.seen),
+                "the file has no trades of symbols --symbols asked for"
+            );
+        }
         if self.rejected > LOGGED_REJECTS {
             tracing::warn!(path = %self.path, rejected = self.rejected, first_lines = ?self.logged, "replay skipped malformed lines");
         }
     }
+}
+
+/// Symbols for a log line: the first few by name, then how many more.
+fn listing<'a>(symbols: impl IntoIterator<Item = &'a Symbol>) -> String {
+    const SHOWN: usize = 20;
+    let symbols: Vec<&Symbol> = symbols.into_iter().collect();
+    let mut text = symbols
+        .iter()
+        .take(SHOWN)
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    if symbols.is_empty() {
+        text.push_str("none");
+    } else if symbols.len() > SHOWN {
+        text.push_str(&format!(" and {} more", symbols.len() - SHOWN));
+    }
+    text
 }
 
 /// Cuts `reader` into blocks of whole lines of about `block_bytes` (a
@@ -282,6 +314,8 @@ struct Parsed {
     rejected: Vec<(u64, Rejection)>,
     lines: u64,
     filtered: u64,
+    /// The symbols of the block's trades, when the filter wants them.
+    seen: BTreeSet<Symbol>,
 }
 
 impl LineParser {
@@ -301,7 +335,11 @@ impl LineParser {
             rejected: Vec::new(),
             lines: 0,
             filtered: 0,
+            seen: BTreeSet::new(),
         };
+        let gather = self.symbols.wants_seen();
+        // Trades come in runs of one symbol; one look-up per run.
+        let mut last = None;
         let mut batch = Vec::with_capacity(self.batch_size);
         let mut start = 0;
         let ends = memchr::memchr_iter(b'\n', block).chain(
@@ -315,7 +353,15 @@ impl LineParser {
             if line.is_empty() {
                 continue;
             }
-            match self.parse(line) {
+            let trade = self.parse(line);
+            if gather
+                && let Ok(Some(trade)) = &trade
+                && last != Some(trade.symbol)
+            {
+                last = Some(trade.symbol);
+                parsed.seen.insert(trade.symbol);
+            }
+            match trade {
                 Ok(Some(trade)) if self.symbols.keeps(trade.symbol) => batch.push(trade),
                 Ok(Some(_)) => parsed.filtered += 1,
                 Ok(None) => {}
@@ -388,6 +434,7 @@ mod tests {
             rejected: 0,
             logged: Vec::new(),
             filtered: 0,
+            seen: BTreeSet::new(),
         }
     }
 

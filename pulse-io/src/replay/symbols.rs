@@ -25,6 +25,20 @@ impl SymbolFilter {
             SymbolFilter::Except(left_out) => !left_out.contains(&symbol),
         }
     }
+
+    /// Whether [`missing_from`](Self::missing_from) needs the file's symbols.
+    pub(crate) fn wants_seen(&self) -> bool {
+        matches!(self, SymbolFilter::Only(_))
+    }
+
+    /// The symbols asked for by name that `seen` (the file's) lacks, if any.
+    pub(crate) fn missing_from(&self, seen: &BTreeSet<Symbol>) -> Option<BTreeSet<Symbol>> {
+        let SymbolFilter::Only(asked) = self else {
+            return None;
+        };
+        let missing: BTreeSet<Symbol> = asked.difference(seen).copied().collect();
+        (!missing.is_empty()).then_some(missing)
+    }
 }
 
 #[cfg(test)]
@@ -42,5 +56,19 @@ mod tests {
         assert!(!only.keeps(btc) && only.keeps(eth));
         let except = SymbolFilter::Except([eth].into());
         assert!(except.keeps(btc) && !except.keeps(eth));
+    }
+
+    #[test]
+    fn names_the_asked_for_symbols_the_file_lacks() {
+        let (btc, eth) = (
+            Symbol::new("BTCUSDT").unwrap(),
+            Symbol::new("ETHUSDT").unwrap(),
+        );
+        let seen = [btc].into();
+        let only = SymbolFilter::Only([btc, eth].into());
+        assert_eq!(only.missing_from(&seen), Some([eth].into()));
+        assert_eq!(SymbolFilter::Only([btc].into()).missing_from(&seen), None);
+        assert_eq!(SymbolFilter::Except([eth].into()).missing_from(&seen), None);
+        assert!(only.wants_seen() && !SymbolFilter::All.wants_seen());
     }
 }
