@@ -53,14 +53,17 @@ impl ClickHouseArgs {
             Some(path) => Some(read_password(path)?),
             None => env_password,
         };
-        Ok(ClickHouseConfig {
+        let config = ClickHouseConfig {
             url: url.to_owned(),
             database: self.database.clone(),
             table: self.table.clone(),
             user: self.clickhouse_user.clone(),
             password,
             ..ClickHouseConfig::default()
-        })
+        };
+        // Checked here so a bad flag fails before anything starts or logs.
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -142,6 +145,22 @@ mod tests {
             format!("{err:#}").contains("reading --clickhouse-password-file /nonexistent/pw"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn a_bad_url_or_table_is_refused_up_front() {
+        let cli = parse(&[]).unwrap();
+        let err = cli.store.config_with_env("ftp://x", None).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("must start with http://"),
+            "{err:#}"
+        );
+        let cli = parse(&["--table", "1bad"]).unwrap();
+        let err = cli
+            .store
+            .config_with_env("http://ch:8123", None)
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("\"1bad\""), "{err:#}");
     }
 
     #[test]

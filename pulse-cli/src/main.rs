@@ -68,7 +68,12 @@ async fn main() -> std::process::ExitCode {
         .init();
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let in_flight = match cli.command {
+        Command::Produce(_) => "the trades not yet published",
+        Command::Consume(_) => "open windows and the rows not yet inserted",
+        Command::Run(_) => "open windows and the rows not yet written",
+    };
+    tokio::spawn(cancel_on_signal(shutdown.clone(), in_flight));
 
     let result = match cli.command {
         Command::Produce(args) => produce::run(args, shutdown).await,
@@ -85,11 +90,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM; a second signal exits at once.
-async fn cancel_on_signal(shutdown: CancellationToken) {
+/// `in_flight` says what the command still writes before it exits.
+async fn cancel_on_signal(shutdown: CancellationToken, in_flight: &'static str) {
     wait_for_signal().await;
-    tracing::info!(
-        "shutting down: flushing open windows and pending batches (press Ctrl-C again to abort)"
-    );
+    tracing::info!("shutting down: writing {in_flight} (press Ctrl-C again to abort)");
     shutdown.cancel();
     wait_for_signal().await;
     tracing::warn!("second signal: exiting without flushing");

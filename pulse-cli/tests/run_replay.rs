@@ -295,5 +295,8 @@ async fn asking_for_a_symbol_the_file_lacks_says_which_it_has() {
             && stderr.contains("in_file=BATUSDT,CHRUSDT,CTKUSDT,NEOUSDT,SANDUSDT"),
         "{stderr}"
     );
-    assert!(stderr.contains("pulse run: 180 trades → 74 windows (NEOUSDT 74)"), "{stderr}");
+    assert!(
+        stderr.contains("pulse run: 180 trades → 74 windows (NEOUSDT 74)"),
+        "{stderr}"
+    );
 }

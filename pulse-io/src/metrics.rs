@@ -339,9 +339,16 @@ impl Metrics {
             &self.trades_unfilled,
             &self.duplicates,
             &self.late_trades,
-            &self.windows_emitted,
-            &self.windows_reemitted,
         ] {
+            drop(family.get_or_create(&label));
+        }
+    }
+
+    /// Creates the per-symbol window series at zero, for pipelines that
+    /// aggregate (`pulse produce` does not). Idempotent.
+    pub fn init_symbol_windows(&self, symbol: &str) {
+        let label = Metrics::symbol(symbol);
+        for family in [&self.windows_emitted, &self.windows_reemitted] {
             drop(family.get_or_create(&label));
         }
     }
@@ -467,7 +474,11 @@ mod tests {
         m.init_symbol("ETHUSDT");
         m.init_sink("csv");
         let text = m.encode();
+        assert!(!text.contains("pulse_windows_emitted_total{"), "{text}");
+        m.init_symbol_windows("ETHUSDT");
+        let text = m.encode();
         for line in [
+            "pulse_windows_emitted_total{symbol=\"ETHUSDT\"} 0",
             "pulse_late_trades_total{symbol=\"ETHUSDT\"} 0",
             "pulse_stream_gaps_total{symbol=\"ETHUSDT\"} 0",
             "pulse_trades_backfilled_total{symbol=\"ETHUSDT\"} 0",

@@ -411,6 +411,9 @@ impl<S: Stage> Pipeline<S> {
             }
             if self.seen_symbols.insert(symbol) {
                 self.metrics.init_symbol(symbol.as_str());
+                if self.stage.emits_windows() {
+                    self.metrics.init_symbol_windows(symbol.as_str());
+                }
             }
             let label = Metrics::symbol(symbol.as_str());
             self.summary.add(&c);

@@ -120,6 +120,12 @@ pub trait Stage: Send {
     fn progress(&self) -> String {
         String::new()
     }
+
+    /// Whether [`poll`](Self::poll) can give windows; the window series are
+    /// exported only then.
+    fn emits_windows(&self) -> bool {
+        true
+    }
 }
 
 /// Trades through an optional [`Aggregator`]: `pulse run` aggregates,
@@ -208,6 +214,10 @@ impl Stage for TradeStage {
 
     fn watermark_lag_ms(&self, symbol: Symbol) -> Option<i64> {
         self.aggregator.as_ref()?.watermark_lag_ms(symbol)
+    }
+
+    fn emits_windows(&self) -> bool {
+        self.aggregator.is_some() && !self.watermarks_only
     }
 
     fn newest_trade_ms(&self, symbol: Symbol) -> Option<i64> {
