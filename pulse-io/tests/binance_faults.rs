@@ -193,17 +193,22 @@ async fn malformed_frames_are_counted_and_skipped() {
     assert_eq!(metrics.reconnects.get(), 0);
 }
 
-#[tokio::test]
-async fn a_quiet_connection_is_kept_alive_by_our_pings() {
-    let Some(trades) = recorded(ALTCOINS) else {
-        return;
-    };
-    // Manual start: the socket stays open but no trade ever comes.
+/// A fake holding the altcoin capture that starts only when told
+/// (`Start::Manual`): its sockets stay open and carry no trade.
+async fn quiet_fake() -> Option<FakeBinance> {
+    let trades = recorded(ALTCOINS)?;
     let config = FakeConfig {
         start: pulse_testkit::fake_binance::Start::Manual,
         ..FakeConfig::default()
     };
-    let fake = FakeBinance::start_with(trades, config).await;
+    Some(FakeBinance::start_with(trades, config).await)
+}
+
+#[tokio::test]
+async fn a_quiet_connection_is_kept_alive_by_our_pings() {
+    let Some(fake) = quiet_fake().await else {
+        return;
+    };
     let metrics = Metrics::new();
     let source = BinanceSource::connect(fake.binance_config(), metrics.clone())
         .await
@@ -229,14 +234,9 @@ async fn a_quiet_connection_is_kept_alive_by_our_pings() {
 /// comes once data flows is delivered whole.
 #[tokio::test]
 async fn a_connection_without_data_is_replaced() {
-    let Some(trades) = recorded(ALTCOINS) else {
+    let Some(fake) = quiet_fake().await else {
         return;
     };
-    let config = FakeConfig {
-        start: pulse_testkit::fake_binance::Start::Manual,
-        ..FakeConfig::default()
-    };
-    let fake = FakeBinance::start_with(trades, config).await;
     let metrics = Metrics::new();
     let config = pulse_io::BinanceConfig {
         data_timeout: Duration::from_millis(1_500),

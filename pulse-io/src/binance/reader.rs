@@ -148,11 +148,8 @@ impl ShardReader {
                 Ended::Shutdown => return,
                 Ended::Dead(reason) => {
                     tracing::warn!(shard = self.shard.index, %reason, "Binance connection lost; reconnecting");
-                    if conn.opened.elapsed() >= HEALTHY_FOR {
-                        self.backoff.reset();
-                    }
-                    drop(conn);
-                    self.recover(&gauge).await
+                    let healthy = conn.opened.elapsed() >= HEALTHY_FOR;
+                    self.replace(conn, healthy, &gauge).await
                 }
                 Ended::Silent => {
                     self.metrics.silent_connections.inc();
@@ -164,11 +161,8 @@ impl ShardReader {
                          (a wrong URL, such as the legacy /ws path, does this; for rarely traded symbols raise the data timeout)"
                     );
                     // Healthy means data came: a URL that never carries any backs off.
-                    if conn.last_data.duration_since(conn.opened) >= HEALTHY_FOR {
-                        self.backoff.reset();
-                    }
-                    drop(conn);
-                    self.recover(&gauge).await
+                    let healthy = conn.last_data.duration_since(conn.opened) >= HEALTHY_FOR;
+                    self.replace(conn, healthy, &gauge).await
                 }
                 Ended::RotationDue => self.rotate(conn, &gauge).await,
             };
@@ -195,6 +189,16 @@ impl ShardReader {
         };
         let _ = self.events.send(ShardEvent::Connected(self.shard.index));
         self.run(ws).await;
+    }
+
+    /// Drops a failed connection and [`recover`](Self::recover)s; the
+    /// backoff starts over only after a connection that was `healthy`.
+    async fn replace(&mut self, conn: Live, healthy: bool, gauge: &Gauge) -> Option<Live> {
+        if healthy {
+            self.backoff.reset();
+        }
+        drop(conn);
+        self.recover(gauge).await
     }
 
     /// After a failure: reconnects (for ever) and has what was missed
