@@ -298,6 +298,13 @@ impl Metrics {
             rejected_total: Counter::default(),
             registry: Arc::default(),
         };
+        // Alerts on a rate of malformed frames see 0, not no data, before
+        // the first one.
+        for reason in pulse_core::ParseError::REASONS {
+            drop(m.frames_rejected.get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            }));
+        }
         Metrics {
             registry: Arc::new(r.0),
             ..m
@@ -478,6 +485,8 @@ mod tests {
         m.init_symbol_windows("ETHUSDT");
         let text = m.encode();
         for line in [
+            "pulse_frames_rejected_total{reason=\"json\"} 0",
+            "pulse_frames_rejected_total{reason=\"time_range\"} 0",
             "pulse_windows_emitted_total{symbol=\"ETHUSDT\"} 0",
             "pulse_late_trades_total{symbol=\"ETHUSDT\"} 0",
             "pulse_stream_gaps_total{symbol=\"ETHUSDT\"} 0",
