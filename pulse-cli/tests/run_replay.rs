@@ -230,17 +230,7 @@ async fn symbols_pick_what_a_replay_replays() {
     let expected = only_kept(expected_windows(&capture));
     for symbols in ["NEOUSDT,BATUSDT", "ALL,-CHRUSDT,-CTKUSDT,-SANDUSDT"] {
         let csv = dir.path().join("kept.csv");
-        let out = pulse()
-            .args([
-                "run",
-                "--dashboard",
-                "off",
-                "-q",
-                "--symbols",
-                symbols,
-                "--replay",
-            ])
-            .arg(&capture)
+        let out = replay_of(&capture, symbols)
             .env("PULSE_LOG", "info")
             .arg("--csv")
             .arg(&csv)
@@ -266,6 +256,22 @@ async fn symbols_pick_what_a_replay_replays() {
     }
 }
 
+/// `pulse run --dashboard off -q --symbols SYMBOLS --replay CAPTURE`.
+fn replay_of(capture: &Path, symbols: &str) -> tokio::process::Command {
+    let mut cmd = pulse();
+    cmd.args([
+        "run",
+        "--dashboard",
+        "off",
+        "-q",
+        "--symbols",
+        symbols,
+        "--replay",
+    ])
+    .arg(capture);
+    cmd
+}
+
 /// A symbol asked for that the file lacks is named in a warning, with the
 /// symbols the file has, instead of silently giving no windows for it.
 #[tokio::test]
@@ -273,17 +279,7 @@ async fn asking_for_a_symbol_the_file_lacks_says_which_it_has() {
     let Some(capture) = capture(ALTCOINS_CAPTURE) else {
         return;
     };
-    let out = pulse()
-        .args([
-            "run",
-            "--dashboard",
-            "off",
-            "-q",
-            "--symbols",
-            "NEOUSDT,XRPUSDT",
-            "--replay",
-        ])
-        .arg(&capture)
+    let out = replay_of(&capture, "NEOUSDT,XRPUSDT")
         .output()
         .await
         .unwrap();
