@@ -93,11 +93,14 @@ pub(crate) fn spawn(
                     "the replay reader of {path} stopped on a bug (see the panic above)"
                 ))),
             };
+            // Only a file read to its end tells which symbols it lacks; a
+            // dropped source (Ctrl-C) stops reading early.
+            let read_whole = error.is_none() && !tx.is_closed();
             if let Some(error) = error {
                 // The receiver may be gone already; then nobody needs the error.
                 let _ = tx.blocking_send(Err(error));
             }
-            replay.finish();
+            replay.finish(read_whole);
         })
         .map_err(|e| SourceError::Other(format!("starting the replay reader thread: {e}")))?;
     Ok(rx)
@@ -207,11 +210,11 @@ impl Replay {
         }
     }
 
-    fn finish(&self) {
+    fn finish(&self, read_whole: bool) {
         if self.filtered > 0 {
             tracing::info!(path = %self.path, trades = self.filtered, "skipped the trades of symbols not asked for");
         }
-        if let Some(missing) = self.parser.symbols.missing_from(&self.seen) {
+        if read_whole && let Some(missing) = self.parser.symbols.missing_from(&self.seen) {
             tracing::warn!(
                 path = %self.path,
                 missing = %listing(&missing),
