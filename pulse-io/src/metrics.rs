@@ -298,13 +298,6 @@ impl Metrics {
             rejected_total: Counter::default(),
             registry: Arc::default(),
         };
-        // Alerts on a rate of malformed frames see 0, not no data, before
-        // the first one.
-        for reason in pulse_core::ParseError::REASONS {
-            drop(m.frames_rejected.get_or_create(&ReasonLabel {
-                reason: reason.to_string(),
-            }));
-        }
         Metrics {
             registry: Arc::new(r.0),
             ..m
@@ -357,6 +350,17 @@ impl Metrics {
         let label = Metrics::symbol(symbol);
         for family in [&self.windows_emitted, &self.windows_reemitted] {
             drop(family.get_or_create(&label));
+        }
+    }
+
+    /// Creates the `frames_rejected` series of `reasons` at zero, so alerts
+    /// on a rate of bad input see 0, not no data, before the first. Each
+    /// source and stage names the reasons it can give. Idempotent.
+    pub fn init_rejected(&self, reasons: &[&str]) {
+        for reason in reasons {
+            drop(self.frames_rejected.get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            }));
         }
     }
 
@@ -482,7 +486,9 @@ mod tests {
         m.init_sink("csv");
         let text = m.encode();
         assert!(!text.contains("pulse_windows_emitted_total{"), "{text}");
+        assert!(!text.contains("pulse_frames_rejected_total{"), "{text}");
         m.init_symbol_windows("ETHUSDT");
+        m.init_rejected(pulse_core::ParseError::REASONS);
         let text = m.encode();
         for line in [
             "pulse_frames_rejected_total{reason=\"json\"} 0",

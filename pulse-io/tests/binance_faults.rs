@@ -183,13 +183,14 @@ async fn malformed_frames_are_counted_and_skipped() {
     fake.schedule(300, Fault::Malformed);
     let got = collect_trades(&mut source, trades.len(), WITHIN).await;
     assert_same_trades(fake.trades(), &got);
-    assert!(
-        metrics
-            .encode()
-            .contains("pulse_frames_rejected_total{reason=\"json\"} 2"),
-        "{}",
-        metrics.encode()
-    );
+    let text = metrics.encode();
+    for line in [
+        "pulse_frames_rejected_total{reason=\"json\"} 2",
+        "pulse_frames_rejected_total{reason=\"binary\"} 0",
+        "pulse_frames_rejected_total{reason=\"decimal\"} 0",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
     assert_eq!(metrics.reconnects.get(), 0);
 }
 

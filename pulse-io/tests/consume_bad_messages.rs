@@ -12,7 +12,7 @@ use consume_support::{
 };
 use pulse_io::clickhouse::ClickHouseConfig;
 use pulse_io::consumer::PartitionSelection;
-use pulse_io::kafka::{UtcOffset, encode_trade};
+use pulse_io::kafka::{MessageError, UtcOffset, encode_trade};
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use rskafka::record::Record;
 
@@ -105,10 +105,18 @@ async fn bad_messages_are_counted_and_skipped() {
     let rejected: u64 = rejected_by_reason.values().sum();
     assert_eq!(summary.rejected, rejected);
     assert_eq!(summary.trades, trades.len() as u64);
-    for (reason, count) in rejected_by_reason {
+    // Every reason a consumer can give has a series, at 0 when unseen.
+    for reason in MessageError::REASONS {
+        let count = rejected_by_reason.get(reason).copied().unwrap_or(0);
         let series = format!("pulse_frames_rejected_total{{reason=\"{reason}\"}}");
         assert_eq!(metric_value(&metrics, &series), Some(count), "{series}");
     }
+    let json = "pulse_frames_rejected_total{reason=\"json\"}";
+    assert_eq!(
+        metric_value(&metrics, json),
+        None,
+        "a frame reason in consume"
+    );
     consume_support::assert_same_rows(
         &store.select_final().await.unwrap(),
         &expected_rows(&trades),

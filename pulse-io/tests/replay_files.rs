@@ -227,6 +227,8 @@ async fn malformed_lines_are_counted_and_skipped() {
         ("missing_field", 1),
         ("unsupported_event", 1),
         ("not_positive", 1),
+        ("utf8", 0),
+        ("decimal", 0),
     ] {
         let line = format!("pulse_frames_rejected_total{{reason=\"{reason}\"}} {n}");
         assert!(text.contains(&line), "{line} in\n{text}");

@@ -23,6 +23,8 @@ use pulse_core::Shard;
 
 /// Malformed frames logged one by one per reader before only being counted.
 const LOGGED_REJECTS: u64 = 10;
+/// The `frames_rejected` reason of a binary frame, which Binance never sends.
+pub(crate) const BINARY_FRAME: &str = "binary";
 /// A connection that lived this long was healthy: the next failure starts
 /// the reconnect delays over. One that dies sooner (a server that accepts
 /// and then drops every connection) keeps them growing.
@@ -275,7 +277,7 @@ impl ShardReader {
                 None => "server closed the connection".into(),
             }),
             Some(Ok(Message::Binary(_))) => {
-                self.reject("binary", "unexpected binary frame");
+                self.reject(BINARY_FRAME, "unexpected binary frame");
                 Ok(())
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),

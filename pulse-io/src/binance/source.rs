@@ -4,7 +4,9 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pulse_core::{BackfillOutcome, BackfillRequest, IdRange, LaneEvent, Lanes, Symbol, Trade};
+use pulse_core::{
+    BackfillOutcome, BackfillRequest, IdRange, LaneEvent, Lanes, ParseError, Symbol, Trade,
+};
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
@@ -14,7 +16,7 @@ use super::backfill;
 use super::config::BinanceConfig;
 use super::connect::tls_config;
 use super::inbox::Inbox;
-use super::reader::{ShardEvent, connect_at_startup};
+use super::reader::{BINARY_FRAME, ShardEvent, connect_at_startup};
 use super::readers::{ReaderParts, Readers};
 use super::relist::{Change, Relisting, Switch, short_list};
 use super::rest::RestClient;
@@ -66,6 +68,8 @@ impl BinanceSource {
     /// for ever.
     pub async fn connect(mut config: BinanceConfig, metrics: Metrics) -> Result<Self, SourceError> {
         config.validate()?;
+        metrics.init_rejected(ParseError::REASONS);
+        metrics.init_rejected(&[BINARY_FRAME]);
         if config.symbols.is_empty() {
             config.symbols = super::resolve_all_perpetuals(&config).await?;
         }

@@ -12,6 +12,7 @@ use super::partition::{PartitionState, RecordOutcome};
 use super::topic::TopicInput;
 use crate::clickhouse::PartitionPosition;
 use crate::driver::{Outcome, Stage};
+use crate::kafka::MessageError;
 
 /// Every partition this consumer reads.
 #[derive(Debug)]
@@ -160,6 +161,10 @@ impl Stage for Partitions {
             }
         }
         self.dirty = false;
+    }
+
+    fn rejection_reasons(&self) -> &'static [&'static str] {
+        MessageError::REASONS
     }
 
     fn progress(&self) -> String {

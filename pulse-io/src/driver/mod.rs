@@ -149,6 +149,7 @@ impl Pipeline<TradeStage> {
 impl<S: Stage> Pipeline<S> {
     /// A pipeline feeding `source`'s inputs to `stage`.
     pub fn with_stage(source: Box<dyn Source<S::Input>>, stage: S, metrics: Metrics) -> Self {
+        metrics.init_rejected(stage.rejection_reasons());
         Pipeline {
             source,
             stage,

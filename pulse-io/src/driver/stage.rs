@@ -126,6 +126,12 @@ pub trait Stage: Send {
     fn emits_windows(&self) -> bool {
         true
     }
+
+    /// Every `reason` an [`Outcome::Rejected`] of this stage can carry, so
+    /// `pulse_frames_rejected_total` shows each at zero from the start.
+    fn rejection_reasons(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// Trades through an optional [`Aggregator`]: `pulse run` aggregates,

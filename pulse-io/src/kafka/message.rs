@@ -81,6 +81,22 @@ pub enum MessageError {
 }
 
 impl MessageError {
+    /// Every label [`reason`](Self::reason) gives, so a consumer's metric
+    /// can show each at zero before the first bad record.
+    pub const REASONS: &'static [&'static str] = &[
+        "kafka_empty",
+        "kafka_not_json",
+        "kafka_wrong_type",
+        "kafka_missing_field",
+        "kafka_symbol",
+        "kafka_decimal",
+        "kafka_not_positive",
+        "kafka_side",
+        "kafka_timestamp",
+        "kafka_trade_id_range",
+        "kafka_kind",
+    ];
+
     /// A short label for the `pulse_frames_rejected_total{reason}` metric.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -220,6 +236,7 @@ fn positive(text: &str, field: &'static str) -> Result<Decimal, MessageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     const GOOD: &str = r#"{"symbol":"BTCUSDT","price":"28165.47","quantity":"0.00056","timestamp":"2023-04-05T05:29:59.999+05:30","side":"SELL","trade_time_ms":1680652799999,"event_time_ms":1680652800000,"agg_id":3071245454,"first_trade_id":3071245454,"last_trade_id":3071245454,"kind":"trade"}"#;
 
@@ -288,10 +305,17 @@ mod tests {
             (with("first_trade_id", "3071245455"), "kafka_trade_id_range"),
             (with("agg_id", "-1"), "kafka_wrong_type"),
         ];
+        let mut seen = BTreeSet::new();
         for (input, reason) in cases {
             let err = decode_trade(input.as_bytes()).expect_err(&input);
             assert_eq!(err.reason(), reason, "{input}: {err}");
+            seen.insert(reason);
         }
+        // The two errors decode_trade cannot give: an empty record and a
+        // marker of an unknown kind.
+        seen.insert(MessageError::Empty.reason());
+        seen.insert(MessageError::Kind("snapshot".into()).reason());
+        assert_eq!(seen, MessageError::REASONS.iter().copied().collect());
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub(crate) fn spawn(
     path: String,
     metrics: Metrics,
 ) -> Result<mpsc::Receiver<Batch>, SourceError> {
+    metrics.init_rejected(ParseError::REASONS);
+    metrics.init_rejected(&[Rejection::NOT_UTF8]);
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
     let workers = thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
     let mut replay = Replay {
@@ -406,10 +408,12 @@ enum Rejection {
 }
 
 impl Rejection {
+    const NOT_UTF8: &'static str = "utf8";
+
     fn reason(&self) -> &'static str {
         match self {
             Rejection::Parse(e) => e.reason(),
-            Rejection::NotUtf8 => "utf8",
+            Rejection::NotUtf8 => Self::NOT_UTF8,
         }
     }
 }
