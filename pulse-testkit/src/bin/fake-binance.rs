@@ -31,7 +31,10 @@ async fn main() {
     // subscribe before the first.
     let lead = Duration::from_secs(5);
     let start = wall_ms() + lead.as_millis() as i64;
-    let shift = start - trades.first().map_or(start, |t| t.trade_time_ms);
+    // By whole seconds, so the live windows are the recording's windows
+    // moved, and a replay of the capture can be compared with them.
+    let shift = (start - trades.first().map_or(start, |t| t.trade_time_ms)).div_euclid(1000) * 1000;
+    let start = trades.first().map_or(start, |t| t.trade_time_ms + shift);
     for t in &mut trades {
         t.trade_time_ms += shift;
         t.event_time_ms += shift;
@@ -66,7 +69,7 @@ async fn main() {
 const USAGE: &str = "usage: fake-binance CAPTURE [SPEED]
 
 Serves CAPTURE (a .jsonl or .jsonl.gz of Binance frames) on loopback as
-Binance's live streams, moved to start 5 s from now and played at SPEED x
+Binance's live streams, moved by whole seconds to start about 5 s from now and played at SPEED x
 real time (default 1). Prints `ws=URL rest=URL` once listening and
 `done N` when the tape is out; Ctrl-C stops it.";
 
