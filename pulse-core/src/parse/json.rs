@@ -1,6 +1,8 @@
 //! Binance WebSocket frames: `aggTrade` and `trade` events, raw or wrapped in
 //! the combined-stream envelope, plus subscription replies.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -31,23 +33,25 @@ pub enum Frame {
 ///
 /// `D` is the type of the nested `data` field: the combined-stream envelope
 /// `{"stream":"btcusdt@aggTrade","data":{..}}` nests one payload, never more.
+/// Strings are `Cow`: borrowed as a rule, owned when JSON escapes in them
+/// (`"BTC\u0055SDT"`) had to be decoded.
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "D: Deserialize<'de>"))]
 struct Wire<'a, D> {
     #[serde(borrow)]
-    e: Option<&'a str>,
+    e: Option<Cow<'a, str>>,
     #[serde(rename = "E")]
     event_time: Option<i64>,
     #[serde(rename = "T")]
     trade_time: Option<i64>,
     #[serde(borrow)]
-    s: Option<&'a str>,
+    s: Option<Cow<'a, str>>,
     a: Option<u64>,
     t: Option<u64>,
     #[serde(borrow)]
-    p: Option<&'a str>,
+    p: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    q: Option<&'a str>,
+    q: Option<Cow<'a, str>>,
     f: Option<u64>,
     l: Option<u64>,
     m: Option<bool>,
@@ -61,7 +65,7 @@ struct Wire<'a, D> {
 struct WireError<'a> {
     code: i64,
     #[serde(borrow)]
-    msg: std::borrow::Cow<'a, str>,
+    msg: Cow<'a, str>,
 }
 
 type Payload<'a> = Wire<'a, IgnoredAny>;
@@ -83,29 +87,35 @@ pub(super) struct Fields<'a> {
     pub(super) id: Option<u64>,
 }
 
-impl<'a, D> Wire<'a, D> {
-    fn into_fields(self) -> Result<Fields<'a>, ParseError> {
-        if let (None, Some(err)) = (self.e, self.error) {
+impl<D> Wire<'_, D> {
+    /// The fields, borrowed from the payload (whose strings may have been
+    /// decoded into owned ones).
+    fn fields(&self) -> Result<Fields<'_>, ParseError> {
+        if let (None, Some(err)) = (&self.e, &self.error) {
             return Err(ParseError::Binance {
                 code: err.code,
-                msg: err.msg.into_owned(),
+                msg: err.msg.to_string(),
             });
         }
         Ok(Fields {
-            e: self.e.map(str::as_bytes),
+            e: bytes(&self.e),
             event_time: self.event_time,
             trade_time: self.trade_time,
-            s: self.s.map(str::as_bytes),
+            s: bytes(&self.s),
             a: self.a,
             t: self.t,
-            p: self.p.map(str::as_bytes),
-            q: self.q.map(str::as_bytes),
+            p: bytes(&self.p),
+            q: bytes(&self.q),
             f: self.f,
             l: self.l,
             m: self.m,
             id: self.id,
         })
     }
+}
+
+fn bytes<'s>(s: &'s Option<Cow<'_, str>>) -> Option<&'s [u8]> {
+    s.as_deref().map(str::as_bytes)
 }
 
 /// Parses one WebSocket text frame.
@@ -141,9 +151,9 @@ pub(super) fn parse_frame_general(bytes: &[u8]) -> Result<Frame, ParseError> {
 /// The reference path: serde_json, with its precise error messages.
 pub(super) fn parse_frame_serde(bytes: &[u8]) -> Result<Frame, ParseError> {
     let outer: Wire<'_, Payload<'_>> = serde_json::from_slice(bytes)?;
-    let fields = match outer.data {
-        Some(inner) => inner.into_fields()?,
-        None => outer.into_fields()?,
+    let fields = match &outer.data {
+        Some(inner) => inner.fields()?,
+        None => outer.fields()?,
     };
     fields_to_frame(fields)
 }
@@ -268,6 +278,27 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    /// JSON escapes are valid anywhere in a string; Binance sends none, but
+    /// a frame that has them is the same frame.
+    #[test]
+    fn escaped_strings_read_as_their_text() {
+        let plain = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1680652699882,"T":1680652699877,"s":"BTCUSDT","t":3470478916,"p":"28160.30","q":"0.001","X":"MARKET","m":true}}"#;
+        let expected = fields(&trade(plain));
+        for (from, to) in [
+            (r#""s":"BTCUSDT""#, r#""s":"BTC\u0055SDT""#),
+            (r#""e":"trade""#, r#""e":"tr\u0061de""#),
+            (r#""p":"28160.30""#, r#""p":"28160\u002e30""#),
+            (r#""q":"0.001""#, r#""q":"0.00\u0031""#),
+            (r#""X":"MARKET""#, r#""X":"MAR\/KET""#),
+        ] {
+            let escaped = plain.replace(from, to);
+            assert_ne!(escaped, plain);
+            assert_eq!(fields(&trade(&escaped)), expected, "{escaped}");
+        }
+        let err = parse_frame(plain.replace("BTCUSDT", r"BTC\u00e9").as_bytes()).unwrap_err();
+        assert!(matches!(err, ParseError::Symbol(_)), "{err}");
     }
 
     #[test]
