@@ -162,17 +162,14 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
     };
     // One sequence tracker per trade path: the live source's lanes already
     // hand out each symbol's trades in id order, once; a replay's are
-    // checked here. Live, a window closes as soon as a later trade proves it
+    // checked here. A window closes as soon as a later trade proves it
     // complete, or once the symbol has been quiet for the idle margin; a
-    // backfilled trade that still falls in it re-emits it with a higher
-    // version.
+    // trade that still falls in it (backfilled live, or out of order in a
+    // file) re-emits it with a higher version, as `pulse consume` does, so
+    // `run --replay` and `produce --replay` + `consume` store the same.
     let aggregator = Aggregator::new(AggregatorConfig {
         track_sequence: !live,
-        late_policy: if live {
-            LatePolicy::Reemit
-        } else {
-            LatePolicy::Count
-        },
+        late_policy: LatePolicy::Reemit,
         ..AggregatorConfig::default()
     })?;
     let mut pipeline = Pipeline::new(source, metrics.clone()).aggregator(aggregator);

@@ -8,14 +8,20 @@ use pulse_io::PipelineSummary;
 const TOP: usize = 5;
 
 /// One line for stderr at exit; `rejected` counts the malformed inputs
-/// skipped (frames, lines), named only when there were some.
+/// skipped (frames, lines), named only when there were some. Windows are
+/// counted once however often late trades corrected them.
 pub fn summary_line(summary: &PipelineSummary, rejected: u64, seconds: f64) -> String {
     format!(
-        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late, {} duplicates, {} gaps{}{}",
+        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}",
         summary.trades,
-        summary.windows,
+        summary.windows - summary.reemitted,
         busiest(summary),
         summary.late_trades,
+        if summary.reemitted > 0 {
+            format!(" ({} windows corrected)", summary.reemitted)
+        } else {
+            String::new()
+        },
         summary.duplicates,
         summary.gaps,
         if rejected > 0 {
@@ -91,6 +97,19 @@ mod tests {
             summary_line(&ended, 7, 0.0).ends_with("0 gaps, 7 malformed skipped; replay finished"),
             "{}",
             summary_line(&ended, 7, 0.0)
+        );
+        let corrected = PipelineSummary {
+            windows: 522,
+            reemitted: 178,
+            late_trades: 178,
+            ..summary(&[("BTCUSDT", 344)])
+        };
+        assert!(
+            summary_line(&corrected, 0, 0.0).contains(
+                "→ 344 windows (BTCUSDT 344) in 0.0 s; 178 late (178 windows corrected), 0 dup"
+            ),
+            "{}",
+            summary_line(&corrected, 0, 0.0)
         );
     }
 

@@ -8,8 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use run_support::{
-    ALTCOINS_CAPTURE, BTC_CAPTURE, assert_rows_match, capture, expected_windows, pulse, read_csv,
-    temp_dir,
+    ALTCOINS_CAPTURE, BTC_CAPTURE, assert_rows_match, capture, expected_windows, parse_utc_ms,
+    pulse, read_csv, temp_dir,
 };
 
 /// Runs `pulse run --replay CAPTURE --csv OUT --dashboard off` to the end.
@@ -208,6 +208,71 @@ async fn malformed_lines_are_counted_and_a_file_of_only_them_fails() {
         )),
         "{stderr}"
     );
+}
+
+/// A trade that comes after its window closed (a file written out of order)
+/// re-emits the window with it: the newest version of every window is the
+/// window of the capture in order, so nothing is lost.
+#[tokio::test]
+async fn late_trades_in_a_file_correct_their_windows() {
+    let Some(capture) = capture(BTC_CAPTURE) else {
+        return;
+    };
+    let dir = temp_dir();
+    let file = std::fs::File::open(&capture).unwrap();
+    let mut frames: Vec<String> =
+        BufRead::lines(BufReader::new(flate2::read::GzDecoder::new(file)))
+            .map(Result::unwrap)
+            .collect();
+    // Every 97th frame arrives 1,000 frames later: up to 38 s of trades
+    // here, inside the 60 s a closed window stays correctable.
+    let mut moved = 0;
+    for i in (0..frames.len() - 1_000).step_by(97).rev() {
+        let frame = frames.remove(i);
+        frames.insert(i + 1_000, frame);
+        moved += 1;
+    }
+    let shuffled = dir.path().join("late.jsonl");
+    std::fs::write(&shuffled, frames.join("\n")).unwrap();
+    let csv = dir.path().join("late.csv");
+    let (stdout, stderr) = replay(&shuffled, &csv).await;
+
+    let (header, rows) = read_csv(&csv);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let version = |row: &Vec<String>| row[col("version")].parse::<u64>().unwrap();
+    // The newest row of each window, in window order.
+    let mut newest = std::collections::BTreeMap::new();
+    for row in rows.iter() {
+        let key = parse_utc_ms(&row[col("window_start")]);
+        let old = newest.insert(key, row.clone());
+        assert!(
+            old.is_none_or(|old| version(&old) < version(row)),
+            "{row:?}"
+        );
+    }
+    let newest: Vec<Vec<String>> = newest.into_values().collect();
+    assert_rows_match(&header, &newest, &expected_windows(&capture));
+
+    // One correction per late trade: those moved past their window's close
+    // (in the busiest seconds 1,000 frames are not enough to be late).
+    let late: usize = stderr
+        .split(" late (")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no late count in {stderr}"));
+    assert!(
+        late > moved / 2 && late <= moved,
+        "{late} of {moved}: {stderr}"
+    );
+    assert_eq!(rows.len() - newest.len(), late);
+    // Each window counted once on the summary line, corrections apart.
+    assert!(
+        stderr.contains("21313 trades → 344 windows (BTCUSDT 344)")
+            && stderr.contains(&format!("{late} late ({late} windows corrected), 0 dup")),
+        "{stderr}"
+    );
+    assert_eq!(stdout.matches("(corrected, v").count(), late);
 }
 
 /// `--symbols` with `--replay` replays only those symbols: their windows

@@ -18,9 +18,15 @@ pub fn window_line(w: &Window) -> String {
         |t| t.format("%H:%M:%S").to_string(),
     );
     let price_digits = price_decimals(w.vwap);
+    // A re-emitted window (late trades folded in) replaces an earlier line.
+    let corrected = if w.version > 1 {
+        format!("  (corrected, v{})", w.version)
+    } else {
+        String::new()
+    };
     format!(
         "{time} {symbol:<10} vwap {vwap:>12.price_digits$}  delta {delta:>+10.3}  buy {buy:>5.1}%  \
-         vol {vol:>11.3}  trades {trades:>5}  {signal}",
+         vol {vol:>11.3}  trades {trades:>5}  {signal}{corrected}",
         symbol = w.symbol.as_str(),
         vwap = w.vwap,
         delta = w.net_delta,
@@ -137,6 +143,15 @@ mod tests {
             window_line(&window("BTCUSDT", 61180.166, 12.345)),
             "23:58:22 BTCUSDT    vwap     61180.17  delta    +12.345  buy  66.7%  \
              vol     123.456  trades  1647  STRONG BUY"
+        );
+        let corrected = Window {
+            version: 3,
+            ..window("BTCUSDT", 61180.166, 12.345)
+        };
+        assert!(
+            window_line(&corrected).ends_with("STRONG BUY  (corrected, v3)"),
+            "{}",
+            window_line(&corrected)
         );
         let small = window_line(&window("CHRUSDT", 0.3251234, -4.0));
         assert!(

@@ -528,7 +528,11 @@ impl<S: Stage> Pipeline<S> {
                             .observe(seconds_between(end, emitted_at));
                     }
                     self.summary.windows += 1;
-                    *self.summary.windows_by_symbol.entry(w.symbol).or_default() += 1;
+                    if w.version > 1 {
+                        self.summary.reemitted += 1;
+                    } else {
+                        *self.summary.windows_by_symbol.entry(w.symbol).or_default() += 1;
+                    }
                     for slot in &mut self.slots {
                         slot.push(w.clone(), end);
                     }

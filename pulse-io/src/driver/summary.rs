@@ -13,8 +13,10 @@ pub struct PipelineSummary {
     pub accepted: u64,
     /// Windows emitted (including re-emissions).
     pub windows: u64,
-    /// Windows emitted, by symbol.
+    /// Windows emitted for the first time, by symbol.
     pub windows_by_symbol: BTreeMap<Symbol, u64>,
+    /// Windows emitted again, corrected with late trades.
+    pub reemitted: u64,
     /// Late trades.
     pub late_trades: u64,
     /// Duplicate trades dropped.
