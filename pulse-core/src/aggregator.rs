@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::emitted::EmittedWindows;
 use crate::sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};
 use crate::{RejectedWindow, Symbol, Trade, Window, WindowStats};
 
@@ -198,7 +199,7 @@ struct SymbolState {
     first_end: Option<i64>,
     open: BTreeMap<i64, WindowStats>,
     /// Emitted windows kept for [`LatePolicy::Reemit`], with their version.
-    emitted: BTreeMap<i64, (WindowStats, u64)>,
+    emitted: EmittedWindows,
     sequence: Sequence,
     late_trades: u64,
 }
@@ -211,7 +212,7 @@ impl SymbolState {
             last_input_at: None,
             first_end: None,
             open: BTreeMap::new(),
-            emitted: BTreeMap::new(),
+            emitted: EmittedWindows::default(),
             sequence: Sequence::new(max_open_gaps),
             late_trades: 0,
         }
@@ -266,19 +267,16 @@ fn close_windows(
         }
         events.push_back(event);
         if keep {
-            state.emitted.insert(start, (window, 1));
+            state.emitted.insert(start, window, 1);
         }
     }
     if keep {
         let horizon = watermark.saturating_sub(config.late_retention_ms);
-        // Keys ascend, so what is past the horizon is a prefix: no full scan
-        // on every trade that moves the clock.
-        while let Some(entry) = state.emitted.first_entry() {
-            if window_end(*entry.key(), window_ms) > horizon {
-                break;
-            }
-            entry.remove();
-        }
+        // Starts ascend, so what is past the horizon is a prefix: no full
+        // scan on every trade that moves the clock.
+        state
+            .emitted
+            .expire(|start| window_end(start, window_ms) <= horizon);
     }
 }
 
@@ -462,11 +460,9 @@ impl Aggregator {
             .watermark
             .saturating_sub(self.config.late_retention_ms);
         if self.config.late_policy == LatePolicy::Reemit && window_end(start, window_ms) > horizon {
-            match state.emitted.get_mut(&start) {
+            match state.emitted.get_mut(start) {
                 Some((stats, _)) => stats.add(&trade),
-                None => {
-                    state.emitted.insert(start, (WindowStats::new(&trade), 1));
-                }
+                None => state.emitted.insert(start, WindowStats::new(&trade), 1),
             }
         }
     }
@@ -651,7 +647,7 @@ impl Aggregator {
         if window_end(start, window_ms) <= state.watermark.saturating_sub(retention) {
             return; // Too old to correct; counted as late only.
         }
-        let (stats, version) = match state.emitted.get_mut(&start) {
+        let (stats, version) = match state.emitted.get_mut(start) {
             Some((stats, version)) => {
                 stats.add(&trade);
                 *version += 1;
@@ -660,7 +656,7 @@ impl Aggregator {
             None => {
                 // The window was empty when it closed; this is its first row.
                 let stats = WindowStats::new(&trade);
-                state.emitted.insert(start, (stats.clone(), 1));
+                state.emitted.insert(start, stats.clone(), 1);
                 (stats, 1)
             }
         };

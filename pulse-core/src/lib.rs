@@ -19,7 +19,8 @@
 //! - [`plan_shards`]: which symbols go on which WebSocket connection.
 //! - [`Lanes`]: a live stream's per-symbol id order, holding trades behind a
 //!   gap until a [`BackfillRequest`] fills it or gives it up.
-//! - [`Aggregator`]: per-symbol tumbling windows with a watermark.
+//! - [`Aggregator`]: per-symbol tumbling windows with a watermark, keeping
+//!   emitted windows a while so late trades can correct them.
 //! - [`WindowStats`], [`Window`], [`Signal`]: the metrics.
 //! - [`DropOldest`]: the bounded drop-oldest queue.
 //!
@@ -57,6 +58,7 @@
 
 mod aggregator;
 mod decimal;
+mod emitted;
 mod lanes;
 mod parse;
 mod queue;
