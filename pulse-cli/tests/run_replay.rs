@@ -28,6 +28,12 @@ async fn replay(capture: &Path, csv: &Path) -> (String, String) {
     (stdout, stderr)
 }
 
+/// The lines of a `.jsonl.gz` capture.
+fn frames_of(capture: &Path) -> impl Iterator<Item = String> {
+    let file = std::fs::File::open(capture).unwrap();
+    BufRead::lines(BufReader::new(flate2::read::GzDecoder::new(file))).map(Result::unwrap)
+}
+
 #[tokio::test]
 async fn replay_writes_the_windows_pulse_core_computes() {
     let Some(capture) = capture(BTC_CAPTURE) else {
@@ -176,11 +182,7 @@ async fn malformed_lines_are_counted_and_a_file_of_only_them_fails() {
         return;
     };
     let dir = temp_dir();
-    let file = std::fs::File::open(&capture).unwrap();
-    let frames: Vec<String> = BufRead::lines(BufReader::new(flate2::read::GzDecoder::new(file)))
-        .take(2)
-        .map(Result::unwrap)
-        .collect();
+    let frames: Vec<String> = frames_of(&capture).take(2).collect();
     let mixed = dir.path().join("mixed.jsonl");
     let text = format!("{}\nnot json\n{}\n{{\"e\":\n", frames[0], frames[1]);
     std::fs::write(&mixed, text).unwrap();
@@ -219,11 +221,7 @@ async fn late_trades_in_a_file_correct_their_windows() {
         return;
     };
     let dir = temp_dir();
-    let file = std::fs::File::open(&capture).unwrap();
-    let mut frames: Vec<String> =
-        BufRead::lines(BufReader::new(flate2::read::GzDecoder::new(file)))
-            .map(Result::unwrap)
-            .collect();
+    let mut frames: Vec<String> = frames_of(&capture).collect();
     // Every 97th frame arrives 1,000 frames later: up to 38 s of trades
     // here, inside the 60 s a closed window stays correctable.
     let mut moved = 0;

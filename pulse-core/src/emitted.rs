@@ -59,21 +59,16 @@ impl EmittedWindows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Decimal, Side, Symbol, Trade, TradeKind};
+    use crate::{Frame, parse_frame};
 
     fn stats(id: u64) -> WindowStats {
-        WindowStats::new(&Trade {
-            symbol: Symbol::new("BTCUSDT").unwrap(),
-            id,
-            kind: TradeKind::Trade,
-            price: Decimal::from_raw(100),
-            quantity: Decimal::from_raw(1),
-            side: Side::Buy,
-            trade_time_ms: 0,
-            event_time_ms: 0,
-            first_trade_id: id,
-            last_trade_id: id,
-        })
+        let frame = format!(
+            r#"{{"e":"trade","E":1,"T":1,"s":"BTCUSDT","t":{id},"p":"1","q":"1","X":"MARKET","m":false}}"#
+        );
+        match parse_frame(frame.as_bytes()) {
+            Ok(Frame::Trade(trade)) => WindowStats::new(&trade),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn starts(e: &EmittedWindows) -> Vec<(i64, u64)> {
