@@ -203,7 +203,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         "{}{}",
         summary_line(
             &summary,
-            metrics.rejected_total(),
+            metrics.source_totals(),
             started.elapsed().as_secs_f64()
         ),
         if result.is_err() {

@@ -2,18 +2,26 @@
 //! enough to read with every perpetual followed. Per-symbol counts go to the
 //! debug log (and to `--csv` and `/metrics`).
 
-use pulse_io::PipelineSummary;
+use pulse_io::{PipelineSummary, SourceTotals};
 
 /// Symbols named on the line; the rest are counted.
 const TOP: usize = 5;
 
-/// One line for stderr at exit; `rejected` counts the malformed inputs
-/// skipped (frames, lines), named only when there were some. Windows are
-/// counted once however often late trades corrected them.
-pub fn summary_line(summary: &PipelineSummary, rejected: u64, seconds: f64) -> String {
+/// One line for stderr at exit. Trades, duplicates and gaps are the
+/// source's and the pipeline's together; windows are counted once however
+/// often late trades corrected them; what a source backfilled, could not
+/// recover or skipped as malformed is named only when there was some.
+pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f64) -> String {
+    let some = |n: u64, what: &str| {
+        if n > 0 {
+            format!(", {n} {what}")
+        } else {
+            String::new()
+        }
+    };
     format!(
-        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}",
-        summary.trades,
+        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}",
+        summary.trades + source.duplicates,
         summary.windows - summary.reemitted,
         busiest(summary),
         summary.late_trades,
@@ -22,13 +30,11 @@ pub fn summary_line(summary: &PipelineSummary, rejected: u64, seconds: f64) -> S
         } else {
             String::new()
         },
-        summary.duplicates,
-        summary.gaps,
-        if rejected > 0 {
-            format!(", {rejected} malformed skipped")
-        } else {
-            String::new()
-        },
+        summary.duplicates + source.duplicates,
+        summary.gaps + source.gaps,
+        some(source.backfilled, "backfilled over REST"),
+        some(source.unfilled, "lost (backfill could not recover them)"),
+        some(source.rejected, "malformed skipped"),
         if summary.source_ended {
             "; replay finished"
         } else {
@@ -68,6 +74,14 @@ pub fn log_by_symbol(summary: &PipelineSummary) {
 mod tests {
     use super::*;
 
+    const NONE: SourceTotals = SourceTotals {
+        rejected: 0,
+        gaps: 0,
+        duplicates: 0,
+        backfilled: 0,
+        unfilled: 0,
+    };
+
     fn summary(counts: &[(&str, u64)]) -> PipelineSummary {
         PipelineSummary {
             trades: 1000,
@@ -82,21 +96,26 @@ mod tests {
 
     #[test]
     fn few_symbols_are_all_named() {
-        let line = summary_line(&summary(&[("BTCUSDT", 344), ("ETHUSDT", 12)]), 0, 1.5);
+        let line = summary_line(&summary(&[("BTCUSDT", 344), ("ETHUSDT", 12)]), NONE, 1.5);
         assert_eq!(
             line,
             "pulse run: 1000 trades → 356 windows (BTCUSDT 344, ETHUSDT 12) in 1.5 s; \
              0 late, 0 duplicates, 0 gaps"
         );
-        assert!(summary_line(&summary(&[]), 0, 0.0).contains("0 windows (none)"));
+        assert!(summary_line(&summary(&[]), NONE, 0.0).contains("0 windows (none)"));
+        let malformed = SourceTotals {
+            rejected: 7,
+            ..NONE
+        };
         let ended = PipelineSummary {
             source_ended: true,
             ..summary(&[("BTCUSDT", 2)])
         };
         assert!(
-            summary_line(&ended, 7, 0.0).ends_with("0 gaps, 7 malformed skipped; replay finished"),
+            summary_line(&ended, malformed, 0.0)
+                .ends_with("0 gaps, 7 malformed skipped; replay finished"),
             "{}",
-            summary_line(&ended, 7, 0.0)
+            summary_line(&ended, malformed, 0.0)
         );
         let corrected = PipelineSummary {
             windows: 522,
@@ -105,11 +124,30 @@ mod tests {
             ..summary(&[("BTCUSDT", 344)])
         };
         assert!(
-            summary_line(&corrected, 0, 0.0).contains(
+            summary_line(&corrected, NONE, 0.0).contains(
                 "→ 344 windows (BTCUSDT 344) in 0.0 s; 178 late (178 windows corrected), 0 dup"
             ),
             "{}",
-            summary_line(&corrected, 0, 0.0)
+            summary_line(&corrected, NONE, 0.0)
+        );
+        // Live, the source drops duplicates and repairs gaps before the
+        // pipeline: they count on the line too.
+        let live = SourceTotals {
+            gaps: 5,
+            duplicates: 32,
+            backfilled: 173,
+            unfilled: 2,
+            ..NONE
+        };
+        let mut repaired = summary(&[("BTCUSDT", 2)]);
+        repaired.duplicates = 1;
+        assert!(
+            summary_line(&repaired, live, 0.0).contains(
+                "1032 trades → 2 windows (BTCUSDT 2) in 0.0 s; 0 late, 33 duplicates, 5 gaps, \
+                 173 backfilled over REST, 2 lost (backfill could not recover them)"
+            ),
+            "{}",
+            summary_line(&repaired, live, 0.0)
         );
     }
 
@@ -122,7 +160,7 @@ mod tests {
             .enumerate()
             .map(|(i, s)| (s.as_str(), i as u64 + 1))
             .collect();
-        let line = summary_line(&summary(&counts), 0, 61.0);
+        let line = summary_line(&summary(&counts), NONE, 61.0);
         assert!(line.chars().count() < 200, "{} chars: {line}", line.len());
         assert!(
             line.contains(
@@ -140,7 +178,7 @@ mod tests {
             .into_iter()
             .map(|s| (s, 7))
             .collect();
-        let line = summary_line(&summary(&counts), 0, 0.0);
+        let line = summary_line(&summary(&counts), NONE, 0.0);
         assert!(
             line.contains("(AUSDT 7, BUSDT 7, CUSDT 7, DUSDT 7, EUSDT 7, +1 more)"),
             "{line}"

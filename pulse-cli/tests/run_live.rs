@@ -215,6 +215,14 @@ fn sample(text: &str, name: &str) -> f64 {
         .map_or(0.0, |v| v.parse().unwrap())
 }
 
+/// The sum of a family's samples over every label set.
+fn family_sum(text: &str, family: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
 #[tokio::test]
 async fn live_run_survives_a_dropped_connection_and_records_metrics() {
     let Some(tape) = capture(LIVE_TAPE) else {
@@ -241,12 +249,7 @@ async fn live_run_survives_a_dropped_connection_and_records_metrics() {
         "every trade was received",
         || async move {
             let (_, _, text) = http_get(addr, "/metrics").await;
-            let received: f64 = text
-                .lines()
-                .filter(|l| l.starts_with("pulse_trades_received_total{"))
-                .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-                .sum();
-            received >= total
+            family_sum(&text, "pulse_trades_received_total") >= total
         },
     )
     .await;
@@ -270,6 +273,21 @@ async fn live_run_survives_a_dropped_connection_and_records_metrics() {
     // what pulse-core computes from the tape: nothing lost, nothing twice.
     let status = pulse.interrupt().await;
     assert!(status.success(), "{status:?}\n{}", pulse.stderr());
+    // The windows of the drop stayed open while pulse was cut off, and
+    // closed once REST had filled them in: none had to be corrected.
+    assert!(pulse.stderr().contains(" s; 0 late, "), "{}", pulse.stderr());
+    // The summary counts what the source repaired as well as the pipeline.
+    let gaps = family_sum(&text, "pulse_gaps_total") + family_sum(&text, "pulse_stream_gaps_total");
+    let duplicates = family_sum(&text, "pulse_duplicate_trades_total");
+    let backfilled = family_sum(&text, "pulse_trades_backfilled_total");
+    assert!(backfilled > 0.0, "the drop missed trades: {text}");
+    assert!(
+        pulse.stderr().contains(&format!(
+            "{duplicates} duplicates, {gaps} gaps, {backfilled} backfilled over REST"
+        )),
+        "{}",
+        pulse.stderr()
+    );
     let expected = windows_of(&trades);
     let (header, rows) = newest_rows(&csv);
     assert_rows_match(&header, &rows, &expected);

@@ -501,12 +501,21 @@ impl Lanes {
         }
     }
 
-    /// The symbols with a gap open: trades held behind a hole, or evicted
-    /// ids still to backfill. Their windows are not complete yet.
+    /// The symbols whose windows are not complete yet: a gap is open
+    /// (trades held behind a hole, or evicted ids still to backfill), or
+    /// they may have missed trades while disconnected that no live trade
+    /// has shown yet (reconnected and quiet since, until the catch-up
+    /// backfill has answered).
     pub fn holding(&self) -> impl Iterator<Item = Symbol> + '_ {
         self.lanes
             .iter()
-            .filter(|(_, l)| !l.held.is_empty() || l.want_until.is_some())
+            .filter(|(_, l)| {
+                !l.held.is_empty()
+                    || l.want_until.is_some()
+                    || l.quiet_since_reconnect
+                    || l.want_catch_up
+                    || l.in_flight
+            })
             .map(|(s, _)| *s)
     }
 
@@ -930,6 +939,27 @@ mod tests {
         assert_eq!(lanes.stats().unfilled, 1);
         assert_eq!(lanes.stats().gaps, 0, "id 4 is accounted for, not a gap");
         assert_eq!(lanes.poll_backfill(), None);
+    }
+
+    #[test]
+    fn a_reconnected_quiet_symbol_is_held_until_its_catch_up_answers() {
+        let mut lanes = Lanes::new(3);
+        lanes.live(t(1));
+        assert_eq!(lanes.holding().count(), 0);
+        lanes.reconnected(&[btc()]);
+        assert_eq!(lanes.holding().collect::<Vec<_>>(), [btc()], "quiet");
+        lanes.catch_up_quiet(&[btc()]);
+        assert_eq!(lanes.holding().count(), 1, "catch-up wanted");
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!(lanes.holding().count(), 1, "catch-up in flight");
+        lanes.backfilled(req, outcome(&[2, 3], Some(3), None));
+        assert_eq!(lanes.holding().count(), 0, "caught up");
+        assert_eq!(ids(&mut lanes), vec![1, 2, 3]);
+
+        // A live trade after the reconnect shows any gap itself.
+        lanes.reconnected(&[btc()]);
+        lanes.live(t(4));
+        assert_eq!(lanes.holding().count(), 0);
     }
 
     #[test]

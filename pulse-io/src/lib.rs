@@ -36,7 +36,7 @@ pub mod time;
 
 pub use csv_sink::CsvSink;
 pub use driver::{Outcome, Pipeline, PipelineError, PipelineSummary, Stage, TradeStage};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, SourceTotals};
 pub use retry::RetryPolicy;
 pub use row_version::row_version;
 pub use sink::{Batching, CheckpointStore, SinkError, TradeSink, WindowSink};

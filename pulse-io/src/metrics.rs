@@ -196,6 +196,28 @@ pub struct Metrics {
     /// `frames_rejected` over every reason, for the closing summary; not
     /// exported (Prometheus sums the family itself).
     rejected_total: Counter,
+    /// What sources repaired before the pipeline, over every symbol, for
+    /// the closing summary; not exported either.
+    source_gaps_total: Counter,
+    source_duplicates_total: Counter,
+    source_backfilled_total: Counter,
+    source_unfilled_total: Counter,
+}
+
+/// What sources counted before their trades reached a pipeline, over every
+/// symbol: for a closing summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceTotals {
+    /// Frames, lines or messages rejected as malformed.
+    pub rejected: u64,
+    /// Id gaps found (and backfilled).
+    pub gaps: u64,
+    /// Duplicate trades dropped.
+    pub duplicates: u64,
+    /// Trades recovered over REST.
+    pub backfilled: u64,
+    /// Missing trades backfill could not recover.
+    pub unfilled: u64,
 }
 
 impl Default for Metrics {
@@ -296,6 +318,10 @@ impl Metrics {
                 "Consumer reads retried after an error, by operation",
             ),
             rejected_total: Counter::default(),
+            source_gaps_total: Counter::default(),
+            source_duplicates_total: Counter::default(),
+            source_backfilled_total: Counter::default(),
+            source_unfilled_total: Counter::default(),
             registry: Arc::default(),
         };
         Metrics {
@@ -406,6 +432,50 @@ impl Metrics {
     pub fn rejected_total(&self) -> u64 {
         self.rejected_total.get()
     }
+
+    /// Counts an id gap a source found in `symbol`'s stream (and repairs
+    /// before the trades reach the pipeline).
+    pub fn source_gap(&self, symbol: &str) {
+        count(&self.gaps, &self.source_gaps_total, symbol, 1);
+    }
+
+    /// Counts a duplicate trade a source dropped before the pipeline.
+    pub fn source_duplicate(&self, symbol: &str) {
+        count(&self.duplicates, &self.source_duplicates_total, symbol, 1);
+    }
+
+    /// Counts trades a source recovered over REST.
+    pub fn source_backfilled(&self, symbol: &str, trades: u64) {
+        let total = &self.source_backfilled_total;
+        count(&self.trades_backfilled, total, symbol, trades);
+    }
+
+    /// Counts missing trades a source could not recover.
+    pub fn source_unfilled(&self, symbol: &str, trades: u64) {
+        count(
+            &self.trades_unfilled,
+            &self.source_unfilled_total,
+            symbol,
+            trades,
+        );
+    }
+
+    /// What sources counted so far, over every symbol.
+    pub fn source_totals(&self) -> SourceTotals {
+        SourceTotals {
+            rejected: self.rejected_total.get(),
+            gaps: self.source_gaps_total.get(),
+            duplicates: self.source_duplicates_total.get(),
+            backfilled: self.source_backfilled_total.get(),
+            unfilled: self.source_unfilled_total.get(),
+        }
+    }
+}
+
+/// Adds `n` to `symbol`'s series of `family` and to its `total`.
+fn count(family: &Family<SymbolLabel, Counter>, total: &Counter, symbol: &str, n: u64) {
+    family.get_or_create(&Metrics::symbol(symbol)).inc_by(n);
+    total.inc_by(n);
 }
 
 /// `text` with each run of sample lines sorted by label set: a family keeps

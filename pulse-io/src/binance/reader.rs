@@ -33,6 +33,9 @@ const HEALTHY_FOR: Duration = Duration::from_secs(60);
 /// What a reader tells the source besides trades.
 #[derive(Debug)]
 pub(crate) enum ShardEvent {
+    /// The connection for these symbols failed; trades are being missed
+    /// until it is replaced.
+    Disconnected(Vec<Symbol>),
     /// The connection for these symbols was replaced after a failure.
     Reconnected(Vec<Symbol>),
     /// The shard with this index, started while running, has connected.
@@ -206,6 +209,9 @@ impl ShardReader {
     /// After a failure: reconnects (for ever) and has what was missed
     /// backfilled. `None` when the source stopped meanwhile.
     async fn recover(&mut self, gauge: &Gauge) -> Option<Live> {
+        let _ = self
+            .events
+            .send(ShardEvent::Disconnected(self.shard.symbols.clone()));
         let ws = self.reconnect().await?;
         self.metrics.reconnects.inc();
         let _ = self

@@ -45,6 +45,9 @@ pub struct BinanceSource {
     evicted: Vec<(Symbol, IdRange)>,
     /// Reconnected symbols, and when to backfill those still quiet.
     catch_ups: VecDeque<(Instant, Vec<Symbol>)>,
+    /// Symbols whose connection failed and is not back yet: their windows
+    /// stay open, since trades are being missed.
+    disconnected: BTreeSet<Symbol>,
     _stop: DropGuard,
 }
 
@@ -137,6 +140,7 @@ impl BinanceSource {
             incoming: Vec::new(),
             evicted: Vec::new(),
             catch_ups,
+            disconnected: BTreeSet::new(),
             _stop: cancel.drop_guard(),
         })
     }
@@ -194,24 +198,13 @@ impl BinanceSource {
         let metrics = &self.metrics;
         while let Some(event) = self.lanes.poll_event() {
             match event {
-                LaneEvent::Duplicate(symbol) => {
-                    metrics
-                        .duplicates
-                        .get_or_create(&Metrics::symbol(symbol.as_str()))
-                        .inc();
-                }
+                LaneEvent::Duplicate(symbol) => metrics.source_duplicate(symbol.as_str()),
                 LaneEvent::Gap { symbol, missing } => {
-                    metrics
-                        .gaps
-                        .get_or_create(&Metrics::symbol(symbol.as_str()))
-                        .inc();
+                    metrics.source_gap(symbol.as_str());
                     tracing::info!(%symbol, first = missing.first, last = missing.last, missing = missing.len(), "trade id gap; backfilling");
                 }
                 LaneEvent::Backfilled { symbol, trades } => {
-                    metrics
-                        .trades_backfilled
-                        .get_or_create(&Metrics::symbol(symbol.as_str()))
-                        .inc_by(trades);
+                    metrics.source_backfilled(symbol.as_str(), trades);
                 }
                 LaneEvent::BackfillFailed {
                     symbol,
@@ -250,10 +243,7 @@ impl BinanceSource {
                     missing,
                     reason,
                 } => {
-                    metrics
-                        .trades_unfilled
-                        .get_or_create(&Metrics::symbol(symbol.as_str()))
-                        .inc_by(missing.len());
+                    metrics.source_unfilled(symbol.as_str(), missing.len());
                     tracing::warn!(%symbol, first = missing.first, last = missing.last, lost = missing.len(), reason, "gap left unfilled");
                 }
             }
@@ -278,7 +268,11 @@ impl BinanceSource {
 
     fn on_event(&mut self, event: ShardEvent) {
         match event {
+            ShardEvent::Disconnected(symbols) => self.disconnected.extend(symbols),
             ShardEvent::Reconnected(symbols) => {
+                for symbol in &symbols {
+                    self.disconnected.remove(symbol);
+                }
                 // Trades the old connection queued came first; they must not
                 // count as live trades after the reconnect.
                 self.drain_inbox();
@@ -362,12 +356,12 @@ impl BinanceSource {
         let listed: BTreeSet<Symbol> = switch.symbols.iter().copied().collect();
         let mut moved = Vec::new();
         for index in switch.retiring {
-            moved.extend(
-                self.readers
-                    .symbols(index)
-                    .iter()
-                    .filter(|s| listed.contains(s)),
-            );
+            let symbols = self.readers.symbols(index);
+            // Their new connections run: none of them is cut off any more.
+            for symbol in symbols {
+                self.disconnected.remove(symbol);
+            }
+            moved.extend(symbols.iter().filter(|s| listed.contains(s)));
             self.readers.stop(index);
         }
         let change = Change::between(&self.symbols, &switch.symbols);
@@ -443,7 +437,9 @@ impl TradeSource for BinanceSource {
     }
 
     fn holding(&self) -> Vec<Symbol> {
-        self.lanes.holding().collect()
+        let mut holding: BTreeSet<Symbol> = self.lanes.holding().collect();
+        holding.extend(&self.disconnected);
+        holding.into_iter().collect()
     }
 }
 
