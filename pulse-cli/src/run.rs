@@ -191,7 +191,8 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
             "stopped"
         };
         status.trades = summary.trades;
-        status.windows = summary.windows;
+        // Each window once, as on the summary line.
+        status.windows = summary.windows - summary.reemitted;
         dashboard.set_status(&status);
         if !args.keep_serving {
             dashboard.close();

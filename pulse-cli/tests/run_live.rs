@@ -275,7 +275,11 @@ async fn live_run_survives_a_dropped_connection_and_records_metrics() {
     assert!(status.success(), "{status:?}\n{}", pulse.stderr());
     // The windows of the drop stayed open while pulse was cut off, and
     // closed once REST had filled them in: none had to be corrected.
-    assert!(pulse.stderr().contains(" s; 0 late, "), "{}", pulse.stderr());
+    assert!(
+        pulse.stderr().contains(" s; 0 late, "),
+        "{}",
+        pulse.stderr()
+    );
     // The summary counts what the source repaired as well as the pipeline.
     let gaps = family_sum(&text, "pulse_gaps_total") + family_sum(&text, "pulse_stream_gaps_total");
     let duplicates = family_sum(&text, "pulse_duplicate_trades_total");

@@ -19,11 +19,7 @@ pub fn window_line(w: &Window) -> String {
     );
     let price_digits = price_decimals(w.vwap);
     // A re-emitted window (late trades folded in) replaces an earlier line.
-    let corrected = if w.version > 1 {
-        format!("  (corrected, v{})", w.version)
-    } else {
-        String::new()
-    };
+    let corrected = if w.version > 1 { "  (corrected)" } else { "" };
     format!(
         "{time} {symbol:<10} vwap {vwap:>12.price_digits$}  delta {delta:>+10.3}  buy {buy:>5.1}%  \
          vol {vol:>11.3}  trades {trades:>5}  {signal}{corrected}",
@@ -149,7 +145,7 @@ mod tests {
             ..window("BTCUSDT", 61180.166, 12.345)
         };
         assert!(
-            window_line(&corrected).ends_with("STRONG BUY  (corrected, v3)"),
+            window_line(&corrected).ends_with("STRONG BUY  (corrected)"),
             "{}",
             window_line(&corrected)
         );

@@ -33,8 +33,9 @@ pub enum Frame {
 ///
 /// `D` is the type of the nested `data` field: the combined-stream envelope
 /// `{"stream":"btcusdt@aggTrade","data":{..}}` nests one payload, never more.
-/// Strings are `Cow`: borrowed as a rule, owned when JSON escapes in them
-/// (`"BTC\u0055SDT"`) had to be decoded.
+/// Strings are `Cow`, so JSON escapes in them (`"BTC\u0055SDT"`) can be
+/// decoded; serde fills an `Option<Cow>` with owned strings, which costs
+/// little here, since only frames the faster paths refused get this far.
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "D: Deserialize<'de>"))]
 struct Wire<'a, D> {

@@ -33,11 +33,12 @@ const HEALTHY_FOR: Duration = Duration::from_secs(60);
 /// What a reader tells the source besides trades.
 #[derive(Debug)]
 pub(crate) enum ShardEvent {
-    /// The connection for these symbols failed; trades are being missed
-    /// until it is replaced.
-    Disconnected(Vec<Symbol>),
-    /// The connection for these symbols was replaced after a failure.
-    Reconnected(Vec<Symbol>),
+    /// The connection of the shard with this index, for these symbols,
+    /// failed; trades are being missed until it is replaced.
+    Disconnected(usize, Vec<Symbol>),
+    /// The connection of the shard with this index, for these symbols, was
+    /// replaced after a failure.
+    Reconnected(usize, Vec<Symbol>),
     /// The shard with this index, started while running, has connected.
     Connected(usize),
 }
@@ -209,14 +210,16 @@ impl ShardReader {
     /// After a failure: reconnects (for ever) and has what was missed
     /// backfilled. `None` when the source stopped meanwhile.
     async fn recover(&mut self, gauge: &Gauge) -> Option<Live> {
-        let _ = self
-            .events
-            .send(ShardEvent::Disconnected(self.shard.symbols.clone()));
+        let _ = self.events.send(ShardEvent::Disconnected(
+            self.shard.index,
+            self.shard.symbols.clone(),
+        ));
         let ws = self.reconnect().await?;
         self.metrics.reconnects.inc();
-        let _ = self
-            .events
-            .send(ShardEvent::Reconnected(self.shard.symbols.clone()));
+        let _ = self.events.send(ShardEvent::Reconnected(
+            self.shard.index,
+            self.shard.symbols.clone(),
+        ));
         tracing::info!(
             shard = self.shard.index,
             "reconnected to Binance; backfilling what was missed"
@@ -404,9 +407,10 @@ impl ShardReader {
             let _ = tokio::time::timeout(Duration::from_secs(1), old.ws.close(None)).await;
         } else {
             // Trades may have fallen between the two: have quiet symbols checked.
-            let _ = self
-                .events
-                .send(ShardEvent::Reconnected(self.shard.symbols.clone()));
+            let _ = self.events.send(ShardEvent::Reconnected(
+                self.shard.index,
+                self.shard.symbols.clone(),
+            ));
         }
         tracing::info!(shard = self.shard.index, "connection replaced");
         Some(new)

@@ -117,6 +117,11 @@ impl Readers {
         }
     }
 
+    /// True while the reader `index` runs (it was started and not stopped).
+    pub(crate) fn is_running(&self, index: usize) -> bool {
+        self.running.contains_key(&index)
+    }
+
     /// The reader whose connection carries exactly `url`'s streams.
     pub(crate) fn find(&self, url: &str) -> Option<usize> {
         self.running

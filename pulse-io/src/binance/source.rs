@@ -1,6 +1,6 @@
 //! [`BinanceSource`]: the [`TradeSource`] over Binance's live aggTrade streams.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -45,9 +45,10 @@ pub struct BinanceSource {
     evicted: Vec<(Symbol, IdRange)>,
     /// Reconnected symbols, and when to backfill those still quiet.
     catch_ups: VecDeque<(Instant, Vec<Symbol>)>,
-    /// Symbols whose connection failed and is not back yet: their windows
-    /// stay open, since trades are being missed.
-    disconnected: BTreeSet<Symbol>,
+    /// The symbols of running shards whose connection failed and is not
+    /// back yet, by shard index: their windows stay open, since trades are
+    /// being missed.
+    disconnected: BTreeMap<usize, Vec<Symbol>>,
     _stop: DropGuard,
 }
 
@@ -140,7 +141,7 @@ impl BinanceSource {
             incoming: Vec::new(),
             evicted: Vec::new(),
             catch_ups,
-            disconnected: BTreeSet::new(),
+            disconnected: BTreeMap::new(),
             _stop: cancel.drop_guard(),
         })
     }
@@ -268,11 +269,13 @@ impl BinanceSource {
 
     fn on_event(&mut self, event: ShardEvent) {
         match event {
-            ShardEvent::Disconnected(symbols) => self.disconnected.extend(symbols),
-            ShardEvent::Reconnected(symbols) => {
-                for symbol in &symbols {
-                    self.disconnected.remove(symbol);
-                }
+            // A shard stopped meanwhile (relisting) reconnects no more.
+            ShardEvent::Disconnected(index, symbols) if self.readers.is_running(index) => {
+                self.disconnected.insert(index, symbols);
+            }
+            ShardEvent::Disconnected(..) => {}
+            ShardEvent::Reconnected(index, symbols) => {
+                self.disconnected.remove(&index);
                 // Trades the old connection queued came first; they must not
                 // count as live trades after the reconnect.
                 self.drain_inbox();
@@ -356,12 +359,14 @@ impl BinanceSource {
         let listed: BTreeSet<Symbol> = switch.symbols.iter().copied().collect();
         let mut moved = Vec::new();
         for index in switch.retiring {
-            let symbols = self.readers.symbols(index);
-            // Their new connections run: none of them is cut off any more.
-            for symbol in symbols {
-                self.disconnected.remove(symbol);
-            }
-            moved.extend(symbols.iter().filter(|s| listed.contains(s)));
+            // Its symbols' new connections run.
+            self.disconnected.remove(&index);
+            moved.extend(
+                self.readers
+                    .symbols(index)
+                    .iter()
+                    .filter(|s| listed.contains(s)),
+            );
             self.readers.stop(index);
         }
         let change = Change::between(&self.symbols, &switch.symbols);
@@ -438,7 +443,7 @@ impl TradeSource for BinanceSource {
 
     fn holding(&self) -> Vec<Symbol> {
         let mut holding: BTreeSet<Symbol> = self.lanes.holding().collect();
-        holding.extend(&self.disconnected);
+        holding.extend(self.disconnected.values().flatten());
         holding.into_iter().collect()
     }
 }
