@@ -2,7 +2,7 @@
 //! ClickHouse: decode the message, aggregate with the restart bookkeeping
 //! (held windows, duplicate ids), make the window rows, and a position every
 //! 1,000 records. On the trades of the real recorded USD-M BTCUSDT frames,
-//! next to the message decoder alone and the two byte scans of the same
+//! next to the message decoder alone and the byte baselines of the same
 //! messages.
 //!
 //! Run: `cargo bench --bench consumer`. Needs `../shared/data` (or `PULSE_DATA_DIR`).
@@ -13,7 +13,7 @@ use pulse_io::consumer::{ConsumerConfig, RecordPath};
 use pulse_io::kafka::{UtcOffset, decode_trade, encode_trade};
 
 mod support;
-use support::{byte_loop, byte_scan, frames};
+use support::{byte_find, byte_loop, byte_scan, frames};
 
 fn messages() -> Vec<Vec<u8>> {
     frames()
@@ -45,6 +45,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.bench_function("byte_scan", |b| b.iter(|| byte_scan(&messages, b'"')));
+    group.bench_function("byte_find", |b| b.iter(|| byte_find(&messages, b'"')));
     group.bench_function("byte_loop", |b| b.iter(|| byte_loop(&messages)));
     group.finish();
 }

@@ -2,12 +2,14 @@
 //!
 //! Run: `cargo bench --bench core`. Needs `../shared/data` (or `PULSE_DATA_DIR`).
 //!
-//! The `usdm_btcusdt` group runs `parse` next to three baselines over the same
+//! The `usdm_btcusdt` group runs `parse` next to four baselines over the same
 //! frames, so their ratios come from one run on one machine:
 //! - `serde_json_borrowed`: serde_json into a struct of `&str`, `u64` and
 //!   `bool`, with no decimal or symbol work, the least any serde parser does;
 //! - `byte_scan`: `memchr` over every byte of every frame, counting the `"`:
 //!   the SIMD bound, which nothing that reads every byte beats;
+//! - `byte_find`: `memchr` stopping at every `"` and reading its position,
+//!   the least a parser must learn: where each string starts and ends;
 //! - `byte_loop`: one byte at a time, tracking strings and counting the
 //!   separators outside them: the least a tokenizer does per byte.
 //!
@@ -22,7 +24,7 @@ use pulse_core::{
 use serde::Deserialize;
 
 mod support;
-use support::{byte_loop, byte_scan, frames};
+use support::{byte_find, byte_loop, byte_scan, frames};
 
 /// The serde baseline: a USD-M `@trade` frame with its strings borrowed.
 #[derive(Deserialize)]
@@ -81,6 +83,7 @@ fn bench(c: &mut Criterion) {
     });
 
     group.bench_function("byte_scan", |b| b.iter(|| byte_scan(&frames, b'"')));
+    group.bench_function("byte_find", |b| b.iter(|| byte_find(&frames, b'"')));
 
     group.bench_function("byte_loop", |b| b.iter(|| byte_loop(&frames)));
 
@@ -163,6 +166,7 @@ fn bench_csv(c: &mut Criterion) {
         })
     });
     group.bench_function("byte_scan", |b| b.iter(|| byte_scan(&rows, b',')));
+    group.bench_function("byte_find", |b| b.iter(|| byte_find(&rows, b',')));
     group.bench_function("byte_loop", |b| b.iter(|| byte_loop(&rows)));
     group.finish();
 }

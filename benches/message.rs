@@ -3,11 +3,12 @@
 //!
 //! Run: `cargo bench --bench message`. Needs `../shared/data` (or `PULSE_DATA_DIR`).
 //!
-//! Next to `encode` and `decode` the group runs three baselines over the same
+//! Next to `encode` and `decode` the group runs four baselines over the same
 //! messages: `serde_json_borrowed` (serde_json into a struct of `&str` and
 //! integers, with no decimal, symbol or timestamp checks), `byte_scan`
-//! (`memchr` counting every `"`) and `byte_loop` (one byte at a time,
-//! counting the separators outside strings).
+//! (`memchr` counting every `"`), `byte_find` (`memchr` stopping at every
+//! `"`) and `byte_loop` (one byte at a time, counting the separators
+//! outside strings).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pulse_core::{Frame, Trade, parse_frame};
@@ -15,7 +16,7 @@ use pulse_io::kafka::{UtcOffset, decode_trade, encode_trade};
 use serde::Deserialize;
 
 mod support;
-use support::{byte_loop, byte_scan, frames};
+use support::{byte_find, byte_loop, byte_scan, frames};
 
 fn trades() -> Vec<Trade> {
     frames()
@@ -91,6 +92,7 @@ fn bench(c: &mut Criterion) {
     });
 
     group.bench_function("byte_scan", |b| b.iter(|| byte_scan(&messages, b'"')));
+    group.bench_function("byte_find", |b| b.iter(|| byte_find(&messages, b'"')));
 
     group.bench_function("byte_loop", |b| b.iter(|| byte_loop(&messages)));
     group.finish();
