@@ -111,11 +111,10 @@ mod tests {
             source_ended: true,
             ..summary(&[("BTCUSDT", 2)])
         };
-        assert!(
-            summary_line(&ended, malformed, 0.0)
-                .ends_with("0 gaps, 7 malformed skipped; replay finished"),
-            "{}",
-            summary_line(&ended, malformed, 0.0)
+        assert_says(
+            &ended,
+            malformed,
+            "0 gaps, 7 malformed skipped; replay finished",
         );
         let corrected = PipelineSummary {
             windows: 522,
@@ -123,12 +122,10 @@ mod tests {
             late_trades: 178,
             ..summary(&[("BTCUSDT", 344)])
         };
-        assert!(
-            summary_line(&corrected, NONE, 0.0).contains(
-                "→ 344 windows (BTCUSDT 344) in 0.0 s; 178 late (178 windows corrected), 0 dup"
-            ),
-            "{}",
-            summary_line(&corrected, NONE, 0.0)
+        assert_says(
+            &corrected,
+            NONE,
+            "→ 344 windows (BTCUSDT 344) in 0.0 s; 178 late (178 windows corrected), 0 dup",
         );
         // Live, the source drops duplicates and repairs gaps before the
         // pipeline: they count on the line too.
@@ -141,14 +138,18 @@ mod tests {
         };
         let mut repaired = summary(&[("BTCUSDT", 2)]);
         repaired.duplicates = 1;
-        assert!(
-            summary_line(&repaired, live, 0.0).contains(
-                "1032 trades → 2 windows (BTCUSDT 2) in 0.0 s; 0 late, 33 duplicates, 5 gaps, \
-                 173 backfilled over REST, 2 lost (backfill could not recover them)"
-            ),
-            "{}",
-            summary_line(&repaired, live, 0.0)
+        assert_says(
+            &repaired,
+            live,
+            "1032 trades → 2 windows (BTCUSDT 2) in 0.0 s; 0 late, 33 duplicates, 5 gaps, \
+             173 backfilled over REST, 2 lost (backfill could not recover them)",
         );
+    }
+
+    /// The line for `summary` and `source` (0.0 s) contains `part`.
+    fn assert_says(summary: &PipelineSummary, source: SourceTotals, part: &str) {
+        let line = summary_line(summary, source, 0.0);
+        assert!(line.contains(part), "{line}");
     }
 
     #[test]
