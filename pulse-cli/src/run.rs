@@ -137,6 +137,8 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         metrics.init_sink("clickhouse");
         let config = args.store.config(url)?;
         let table = config.metrics_table();
+        // Opening waits for the server (up to its timeout): say on what.
+        tracing::info!(%url, %table, "connecting to ClickHouse");
         let sink = ClickHouseWindowSink::connect(config)
             .await
             .with_context(|| format!("opening {table} on ClickHouse at {url}"))?
