@@ -246,16 +246,21 @@ async fn a_connection_without_data_is_replaced() {
     let mut source = BinanceSource::connect(config, metrics.clone())
         .await
         .expect("connect");
+    // Counted once pulse has the new connection, a moment after the fake.
     wait_until(
         RECONNECT_WITHIN,
         "the silent connection is replaced twice",
-        || async { fake.stats().connections_accepted >= 3 },
+        || async { fake.stats().connections_accepted >= 3 && metrics.reconnects.get() >= 2 },
     )
     .await;
-    // Our pings were answered all along: only the missing data ended them.
+    // Our pings were answered all along: only the missing data ended them,
+    // each replacement after one silence (a third may have begun since).
     assert!(fake.stats().pings_received >= 2, "{:?}", fake.stats());
-    assert!(metrics.silent_connections.get() >= 2);
-    assert_eq!(metrics.reconnects.get(), metrics.silent_connections.get());
+    let (silent, reconnects) = (metrics.silent_connections.get(), metrics.reconnects.get());
+    assert!(
+        (reconnects..=reconnects + 1).contains(&silent),
+        "{silent} silent, {reconnects} reconnects"
+    );
     let text = metrics.encode();
     assert!(text.contains("pulse_silent_connections_total "), "{text}");
     fake.play();
