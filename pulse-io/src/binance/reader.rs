@@ -33,9 +33,9 @@ const HEALTHY_FOR: Duration = Duration::from_secs(60);
 /// What a reader tells the source besides trades.
 #[derive(Debug)]
 pub(crate) enum ShardEvent {
-    /// The connection of the shard with this index, for these symbols,
-    /// failed; trades are being missed until it is replaced.
-    Disconnected(usize, Vec<Symbol>),
+    /// The connection of the shard with this index failed; its symbols'
+    /// trades are being missed until it is replaced.
+    Disconnected(usize),
     /// The connection of the shard with this index, for these symbols, was
     /// replaced after a failure.
     Reconnected(usize, Vec<Symbol>),
@@ -210,10 +210,7 @@ impl ShardReader {
     /// After a failure: reconnects (for ever) and has what was missed
     /// backfilled. `None` when the source stopped meanwhile.
     async fn recover(&mut self, gauge: &Gauge) -> Option<Live> {
-        let _ = self.events.send(ShardEvent::Disconnected(
-            self.shard.index,
-            self.shard.symbols.clone(),
-        ));
+        let _ = self.events.send(ShardEvent::Disconnected(self.shard.index));
         let ws = self.reconnect().await?;
         self.metrics.reconnects.inc();
         let _ = self.events.send(ShardEvent::Reconnected(

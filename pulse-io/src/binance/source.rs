@@ -1,6 +1,6 @@
 //! [`BinanceSource`]: the [`TradeSource`] over Binance's live aggTrade streams.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -45,10 +45,9 @@ pub struct BinanceSource {
     evicted: Vec<(Symbol, IdRange)>,
     /// Reconnected symbols, and when to backfill those still quiet.
     catch_ups: VecDeque<(Instant, Vec<Symbol>)>,
-    /// The symbols of running shards whose connection failed and is not
-    /// back yet, by shard index: their windows stay open, since trades are
-    /// being missed.
-    disconnected: BTreeMap<usize, Vec<Symbol>>,
+    /// Running shards whose connection failed and is not back yet: their
+    /// symbols' windows stay open, since trades are being missed.
+    disconnected: BTreeSet<usize>,
     _stop: DropGuard,
 }
 
@@ -141,7 +140,7 @@ impl BinanceSource {
             incoming: Vec::new(),
             evicted: Vec::new(),
             catch_ups,
-            disconnected: BTreeMap::new(),
+            disconnected: BTreeSet::new(),
             _stop: cancel.drop_guard(),
         })
     }
@@ -270,8 +269,8 @@ impl BinanceSource {
     fn on_event(&mut self, event: ShardEvent) {
         match event {
             // A shard stopped meanwhile (relisting) reconnects no more.
-            ShardEvent::Disconnected(index, symbols) if self.readers.is_running(index) => {
-                self.disconnected.insert(index, symbols);
+            ShardEvent::Disconnected(index) if self.readers.is_running(index) => {
+                self.disconnected.insert(index);
             }
             ShardEvent::Disconnected(..) => {}
             ShardEvent::Reconnected(index, symbols) => {
@@ -443,7 +442,9 @@ impl TradeSource for BinanceSource {
 
     fn holding(&self) -> Vec<Symbol> {
         let mut holding: BTreeSet<Symbol> = self.lanes.holding().collect();
-        holding.extend(self.disconnected.values().flatten());
+        for &index in &self.disconnected {
+            holding.extend(self.readers.symbols(index));
+        }
         holding.into_iter().collect()
     }
 }
