@@ -61,10 +61,13 @@ pub fn expected_windows(capture: &Path) -> Vec<Window> {
     windows
 }
 
-/// Reads a CSV written by `--csv` into its header and rows of fields.
+/// Reads a CSV written by `--csv` into its header and rows of fields:
+/// whole lines only, so a file pulse is still writing can be read (a row
+/// it has written part of shows once it ends in its `\n`).
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    let mut lines = whole
         .lines()
         .map(|l| l.split(',').map(str::to_string).collect());
     let header = lines.next().expect("a header row");
