@@ -1,14 +1,15 @@
 //! The last windows of each symbol, for browsers that connect late.
 //!
-//! Stored as columns of exactly the values a [`Row`] holds, 53 bytes a
+//! Stored as columns of exactly the values a [`Row`] holds, 47 bytes a
 //! window, not as whole windows or rendered JSON (which took about 370
-//! bytes a window): 300 symbols with an hour each take at most 55 MiB. JSON
+//! bytes a window): 300 symbols with an hour each take about 48 MiB. JSON
 //! is rendered from the columns only when a browser asks for it.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use pulse_core::{Signal, Symbol};
 
+use super::packed::Packed;
 use super::row::Row;
 
 /// Up to `limit` windows per symbol, newest last, one per window start.
@@ -21,22 +22,18 @@ pub struct History {
 /// One symbol's windows, sorted by start.
 #[derive(Debug)]
 struct Columns {
-    start_ms: VecDeque<i64>,
+    /// The first window's start: the others are kept as offsets from it,
+    /// which fit 4 bytes unless they are 24 days apart.
+    base_ms: i64,
+    start_offset_ms: Packed<i32, i64>,
     vwap: VecDeque<f64>,
     net_delta: VecDeque<f64>,
     buy_pressure_pct: VecDeque<f64>,
     total_volume: VecDeque<f64>,
-    trade_count: Counts,
+    /// 2 bytes a window unless a window has over 65,535 trades.
+    trade_count: Packed<u16, u64>,
     avg_price_1_sec: VecDeque<f64>,
     signal: VecDeque<Signal>,
-}
-
-/// Trade counts in 4 bytes each until one needs more (over 4 billion trades
-/// in a window), then in 8: exact either way.
-#[derive(Debug)]
-enum Counts {
-    Narrow(VecDeque<u32>),
-    Wide(VecDeque<u64>),
 }
 
 impl History {
@@ -61,12 +58,12 @@ impl History {
         let columns = self
             .symbols
             .entry(row.symbol)
-            .or_insert_with(|| Columns::with_capacity(limit));
+            .or_insert_with(|| Columns::with_capacity(limit, row.start_ms));
         // Windows close in start order, so this is nearly always the end.
-        let at = match columns.start_ms.back() {
-            Some(&last) if last < row.start_ms => columns.len(),
+        let at = match columns.len().checked_sub(1) {
+            Some(last) if columns.start_ms(last) < row.start_ms => columns.len(),
             None => 0,
-            Some(_) => match columns.start_ms.binary_search(&row.start_ms) {
+            Some(_) => match columns.position(row.start_ms) {
                 Ok(i) => return columns.set(i, row),
                 Err(0) if columns.len() == limit => return,
                 Err(i) => i,
@@ -94,32 +91,48 @@ impl History {
 }
 
 impl Columns {
-    fn with_capacity(limit: usize) -> Self {
+    fn with_capacity(limit: usize, base_ms: i64) -> Self {
         // Reserved up front, so no column reallocates: growing in steps
         // instead left freed blocks behind and took more resident memory,
-        // not less (measured). Memory stays within symbols × limit × 53 bytes.
+        // not less (measured). Memory stays within symbols × limit × 47 bytes.
         // Past this many, columns grow as usual.
         let n = limit.min(1 << 16);
         Columns {
-            start_ms: VecDeque::with_capacity(n),
+            base_ms,
+            start_offset_ms: Packed::with_capacity(n),
             vwap: VecDeque::with_capacity(n),
             net_delta: VecDeque::with_capacity(n),
             buy_pressure_pct: VecDeque::with_capacity(n),
             total_volume: VecDeque::with_capacity(n),
-            trade_count: Counts::Narrow(VecDeque::with_capacity(n)),
+            trade_count: Packed::with_capacity(n),
             avg_price_1_sec: VecDeque::with_capacity(n),
             signal: VecDeque::with_capacity(n),
         }
     }
 
     fn len(&self) -> usize {
-        self.start_ms.len()
+        self.start_offset_ms.len()
+    }
+
+    fn start_ms(&self, i: usize) -> i64 {
+        // Wrapping both ways gives back any start exactly.
+        self.base_ms.wrapping_add(self.start_offset_ms.get(i))
+    }
+
+    fn offset_of(&self, start_ms: i64) -> i64 {
+        start_ms.wrapping_sub(self.base_ms)
+    }
+
+    /// Where the window starting at `start_ms` is kept, or would go.
+    fn position(&self, start_ms: i64) -> Result<usize, usize> {
+        self.start_offset_ms
+            .binary_search_by(|offset| self.base_ms.wrapping_add(offset).cmp(&start_ms))
     }
 
     fn row(&self, symbol: Symbol, i: usize) -> Row {
         Row {
             symbol,
-            start_ms: self.start_ms[i],
+            start_ms: self.start_ms(i),
             vwap: self.vwap[i],
             net_delta: self.net_delta[i],
             buy_pressure_pct: self.buy_pressure_pct[i],
@@ -131,7 +144,7 @@ impl Columns {
     }
 
     fn set(&mut self, i: usize, row: &Row) {
-        self.start_ms[i] = row.start_ms;
+        self.start_offset_ms.set(i, self.offset_of(row.start_ms));
         self.vwap[i] = row.vwap;
         self.net_delta[i] = row.net_delta;
         self.buy_pressure_pct[i] = row.buy_pressure_pct;
@@ -145,7 +158,7 @@ impl Columns {
         if i == self.len() {
             return self.push_back(row);
         }
-        self.start_ms.insert(i, row.start_ms);
+        self.start_offset_ms.insert(i, self.offset_of(row.start_ms));
         self.vwap.insert(i, row.vwap);
         self.net_delta.insert(i, row.net_delta);
         self.buy_pressure_pct.insert(i, row.buy_pressure_pct);
@@ -158,7 +171,7 @@ impl Columns {
     /// [`insert`](Self::insert) at the end, without `VecDeque::insert`'s
     /// general path (a third of the cost of recording, measured).
     fn push_back(&mut self, row: &Row) {
-        self.start_ms.push_back(row.start_ms);
+        self.start_offset_ms.push_back(self.offset_of(row.start_ms));
         self.vwap.push_back(row.vwap);
         self.net_delta.push_back(row.net_delta);
         self.buy_pressure_pct.push_back(row.buy_pressure_pct);
@@ -169,7 +182,7 @@ impl Columns {
     }
 
     fn pop_front(&mut self) {
-        self.start_ms.pop_front();
+        self.start_offset_ms.pop_front();
         self.vwap.pop_front();
         self.net_delta.pop_front();
         self.buy_pressure_pct.pop_front();
@@ -177,60 +190,6 @@ impl Columns {
         self.trade_count.pop_front();
         self.avg_price_1_sec.pop_front();
         self.signal.pop_front();
-    }
-}
-
-/// `n`, which [`Counts::make_room_for`] found to fit.
-fn narrow(n: u64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-impl Counts {
-    fn get(&self, i: usize) -> u64 {
-        match self {
-            Counts::Narrow(c) => c[i].into(),
-            Counts::Wide(c) => c[i],
-        }
-    }
-
-    /// Widens the column first if `n` does not fit it.
-    fn make_room_for(&mut self, n: u64) {
-        if let Counts::Narrow(c) = self
-            && u32::try_from(n).is_err()
-        {
-            *self = Counts::Wide(c.iter().map(|&n| n.into()).collect());
-        }
-    }
-
-    fn set(&mut self, i: usize, n: u64) {
-        self.make_room_for(n);
-        match self {
-            Counts::Narrow(c) => c[i] = narrow(n),
-            Counts::Wide(c) => c[i] = n,
-        }
-    }
-
-    fn insert(&mut self, i: usize, n: u64) {
-        self.make_room_for(n);
-        match self {
-            Counts::Narrow(c) => c.insert(i, narrow(n)),
-            Counts::Wide(c) => c.insert(i, n),
-        }
-    }
-
-    fn push_back(&mut self, n: u64) {
-        self.make_room_for(n);
-        match self {
-            Counts::Narrow(c) => c.push_back(narrow(n)),
-            Counts::Wide(c) => c.push_back(n),
-        }
-    }
-
-    fn pop_front(&mut self) {
-        match self {
-            Counts::Narrow(c) => drop(c.pop_front()),
-            Counts::Wide(c) => drop(c.pop_front()),
-        }
     }
 }
 
@@ -299,6 +258,25 @@ mod tests {
             kept(&history, "BTCUSDT"),
             [(0, 7), (1000, 1 << 32), (2000, u64::MAX)]
         );
+    }
+
+    #[test]
+    fn starts_stay_exact_however_far_apart() {
+        let mut history = History::new(4);
+        let day = 86_400_000;
+        history.record(&row("BTCUSDT", 0, 1));
+        history.record(&row("BTCUSDT", 30 * day, 1));
+        history.record(&row("BTCUSDT", i64::MAX, 1));
+        // Before the first window: a negative offset.
+        history.record(&row("BTCUSDT", -1000, 1));
+        assert_eq!(
+            kept(&history, "BTCUSDT"),
+            [(-1000, 1), (0, 1), (30 * day, 1), (i64::MAX, 1)]
+        );
+        let mut far = History::new(2);
+        far.record(&row("ETHUSDT", i64::MAX, 1));
+        far.record(&row("ETHUSDT", i64::MIN, 1));
+        assert_eq!(kept(&far, "ETHUSDT"), [(i64::MIN, 1), (i64::MAX, 1)]);
     }
 
     #[test]

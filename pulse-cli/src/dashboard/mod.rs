@@ -4,6 +4,7 @@
 //! ## Layout
 //! - `feed`: the history and the broadcast to browsers.
 //! - `history`: recent windows per symbol, as columns.
+//! - `packed`: a column of integers kept narrow while they fit.
 //! - `row`: the values of one window the page draws, and their JSON.
 //! - `sink`: [`DashboardSink`], the window sink that publishes to the feed.
 //! - `sse`: `GET /events`.
@@ -14,6 +15,7 @@ mod assets;
 mod feed;
 mod history;
 mod listen;
+mod packed;
 mod row;
 mod sink;
 mod sse;
