@@ -51,6 +51,12 @@ impl SinkRetry {
         let label = Metrics::sink(sink);
         metrics.sink_errors.get_or_create(&label).inc();
         if shutdown.is_cancelled() {
+            if self.retries_after_shutdown == 0 {
+                // Whoever asked to stop is waiting: the retries left start
+                // from the first pause, not the long ones a sink down for
+                // a while has reached.
+                self.delays.reset();
+            }
             self.retries_after_shutdown += 1;
         }
         if !err.is_retryable() || self.retries_after_shutdown > self.shutdown_retries {
@@ -82,5 +88,43 @@ impl SinkRetry {
             _ = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn down() -> SinkError {
+        SinkError::Unavailable {
+            sink: "clickhouse",
+            reason: "connection refused".to_owned(),
+        }
+    }
+
+    #[test]
+    fn shutdown_retries_start_from_the_first_pause() {
+        let policy = RetryPolicy {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(30),
+        };
+        let (metrics, shutdown) = (Metrics::new(), CancellationToken::new());
+        let mut retry = SinkRetry::new("clickhouse", policy, 2);
+        let mut delay = Duration::ZERO;
+        for _ in 0..10 {
+            delay = retry.failed(down(), 3, &metrics, &shutdown).unwrap();
+        }
+        assert!(delay >= Duration::from_secs(15), "{delay:?}");
+
+        shutdown.cancel();
+        let first = retry.failed(down(), 3, &metrics, &shutdown).unwrap();
+        assert!(first <= Duration::from_millis(400), "{first:?}");
+        let second = retry.failed(down(), 3, &metrics, &shutdown).unwrap();
+        assert!(second <= Duration::from_millis(800), "{second:?}");
+        let gave_up = retry.failed(down(), 3, &metrics, &shutdown).unwrap_err();
+        assert!(
+            matches!(gave_up, PipelineError::Sink { pending: 3, .. }),
+            "{gave_up}"
+        );
     }
 }
