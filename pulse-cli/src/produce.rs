@@ -35,11 +35,26 @@ pub struct KafkaArgs {
     /// Topic of trade messages (one JSON object per trade, key = symbol).
     #[arg(long, env = "PULSE_TOPIC", default_value = "trades_btc")]
     pub topic: String,
+
+    /// How long one Kafka request may take, retries included, before pulse
+    /// logs and counts the failure, backs off and tries again (a broker
+    /// that is down or hung).
+    #[arg(
+        long,
+        env = "PULSE_KAFKA_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration
+    )]
+    pub kafka_timeout: Duration,
 }
 
 impl KafkaArgs {
     pub fn config(&self) -> KafkaConfig {
-        KafkaConfig::new(self.brokers.iter().map(|b| b.trim().to_owned()))
+        KafkaConfig {
+            request_deadline: self.kafka_timeout,
+            ..KafkaConfig::new(self.brokers.iter().map(|b| b.trim().to_owned()))
+        }
     }
 }
 

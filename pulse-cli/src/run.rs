@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use pulse_core::{Aggregator, AggregatorConfig, LatePolicy};
 use pulse_io::clickhouse::ClickHouseWindowSink;
-use pulse_io::kafka::{KafkaTradeSink, ProducerConfig};
+use pulse_io::kafka::{KafkaConfig, KafkaTradeSink, ProducerConfig};
 use pulse_io::{
     CancellationToken, CsvSink, Metrics, Pipeline, PipelineError, SourceError, TerminalSink,
     WindowSink,
@@ -252,6 +252,7 @@ async fn connect_kafka(
     let kafka = KafkaArgs {
         brokers: brokers.to_vec(),
         topic: topic.to_owned(),
+        kafka_timeout: KafkaConfig::default().request_deadline,
     }
     .config();
     let producer = ProducerConfig {

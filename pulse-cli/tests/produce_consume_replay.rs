@@ -20,6 +20,7 @@ use rskafka::client::partition::UnknownTopicHandling;
 async fn assert_plain_reader_sees_trades_then_marked_markers(kafka: &TestKafka, trades: &[Trade]) {
     let client = kafka.client().await;
     let partition = client
+        .rskafka()
         .partition_client(kafka.topic(), 0, UnknownTopicHandling::Error)
         .await
         .unwrap();

@@ -21,12 +21,11 @@ use produce_consume_support::{
 };
 use pulse_core::{Symbol, Trade, TradeKind};
 use pulse_io::kafka::{
-    FetchConfig, PartitionReader, decode_trade, is_progress_key, last_trades_on_topic,
+    FetchConfig, KafkaClient, PartitionReader, decode_trade, is_progress_key, last_trades_on_topic,
     partition_for, topic_partitions,
 };
 use pulse_testkit::TansuProcess;
 use pulse_testkit::fake_binance::{FakeBinance, FakeConfig, Pace, assert_same_trades};
-use rskafka::client::Client;
 
 /// Adds partitions to `topic` in the stopped broker's sqlite file, up to
 /// `partitions` in all.
@@ -58,7 +57,7 @@ c.commit()
 /// Each partition's trades, and the offset after its last trade; read until
 /// a fetch brings no trade.
 async fn read_partitions(
-    client: &Client,
+    client: &KafkaClient,
     topic: &str,
     partitions: i32,
 ) -> BTreeMap<i32, (Vec<Trade>, i64)> {

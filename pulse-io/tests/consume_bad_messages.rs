@@ -64,6 +64,7 @@ async fn bad_messages_are_counted_and_skipped() {
     // Good trades in file order, a bad message after every 50th.
     let client = kafka.create_topic(1).await;
     let partition = client
+        .rskafka()
         .partition_client(kafka.topic(), 0, UnknownTopicHandling::Retry)
         .await
         .unwrap();

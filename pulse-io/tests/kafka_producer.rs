@@ -15,7 +15,7 @@ use pulse_io::kafka::{
 };
 
 async fn read_all(
-    client: &rskafka::client::Client,
+    client: &pulse_io::kafka::KafkaClient,
     topic: &str,
     partition: i32,
 ) -> Vec<(i64, Trade)> {
@@ -23,7 +23,7 @@ async fn read_all(
 }
 
 async fn read_from(
-    client: &rskafka::client::Client,
+    client: &pulse_io::kafka::KafkaClient,
     topic: &str,
     partition: i32,
     start: Option<i64>,

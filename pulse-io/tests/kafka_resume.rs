@@ -51,7 +51,7 @@ fn as_trade_kind(trades: &[Trade]) -> Vec<Trade> {
 
 /// A scan with a bound beyond any test topic, and each found symbol's id.
 async fn scan_all(
-    client: &rskafka::client::Client,
+    client: &pulse_io::kafka::KafkaClient,
     topic: &str,
     symbols: &[Symbol],
     kind: TradeKind,
@@ -101,6 +101,7 @@ async fn the_scan_keeps_kinds_apart_and_reads_every_partition() {
     sink.write_trades(rest).await.unwrap();
     let client = kafka.client().await;
     client
+        .rskafka()
         .partition_client(
             kafka.topic(),
             0,

@@ -31,6 +31,7 @@ async fn produce_then_fetch_returns_the_same_records() {
     };
     let client = kafka.create_topic(1).await;
     let partition = client
+        .rskafka()
         .partition_client(kafka.topic(), 0, UnknownTopicHandling::Retry)
         .await
         .expect("partition client");
@@ -78,12 +79,14 @@ async fn sqlite_broker_keeps_records_across_kill_and_restart() {
         .await
         .expect("connect");
     client
+        .rskafka()
         .controller_client()
         .expect("controller client")
         .create_topic(topic, 1, 1, 5_000)
         .await
         .expect("create topic");
     let partition = client
+        .rskafka()
         .partition_client(topic, 0, UnknownTopicHandling::Retry)
         .await
         .expect("partition client");
@@ -108,6 +111,7 @@ async fn sqlite_broker_keeps_records_across_kill_and_restart() {
     let partition = pulse_testkit::kafka_client(broker.brokers())
         .await
         .expect("reconnect")
+        .rskafka()
         .partition_client(topic, 0, UnknownTopicHandling::Retry)
         .await
         .expect("partition client after restart");

@@ -123,6 +123,16 @@ impl ClickHouseProcess {
         self.server.stop().await;
     }
 
+    /// Hangs the server (SIGSTOP): connections stay open, nothing is answered.
+    pub fn hang(&mut self) {
+        self.server.set_hung(true);
+    }
+
+    /// Lets a [`hang`](Self::hang)ed server go on (SIGCONT).
+    pub fn resume(&mut self) {
+        self.server.set_hung(false);
+    }
+
     /// Crash (SIGKILL), waiting until the process has exited.
     pub fn kill(&mut self) {
         self.server.kill();

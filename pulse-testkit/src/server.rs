@@ -67,6 +67,16 @@ impl ServerChild {
         self.child.as_ref().map(Child::id)
     }
 
+    /// SIGSTOP (`hung`) or SIGCONT: a stopped process keeps its sockets open
+    /// but answers nothing, like a hung server.
+    pub(crate) fn set_hung(&mut self, hung: bool) {
+        if let Some(child) = self.child.as_ref() {
+            let signal = if hung { Signal::STOP } else { Signal::CONT };
+            kill_process(Pid::from_child(child), signal)
+                .unwrap_or_else(|e| panic!("signal {} ({signal:?}): {e}", self.name));
+        }
+    }
+
     /// SIGKILL: the process gets no chance to flush or clean up.
     pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

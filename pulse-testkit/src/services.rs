@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use rskafka::BackoffConfig;
-use rskafka::client::{Client, ClientBuilder};
+use pulse_io::kafka::{KafkaClient, KafkaConfig, KafkaError};
 
 use super::env::{
     CLICKHOUSE_URL_VAR, KAFKA_BROKERS_VAR, KAFKA_DURABLE_BROKERS_VAR, require_env, unique_name,
@@ -22,16 +21,14 @@ pub fn clickhouse_client(url: &str) -> clickhouse::Client {
         .with_validation(false)
 }
 
-/// An rskafka client for `brokers` that gives up after a bounded retry time
+/// A client for `brokers` whose requests give up after a bounded time
 /// instead of rskafka's default of retrying forever.
-pub async fn kafka_client(brokers: Vec<String>) -> rskafka::client::error::Result<Client> {
-    ClientBuilder::new(brokers)
-        .backoff_config(BackoffConfig {
-            deadline: Some(KAFKA_CONNECT_DEADLINE),
-            ..BackoffConfig::default()
-        })
-        .build()
-        .await
+pub async fn kafka_client(brokers: Vec<String>) -> Result<KafkaClient, KafkaError> {
+    let config = KafkaConfig {
+        request_deadline: KAFKA_CONNECT_DEADLINE,
+        ..KafkaConfig::new(brokers)
+    };
+    config.connect().await
 }
 
 /// A fresh database on the shared ClickHouse server.
@@ -101,11 +98,11 @@ impl TestKafka {
         &self.topic
     }
 
-    /// A connected rskafka client.
+    /// A connected client, each request bounded by the connect deadline.
     ///
     /// # Panics
     /// When no broker answers within the connect deadline.
-    pub async fn client(&self) -> Client {
+    pub async fn client(&self) -> KafkaClient {
         kafka_client(self.brokers.clone())
             .await
             .unwrap_or_else(|e| panic!("connect to Kafka brokers {:?}: {e}", self.brokers))
@@ -116,9 +113,10 @@ impl TestKafka {
     ///
     /// # Panics
     /// When the broker is unreachable or refuses to create the topic.
-    pub async fn create_topic(&self, partitions: i32) -> Client {
+    pub async fn create_topic(&self, partitions: i32) -> KafkaClient {
         let client = self.client().await;
         client
+            .rskafka()
             .controller_client()
             .unwrap_or_else(|e| panic!("Kafka controller client: {e}"))
             .create_topic(&self.topic, partitions, 1, 5_000)

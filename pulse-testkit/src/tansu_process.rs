@@ -124,6 +124,16 @@ impl TansuProcess {
         self.server.stop().await;
     }
 
+    /// Hangs the broker (SIGSTOP): connections stay open, nothing is answered.
+    pub fn hang(&mut self) {
+        self.server.set_hung(true);
+    }
+
+    /// Lets a [`hang`](Self::hang)ed broker go on (SIGCONT).
+    pub fn resume(&mut self) {
+        self.server.set_hung(false);
+    }
+
     /// Crash (SIGKILL), waiting until the process has exited.
     pub fn kill(&mut self) {
         self.server.kill();
@@ -144,10 +154,13 @@ impl TansuProcess {
             server.assert_running("starting");
             let brokers = brokers.clone();
             async move {
-                let metadata = async { kafka_client(brokers).await?.list_topics().await };
+                let metadata = async {
+                    let client = kafka_client(brokers).await.ok()?;
+                    client.rskafka().list_topics().await.ok()
+                };
                 matches!(
                     tokio::time::timeout(Duration::from_secs(2), metadata).await,
-                    Ok(Ok(_))
+                    Ok(Some(_))
                 )
             }
         })

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use rskafka::client::Client;
+use crate::kafka::KafkaClient;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -59,7 +59,7 @@ pub(crate) struct FetchTarget {
 /// What every fetch task shares.
 #[derive(Clone)]
 pub(crate) struct FetchContext {
-    pub(crate) client: Arc<Client>,
+    pub(crate) client: Arc<KafkaClient>,
     pub(crate) config: FetchConfig,
     pub(crate) retry: RetryPolicy,
     pub(crate) metrics: Metrics,
@@ -196,7 +196,7 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
 /// `cursor.last`; on a mismatch, warns, counts it and opens at the earliest
 /// record with fresh state.
 async fn open_checked(
-    client: &Client,
+    client: &KafkaClient,
     target: &FetchTarget,
     config: FetchConfig,
     cursor: &mut Cursor,

@@ -6,7 +6,7 @@ use std::future::Future;
 use tokio_util::sync::CancellationToken;
 
 use super::ConsumeError;
-use crate::kafka::{KafkaError, topic_partitions};
+use crate::kafka::{KafkaClient, KafkaError, topic_partitions};
 use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
 
@@ -59,7 +59,7 @@ impl Startup<'_> {
 /// The partition ids of `topic`; [`KafkaError::TopicMissing`] while it
 /// does not exist yet.
 pub(super) async fn existing_partitions(
-    client: &rskafka::client::Client,
+    client: &KafkaClient,
     topic: &str,
 ) -> Result<Vec<i32>, KafkaError> {
     match topic_partitions(client, topic).await? {

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::kafka::KafkaClient;
 use async_trait::async_trait;
-use rskafka::client::Client;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -59,7 +59,7 @@ pub(crate) struct TopicSource {
 impl TopicSource {
     /// Starts fetching every target, and adding partitions as `growth` says.
     pub(crate) fn start(
-        client: Arc<Client>,
+        client: Arc<KafkaClient>,
         fetch: FetchConfig,
         retry: RetryPolicy,
         metrics: Metrics,

@@ -1,13 +1,14 @@
 //! Connecting to the brokers, and the settings every Kafka part shares.
 
 use std::fmt;
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
 use rskafka::BackoffConfig;
 use rskafka::client::{Client, ClientBuilder};
 
-use super::KafkaError;
+use super::{KafkaError, deadline};
 
 /// How to reach the brokers. Plain data with defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,9 +17,11 @@ pub struct KafkaConfig {
     pub brokers: Vec<String>,
     /// Client id sent to the broker, visible in its logs.
     pub client_id: String,
-    /// How long one request keeps retrying transient failures (broker down,
-    /// leader moving) inside rskafka before the error reaches pulse, which
-    /// then backs off and tries again. rskafka's own default is forever.
+    /// How long one request may take, its retries of transient failures
+    /// (broker down, leader moving) inside rskafka included, before the
+    /// error reaches pulse, which logs and counts it, backs off and tries
+    /// again. A fetch may take its `max_wait` on top. rskafka's own default
+    /// is forever.
     pub request_deadline: Duration,
 }
 
@@ -50,7 +53,7 @@ impl KafkaConfig {
     }
 
     /// Connects to the cluster.
-    pub async fn connect(&self) -> Result<Client, KafkaError> {
+    pub async fn connect(&self) -> Result<KafkaClient, KafkaError> {
         self.validate()?;
         // rskafka's per-attempt logs are quiet by default: say what is tried.
         tracing::info!(
@@ -58,7 +61,8 @@ impl KafkaConfig {
             "connecting to Kafka (retrying for up to {:?})",
             self.request_deadline
         );
-        ClientBuilder::new(self.brokers.clone())
+        let brokers = self.brokers.join(",");
+        let build = ClientBuilder::new(self.brokers.clone())
             .client_id(self.client_id.clone())
             .backoff_config(BackoffConfig {
                 init_backoff: Duration::from_millis(50),
@@ -68,12 +72,46 @@ impl KafkaConfig {
                 base: 2.0,
                 deadline: Some(self.request_deadline),
             })
-            .build()
-            .await
+            .build();
+        let client = deadline::within(self.request_deadline, "connect", &brokers, build)
+            .await?
             .map_err(|source| KafkaError::Connect {
-                brokers: self.brokers.join(","),
+                brokers,
                 source: Box::new(source),
-            })
+            })?;
+        Ok(KafkaClient {
+            client,
+            request_deadline: self.request_deadline,
+        })
+    }
+}
+
+/// A connected client, and how long each of its requests may take.
+#[derive(Debug)]
+pub struct KafkaClient {
+    client: Client,
+    request_deadline: Duration,
+}
+
+impl KafkaClient {
+    /// The rskafka client, for requests pulse does not wrap.
+    pub fn rskafka(&self) -> &Client {
+        &self.client
+    }
+
+    /// How long one request may take ([`KafkaConfig::request_deadline`]).
+    pub fn request_deadline(&self) -> Duration {
+        self.request_deadline
+    }
+
+    /// `request` on this client, bounded by the request deadline.
+    pub(super) async fn request<T>(
+        &self,
+        operation: &'static str,
+        topic: &str,
+        request: impl Future<Output = Result<T, rskafka::client::error::Error>>,
+    ) -> Result<T, KafkaError> {
+        deadline::request(self.request_deadline, operation, topic, request).await
     }
 }
 

@@ -26,6 +26,19 @@ pub enum KafkaError {
         /// The cause (boxed: rskafka's error is large).
         source: Box<ClientError>,
     },
+    /// A request got no answer in time, its retries inside rskafka
+    /// included: the broker is down, unreachable or hung.
+    #[error(
+        "Kafka {operation} on {topic}: no answer within {after:?} (is the broker down or hung?)"
+    )]
+    TimedOut {
+        /// What was being done, e.g. `produce`.
+        operation: &'static str,
+        /// Topic (and partition, when known), e.g. `trades_btc/0`.
+        topic: String,
+        /// How long pulse waited.
+        after: std::time::Duration,
+    },
     /// The topic does not exist (and was not to be created).
     #[error("Kafka topic {0} does not exist")]
     TopicMissing(String),
@@ -68,7 +81,7 @@ impl KafkaError {
     /// moving, timeouts); false for errors a retry cannot fix.
     pub fn is_retryable(&self) -> bool {
         match self {
-            KafkaError::Connect { .. } => true,
+            KafkaError::Connect { .. } | KafkaError::TimedOut { .. } => true,
             KafkaError::Request { source, .. } => client_error_is_retryable(source),
             KafkaError::TopicMissing(_)
             | KafkaError::PositionBeyondEnd { .. }

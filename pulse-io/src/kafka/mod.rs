@@ -9,7 +9,8 @@
 //! - [`UtcOffset`]: the offset of the message's readable `timestamp`.
 //! - [`partition_for`]: key = symbol, partition = Kafka's murmur2 of it;
 //!   [`Placement`]: except where a symbol's records already are.
-//! - [`KafkaConfig`], [`Compression`]: connecting, shared settings.
+//! - [`KafkaConfig`], [`KafkaClient`], [`Compression`]: connecting, shared
+//!   settings; `deadline`: the bound on each request.
 //! - [`ensure_topic`], [`topic_partitions`]: topic admin.
 //! - [`KafkaTradeSink`], [`ProducerConfig`]: the [`TradeSink`](crate::TradeSink).
 //! - [`PartitionReader`], [`FetchConfig`]: reading a partition from an offset.
@@ -19,6 +20,7 @@
 //! - [`KafkaError`]: retryable vs fatal failures.
 
 mod client;
+mod deadline;
 mod error;
 /// The fuzz target's properties, for `fuzz/` and the corpus replay test.
 #[cfg(feature = "fuzzing")]
@@ -34,7 +36,7 @@ mod resume;
 mod topic;
 mod utc_offset;
 
-pub use client::{Compression, KafkaConfig, UnknownCompression};
+pub use client::{Compression, KafkaClient, KafkaConfig, UnknownCompression};
 pub use error::KafkaError;
 pub use message::{MessageError, decode_trade, encode_trade};
 pub use partitioner::{Placement, murmur2, partition_for};

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::DateTime;
@@ -10,10 +11,10 @@ use pulse_core::{Symbol, Trade};
 use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
 use rskafka::record::Record;
 
-use super::error::request_error;
 use super::{
     Compression, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE, PROGRESS_KEY, Placement,
-    ProgressMarker, RECORD_HEADER, UtcOffset, encode_progress, encode_trade, ensure_topic,
+    ProgressMarker, RECORD_HEADER, UtcOffset, deadline, encode_progress, encode_trade,
+    ensure_topic,
 };
 use crate::sink::{SinkError, TradeSink};
 
@@ -69,6 +70,8 @@ pub struct KafkaTradeSink {
     topic: String,
     /// Indexed by partition number; Kafka numbers partitions `0..n`.
     partitions: Vec<PartitionClient>,
+    /// How long one produce request may take ([`KafkaConfig::request_deadline`]).
+    request_deadline: Duration,
     placement: Placement,
     config: ProducerConfig,
     retry: Option<BatchProgress>,
@@ -139,12 +142,13 @@ impl KafkaTradeSink {
                     config.topic
                 )));
             }
-            let partition = client
-                .partition_client(config.topic.clone(), id, UnknownTopicHandling::Retry)
-                .await
-                .map_err(|source| {
-                    request_error("open partition", format!("{}/{id}", config.topic), source)
-                })?;
+            let open = client.rskafka().partition_client(
+                config.topic.clone(),
+                id,
+                UnknownTopicHandling::Retry,
+            );
+            let name = format!("{}/{id}", config.topic);
+            let partition = client.request("open partition", &name, open).await?;
             partitions.push(partition);
         }
         Ok(KafkaTradeSink {
@@ -152,6 +156,7 @@ impl KafkaTradeSink {
             markers: vec![ProgressMarker::default(); partitions.len()],
             placement: Placement::new(partitions.len() as i32),
             partitions,
+            request_deadline: client.request_deadline(),
             config,
             retry: None,
             produced: Arc::default(),
@@ -230,13 +235,10 @@ impl KafkaTradeSink {
                 headers: [(RECORD_HEADER.to_owned(), PROGRESS_HEADER_VALUE.into())].into(),
                 timestamp: DateTime::from_timestamp_millis(newest).unwrap_or_default(),
             };
-            self.partitions[partition]
-                .produce(vec![record], compression)
-                .await
-                .map_err(|source| {
-                    let topic = format!("{}/{partition}", self.topic);
-                    request_error("produce progress marker", topic, source)
-                })?;
+            let produce = self.partitions[partition].produce(vec![record], compression);
+            let name = format!("{}/{partition}", self.topic);
+            let operation = "produce progress marker";
+            deadline::request(self.request_deadline, operation, &name, produce).await?;
             self.markers[partition] = marker;
         }
         Ok(())
@@ -265,13 +267,13 @@ impl KafkaTradeSink {
                     continue;
                 }
                 let records: Vec<Record> = chunk.iter().map(|t| self.record(t)).collect();
-                if let Err(source) = self.partitions[partition]
-                    .produce(records, compression)
-                    .await
+                let produce = self.partitions[partition].produce(records, compression);
+                let name = format!("{}/{partition}", self.topic);
+                if let Err(e) =
+                    deadline::request(self.request_deadline, "produce", &name, produce).await
                 {
                     self.retry = Some(progress);
-                    let topic = format!("{}/{partition}", self.topic);
-                    return Err(request_error("produce", topic, source));
+                    return Err(e);
                 }
                 progress.done.insert((partition, request));
                 self.produced

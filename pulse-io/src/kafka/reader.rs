@@ -6,12 +6,11 @@
 
 use std::time::Duration;
 
-use rskafka::client::Client;
 use rskafka::client::error::{Error as ClientError, ProtocolError};
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 
-use super::KafkaError;
 use super::error::request_error;
+use super::{KafkaClient, KafkaError, deadline};
 
 /// The smallest `max_bytes` a fetch asks for.
 pub const MIN_FETCH_BYTES: i32 = 1024;
@@ -54,6 +53,8 @@ pub struct FetchedRecord {
 /// Reads one partition forward from a given offset.
 pub struct PartitionReader {
     client: PartitionClient,
+    /// How long one request may take ([`KafkaConfig::request_deadline`](super::KafkaConfig::request_deadline)).
+    request_deadline: Duration,
     topic: String,
     partition: i32,
     next_offset: i64,
@@ -86,20 +87,22 @@ impl PartitionReader {
     /// A reader of `topic`/`partition` starting at `start`, or at the
     /// earliest retained record when `start` is `None`.
     pub async fn open(
-        client: &Client,
+        client: &KafkaClient,
         topic: &str,
         partition: i32,
         start: Option<i64>,
         config: FetchConfig,
     ) -> Result<Self, KafkaError> {
-        let partition_client = client
-            .partition_client(topic.to_owned(), partition, UnknownTopicHandling::Retry)
-            .await
-            .map_err(|source| {
-                request_error("open partition", format!("{topic}/{partition}"), source)
-            })?;
+        let open = client.rskafka().partition_client(
+            topic.to_owned(),
+            partition,
+            UnknownTopicHandling::Retry,
+        );
+        let name = format!("{topic}/{partition}");
+        let partition_client = client.request("open partition", &name, open).await?;
         let mut reader = PartitionReader {
             client: partition_client,
+            request_deadline: client.request_deadline(),
             topic: topic.to_owned(),
             partition,
             next_offset: 0,
@@ -203,11 +206,10 @@ impl PartitionReader {
     async fn fetch_at(&self, offset: i64) -> Result<Option<(Vec<FetchedRecord>, i64)>, KafkaError> {
         let max_wait_ms = self.config.max_wait.as_millis().min(i32::MAX as u128) as i32;
         let max_bytes = self.config.max_bytes.max(MIN_FETCH_BYTES);
-        match self
-            .client
-            .fetch_records(offset, 1..max_bytes, max_wait_ms)
-            .await
-        {
+        // The broker may hold a fetch for `max_wait` before it answers.
+        let limit = self.request_deadline + self.config.max_wait;
+        let fetch = self.client.fetch_records(offset, 1..max_bytes, max_wait_ms);
+        match deadline::within(limit, "fetch", &self.name(), fetch).await? {
             Ok((records, high_watermark)) => Ok(Some((
                 records
                     .into_iter()
@@ -271,10 +273,8 @@ impl PartitionReader {
 
     /// The earliest retained offset, or the end of the partition.
     pub async fn offset_at(&self, at: OffsetAt) -> Result<i64, KafkaError> {
-        self.client
-            .get_offset(at)
-            .await
-            .map_err(|source| request_error("list offsets", self.name(), source))
+        let list = self.client.get_offset(at);
+        deadline::request(self.request_deadline, "list offsets", &self.name(), list).await
     }
 
     async fn recover_out_of_range(&mut self) -> Result<(), KafkaError> {

@@ -13,8 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use super::KafkaClient;
 use pulse_core::{Symbol, TradeKind};
-use rskafka::client::Client;
 use rskafka::client::partition::OffsetAt;
 
 use super::{FetchConfig, KafkaError, PartitionReader, decode_trade, is_progress_key};
@@ -70,7 +70,7 @@ pub struct ResumeScan {
 /// are always read, so the newest trade is never missed, and the bound
 /// counts them too.
 pub async fn last_trades_on_topic(
-    client: &Client,
+    client: &KafkaClient,
     topic: &str,
     symbols: &[Symbol],
     kind: TradeKind,
@@ -162,7 +162,7 @@ struct PartitionCursor {
 
 impl PartitionCursor {
     async fn open(
-        client: &Client,
+        client: &KafkaClient,
         topic: &str,
         partition: i32,
         scan_limit: u64,

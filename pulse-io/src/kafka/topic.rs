@@ -2,24 +2,22 @@
 
 use std::time::Duration;
 
-use rskafka::client::Client;
 use rskafka::client::error::{Error as ClientError, ProtocolError};
 
-use super::KafkaError;
 use super::error::request_error;
+use super::{KafkaClient, KafkaError, deadline};
 
 /// How long a freshly created topic may take to show up in metadata.
 const CREATE_VISIBLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The partition ids of `topic`, sorted, or `None` when it does not exist.
 pub async fn topic_partitions(
-    client: &Client,
+    client: &KafkaClient,
     topic: &str,
 ) -> Result<Option<Vec<i32>>, KafkaError> {
     let topics = client
-        .list_topics()
-        .await
-        .map_err(|source| request_error("list topics", topic, source))?;
+        .request("list topics", topic, client.rskafka().list_topics())
+        .await?;
     Ok(topics
         .into_iter()
         .find(|t| t.name == topic)
@@ -30,7 +28,7 @@ pub async fn topic_partitions(
 /// returns its partition ids. An existing topic keeps its partition count;
 /// a different request is logged, not enforced.
 pub async fn ensure_topic(
-    client: &Client,
+    client: &KafkaClient,
     topic: &str,
     partitions: i32,
     replication_factor: i16,
@@ -52,12 +50,11 @@ pub async fn ensure_topic(
         return Ok(existing);
     }
     let controller = client
+        .rskafka()
         .controller_client()
         .map_err(|source| request_error("create topic", topic, source))?;
-    match controller
-        .create_topic(topic, partitions, replication_factor, 5_000)
-        .await
-    {
+    let create = controller.create_topic(topic, partitions, replication_factor, 5_000);
+    match deadline::within(client.request_deadline(), "create topic", topic, create).await? {
         Ok(()) => tracing::info!(topic, partitions, "created topic"),
         // Another producer won the race: fine.
         Err(ClientError::ServerError {
