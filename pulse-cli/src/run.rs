@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use pulse_core::{Aggregator, AggregatorConfig, LatePolicy};
 use pulse_io::clickhouse::ClickHouseWindowSink;
-use pulse_io::kafka::{KafkaConfig, KafkaTradeSink, ProducerConfig};
+use pulse_io::kafka::{KafkaTradeSink, ProducerConfig};
 use pulse_io::{
     CancellationToken, CsvSink, Metrics, Pipeline, PipelineError, SourceError, TerminalSink,
     WindowSink,
@@ -85,6 +85,11 @@ pub struct RunArgs {
     /// Topic for --brokers (created if missing).
     #[arg(long, default_value = "trades_btc", requires = "brokers")]
     topic: String,
+
+    /// How long one Kafka request may take, retries included, before pulse
+    /// logs and counts the failure and tries again (see `pulse produce`).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, requires = "brokers")]
+    kafka_timeout: Duration,
 }
 
 pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -148,7 +153,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         sinks.push(Box::new(sink));
     }
     let kafka = match &args.brokers {
-        Some(brokers) => Some(connect_kafka(brokers, &args.topic, &metrics).await?),
+        Some(brokers) => Some(connect_kafka(&args, brokers, &metrics).await?),
         None => None,
     };
 
@@ -244,15 +249,16 @@ async fn stop_dashboard(dashboard: Option<(Dashboard, http::Server)>) {
 
 /// The producer for `--brokers`, with the topic created if missing.
 async fn connect_kafka(
+    args: &RunArgs,
     brokers: &[String],
-    topic: &str,
     metrics: &Metrics,
 ) -> anyhow::Result<KafkaTradeSink> {
     metrics.init_sink("kafka");
+    let topic = &args.topic;
     let kafka = KafkaArgs {
         brokers: brokers.to_vec(),
-        topic: topic.to_owned(),
-        kafka_timeout: KafkaConfig::default().request_deadline,
+        topic: topic.clone(),
+        kafka_timeout: args.kafka_timeout,
     }
     .config();
     let producer = ProducerConfig {
