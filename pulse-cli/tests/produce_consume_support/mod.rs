@@ -333,6 +333,17 @@ impl Pulse {
         self.wait_success().await;
     }
 
+    /// SIGINT, as Ctrl-C sends; returns how it exited.
+    pub async fn interrupt(&mut self) -> ExitStatus {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.wait().await
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub async fn kill(&mut self) {
         self.child.start_kill().unwrap();

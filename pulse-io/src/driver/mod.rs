@@ -62,7 +62,7 @@ pub enum PipelineError {
     Source(#[from] SourceError),
     /// A sink failed with an error that retrying cannot fix, or was still
     /// failing at shutdown; `pending` items were not stored.
-    #[error("sink {sink} failed with {pending} items not stored: {source}")]
+    #[error("sink {sink} failed{}: {source}", not_stored(*.pending))]
     Sink {
         /// Which sink.
         sink: &'static str,
@@ -71,6 +71,15 @@ pub enum PipelineError {
         /// The last error.
         source: SinkError,
     },
+}
+
+/// How many items a failed sink left unstored, for its error message; a
+/// failed marker, flush or checkpoint leaves none.
+fn not_stored(pending: usize) -> String {
+    match pending {
+        0 => String::new(),
+        n => format!(" with {n} items not stored"),
+    }
 }
 
 /// Where checkpoints go and how often.
@@ -262,27 +271,56 @@ impl<S: Stage> Pipeline<S> {
             c.retry = SinkRetry::new(c.store.name(), self.retry, self.shutdown_retries);
         }
         let source_result = self.pump(&shutdown).await;
-        // Shutdown may already be requested: retry a bounded number of times.
+        // A sink that gave up has spent its retries: the last writes skip
+        // it, nothing is committed past what it lacks, and its error, with
+        // the count it could not store, is the one reported.
+        let gave_up = match &source_result {
+            Err(PipelineError::Sink { sink, .. }) => Some(*sink),
+            _ => None,
+        };
+        let finished = self.finish(gave_up).await;
+        if gave_up.is_some() {
+            if let Err(later) = finished {
+                tracing::error!(error = %later, "another write failed while stopping");
+            }
+            return source_result;
+        }
+        finished?;
+        source_result?;
+        self.log_progress();
+        Ok(())
+    }
+
+    /// The writes after the main loop: markers, the windows still open, the
+    /// sinks' buffers and the last checkpoint, each with the bounded retries
+    /// of shutdown. `gave_up` names a sink that already failed for good.
+    async fn finish(&mut self, gave_up: Option<&'static str>) -> Result<(), PipelineError> {
         let done = CancellationToken::new();
         done.cancel();
+        let live = |name: &str| gave_up != Some(name);
         // Before the flush, which would close every window "for ever": a
         // live source only vouches for what its watermark says.
         let end_of_input = self.summary.source_ended;
-        self.write_markers(end_of_input, &done).await?;
+        if gave_up.is_none() {
+            self.write_markers(end_of_input, &done).await?;
+        }
         // Taken before the flush: after a restart the flushed windows are
         // rebuilt and completed by later inputs, and the fuller row wins.
         let checkpoint = self.stage.checkpoint();
         self.stage.flush();
         self.drain_events();
-        self.write_all(&done).await?;
-        for sink in &mut self.trade_sinks {
+        for slot in self.slots.iter_mut().filter(|s| live(s.sink.name())) {
+            let stored = |w: Written<'_>| record_stored(&self.metrics, &mut self.summary, w);
+            slot.write_all(&self.metrics, &done, stored).await?;
+        }
+        for sink in self.trade_sinks.iter_mut().filter(|s| live(s.name())) {
             sink.flush().await.map_err(|source| PipelineError::Sink {
                 sink: sink.name(),
                 pending: 0,
                 source,
             })?;
         }
-        for slot in &mut self.slots {
+        for slot in self.slots.iter_mut().filter(|s| live(s.sink.name())) {
             slot.sink
                 .flush()
                 .await
@@ -292,11 +330,11 @@ impl<S: Stage> Pipeline<S> {
                     source,
                 })?;
         }
-        if let Some(checkpoint) = checkpoint {
+        if let Some(checkpoint) = checkpoint
+            && gave_up.is_none()
+        {
             self.commit(checkpoint, &done).await?;
         }
-        source_result?;
-        self.log_progress();
         Ok(())
     }
 

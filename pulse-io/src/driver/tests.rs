@@ -1,7 +1,7 @@
 //! Driver tests with in-memory sources and sinks; no sockets, no sleeping
 //! (retry backoff runs on tokio's paused clock).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -478,4 +478,90 @@ async fn latencies_ignore_how_far_the_wall_clock_is_from_trade_times() {
     let sink = "sink=\"recording\"";
     assert_eq!(metric(&metrics, &format!("{store}_sum{{{sink}}}")), "0.3");
     assert_eq!(metric(&metrics, &format!("{store}_count{{{sink}}}")), "2");
+}
+
+/// A trade sink that takes `working` batches, then is down for good;
+/// counts what it was asked to write.
+#[derive(Default)]
+struct DownTradeSink {
+    working: u32,
+    trade_writes: Arc<Mutex<u32>>,
+    marker_writes: Arc<Mutex<u32>>,
+}
+
+#[async_trait]
+impl TradeSink for DownTradeSink {
+    fn name(&self) -> &'static str {
+        "down"
+    }
+
+    async fn write_trades(&mut self, _: &[Trade]) -> Result<(), SinkError> {
+        if self.working > 0 {
+            self.working -= 1;
+            return Ok(());
+        }
+        *self.trade_writes.lock().unwrap() += 1;
+        Err(SinkError::Unavailable {
+            sink: "down",
+            reason: "no answer".into(),
+        })
+    }
+
+    async fn write_watermarks(&mut self, _: &BTreeMap<Symbol, i64>) -> Result<(), SinkError> {
+        *self.marker_writes.lock().unwrap() += 1;
+        Err(SinkError::Unavailable {
+            sink: "down",
+            reason: "no answer".into(),
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sink_that_gave_up_at_shutdown_is_not_retried_again_and_its_count_is_reported() {
+    let batches = vec![
+        vec![trade("BTCUSDT", 1, 1_000)],
+        vec![trade("BTCUSDT", 2, 1_500), trade("BTCUSDT", 3, 2_500)],
+    ];
+    let (p, _, metrics) = pipeline(batches, false, 0, true);
+    let sink = DownTradeSink {
+        working: 1,
+        ..DownTradeSink::default()
+    };
+    let (trade_writes, marker_writes) = (sink.trade_writes.clone(), sink.marker_writes.clone());
+    let p = p
+        .trade_sink(Box::new(sink))
+        .progress_markers(Duration::from_millis(200))
+        .shutdown_retries(2);
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        stop.cancel();
+    });
+    let err = p.run(shutdown).await.unwrap_err();
+    // The second batch never got through: its two trades are the ones lost.
+    assert!(
+        matches!(
+            err,
+            PipelineError::Sink {
+                sink: "down",
+                pending: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("sink down failed with 2 items not stored"),
+        "{err}"
+    );
+    // Two retries after shutdown, then no second round for the markers,
+    // which the first batch would have called for.
+    let errors = metric(&metrics, "pulse_sink_errors_total{sink=\"down\"}");
+    assert_eq!(
+        errors.parse::<u32>().unwrap(),
+        *trade_writes.lock().unwrap()
+    );
+    assert_eq!(*marker_writes.lock().unwrap(), 0);
 }

@@ -1,0 +1,97 @@
+//! `pulse produce` against a broker that hangs (SIGSTOP: connections stay
+//! open, nothing is answered): it warns and counts the failure within its
+//! `--kafka-timeout` instead of waiting for ever, and Ctrl-C then ends it
+//! within its bounded shutdown retries, saying how many trades it could not
+//! publish.
+
+mod produce_consume_support;
+
+use std::time::{Duration, Instant};
+
+use produce_consume_support::{BUSY_BTC, Pulse, capture, scrape_metrics};
+use pulse_testkit::TansuProcess;
+
+/// The value of one series on a /metrics page (0 when absent).
+fn series(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_hung_broker_is_reported_and_ctrl_c_still_ends_produce() {
+    let Some(mut broker) = TansuProcess::start_memory().await else {
+        return;
+    };
+    let Some(path) = capture(BUSY_BTC) else {
+        return;
+    };
+    let brokers = broker.brokers().join(",");
+    let topic = pulse_testkit::unique_name("hung");
+    let mut produce = Pulse::spawn(
+        "produce",
+        &[
+            "produce",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--replay",
+            path.to_str().unwrap(),
+            "--speed",
+            "5",
+            "--kafka-timeout",
+            "1s",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let errors = "pulse_sink_errors_total{sink=\"kafka\"}";
+    let published = "pulse_trades_received_total";
+    pulse_testkit::wait_until(Duration::from_secs(60), "trades are published", || async {
+        produce.output().contains("publishing") && {
+            let metrics = scrape_metrics(&produce).await;
+            metrics
+                .lines()
+                .any(|l| l.starts_with(published) && !l.ends_with(" 0"))
+        }
+    })
+    .await;
+
+    broker.hang();
+    let hung = Instant::now();
+    pulse_testkit::wait_until(Duration::from_secs(30), "the hang is counted", || async {
+        series(&scrape_metrics(&produce).await, errors) >= 2
+    })
+    .await;
+    // Two timeouts of 1 s and a short pause, not the minutes rskafka waits.
+    assert!(
+        hung.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        hung.elapsed()
+    );
+    assert!(
+        produce.output().contains("no answer within 1s"),
+        "{}",
+        produce.output()
+    );
+
+    let interrupted = Instant::now();
+    let status = produce.interrupt().await;
+    // Five more tries of about 1 s each, with pauses from 200 ms.
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        interrupted.elapsed()
+    );
+    assert_eq!(status.code(), Some(1), "{}", produce.output());
+    let output = produce.output();
+    let lost = output
+        .split("sink kafka failed with ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(lost.is_some_and(|n| n > 0), "{output}");
+    broker.resume();
+}
