@@ -4,10 +4,13 @@
 //! the machine: it comes from a file or from the environment.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use pulse_io::clickhouse::ClickHouseConfig;
+
+use crate::duration::parse_duration;
 
 /// Where the password comes from when no file is named.
 pub const PASSWORD_ENV: &str = "PULSE_CLICKHOUSE_PASSWORD";
@@ -34,6 +37,17 @@ pub struct ClickHouseArgs {
     /// variable PULSE_CLICKHOUSE_PASSWORD; never pass it on the command line.
     #[arg(long, value_name = "FILE", env = "PULSE_CLICKHOUSE_PASSWORD_FILE")]
     pub clickhouse_password_file: Option<PathBuf>,
+
+    /// How long one ClickHouse request may take before it counts as failed
+    /// and is retried (a server that is down or hung).
+    #[arg(
+        long,
+        env = "PULSE_CLICKHOUSE_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration
+    )]
+    pub clickhouse_timeout: Duration,
 }
 
 impl ClickHouseArgs {
@@ -59,7 +73,7 @@ impl ClickHouseArgs {
             table: self.table.clone(),
             user: self.clickhouse_user.clone(),
             password,
-            ..ClickHouseConfig::default()
+            request_timeout: self.clickhouse_timeout,
         };
         // Checked here so a bad flag fails before anything starts or logs.
         config.validate()?;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::PipelineError;
@@ -10,9 +11,15 @@ use crate::metrics::Metrics;
 use crate::retry::{Backoff, RetryPolicy};
 use crate::sink::SinkError;
 
+/// Once shutdown is requested, how long after its first failure since then
+/// a write is still retried, however many tries are left: a hung server
+/// takes a whole request timeout per try.
+const SHUTDOWN_RETRY_TIME: Duration = Duration::from_secs(30);
+
 /// Backoff state for one sink. Each failed write is counted once in
 /// `pulse_sink_errors_total`; retryable ones back off and retry, for ever
-/// while running and `shutdown_retries` times once shutdown is requested;
+/// while running and `shutdown_retries` times (within [`SHUTDOWN_RETRY_TIME`])
+/// once shutdown is requested;
 /// anything else stops the pipeline with the unstored count reported.
 #[derive(Debug)]
 pub(super) struct SinkRetry {
@@ -20,6 +27,8 @@ pub(super) struct SinkRetry {
     delays: Backoff,
     shutdown_retries: u32,
     retries_after_shutdown: u32,
+    /// The first failure after shutdown was requested.
+    failing_since_shutdown: Option<Instant>,
 }
 
 impl SinkRetry {
@@ -29,6 +38,7 @@ impl SinkRetry {
             delays: policy.delays(),
             shutdown_retries,
             retries_after_shutdown: 0,
+            failing_since_shutdown: None,
         }
     }
 
@@ -36,6 +46,7 @@ impl SinkRetry {
     pub(super) fn succeeded(&mut self) {
         self.delays.reset();
         self.retries_after_shutdown = 0;
+        self.failing_since_shutdown = None;
     }
 
     /// Counts `err` and says how long to wait before the next try, or gives
@@ -51,15 +62,20 @@ impl SinkRetry {
         let label = Metrics::sink(sink);
         metrics.sink_errors.get_or_create(&label).inc();
         if shutdown.is_cancelled() {
-            if self.retries_after_shutdown == 0 {
+            if self.failing_since_shutdown.is_none() {
                 // Whoever asked to stop is waiting: the retries left start
                 // from the first pause, not the long ones a sink down for
                 // a while has reached.
                 self.delays.reset();
+                self.failing_since_shutdown = Some(Instant::now());
             }
             self.retries_after_shutdown += 1;
         }
-        if !err.is_retryable() || self.retries_after_shutdown > self.shutdown_retries {
+        let out_of_time = self
+            .failing_since_shutdown
+            .is_some_and(|since| since.elapsed() >= SHUTDOWN_RETRY_TIME);
+        if !err.is_retryable() || self.retries_after_shutdown > self.shutdown_retries || out_of_time
+        {
             return Err(PipelineError::Sink {
                 sink,
                 pending,
@@ -102,8 +118,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn shutdown_retries_start_from_the_first_pause() {
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_retries_start_from_the_first_pause() {
         let policy = RetryPolicy {
             initial: Duration::from_millis(200),
             max: Duration::from_secs(30),
@@ -121,6 +137,23 @@ mod tests {
         assert!(first <= Duration::from_millis(400), "{first:?}");
         let second = retry.failed(down(), 3, &metrics, &shutdown).unwrap();
         assert!(second <= Duration::from_millis(800), "{second:?}");
+        let gave_up = retry.failed(down(), 3, &metrics, &shutdown).unwrap_err();
+        assert!(
+            matches!(gave_up, PipelineError::Sink { pending: 3, .. }),
+            "{gave_up}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_retries_stop_after_their_time_whatever_is_left() {
+        let (metrics, shutdown) = (Metrics::new(), CancellationToken::new());
+        shutdown.cancel();
+        let mut retry = SinkRetry::new("clickhouse", RetryPolicy::default(), 100);
+        // Each try of a hung server takes a whole request timeout.
+        retry.failed(down(), 3, &metrics, &shutdown).unwrap();
+        tokio::time::advance(Duration::from_secs(20)).await;
+        retry.failed(down(), 3, &metrics, &shutdown).unwrap();
+        tokio::time::advance(Duration::from_secs(20)).await;
         let gave_up = retry.failed(down(), 3, &metrics, &shutdown).unwrap_err();
         assert!(
             matches!(gave_up, PipelineError::Sink { pending: 3, .. }),
