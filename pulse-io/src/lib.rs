@@ -24,6 +24,7 @@
 //! - [`consumer`] (features `kafka` + `clickhouse`): topic → windows →
 //!   ClickHouse with exactly-once results across crashes.
 
+mod causes;
 pub mod csv_sink;
 pub mod driver;
 pub mod metrics;

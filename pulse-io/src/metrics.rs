@@ -315,7 +315,7 @@ impl Metrics {
             partitions_read: r.add("consumer_partitions", "Partitions a consumer reads now"),
             source_retries: r.add(
                 "source_retries",
-                "Consumer reads retried after an error, by operation",
+                "Source reads retried after an error, by operation",
             ),
             rejected_total: Counter::default(),
             source_gaps_total: Counter::default(),
@@ -398,7 +398,8 @@ impl Metrics {
         drop(self.window_store_latency.get_or_create(&label));
     }
 
-    /// Counts one retry of the consumer's `operation`.
+    /// Counts one retry of a source's `operation` (the consumer's reads, a
+    /// REST backfill).
     pub fn source_retry(&self, operation: &str) {
         self.source_retries
             .get_or_create(&OperationLabel {

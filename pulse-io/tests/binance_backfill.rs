@@ -107,6 +107,11 @@ async fn rate_limits_during_backfill_are_waited_out() {
                 started.elapsed() >= Duration::from_secs(1),
                 "{fault:?}: Retry-After honoured"
             );
+        } else {
+            // Failed requests are retried and counted; rate limits are waits.
+            let text = metrics.encode();
+            let retried = "pulse_source_retries_total{operation=\"rest_backfill\"} 2";
+            assert!(text.contains(retried), "{text}");
         }
     }
 }

@@ -86,6 +86,7 @@ pub(crate) async fn run(
                 failures += 1;
                 let wait = delays.next_delay();
                 tracing::warn!(%symbol, error = %e, retry_in = ?wait, "backfill request failed; retrying");
+                metrics.source_retry("rest_backfill");
                 tokio::time::sleep(wait).await;
             }
             Err(e) => {

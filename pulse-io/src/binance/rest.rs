@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::config::BackfillConfig;
 use crate::SourceError;
+use crate::causes::with_causes;
 
 /// Used when a 429/418 reply lacks `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -24,7 +25,7 @@ pub(crate) enum RestError {
     RateLimited { status: u16, retry_after: Duration },
     #[error("HTTP {status}: {body}")]
     Status { status: u16, body: String },
-    #[error("request failed: {0}")]
+    #[error("request failed: {}", with_causes(.0))]
     Transport(#[from] reqwest::Error),
     #[error("unreadable reply: {0}")]
     Payload(#[from] pulse_core::ParseError),

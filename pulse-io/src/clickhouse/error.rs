@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::causes::with_causes;
 use crate::sink::SinkError;
 
 /// Why a ClickHouse operation failed.
@@ -37,22 +38,6 @@ pub enum ClickHouseError {
     /// A setting was invalid.
     #[error("invalid ClickHouse configuration: {0}")]
     Config(String),
-}
-
-/// `err` and its causes: the client's network errors say only "client
-/// error (Connect)" and keep "Connection refused" in their source.
-fn with_causes(err: &::clickhouse::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = std::error::Error::source(err);
-    while let Some(c) = cause {
-        let said = c.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 /// Server error codes that describe a passing state (overload, restart,
