@@ -20,10 +20,12 @@
 //! - `stage`: the [`Stage`] trait, its [`Outcome`]s and [`TradeStage`].
 //! - `slot`: one window sink with its pending windows.
 //! - `sink_retry`: the backoff and counting every write shares.
+//! - `failures`: the sinks that gave up while the pipeline stops.
 //! - `summary`: [`PipelineSummary`].
 
 mod clock_offset;
 mod event_clock;
+mod failures;
 mod sink_retry;
 mod slot;
 mod stage;
@@ -43,6 +45,7 @@ use crate::source::{Source, SourceError, TradeSource};
 use crate::time::now_ms;
 use clock_offset::ClockOffset;
 use event_clock::{EventClock, seconds_between};
+use failures::Failures;
 use sink_retry::SinkRetry;
 use slot::{Slot, Written};
 
@@ -274,18 +277,21 @@ impl<S: Stage> Pipeline<S> {
         // A sink that gave up has spent its retries: the last writes skip
         // it, nothing is committed past what it lacks, and its error, with
         // the count it could not store, is the one reported.
-        let gave_up = match &source_result {
-            Err(PipelineError::Sink { sink, .. }) => Some(*sink),
-            _ => None,
-        };
-        let finished = self.finish(gave_up).await;
-        if gave_up.is_some() {
-            if let Err(later) = finished {
-                tracing::error!(error = %later, "another write failed while stopping");
+        let mut failures = Failures::default();
+        let source_result = match source_result {
+            Err(e @ PipelineError::Sink { .. }) => {
+                failures.note(Err(e));
+                Ok(())
             }
-            return source_result;
+            other => other,
+        };
+        self.finish(&mut failures).await;
+        if !failures.none()
+            && let Err(e) = &source_result
+        {
+            tracing::error!(error = %e, "the source had failed too");
         }
-        finished?;
+        failures.into_result()?;
         source_result?;
         self.log_progress();
         Ok(())
@@ -293,49 +299,55 @@ impl<S: Stage> Pipeline<S> {
 
     /// The writes after the main loop: markers, the windows still open, the
     /// sinks' buffers and the last checkpoint, each with the bounded retries
-    /// of shutdown. `gave_up` names a sink that already failed for good.
-    async fn finish(&mut self, gave_up: Option<&'static str>) -> Result<(), PipelineError> {
+    /// of shutdown. A sink that fails is skipped from then on.
+    async fn finish(&mut self, failures: &mut Failures) {
         let done = CancellationToken::new();
         done.cancel();
-        let live = |name: &str| gave_up != Some(name);
         // Before the flush, which would close every window "for ever": a
         // live source only vouches for what its watermark says.
         let end_of_input = self.summary.source_ended;
-        if gave_up.is_none() {
-            self.write_markers(end_of_input, &done).await?;
+        if !self.trade_sinks.iter().any(|s| failures.failed(s.name())) {
+            failures.note(self.write_markers(end_of_input, &done).await);
         }
         // Taken before the flush: after a restart the flushed windows are
         // rebuilt and completed by later inputs, and the fuller row wins.
         let checkpoint = self.stage.checkpoint();
         self.stage.flush();
         self.drain_events();
-        for slot in self.slots.iter_mut().filter(|s| live(s.sink.name())) {
+        for slot in &mut self.slots {
+            let name = slot.sink.name();
+            if failures.failed(name) {
+                failures.set_pending(name, slot.pending());
+                continue;
+            }
             let stored = |w: Written<'_>| record_stored(&self.metrics, &mut self.summary, w);
-            slot.write_all(&self.metrics, &done, stored).await?;
+            failures.note(slot.write_all(&self.metrics, &done, stored).await);
         }
-        for sink in self.trade_sinks.iter_mut().filter(|s| live(s.name())) {
-            sink.flush().await.map_err(|source| PipelineError::Sink {
-                sink: sink.name(),
-                pending: 0,
-                source,
-            })?;
+        for sink in &mut self.trade_sinks {
+            if !failures.failed(sink.name()) {
+                let flushed = sink.flush().await;
+                failures.note(flushed.map_err(|source| PipelineError::Sink {
+                    sink: sink.name(),
+                    pending: 0,
+                    source,
+                }));
+            }
         }
-        for slot in self.slots.iter_mut().filter(|s| live(s.sink.name())) {
-            slot.sink
-                .flush()
-                .await
-                .map_err(|source| PipelineError::Sink {
+        for slot in &mut self.slots {
+            if !failures.failed(slot.sink.name()) {
+                let flushed = slot.sink.flush().await;
+                failures.note(flushed.map_err(|source| PipelineError::Sink {
                     sink: slot.sink.name(),
                     pending: 0,
                     source,
-                })?;
+                }));
+            }
         }
         if let Some(checkpoint) = checkpoint
-            && gave_up.is_none()
+            && failures.none()
         {
-            self.commit(checkpoint, &done).await?;
+            failures.note(self.commit(checkpoint, &done).await);
         }
-        Ok(())
     }
 
     /// The main loop; returns when the source ends or fails, or on shutdown.

@@ -64,6 +64,11 @@ impl Slot {
         Some(self.next_write)
     }
 
+    /// Windows not stored yet.
+    pub(super) fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
     /// True when the source must wait for this sink.
     pub(super) fn full(&self) -> bool {
         self.pending.len() >= self.batching.max_pending
