@@ -22,8 +22,9 @@ pub struct History {
 /// One symbol's windows, sorted by start.
 #[derive(Debug)]
 struct Columns {
-    /// The first window's start: the others are kept as offsets from it,
-    /// which fit 4 bytes unless they are 24 days apart.
+    /// A window's start (the earliest kept, when it was set): the others
+    /// are kept as offsets from it, which fit 4 bytes unless the windows
+    /// kept are 24 days apart.
     base_ms: i64,
     start_offset_ms: Packed<i32, i64>,
     vwap: VecDeque<f64>,
@@ -123,6 +124,23 @@ impl Columns {
         start_ms.wrapping_sub(self.base_ms)
     }
 
+    /// Moves the base to the earliest start kept when `start_ms` is too far
+    /// from it for 4 bytes: a symbol's windows move on for ever, and after
+    /// 24 days its first window's start is far behind them all.
+    fn rebase_for(&mut self, start_ms: i64) {
+        if i32::try_from(self.offset_of(start_ms)).is_ok() {
+            return;
+        }
+        let earliest = match self.len() {
+            0 => start_ms,
+            _ => self.start_ms(0).min(start_ms),
+        };
+        let shift = earliest.wrapping_sub(self.base_ms);
+        self.base_ms = earliest;
+        self.start_offset_ms
+            .rewrite(|offset| offset.wrapping_sub(shift));
+    }
+
     /// Where the window starting at `start_ms` is kept, or would go.
     fn position(&self, start_ms: i64) -> Result<usize, usize> {
         self.start_offset_ms
@@ -144,6 +162,7 @@ impl Columns {
     }
 
     fn set(&mut self, i: usize, row: &Row) {
+        self.rebase_for(row.start_ms);
         self.start_offset_ms.set(i, self.offset_of(row.start_ms));
         self.vwap[i] = row.vwap;
         self.net_delta[i] = row.net_delta;
@@ -158,6 +177,7 @@ impl Columns {
         if i == self.len() {
             return self.push_back(row);
         }
+        self.rebase_for(row.start_ms);
         self.start_offset_ms.insert(i, self.offset_of(row.start_ms));
         self.vwap.insert(i, row.vwap);
         self.net_delta.insert(i, row.net_delta);
@@ -171,6 +191,7 @@ impl Columns {
     /// [`insert`](Self::insert) at the end, without `VecDeque::insert`'s
     /// general path (a third of the cost of recording, measured).
     fn push_back(&mut self, row: &Row) {
+        self.rebase_for(row.start_ms);
         self.start_offset_ms.push_back(self.offset_of(row.start_ms));
         self.vwap.push_back(row.vwap);
         self.net_delta.push_back(row.net_delta);
@@ -277,6 +298,21 @@ mod tests {
         far.record(&row("ETHUSDT", i64::MAX, 1));
         far.record(&row("ETHUSDT", i64::MIN, 1));
         assert_eq!(kept(&far, "ETHUSDT"), [(i64::MIN, 1), (i64::MAX, 1)]);
+    }
+
+    #[test]
+    fn starts_stay_narrow_while_a_symbol_runs_for_months() {
+        let mut history = History::new(3);
+        let day = 86_400_000;
+        for start in (0..100).map(|d| d * day) {
+            history.record(&row("BTCUSDT", start, 1));
+        }
+        assert_eq!(
+            kept(&history, "BTCUSDT"),
+            [(97 * day, 1), (98 * day, 1), (99 * day, 1)]
+        );
+        let columns = &history.symbols[&Symbol::new("BTCUSDT").unwrap()];
+        assert!(matches!(columns.start_offset_ms, Packed::Narrow(_)));
     }
 
     #[test]

@@ -78,13 +78,39 @@ where
         }
     }
 
+    /// Replaces every value `v` with `f(v)`, narrow if they all fit.
+    pub(super) fn rewrite(&mut self, f: impl Fn(W) -> W) {
+        let capacity = match self {
+            Packed::Narrow(c) => c.capacity(),
+            Packed::Wide(c) => c.capacity(),
+        };
+        let values: Vec<W> = (0..self.len()).map(|i| f(self.get(i))).collect();
+        let narrow: Option<VecDeque<N>> = values.iter().map(|&v| N::try_from(v).ok()).collect();
+        *self = match narrow {
+            Some(mut c) => {
+                c.reserve_exact(capacity.saturating_sub(c.len()));
+                Packed::Narrow(c)
+            }
+            None => {
+                let mut c = VecDeque::with_capacity(capacity);
+                c.extend(values);
+                Packed::Wide(c)
+            }
+        };
+    }
+
     /// `value` as stored in the column: narrow if the column still is and
     /// the value fits; otherwise the column is widened first.
     fn narrowed(&mut self, value: W) -> Result<N, W> {
         if let Packed::Narrow(c) = self {
             match N::try_from(value) {
                 Ok(v) => return Ok(v),
-                Err(_) => *self = Packed::Wide(c.iter().map(|&v| v.into()).collect()),
+                Err(_) => {
+                    // As much room as before: a full column stays in place.
+                    let mut wide = VecDeque::with_capacity(c.capacity());
+                    wide.extend(c.iter().map(|&v| W::from(v)));
+                    *self = Packed::Wide(wide);
+                }
             }
         }
         Err(value)
@@ -126,6 +152,20 @@ mod tests {
         assert_eq!(values(&column), [9, 0, 65_535]);
         column.pop_front();
         assert_eq!(values(&column), [0, 65_535]);
+    }
+
+    #[test]
+    fn a_rewrite_narrows_again_when_every_value_fits() {
+        let mut column = Packed::<u16, u64>::with_capacity(8);
+        column.push_back(70_000);
+        column.push_back(70_005);
+        assert!(matches!(column, Packed::Wide(_)));
+        column.rewrite(|v| v - 70_000);
+        assert!(matches!(&column, Packed::Narrow(c) if c.capacity() >= 8));
+        assert_eq!(values(&column), [0, 5]);
+        column.rewrite(|v| (v + 1) << 20);
+        assert!(matches!(column, Packed::Wide(_)));
+        assert_eq!(values(&column), [1 << 20, 6 << 20]);
     }
 
     #[test]
