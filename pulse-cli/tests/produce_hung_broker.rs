@@ -43,6 +43,9 @@ async fn a_hung_broker_is_reported_and_ctrl_c_still_ends_produce() {
             "5",
             "--kafka-timeout",
             "1s",
+            // Trades only: a marker the hang caught first would hold no trades.
+            "--marker-interval",
+            "1h",
             "--metrics",
             "127.0.0.1:0",
         ],

@@ -70,6 +70,11 @@ impl ClickHouseConfig {
                 )));
             }
         }
+        if self.request_timeout.is_zero() {
+            return Err(ClickHouseError::Config(
+                "the request timeout (--clickhouse-timeout) must be above zero".to_owned(),
+            ));
+        }
         Ok(())
     }
 
@@ -148,6 +153,12 @@ mod tests {
             ..ClickHouseConfig::default()
         };
         assert!(config.validate().is_err());
+        let config = ClickHouseConfig {
+            request_timeout: Duration::ZERO,
+            ..ClickHouseConfig::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("--clickhouse-timeout"), "{err}");
         assert_eq!(
             ClickHouseConfig::default().metrics_table(),
             "`default`.`pulse_metrics`"

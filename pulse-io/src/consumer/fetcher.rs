@@ -175,6 +175,10 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                 // Beyond the end: reopening checks the topic's identity.
                 Err(e) if e.is_retryable() || matches!(e, KafkaError::PositionBeyondEnd { .. }) => {
                     reader = None;
+                    if matches!(e, KafkaError::TimedOut { .. }) {
+                        // Reopened on a fresh connection: the old one may be dead.
+                        client.mark_stale();
+                    }
                     let delay = delays.next_delay();
                     tracing::warn!(topic = %target.topic, partition = target.partition, error = %e, retry_in = ?delay, "Kafka fetch failed; retrying");
                     metrics.source_retry("kafka_fetch");

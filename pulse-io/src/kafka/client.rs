@@ -3,6 +3,8 @@
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rskafka::BackoffConfig;
@@ -49,6 +51,11 @@ impl KafkaConfig {
         if self.brokers.is_empty() || self.brokers.iter().any(|b| b.trim().is_empty()) {
             return Err(KafkaError::Config("no Kafka brokers given".to_owned()));
         }
+        if self.request_deadline.is_zero() {
+            return Err(KafkaError::Config(
+                "the request deadline (--kafka-timeout) must be above zero".to_owned(),
+            ));
+        }
         Ok(())
     }
 
@@ -61,6 +68,16 @@ impl KafkaConfig {
             "connecting to Kafka (retrying for up to {:?})",
             self.request_deadline
         );
+        let client = self.build().await?;
+        Ok(KafkaClient {
+            config: self.clone(),
+            client: Mutex::new(Arc::new(client)),
+            stale: AtomicBool::new(false),
+        })
+    }
+
+    /// A new rskafka client, connected to a bootstrap broker.
+    async fn build(&self) -> Result<Client, KafkaError> {
         let brokers = self.brokers.join(",");
         let build = ClientBuilder::new(self.brokers.clone())
             .client_id(self.client_id.clone())
@@ -70,48 +87,86 @@ impl KafkaConfig {
                 // restarted broker.
                 max_backoff: Duration::from_secs(2),
                 base: 2.0,
-                deadline: Some(self.request_deadline),
+                // rskafka counts only its pauses against this: half of
+                // pulse's bound leaves room for the tries themselves, so a
+                // refused connection or an unknown topic is reported as
+                // what it is, and pulse's timeout catches what never answers.
+                deadline: Some(self.request_deadline / 2),
             })
             .build();
-        let client = deadline::within(self.request_deadline, "connect", &brokers, build)
+        deadline::within(self.request_deadline, "connect", &brokers, build)
             .await?
             .map_err(|source| KafkaError::Connect {
                 brokers,
                 source: Box::new(source),
-            })?;
-        Ok(KafkaClient {
-            client,
-            request_deadline: self.request_deadline,
-        })
+            })
     }
 }
 
 /// A connected client, and how long each of its requests may take.
+///
+/// rskafka drops a broker connection only when a request on it fails, and
+/// a request pulse gave up on has not failed: a connection whose peer
+/// vanished without a reset (a host gone, a container with a new address)
+/// would be used for ever. So after a request times out the client is
+/// [`stale`](Self::mark_stale), and the next request connects afresh.
 #[derive(Debug)]
 pub struct KafkaClient {
-    client: Client,
-    request_deadline: Duration,
+    config: KafkaConfig,
+    client: Mutex<Arc<Client>>,
+    stale: AtomicBool,
 }
 
 impl KafkaClient {
     /// The rskafka client, for requests pulse does not wrap.
-    pub fn rskafka(&self) -> &Client {
-        &self.client
+    pub fn rskafka(&self) -> Arc<Client> {
+        self.client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How long one request may take ([`KafkaConfig::request_deadline`]).
     pub fn request_deadline(&self) -> Duration {
-        self.request_deadline
+        self.config.request_deadline
     }
 
-    /// `request` on this client, bounded by the request deadline.
-    pub(super) async fn request<T>(
+    /// Says a request on this client (or a partition client made from it)
+    /// got no answer: the next [`request`](Self::request) reconnects first.
+    pub fn mark_stale(&self) {
+        self.stale.store(true, Ordering::Relaxed);
+    }
+
+    /// `make(client)`'s request, bounded by the request deadline; on a
+    /// fresh connection if the client is stale.
+    pub(super) async fn request<T, F, Fut>(
         &self,
         operation: &'static str,
         topic: &str,
-        request: impl Future<Output = Result<T, rskafka::client::error::Error>>,
-    ) -> Result<T, KafkaError> {
-        deadline::request(self.request_deadline, operation, topic, request).await
+        make: F,
+    ) -> Result<T, KafkaError>
+    where
+        F: FnOnce(Arc<Client>) -> Fut,
+        Fut: Future<Output = Result<T, rskafka::client::error::Error>>,
+    {
+        if self.stale.swap(false, Ordering::Relaxed) {
+            tracing::info!(brokers = %self.config.brokers.join(","), "reconnecting to Kafka after a request got no answer");
+            match self.config.build().await {
+                Ok(fresh) => {
+                    *self.client.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh)
+                }
+                Err(e) => {
+                    self.mark_stale();
+                    return Err(e);
+                }
+            }
+        }
+        let limit = self.config.request_deadline;
+        let result = deadline::request(limit, operation, topic, make(self.rskafka())).await;
+        if matches!(result, Err(KafkaError::TimedOut { .. })) {
+            self.mark_stale();
+        }
+        result
     }
 }
 
@@ -172,5 +227,23 @@ impl fmt::Display for Compression {
             Compression::Snappy => "snappy",
             Compression::Zstd => "zstd",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brokers_and_a_deadline_are_required() {
+        assert!(KafkaConfig::default().validate().is_ok());
+        let none = KafkaConfig::new(Vec::<String>::new());
+        assert!(none.validate().is_err());
+        let no_time = KafkaConfig {
+            request_deadline: Duration::ZERO,
+            ..KafkaConfig::default()
+        };
+        let err = no_time.validate().unwrap_err().to_string();
+        assert!(err.contains("--kafka-timeout"), "{err}");
     }
 }

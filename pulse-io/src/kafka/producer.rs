@@ -8,12 +8,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::DateTime;
 use pulse_core::{Symbol, Trade};
+use rskafka::client::Client;
 use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
 use rskafka::record::Record;
 
 use super::{
-    Compression, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE, PROGRESS_KEY, Placement,
-    ProgressMarker, RECORD_HEADER, UtcOffset, deadline, encode_progress, encode_trade,
+    Compression, KafkaClient, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE, PROGRESS_KEY,
+    Placement, ProgressMarker, RECORD_HEADER, UtcOffset, deadline, encode_progress, encode_trade,
     ensure_topic,
 };
 use crate::sink::{SinkError, TradeSink};
@@ -72,6 +73,10 @@ pub struct KafkaTradeSink {
     partitions: Vec<PartitionClient>,
     /// How long one produce request may take ([`KafkaConfig::request_deadline`]).
     request_deadline: Duration,
+    client: KafkaClient,
+    /// A request got no answer: open the partitions again, on a fresh
+    /// connection, before the next one (see [`KafkaClient`]).
+    reopen: bool,
     placement: Placement,
     config: ProducerConfig,
     retry: Option<BatchProgress>,
@@ -134,29 +139,25 @@ impl KafkaTradeSink {
             config.replication_factor,
         )
         .await?;
-        let mut partitions = Vec::with_capacity(ids.len());
-        for (index, id) in ids.into_iter().enumerate() {
-            if id != index as i32 {
-                return Err(KafkaError::Config(format!(
-                    "topic {} has non-contiguous partition ids",
-                    config.topic
-                )));
-            }
-            let open = client.rskafka().partition_client(
-                config.topic.clone(),
-                id,
-                UnknownTopicHandling::Retry,
-            );
-            let name = format!("{}/{id}", config.topic);
-            let partition = client.request("open partition", &name, open).await?;
-            partitions.push(partition);
+        if ids
+            .iter()
+            .enumerate()
+            .any(|(index, &id)| id != index as i32)
+        {
+            return Err(KafkaError::Config(format!(
+                "topic {} has non-contiguous partition ids",
+                config.topic
+            )));
         }
+        let partitions = open_partitions(&client, &config.topic, ids.len()).await?;
         Ok(KafkaTradeSink {
             topic: config.topic.clone(),
             markers: vec![ProgressMarker::default(); partitions.len()],
             placement: Placement::new(partitions.len() as i32),
             partitions,
             request_deadline: client.request_deadline(),
+            client,
+            reopen: false,
             config,
             retry: None,
             produced: Arc::default(),
@@ -235,13 +236,35 @@ impl KafkaTradeSink {
                 headers: [(RECORD_HEADER.to_owned(), PROGRESS_HEADER_VALUE.into())].into(),
                 timestamp: DateTime::from_timestamp_millis(newest).unwrap_or_default(),
             };
+            self.reopen_if_needed().await?;
             let produce = self.partitions[partition].produce(vec![record], compression);
             let name = format!("{}/{partition}", self.topic);
             let operation = "produce progress marker";
-            deadline::request(self.request_deadline, operation, &name, produce).await?;
+            let produced =
+                deadline::request(self.request_deadline, operation, &name, produce).await;
+            self.note_timeout(&produced);
+            produced?;
             self.markers[partition] = marker;
         }
         Ok(())
+    }
+
+    /// After a request got no answer, the partitions are opened again on a
+    /// fresh connection; a failure leaves them to be opened next time.
+    async fn reopen_if_needed(&mut self) -> Result<(), KafkaError> {
+        if self.reopen {
+            self.client.mark_stale();
+            self.partitions =
+                open_partitions(&self.client, &self.topic, self.partitions.len()).await?;
+            self.reopen = false;
+        }
+        Ok(())
+    }
+
+    fn note_timeout<T>(&mut self, result: &Result<T, KafkaError>) {
+        if matches!(result, Err(KafkaError::TimedOut { .. })) {
+            self.reopen = true;
+        }
     }
 
     async fn produce(&mut self, trades: &[Trade]) -> Result<(), KafkaError> {
@@ -282,6 +305,25 @@ impl KafkaTradeSink {
         }
         Ok(())
     }
+}
+
+/// A client for each of `topic`'s partitions `0..count`.
+async fn open_partitions(
+    client: &KafkaClient,
+    topic: &str,
+    count: usize,
+) -> Result<Vec<PartitionClient>, KafkaError> {
+    let mut partitions = Vec::with_capacity(count);
+    for id in 0..count as i32 {
+        let owned = topic.to_owned();
+        let open = |c: Arc<Client>| async move {
+            c.partition_client(owned, id, UnknownTopicHandling::Retry)
+                .await
+        };
+        let name = format!("{topic}/{id}");
+        partitions.push(client.request("open partition", &name, open).await?);
+    }
+    Ok(partitions)
 }
 
 #[async_trait]

@@ -4,8 +4,10 @@
 //! where to start (the consumer keeps its positions in ClickHouse) and the
 //! reader only moves forward from there.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use rskafka::client::Client;
 use rskafka::client::error::{Error as ClientError, ProtocolError};
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 
@@ -93,11 +95,11 @@ impl PartitionReader {
         start: Option<i64>,
         config: FetchConfig,
     ) -> Result<Self, KafkaError> {
-        let open = client.rskafka().partition_client(
-            topic.to_owned(),
-            partition,
-            UnknownTopicHandling::Retry,
-        );
+        let owned = topic.to_owned();
+        let open = |c: Arc<Client>| async move {
+            c.partition_client(owned, partition, UnknownTopicHandling::Retry)
+                .await
+        };
         let name = format!("{topic}/{partition}");
         let partition_client = client.request("open partition", &name, open).await?;
         let mut reader = PartitionReader {

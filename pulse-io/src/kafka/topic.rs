@@ -15,9 +15,8 @@ pub async fn topic_partitions(
     client: &KafkaClient,
     topic: &str,
 ) -> Result<Option<Vec<i32>>, KafkaError> {
-    let topics = client
-        .request("list topics", topic, client.rskafka().list_topics())
-        .await?;
+    let list = |c: std::sync::Arc<rskafka::client::Client>| async move { c.list_topics().await };
+    let topics = client.request("list topics", topic, list).await?;
     Ok(topics
         .into_iter()
         .find(|t| t.name == topic)
