@@ -8,16 +8,8 @@ mod produce_consume_support;
 
 use std::time::{Duration, Instant};
 
-use produce_consume_support::{BUSY_BTC, Pulse, capture, scrape_metrics};
+use produce_consume_support::{BUSY_BTC, Pulse, capture, scrape_metrics, series};
 use pulse_testkit::TansuProcess;
-
-/// The value of one series on a /metrics page (0 when absent).
-fn series(metrics: &str, series: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
-}
 
 #[tokio::test]
 async fn a_hung_broker_is_reported_and_ctrl_c_still_ends_produce() {

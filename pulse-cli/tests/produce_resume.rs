@@ -12,7 +12,7 @@ mod produce_consume_support;
 use std::collections::BTreeMap;
 
 use produce_consume_support::{
-    BUSY_BTC, Pulse, capture, publish_replay, read_topic, scrape_metrics, trades,
+    BUSY_BTC, Pulse, capture, publish_replay, read_topic, scrape_metrics, series, trades,
 };
 use pulse_core::{Symbol, Trade, TradeKind};
 use pulse_io::TradeSink;
@@ -25,14 +25,6 @@ use pulse_testkit::fake_binance::{FakeBinance, FakeConfig, Pace, assert_same_tra
 const OLDER_BTC: &str = "binance-usdm_btcusdt@trade_2024-07-18T235702Z_2024-07-19T000502Z.jsonl.gz";
 /// Five symbols, 574 aggTrades.
 const ALTCOINS: &str = "binance-usdm_altcoins@aggTrade_2021-07-22_cryptofeed.jsonl.gz";
-
-/// The value of one series on a /metrics page (0 when absent).
-fn series(metrics: &str, series: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
-}
 
 /// The sum of a counter over its label sets.
 fn counter_sum(metrics: &str, name: &str) -> u64 {

@@ -167,6 +167,14 @@ async fn read_trades(
     (trades, offsets)
 }
 
+/// The value of one series on a /metrics page (0 when absent).
+pub fn series(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The Prometheus text a `pulse … --metrics 127.0.0.1:0` serves, found
 /// through the address it logs.
 pub async fn scrape_metrics(pulse: &Pulse) -> String {
@@ -324,24 +332,23 @@ impl Pulse {
 
     /// SIGTERM, as `docker stop` or systemd send: it should flush and exit 0.
     pub async fn terminate(&mut self) {
-        let pid = self.child.id().expect("still running").to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        self.signal("-TERM");
         self.wait_success().await;
     }
 
     /// SIGINT, as Ctrl-C sends; returns how it exited.
     pub async fn interrupt(&mut self) -> ExitStatus {
+        self.signal("-INT");
+        self.wait().await
+    }
+
+    fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("still running").to_string();
         let sent = std::process::Command::new("kill")
-            .args(["-INT", &pid])
+            .args([signal, &pid])
             .status()
             .unwrap();
         assert!(sent.success());
-        self.wait().await
     }
 
     /// SIGKILL: no chance to flush anything.
