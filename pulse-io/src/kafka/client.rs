@@ -132,7 +132,7 @@ impl KafkaClient {
     }
 
     /// Says a request on this client (or a partition client made from it)
-    /// got no answer: the next [`request`](Self::request) reconnects first.
+    /// got no answer: the next request connects afresh first.
     pub fn mark_stale(&self) {
         self.stale.store(true, Ordering::Relaxed);
     }
