@@ -11,17 +11,15 @@ use std::time::{Duration, Instant};
 use produce_consume_support::{BUSY_BTC, Pulse, capture, scrape_metrics, series};
 use pulse_testkit::TansuProcess;
 
-#[tokio::test]
-async fn a_hung_broker_is_reported_and_ctrl_c_still_ends_produce() {
-    let Some(mut broker) = TansuProcess::start_memory().await else {
-        return;
-    };
-    let Some(path) = capture(BUSY_BTC) else {
-        return;
-    };
+const ERRORS: &str = "pulse_sink_errors_total{sink=\"kafka\"}";
+
+/// `pulse produce --replay` of the busy capture at `speed` into a fresh
+/// topic on `broker`, once it has published trades.
+async fn producing(broker: &TansuProcess, speed: &str) -> Option<Pulse> {
+    let path = capture(BUSY_BTC)?;
     let brokers = broker.brokers().join(",");
     let topic = pulse_testkit::unique_name("hung");
-    let mut produce = Pulse::spawn(
+    let produce = Pulse::spawn(
         "produce",
         &[
             "produce",
@@ -32,7 +30,7 @@ async fn a_hung_broker_is_reported_and_ctrl_c_still_ends_produce() {
             "--replay",
             path.to_str().unwrap(),
             "--speed",
-            "5",
+            speed,
             "--kafka-timeout",
             "1s",
             // Trades only: a marker the hang caught first would hold no trades.
@@ -42,7 +40,6 @@ async fn a_hung_broker_is_reported_and_ctrl_c_still_ends_produce() {
             "127.0.0.1:0",
         ],
     );
-    let errors = "pulse_sink_errors_total{sink=\"kafka\"}";
     let published = "pulse_trades_received_total";
     pulse_testkit::wait_until(Duration::from_secs(60), "trades are published", || async {
         produce.output().contains("publishing") && {
@@ -53,11 +50,21 @@ async fn a_hung_broker_is_reported_and_ctrl_c_still_ends_produce() {
         }
     })
     .await;
+    Some(produce)
+}
 
+#[tokio::test]
+async fn a_hung_broker_is_reported_and_ctrl_c_still_ends_produce() {
+    let Some(mut broker) = TansuProcess::start_memory().await else {
+        return;
+    };
+    let Some(mut produce) = producing(&broker, "5").await else {
+        return;
+    };
     broker.hang();
     let hung = Instant::now();
     pulse_testkit::wait_until(Duration::from_secs(30), "the hang is counted", || async {
-        series(&scrape_metrics(&produce).await, errors) >= 2
+        series(&scrape_metrics(&produce).await, ERRORS) >= 2
     })
     .await;
     // Two timeouts of 1 s and a short pause, not the minutes rskafka waits.
@@ -89,4 +96,31 @@ async fn a_hung_broker_is_reported_and_ctrl_c_still_ends_produce() {
         .and_then(|n| n.parse::<u64>().ok());
     assert!(lost.is_some_and(|n| n > 0), "{output}");
     broker.resume();
+}
+
+#[tokio::test]
+async fn after_a_hang_produce_reconnects_and_publishes_everything() {
+    let Some(mut broker) = TansuProcess::start_memory().await else {
+        return;
+    };
+    let Some(mut produce) = producing(&broker, "50").await else {
+        return;
+    };
+    broker.hang();
+    pulse_testkit::wait_until(Duration::from_secs(30), "the hang is counted", || async {
+        series(&scrape_metrics(&produce).await, ERRORS) >= 1
+    })
+    .await;
+    broker.resume();
+    produce.wait_success().await;
+    let output = produce.output();
+    // The connection the hang caught is not trusted again.
+    assert!(
+        output.contains("reconnecting to Kafka after a request got no answer"),
+        "{output}"
+    );
+    assert!(
+        output.contains("published=21313 received=21313"),
+        "{output}"
+    );
 }

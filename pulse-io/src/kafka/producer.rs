@@ -289,12 +289,17 @@ impl KafkaTradeSink {
                 if progress.done.contains(&(partition, request)) {
                     continue;
                 }
+                if let Err(e) = self.reopen_if_needed().await {
+                    self.retry = Some(progress);
+                    return Err(e);
+                }
                 let records: Vec<Record> = chunk.iter().map(|t| self.record(t)).collect();
                 let produce = self.partitions[partition].produce(records, compression);
                 let name = format!("{}/{partition}", self.topic);
-                if let Err(e) =
-                    deadline::request(self.request_deadline, "produce", &name, produce).await
-                {
+                let produced =
+                    deadline::request(self.request_deadline, "produce", &name, produce).await;
+                self.note_timeout(&produced);
+                if let Err(e) = produced {
                     self.retry = Some(progress);
                     return Err(e);
                 }
