@@ -64,7 +64,8 @@ pub enum PipelineError {
     #[error("source failed: {0}")]
     Source(#[from] SourceError),
     /// A sink failed with an error that retrying cannot fix, or was still
-    /// failing at shutdown; `pending` items were not stored.
+    /// failing at shutdown; `pending` items were not confirmed as stored
+    /// (a write that got no answer may have been stored all the same).
     #[error("sink {sink} failed{}: {source}", not_stored(*.pending))]
     Sink {
         /// Which sink.
@@ -81,7 +82,8 @@ pub enum PipelineError {
 fn not_stored(pending: usize) -> String {
     match pending {
         0 => String::new(),
-        n => format!(" with {n} items not stored"),
+        // A write that got no answer may still have been stored.
+        n => format!(" with {n} items not confirmed as stored"),
     }
 }
 

@@ -556,7 +556,7 @@ async fn a_sink_that_gave_up_at_shutdown_is_not_retried_again_and_its_count_is_r
     );
     assert!(
         err.to_string()
-            .starts_with("sink down failed with 2 items not stored"),
+            .starts_with("sink down failed with 2 items not confirmed as stored"),
         "{err}"
     );
     // Two retries after shutdown, then no second round for the markers,
