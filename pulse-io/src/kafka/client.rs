@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rskafka::BackoffConfig;
+use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder};
 
 use super::{KafkaError, deadline};
@@ -135,6 +136,22 @@ impl KafkaClient {
     /// got no answer: the next request connects afresh first.
     pub fn mark_stale(&self) {
         self.stale.store(true, Ordering::Relaxed);
+    }
+
+    /// A client for `topic`'s partition `id`, which waits while the topic
+    /// is not in the metadata yet.
+    pub(super) async fn partition(
+        &self,
+        topic: &str,
+        id: i32,
+    ) -> Result<PartitionClient, KafkaError> {
+        let owned = topic.to_owned();
+        let open = |c: Arc<Client>| async move {
+            c.partition_client(owned, id, UnknownTopicHandling::Retry)
+                .await
+        };
+        self.request("open partition", &format!("{topic}/{id}"), open)
+            .await
     }
 
     /// `make(client)`'s request, bounded by the request deadline; on a

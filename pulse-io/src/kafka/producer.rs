@@ -3,13 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::DateTime;
 use pulse_core::{Symbol, Trade};
-use rskafka::client::Client;
-use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
+use rskafka::client::partition::PartitionClient;
 use rskafka::record::Record;
 
 use super::{
@@ -71,8 +69,6 @@ pub struct KafkaTradeSink {
     topic: String,
     /// Indexed by partition number; Kafka numbers partitions `0..n`.
     partitions: Vec<PartitionClient>,
-    /// How long one produce request may take ([`KafkaConfig::request_deadline`]).
-    request_deadline: Duration,
     client: KafkaClient,
     /// A request got no answer: open the partitions again, on a fresh
     /// connection, before the next one (see [`KafkaClient`]).
@@ -155,7 +151,6 @@ impl KafkaTradeSink {
             markers: vec![ProgressMarker::default(); partitions.len()],
             placement: Placement::new(partitions.len() as i32),
             partitions,
-            request_deadline: client.request_deadline(),
             client,
             reopen: false,
             config,
@@ -222,7 +217,6 @@ impl KafkaTradeSink {
             let partition = self.placement.partition(symbol) as usize;
             markers[partition].watermarks.insert(*symbol, *watermark);
         }
-        let compression = self.config.compression.to_rskafka();
         for (partition, marker) in markers.into_iter().enumerate() {
             if marker.watermarks.is_empty() || marker == self.markers[partition] {
                 continue;
@@ -236,35 +230,37 @@ impl KafkaTradeSink {
                 headers: [(RECORD_HEADER.to_owned(), PROGRESS_HEADER_VALUE.into())].into(),
                 timestamp: DateTime::from_timestamp_millis(newest).unwrap_or_default(),
             };
-            self.reopen_if_needed().await?;
-            let produce = self.partitions[partition].produce(vec![record], compression);
-            let name = format!("{}/{partition}", self.topic);
-            let operation = "produce progress marker";
-            let produced =
-                deadline::request(self.request_deadline, operation, &name, produce).await;
-            self.note_timeout(&produced);
-            produced?;
+            self.produce_on(partition, vec![record], "produce progress marker")
+                .await?;
             self.markers[partition] = marker;
         }
         Ok(())
     }
 
-    /// After a request got no answer, the partitions are opened again on a
-    /// fresh connection; a failure leaves them to be opened next time.
-    async fn reopen_if_needed(&mut self) -> Result<(), KafkaError> {
+    /// One produce request on `partition`, bounded by the request deadline.
+    /// After one got no answer, the partitions are opened again on a fresh
+    /// connection first; a failure leaves them to be opened next time.
+    async fn produce_on(
+        &mut self,
+        partition: usize,
+        records: Vec<Record>,
+        operation: &'static str,
+    ) -> Result<(), KafkaError> {
         if self.reopen {
             self.client.mark_stale();
             self.partitions =
                 open_partitions(&self.client, &self.topic, self.partitions.len()).await?;
             self.reopen = false;
         }
-        Ok(())
-    }
-
-    fn note_timeout<T>(&mut self, result: &Result<T, KafkaError>) {
-        if matches!(result, Err(KafkaError::TimedOut { .. })) {
+        let compression = self.config.compression.to_rskafka();
+        let produce = self.partitions[partition].produce(records, compression);
+        let name = format!("{}/{partition}", self.topic);
+        let limit = self.client.request_deadline();
+        let produced = deadline::request(limit, operation, &name, produce).await;
+        if matches!(produced, Err(KafkaError::TimedOut { .. })) {
             self.reopen = true;
         }
+        produced.map(drop)
     }
 
     async fn produce(&mut self, trades: &[Trade]) -> Result<(), KafkaError> {
@@ -283,23 +279,13 @@ impl KafkaTradeSink {
         for trade in trades {
             groups[self.placement.partition(&trade.symbol) as usize].push(trade);
         }
-        let compression = self.config.compression.to_rskafka();
         for (partition, group) in groups.iter().enumerate() {
             for (request, chunk) in group.chunks(self.config.max_batch_records).enumerate() {
                 if progress.done.contains(&(partition, request)) {
                     continue;
                 }
-                if let Err(e) = self.reopen_if_needed().await {
-                    self.retry = Some(progress);
-                    return Err(e);
-                }
                 let records: Vec<Record> = chunk.iter().map(|t| self.record(t)).collect();
-                let produce = self.partitions[partition].produce(records, compression);
-                let name = format!("{}/{partition}", self.topic);
-                let produced =
-                    deadline::request(self.request_deadline, "produce", &name, produce).await;
-                self.note_timeout(&produced);
-                if let Err(e) = produced {
+                if let Err(e) = self.produce_on(partition, records, "produce").await {
                     self.retry = Some(progress);
                     return Err(e);
                 }
@@ -320,13 +306,7 @@ async fn open_partitions(
 ) -> Result<Vec<PartitionClient>, KafkaError> {
     let mut partitions = Vec::with_capacity(count);
     for id in 0..count as i32 {
-        let owned = topic.to_owned();
-        let open = |c: Arc<Client>| async move {
-            c.partition_client(owned, id, UnknownTopicHandling::Retry)
-                .await
-        };
-        let name = format!("{topic}/{id}");
-        partitions.push(client.request("open partition", &name, open).await?);
+        partitions.push(client.partition(topic, id).await?);
     }
     Ok(partitions)
 }

@@ -4,12 +4,10 @@
 //! where to start (the consumer keeps its positions in ClickHouse) and the
 //! reader only moves forward from there.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use rskafka::client::Client;
 use rskafka::client::error::{Error as ClientError, ProtocolError};
-use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::client::partition::{OffsetAt, PartitionClient};
 
 use super::error::request_error;
 use super::{KafkaClient, KafkaError, deadline};
@@ -95,13 +93,7 @@ impl PartitionReader {
         start: Option<i64>,
         config: FetchConfig,
     ) -> Result<Self, KafkaError> {
-        let owned = topic.to_owned();
-        let open = |c: Arc<Client>| async move {
-            c.partition_client(owned, partition, UnknownTopicHandling::Retry)
-                .await
-        };
-        let name = format!("{topic}/{partition}");
-        let partition_client = client.request("open partition", &name, open).await?;
+        let partition_client = client.partition(topic, partition).await?;
         let mut reader = PartitionReader {
             client: partition_client,
             request_deadline: client.request_deadline(),
