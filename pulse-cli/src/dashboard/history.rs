@@ -161,9 +161,8 @@ impl Columns {
         }
     }
 
+    /// Replaces window `i`, which starts where `row` does.
     fn set(&mut self, i: usize, row: &Row) {
-        self.rebase_for(row.start_ms);
-        self.start_offset_ms.set(i, self.offset_of(row.start_ms));
         self.vwap[i] = row.vwap;
         self.net_delta[i] = row.net_delta;
         self.buy_pressure_pct[i] = row.buy_pressure_pct;
