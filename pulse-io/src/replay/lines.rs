@@ -1,13 +1,10 @@
 //! Opening a replay file as text lines: plain, gzip, or the CSV inside a zip.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
-
-/// Read buffer: large enough that few lines are cut at its end.
-const BUFFER: usize = 1 << 16;
 use zip::ZipArchive;
 
 use super::ReplayFormat;
@@ -54,22 +51,23 @@ impl Input {
         }
     }
 
-    /// Hands the decompressed text to `read`.
+    /// Hands the decompressed text to `read`. It reads in large blocks,
+    /// so a plain file is read straight into them, with no buffer between.
     pub(crate) fn read_with(
         self,
-        read: impl FnOnce(&mut dyn BufRead) -> io::Result<()>,
+        read: impl FnOnce(&mut dyn Read) -> io::Result<()>,
     ) -> io::Result<()> {
         match self {
-            Input::Text { file, gzip: false } => read(&mut BufReader::with_capacity(BUFFER, file)),
-            Input::Text { file, gzip: true } => read(&mut BufReader::with_capacity(
-                BUFFER,
-                MultiGzDecoder::new(file),
-            )),
+            Input::Text {
+                mut file,
+                gzip: false,
+            } => read(&mut file),
+            Input::Text { file, gzip: true } => read(&mut MultiGzDecoder::new(file)),
             Input::Zip { mut archive, entry } => {
-                let csv = archive
+                let mut csv = archive
                     .by_index(entry)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                read(&mut BufReader::with_capacity(BUFFER, csv))
+                read(&mut csv)
             }
         }
     }

@@ -20,11 +20,13 @@
 //! ## Layout
 //! - `format`: which reader a file name calls for.
 //! - `lines`: opening a file as text lines (plain, gzip or zip).
+//! - `blocks`: cutting the text into blocks of whole lines.
 //! - `reader`: the blocking thread that parses lines into trade batches.
 //! - `pace`: when a trade is due at a given speed.
 //! - `symbols`: [`SymbolFilter`], which symbols' trades are replayed.
 //! - `source`: [`ReplaySource`], the [`TradeSource`](crate::TradeSource).
 
+mod blocks;
 mod format;
 mod lines;
 mod pace;

@@ -8,7 +8,7 @@
 //! consumer slows the reading down instead of losing trades.
 
 use std::collections::BTreeSet;
-use std::io::{self, BufRead, Read};
+use std::io::{self, Read};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc as sync;
 use std::thread;
@@ -16,6 +16,7 @@ use std::thread;
 use pulse_core::{Frame, ParseError, Symbol, Trade, parse_csv_row, parse_frame};
 use tokio::sync::mpsc;
 
+use super::blocks::{Block, Blocks};
 use super::lines::Input;
 use super::symbols::SymbolFilter;
 use crate::{Metrics, SourceError};
@@ -30,9 +31,6 @@ const BLOCK_BYTES: usize = 1 << 18;
 const BLOCKS_PER_WORKER: usize = 2;
 /// Parse workers at most, whatever the core count.
 const MAX_WORKERS: usize = 4;
-/// A longer line means the file is not lines of frames or rows at all (a
-/// JSON array, a binary file); reading it whole could exhaust memory.
-const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// How each line is parsed.
 #[derive(Clone, Copy, Debug)]
@@ -129,7 +127,7 @@ struct Replay {
 
 /// One worker's two ends, as the reading thread sees them.
 struct Worker {
-    blocks: sync::SyncSender<Vec<u8>>,
+    blocks: sync::SyncSender<Block>,
     parsed: sync::Receiver<Parsed>,
 }
 
@@ -137,18 +135,18 @@ impl Replay {
     /// Reads `reader` to its end, block by block, with the blocks dealt to
     /// the workers in turn and their results taken back in the same turn,
     /// which is file order.
-    fn run(&mut self, reader: &mut dyn BufRead, tx: &mpsc::Sender<Batch>) -> io::Result<()> {
+    fn run(&mut self, reader: &mut dyn Read, tx: &mpsc::Sender<Batch>) -> io::Result<()> {
         thread::scope(|scope| {
             let mut workers = Vec::with_capacity(self.workers);
             for n in 0..self.workers {
-                let (blocks, their_blocks) = sync::sync_channel::<Vec<u8>>(BLOCKS_PER_WORKER);
+                let (blocks, their_blocks) = sync::sync_channel::<Block>(BLOCKS_PER_WORKER);
                 let (their_parsed, parsed) = sync::sync_channel(BLOCKS_PER_WORKER);
                 let parser = self.parser.clone();
                 thread::Builder::new()
                     .name(format!("pulse-parse-{n}"))
                     .spawn_scoped(scope, move || {
                         for block in their_blocks {
-                            if their_parsed.send(parser.block(&block)).is_err() {
+                            if their_parsed.send(parser.block(block)).is_err() {
                                 return;
                             }
                         }
@@ -157,47 +155,57 @@ impl Replay {
             }
             let in_flight = workers.len() * BLOCKS_PER_WORKER;
             let (mut dealt, mut taken) = (0usize, 0usize);
-            let read = read_blocks(reader, self.block_bytes, |block| {
+            let mut blocks = Blocks::new(reader, self.block_bytes);
+            // The buffer of the block last handed on, to read the next into.
+            let mut spare = None;
+            let read = loop {
                 // Stop reading once the source is dropped, even when the
                 // rest of the file holds no trades to send.
                 if tx.is_closed() {
-                    return false;
+                    break Ok(());
                 }
+                let block = match blocks.next(spare.take()) {
+                    Ok(Some(block)) => block,
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                };
                 if dealt - taken == in_flight {
-                    if !self.hand_on(&workers[taken % workers.len()], tx) {
-                        return false;
-                    }
+                    let Some(buffer) = self.hand_on(&workers[taken % workers.len()], tx) else {
+                        break Ok(());
+                    };
+                    spare = Some(buffer);
                     taken += 1;
                 }
                 let dealt_to = &workers[dealt % workers.len()];
                 dealt += 1;
-                dealt_to.blocks.send(block).is_ok()
-            });
+                if dealt_to.blocks.send(block).is_err() {
+                    break Ok(());
+                }
+            };
             // What was read before an error comes before it in the file.
-            while taken < dealt && self.hand_on(&workers[taken % workers.len()], tx) {
+            while taken < dealt && self.hand_on(&workers[taken % workers.len()], tx).is_some() {
                 taken += 1;
             }
             read
         })
     }
 
-    /// Counts and logs one block's malformed lines, then sends its trades;
-    /// `false` once nobody listens.
-    fn hand_on(&mut self, worker: &Worker, tx: &mpsc::Sender<Batch>) -> bool {
+    /// Counts and logs one block's malformed lines, then sends its trades
+    /// and gives back the block's buffer; `None` once nobody listens.
+    fn hand_on(&mut self, worker: &Worker, tx: &mpsc::Sender<Batch>) -> Option<Vec<u8>> {
         // A worker only stops early when the reading side has stopped.
-        let Ok(parsed) = worker.parsed.recv() else {
-            return false;
-        };
+        let parsed = worker.parsed.recv().ok()?;
         for (line, rejection) in parsed.rejected {
             self.reject(self.lines_before + line, rejection);
         }
         self.lines_before += parsed.lines;
         self.filtered += parsed.filtered;
         self.seen.extend(parsed.seen);
-        parsed
+        let sent = parsed
             .batches
             .into_iter()
-            .all(|batch| tx.blocking_send(Ok(batch)).is_ok())
+            .all(|batch| tx.blocking_send(Ok(batch)).is_ok());
+        sent.then_some(parsed.buffer)
     }
 
     fn reject(&mut self, line: u64, rejection: Rejection) {
@@ -248,61 +256,6 @@ fn listing<'a>(symbols: impl IntoIterator<Item = &'a Symbol>) -> String {
     text
 }
 
-/// Cuts `reader` into blocks of whole lines of about `block_bytes` (a
-/// longer line makes a longer block; the last block may lack its `\n`) and
-/// gives them to `take` until it returns `false`.
-fn read_blocks(
-    reader: &mut dyn BufRead,
-    block_bytes: usize,
-    mut take: impl FnMut(Vec<u8>) -> bool,
-) -> io::Result<()> {
-    let mut block = Vec::with_capacity(block_bytes);
-    loop {
-        // The bytes kept from before hold no line end, so only the new ones
-        // are searched; a line longer than a block grows it in place.
-        let searched = block.len();
-        // `read_to_end` retries reads a signal interrupted.
-        let wanted = block_bytes as u64;
-        let read = match (&mut *reader).take(wanted).read_to_end(&mut block) {
-            Ok(read) => read,
-            Err(e) => {
-                // The whole lines read before the error still count.
-                if let Some(end) = memchr::memrchr(b'\n', &block) {
-                    block.truncate(end + 1);
-                    take(block);
-                }
-                return Err(e);
-            }
-        };
-        if (read as u64) < wanted {
-            // End of file.
-            if !block.is_empty() {
-                take(block);
-            }
-            return Ok(());
-        }
-        let Some(end) = memchr::memrchr(b'\n', &block[searched..]) else {
-            if block.len() > MAX_LINE_BYTES {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "a line longer than {} MiB: not a file of one frame or row per line",
-                        MAX_LINE_BYTES >> 20
-                    ),
-                ));
-            }
-            continue;
-        };
-        let cut = searched + end + 1;
-        let mut next = Vec::with_capacity(block.len() - cut + block_bytes);
-        next.extend_from_slice(&block[cut..]);
-        block.truncate(cut);
-        if !take(std::mem::replace(&mut block, next)) {
-            return Ok(()); // the source was dropped: stop reading
-        }
-    }
-}
-
 /// Turns lines into trades; the same on every worker.
 #[derive(Clone, Debug)]
 pub(crate) struct LineParser {
@@ -315,6 +268,8 @@ pub(crate) struct LineParser {
 /// number within the block (from 1), how many lines it held and how many
 /// trades the symbol filter left out.
 struct Parsed {
+    /// The block's buffer, to be filled again.
+    buffer: Vec<u8>,
     batches: Vec<Vec<Trade>>,
     rejected: Vec<(u64, Rejection)>,
     lines: u64,
@@ -334,8 +289,15 @@ impl LineParser {
         }
     }
 
-    fn block(&self, block: &[u8]) -> Parsed {
+    fn block(&self, block: Block) -> Parsed {
+        let mut parsed = self.lines(block.lines());
+        parsed.buffer = block.into_buffer();
+        parsed
+    }
+
+    fn lines(&self, block: &[u8]) -> Parsed {
         let mut parsed = Parsed {
+            buffer: Vec::new(),
             batches: Vec::new(),
             rejected: Vec::new(),
             lines: 0,
@@ -421,6 +383,8 @@ impl Rejection {
 #[cfg(test)]
 mod tests {
     use std::io::BufReader;
+
+    use super::super::blocks::MAX_LINE_BYTES;
 
     use super::*;
 
