@@ -30,6 +30,7 @@
 //! - `clickhouse_process`, `tansu_process`: private servers a test can stop,
 //!   kill and restart ([`ClickHouseProcess`], [`TansuProcess`]).
 //! - `server`: the child-process plumbing both launchers share.
+//! - `silent_proxy`: [`SilentProxy`], whose connections can go silently dead.
 //! - `wait`: [`wait_until`].
 //! - `text`: opening a capture as text lines, plain or gzip.
 //!
@@ -46,6 +47,7 @@ mod clickhouse_process;
 mod env;
 mod server;
 mod services;
+mod silent_proxy;
 mod tansu_process;
 mod text;
 mod wait;
@@ -58,5 +60,6 @@ pub use env::{
 pub use services::{
     TestClickHouse, TestKafka, clickhouse, clickhouse_client, durable_kafka, kafka, kafka_client,
 };
+pub use silent_proxy::SilentProxy;
 pub use tansu_process::TansuProcess;
 pub use wait::wait_until;

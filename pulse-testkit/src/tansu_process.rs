@@ -1,5 +1,6 @@
 //! A private tansu broker a test can kill and restart.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use tempfile::TempDir;
 use super::env::{TANSU_BIN_VAR, require_env};
 use super::server::{ServerChild, free_port};
 use super::services::kafka_client;
+use super::silent_proxy::SilentProxy;
 use super::wait::poll_until;
 
 /// How long a fresh or restarted broker may take to answer metadata requests.
@@ -34,6 +36,8 @@ pub struct TansuProcess {
     server: ServerChild,
     bin: PathBuf,
     port: u16,
+    /// Where the broker tells clients to connect, when not its own port.
+    advertised: Option<SocketAddr>,
     storage: Storage,
     logs: TempDir,
 }
@@ -49,7 +53,23 @@ impl TansuProcess {
     /// become ready.
     pub async fn start_memory() -> Option<Self> {
         let bin = require_env(TANSU_BIN_VAR)?;
-        Some(Self::start_with(bin.into(), Storage::Memory).await)
+        Some(Self::start_with(bin.into(), free_port(), None, Storage::Memory).await)
+    }
+
+    /// Starts a broker with in-memory storage behind a [`SilentProxy`]:
+    /// the broker's metadata names the proxy, so clients that bootstrap
+    /// from the proxy's address make every connection through it.
+    ///
+    /// Returns `None` (the test skips) when `PULSE_TEST_TANSU_BIN` is unset.
+    ///
+    /// # Panics
+    /// As [`start_memory`](Self::start_memory).
+    pub async fn start_memory_behind_proxy() -> Option<(Self, SilentProxy)> {
+        let bin = require_env(TANSU_BIN_VAR)?;
+        let port = free_port();
+        let proxy = SilentProxy::start(SocketAddr::from(([127, 0, 0, 1], port))).await;
+        let broker = Self::start_with(bin.into(), port, Some(proxy.addr()), Storage::Memory).await;
+        Some((broker, proxy))
     }
 
     /// Starts a broker that stores records in the sqlite file `db_file`
@@ -78,20 +98,26 @@ impl TansuProcess {
         let dir = parent
             .canonicalize()
             .unwrap_or_else(|e| panic!("sqlite directory {}: {e}", parent.display()));
-        Some(Self::start_with(bin.into(), Storage::Sqlite { dir, file_name }).await)
+        let storage = Storage::Sqlite { dir, file_name };
+        Some(Self::start_with(bin.into(), free_port(), None, storage).await)
     }
 
-    async fn start_with(bin: PathBuf, storage: Storage) -> Self {
+    async fn start_with(
+        bin: PathBuf,
+        port: u16,
+        advertised: Option<SocketAddr>,
+        storage: Storage,
+    ) -> Self {
         let logs = tempfile::Builder::new()
             .prefix("pulse-tansu-")
             .tempdir()
             .expect("create tansu log dir");
-        let port = free_port();
-        let server = spawn(&bin, port, &storage, logs.path());
+        let server = spawn(&bin, port, advertised, &storage, logs.path());
         let mut broker = Self {
             server,
             bin,
             port,
+            advertised,
             storage,
             logs,
         };
@@ -143,7 +169,13 @@ impl TansuProcess {
     /// and storage, and waits until it answers.
     pub async fn restart(&mut self) {
         self.server.kill();
-        self.server = spawn(&self.bin, self.port, &self.storage, self.logs.path());
+        self.server = spawn(
+            &self.bin,
+            self.port,
+            self.advertised,
+            &self.storage,
+            self.logs.path(),
+        );
         self.wait_ready().await;
     }
 
@@ -171,13 +203,20 @@ impl TansuProcess {
     }
 }
 
-fn spawn(bin: &Path, port: u16, storage: &Storage, log_dir: &Path) -> ServerChild {
+fn spawn(
+    bin: &Path,
+    port: u16,
+    advertised: Option<SocketAddr>,
+    storage: &Storage,
+    log_dir: &Path,
+) -> ServerChild {
     let url = format!("tcp://127.0.0.1:{port}");
+    let advertised = advertised.map_or_else(|| url.clone(), |a| format!("tcp://{a}"));
     let mut command = Command::new(bin);
     command
         .arg("broker")
         .args(["--listener-url", &url])
-        .args(["--advertised-listener-url", &url]);
+        .args(["--advertised-listener-url", &advertised]);
     match storage {
         Storage::Memory => {
             command.args(["--storage-engine", "memory://tansu/"]);
