@@ -19,14 +19,6 @@ use pulse_io::{
     WindowSink,
 };
 
-fn config(url: &str, database: &str) -> ClickHouseConfig {
-    ClickHouseConfig {
-        url: url.to_owned(),
-        database: database.to_owned(),
-        ..ClickHouseConfig::default()
-    }
-}
-
 /// Windows of the altcoins capture, as pulse-core emits them.
 fn windows() -> Option<Vec<Window>> {
     let trades = capture(ALTCOINS)?;
@@ -52,7 +44,7 @@ async fn schema_is_idempotent_and_rows_round_trip_exactly() {
     let Some(trades) = capture(ALTCOINS) else {
         return;
     };
-    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(db.config()).unwrap();
     store.create_schema().await.unwrap();
     store.create_schema().await.unwrap();
     let expected = expected_rows(&trades);
@@ -93,7 +85,7 @@ async fn final_keeps_one_row_per_window_and_the_fullest_one() {
         return;
     };
     let Some(windows) = windows() else { return };
-    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(db.config()).unwrap();
     store.create_schema().await.unwrap();
     let rows: Vec<WindowRow> = windows
         .iter()
@@ -127,7 +119,7 @@ async fn positions_round_trip_and_the_latest_version_wins() {
     let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
-    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(db.config()).unwrap();
     store.create_schema().await.unwrap();
     let btc = Symbol::new("BTCUSDT").unwrap();
     let position = |version: u64, next: i64| PartitionPosition {
@@ -165,7 +157,7 @@ async fn positions_round_trip_and_the_latest_version_wins() {
     // Another table in the same database keeps its own positions.
     let other = WindowStore::new(ClickHouseConfig {
         table: "other_metrics".into(),
-        ..config(db.url(), db.database())
+        ..db.config()
     })
     .unwrap();
     other.create_schema().await.unwrap();
@@ -177,7 +169,7 @@ async fn a_version_tie_loads_one_whole_row_the_furthest() {
     let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
-    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(db.config()).unwrap();
     store.create_schema().await.unwrap();
     let checkpoint = |symbol: &str, watermark_ms| {
         (
@@ -226,7 +218,7 @@ async fn inserts_pin_synchronous_settings_where_the_server_knows_them() {
     let Some(db) = pulse_testkit::clickhouse().await else {
         return;
     };
-    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(db.config()).unwrap();
     store.create_schema().await.unwrap();
     let known: u64 = db
         .client()
@@ -270,7 +262,7 @@ async fn windows_outside_datetime_are_rejected_and_counted_not_clamped() {
         return;
     };
     let Some(windows) = windows() else { return };
-    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(db.config()).unwrap();
     store.create_schema().await.unwrap();
     let metrics = Metrics::new();
     let mut sink = ClickHouseWindowSink::new(store.clone()).metrics(metrics.clone());
@@ -372,7 +364,7 @@ async fn pipeline_inserts_at_most_once_per_interval() {
     let Some(source) = CaptureSource::new(|_| async {}) else {
         return;
     };
-    let sink = ClickHouseWindowSink::connect(config(db.url(), db.database()))
+    let sink = ClickHouseWindowSink::connect(db.config())
         .await
         .unwrap()
         .insert_interval(Some(Duration::from_secs(3600)));
@@ -385,7 +377,7 @@ async fn pipeline_inserts_at_most_once_per_interval() {
     // The first windows go out at once; the rest waits for the interval,
     // which only the end of the replay cuts short.
     assert_eq!(summary.writes.get("clickhouse"), Some(&2));
-    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(db.config()).unwrap();
     assert_eq!(store.select_final().await.unwrap().len(), expected.len());
 }
 
@@ -396,8 +388,10 @@ async fn clickhouse_outage_loses_nothing_and_counts_each_failure_once() {
     };
     let Some(expected) = windows() else { return };
     let cfg = ClickHouseConfig {
+        url: server.url(),
+        database: "pulse".to_owned(),
         request_timeout: Duration::from_secs(5),
-        ..config(&server.url(), "pulse")
+        ..ClickHouseConfig::default()
     };
     let server = Arc::new(tokio::sync::Mutex::new(server));
     // Down from batch 10 to batch 40: windows close meanwhile.
@@ -461,7 +455,7 @@ async fn a_batch_over_eleven_years_is_stored_whole() {
         return;
     };
     let Some(windows) = windows() else { return };
-    let store = WindowStore::new(config(db.url(), db.database())).unwrap();
+    let store = WindowStore::new(db.config()).unwrap();
     store.create_schema().await.unwrap();
     // The recorded windows, each moved 31 days later than the one before:
     // one window per month, from 2021 into the 2030s.

@@ -10,7 +10,6 @@ use chrono::{TimeZone, Utc};
 use consume_support::{
     ALTCOINS, RunningConsumer, capture, consumer_config, expected_rows, metric_value,
 };
-use pulse_io::clickhouse::ClickHouseConfig;
 use pulse_io::consumer::PartitionSelection;
 use pulse_io::kafka::{MessageError, UtcOffset, encode_trade};
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
@@ -89,11 +88,7 @@ async fn bad_messages_are_counted_and_skipped() {
 
     let consumer = RunningConsumer::start(
         kafka.brokers(),
-        ClickHouseConfig {
-            url: db.url().to_owned(),
-            database: db.database().to_owned(),
-            ..ClickHouseConfig::default()
-        },
+        db.config(),
         consumer_config(kafka.topic(), PartitionSelection::All),
     );
     consumer

@@ -95,11 +95,7 @@ async fn broker_restart_mid_run_loses_nothing() {
     for chunk in first.chunks(500) {
         producer.write_trades(chunk).await.unwrap();
     }
-    let clickhouse = ClickHouseConfig {
-        url: db.url().to_owned(),
-        database: db.database().to_owned(),
-        ..ClickHouseConfig::default()
-    };
+    let clickhouse = db.config();
     let consumer = RunningConsumer::start(
         &brokers,
         clickhouse,
@@ -144,11 +140,7 @@ async fn stopping_and_restarting_the_consumer_repeatedly_gives_the_same_windows(
     published.extend_from_slice(&trades[100..160]);
     publish(kafka.brokers(), kafka.topic(), 3, &trades, 40).await;
     publish(kafka.brokers(), kafka.topic(), 3, &trades[100..160], 40).await;
-    let clickhouse = ClickHouseConfig {
-        url: db.url().to_owned(),
-        database: db.database().to_owned(),
-        ..ClickHouseConfig::default()
-    };
+    let clickhouse = db.config();
     let all = ends(&published, 3);
     let mut config = consumer_config(kafka.topic(), PartitionSelection::All);
     // One record batch (40 trades) per fetch, so each run stops somewhere

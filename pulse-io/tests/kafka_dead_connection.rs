@@ -9,13 +9,11 @@ mod consume_support;
 use std::time::Duration;
 
 use consume_support::{
-    ALTCOINS, BUSY_BTC, RunningConsumer, capture, consumer_config, ends, expected_rows, publish,
+    ALTCOINS, BUSY_BTC, RunningConsumer, assert_same_trades_once, capture, consumer_config, ends,
+    expected_rows, publish, read_trades,
 };
-use pulse_io::clickhouse::ClickHouseConfig;
 use pulse_io::consumer::PartitionSelection;
-use pulse_io::kafka::{
-    FetchConfig, KafkaConfig, KafkaTradeSink, PartitionReader, ProducerConfig, decode_trade,
-};
+use pulse_io::kafka::{FetchConfig, KafkaConfig, KafkaTradeSink, PartitionReader, ProducerConfig};
 use pulse_io::{SinkError, TradeSink};
 use pulse_testkit::TansuProcess;
 
@@ -57,27 +55,8 @@ async fn the_producer_reconnects_after_its_connection_goes_silently_dead() {
     let mut reader = PartitionReader::open(&client, &topic, 0, None, FetchConfig::default())
         .await
         .unwrap();
-    let mut on_topic = Vec::new();
-    let read_all = async {
-        while on_topic.len() < trades.len() {
-            let records = reader.fetch().await.unwrap();
-            on_topic.extend(
-                records
-                    .iter()
-                    .map(|r| decode_trade(r.value.as_deref().unwrap()).unwrap()),
-            );
-        }
-    };
-    tokio::time::timeout(WAIT, read_all)
-        .await
-        .expect("every trade on the topic");
-    // A produce that timed out may have been stored after all; consumers
-    // drop the copies by trade id.
-    on_topic.sort_by_key(|t| (t.symbol, t.id));
-    on_topic.dedup_by_key(|t| (t.symbol, t.id));
-    let mut expected = trades.clone();
-    expected.sort_by_key(|t| (t.symbol, t.id));
-    assert_eq!(on_topic, expected);
+    let on_topic = read_trades(&mut reader, trades.len()).await;
+    assert_same_trades_once(on_topic, &trades);
 }
 
 #[tokio::test]
@@ -96,11 +75,7 @@ async fn the_consumer_reconnects_after_its_connection_goes_silently_dead() {
     let brokers = [proxy.addr().to_string()];
     let topic = pulse_testkit::unique_name("silent");
     publish(&brokers, &topic, 1, first, 500).await;
-    let clickhouse = ClickHouseConfig {
-        url: db.url().to_owned(),
-        database: db.database().to_owned(),
-        ..ClickHouseConfig::default()
-    };
+    let clickhouse = db.config();
     let consumer = RunningConsumer::start(
         &brokers,
         clickhouse,

@@ -7,10 +7,9 @@ mod consume_support;
 
 use std::time::{Duration, Instant};
 
-use consume_support::{ALTCOINS, capture};
+use consume_support::{ALTCOINS, assert_same_trades_once, capture, read_trades};
 use pulse_io::kafka::{
     FetchConfig, KafkaConfig, KafkaError, KafkaTradeSink, PartitionReader, ProducerConfig,
-    decode_trade,
 };
 use pulse_io::{SinkError, TradeSink};
 use pulse_testkit::TansuProcess;
@@ -84,20 +83,6 @@ async fn requests_to_a_hung_broker_time_out_and_work_again_once_it_answers() {
     // The same batch again, as the pipeline retries it: nothing is lost.
     broker.resume();
     sink.write_trades(second).await.unwrap();
-    let mut on_topic = Vec::new();
-    while on_topic.len() < trades.len() {
-        let records = reader.fetch().await.unwrap();
-        on_topic.extend(
-            records
-                .iter()
-                .map(|r| decode_trade(r.value.as_deref().unwrap()).unwrap()),
-        );
-    }
-    // A produce that timed out may still have been stored: then its trades
-    // are on the topic twice, which consumers drop by trade id.
-    on_topic.sort_by_key(|t| (t.symbol, t.id));
-    on_topic.dedup_by_key(|t| (t.symbol, t.id));
-    let mut expected = trades.clone();
-    expected.sort_by_key(|t| (t.symbol, t.id));
-    assert_eq!(on_topic, expected);
+    let on_topic = read_trades(&mut reader, trades.len()).await;
+    assert_same_trades_once(on_topic, &trades);
 }

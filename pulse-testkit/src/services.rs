@@ -53,6 +53,15 @@ impl TestClickHouse {
     pub fn client(&self) -> clickhouse::Client {
         clickhouse_client(&self.url).with_database(&self.database)
     }
+
+    /// pulse's settings for this test's database, the others default.
+    pub fn config(&self) -> pulse_io::clickhouse::ClickHouseConfig {
+        pulse_io::clickhouse::ClickHouseConfig {
+            url: self.url.clone(),
+            database: self.database.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 /// Creates a fresh database on the server at `$PULSE_TEST_CLICKHOUSE_URL`.

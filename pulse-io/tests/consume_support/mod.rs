@@ -10,7 +10,7 @@ use std::time::Duration;
 use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, Trade, parse_frame};
 use pulse_io::TradeSink;
 use pulse_io::clickhouse::{WindowRow, WindowStore};
-use pulse_io::kafka::{KafkaConfig, KafkaTradeSink, ProducerConfig};
+use pulse_io::kafka::{KafkaConfig, KafkaTradeSink, PartitionReader, ProducerConfig, decode_trade};
 
 /// Busy single-symbol capture: 21,313 trades, 1,647 in one second.
 pub const BUSY_BTC: &str =
@@ -83,6 +83,37 @@ pub async fn publish(
     for chunk in trades.chunks(batch) {
         sink.write_trades(chunk).await.expect("produce");
     }
+}
+
+/// The trades `reader` reads from where it stands, until there are at
+/// least `count` of them (within a minute).
+pub async fn read_trades(reader: &mut PartitionReader, count: usize) -> Vec<Trade> {
+    let mut trades = Vec::new();
+    let read = async {
+        while trades.len() < count {
+            let records = reader.fetch().await.expect("fetch");
+            trades.extend(
+                records
+                    .iter()
+                    .map(|r| decode_trade(r.value.as_deref().expect("a value")).expect("a trade")),
+            );
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .unwrap_or_else(|_| panic!("{count} trades on the topic within a minute"));
+    trades
+}
+
+/// Asserts `on_topic` holds `expected` once copies are dropped: a produce
+/// that got no answer may have been stored after all, and consumers drop
+/// the copies by trade id.
+pub fn assert_same_trades_once(mut on_topic: Vec<Trade>, expected: &[Trade]) {
+    on_topic.sort_by_key(|t| (t.symbol, t.id));
+    on_topic.dedup_by_key(|t| (t.symbol, t.id));
+    let mut expected = expected.to_vec();
+    expected.sort_by_key(|t| (t.symbol, t.id));
+    assert_eq!(on_topic, expected);
 }
 
 /// Asserts `actual` equals `expected` row by row, naming the first difference.
