@@ -16,6 +16,8 @@ pub(crate) const MAX_LINE_BYTES: usize = 64 << 20;
 pub(crate) struct Block {
     buffer: Vec<u8>,
     len: usize,
+    /// The buffer is of the usual size, not grown for a long line.
+    reusable: bool,
 }
 
 impl Block {
@@ -24,9 +26,15 @@ impl Block {
         &self.buffer[..self.len]
     }
 
-    /// The buffer, for [`Blocks::next`] to fill again.
+    /// The buffer, for [`Blocks::next`] to fill again; an empty one when
+    /// it grew for a long line, so that memory is freed at once instead of
+    /// waiting with every block in flight.
     pub(crate) fn into_buffer(self) -> Vec<u8> {
-        self.buffer
+        if self.reusable {
+            self.buffer
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -62,23 +70,39 @@ impl<'a> Blocks<'a> {
         if self.ended {
             return Ok(None);
         }
-        // A buffer grown for a long line is not kept.
-        let mut buffer = spare
-            .filter(|b| b.len() <= 2 * self.block_bytes)
-            .unwrap_or_default();
         // Zeroed once per buffer, not per block: the length stays the
         // buffer's size and `len` says how much of it holds the block.
+        let mut buffer = spare.unwrap_or_default();
         let size = self.block_bytes.max(self.tail.len() + 1);
         if buffer.len() < size {
             buffer.resize(size, 0);
         }
         let mut len = self.tail.len();
         buffer[..len].copy_from_slice(&self.tail);
-        self.tail.clear();
+        if self.tail.capacity() > self.block_bytes {
+            self.tail = Vec::new(); // it held a long line
+        } else {
+            self.tail.clear();
+        }
         // The bytes carried over hold no line end.
         let mut searched = len;
         loop {
             len += self.fill(&mut buffer[len..]);
+            // The block starts a line, and only that line can be longer
+            // than a block.
+            let first_end = memchr::memchr(b'\n', &buffer[searched..len]).map(|e| searched + e);
+            if first_end.unwrap_or(len) > MAX_LINE_BYTES {
+                self.ended = true;
+                self.error = None;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "a line longer than {} MiB: not a file of one frame or row per line",
+                        MAX_LINE_BYTES >> 20
+                    ),
+                ));
+            }
+            let reusable = buffer.len() <= 2 * self.block_bytes;
             if self.ended {
                 // At an error only the whole lines count; at the end of
                 // the file the last line may lack its `\n`.
@@ -88,22 +112,22 @@ impl<'a> Blocks<'a> {
                 if len == 0 {
                     return self.error.take().map_or(Ok(None), Err);
                 }
-                return Ok(Some(Block { buffer, len }));
+                return Ok(Some(Block {
+                    buffer,
+                    len,
+                    reusable,
+                }));
             }
-            if let Some(end) = memchr::memrchr(b'\n', &buffer[searched..len]) {
-                let cut = searched + end + 1;
+            if let Some(first_end) = first_end {
+                let cut = first_end
+                    + 1
+                    + memchr::memrchr(b'\n', &buffer[first_end + 1..len]).map_or(0, |e| e + 1);
                 self.tail.extend_from_slice(&buffer[cut..len]);
-                return Ok(Some(Block { buffer, len: cut }));
-            }
-            if len > MAX_LINE_BYTES {
-                self.ended = true;
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "a line longer than {} MiB: not a file of one frame or row per line",
-                        MAX_LINE_BYTES >> 20
-                    ),
-                ));
+                return Ok(Some(Block {
+                    buffer,
+                    len: cut,
+                    reusable,
+                }));
             }
             searched = len;
             buffer.resize(len + self.block_bytes, 0);
@@ -172,5 +196,49 @@ mod tests {
         let second = blocks.next(Some(buffer)).unwrap().unwrap();
         assert_eq!(second.lines(), b"bbbb\n");
         assert_eq!(second.buffer.as_ptr(), at);
+    }
+
+    /// A block of `lines` followed by one line of `long` bytes and `\n`,
+    /// read in blocks of 256 KiB: the lengths of the blocks, or the error.
+    fn read_long(before: usize, long: usize) -> io::Result<Vec<usize>> {
+        let lines = "a\n".repeat(before / 2);
+        let mut reader = lines
+            .as_bytes()
+            .chain(io::repeat(b'x').take(long as u64))
+            .chain(&b"\nb\n"[..]);
+        let mut blocks = Blocks::new(&mut reader, 1 << 18);
+        let mut lengths = Vec::new();
+        let mut spare = None;
+        while let Some(block) = blocks.next(spare.take())? {
+            lengths.push(block.lines().len());
+            spare = Some(block.into_buffer());
+        }
+        Ok(lengths)
+    }
+
+    /// The limit is the line's own length, wherever the line starts.
+    #[test]
+    fn a_line_may_be_exactly_as_long_as_the_limit() {
+        for before in [0, 200 << 10] {
+            let lengths = read_long(before, MAX_LINE_BYTES).unwrap();
+            assert_eq!(lengths.iter().sum::<usize>(), before + MAX_LINE_BYTES + 3);
+            let error = read_long(before, MAX_LINE_BYTES + 1).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{before}");
+        }
+    }
+
+    /// A buffer grown for a long line is freed when its block is done with,
+    /// not kept for the next block.
+    #[test]
+    fn a_grown_buffer_is_not_handed_back() {
+        let text = format!("{}\nshort\n", "x".repeat(100));
+        let mut reader = text.as_bytes();
+        let mut blocks = Blocks::new(&mut reader, 8);
+        let long = blocks.next(None).unwrap().unwrap();
+        assert_eq!(long.lines().len(), 101);
+        assert!(long.into_buffer().is_empty());
+        let short = blocks.next(None).unwrap().unwrap();
+        assert_eq!(short.lines(), b"short\n");
+        assert_eq!(short.into_buffer().len(), 8);
     }
 }
