@@ -117,7 +117,12 @@ impl WindowSink for CsvSink {
 
     async fn flush(&mut self) -> Result<(), SinkError> {
         self.flush_file()?;
-        self.out.get_ref().sync_all().map_err(|e| self.io_error(e))
+        match self.out.get_ref().sync_all() {
+            // A pipe or a device (`--csv /dev/stdout`, `/dev/null`) has
+            // nothing to sync, and says so with EINVAL.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+            synced => synced.map_err(|e| self.io_error(e)),
+        }
     }
 }
 
@@ -195,5 +200,13 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0], CSV_HEADER);
         assert_eq!(lines[1], csv_row(&window()));
+    }
+
+    /// Devices and pipes cannot be synced; writing to them still works.
+    #[tokio::test]
+    async fn writes_to_a_device() {
+        let mut sink = CsvSink::create("/dev/null").unwrap();
+        sink.write_windows(&[window()]).await.unwrap();
+        sink.flush().await.unwrap();
     }
 }
