@@ -285,6 +285,37 @@ async fn a_cut_short_gzip_file_replays_its_whole_lines_then_says_so() {
 }
 
 #[tokio::test]
+async fn concatenated_captures_padded_with_zeros_replay_whole() {
+    let Some(dir) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut file = std::fs::read(dir.join(BTC_USDM)).unwrap();
+    file.extend(std::fs::read(dir.join(BTC_SPOT)).unwrap());
+    file.extend([0; 4096]);
+    let path = tmp.path().join("both.jsonl.gz");
+    std::fs::write(&path, &file).unwrap();
+    let metrics = Metrics::new();
+    let trades = replay_all(&path, ReplayOptions::default(), &metrics).await;
+    let want = payloads(&dir.join(BTC_USDM)).len() + payloads(&dir.join(BTC_SPOT)).len();
+    assert_eq!(trades.len(), want);
+    assert_eq!(metrics.rejected_total(), 0);
+
+    // Anything but zeros after the last member may be data: an error.
+    file.extend(b"{\"e\":\"trade\"}\n");
+    std::fs::write(&path, &file).unwrap();
+    let mut source = open_replay(&path, ReplayOptions::default(), Metrics::new()).unwrap();
+    let mut trades = Vec::new();
+    let err = loop {
+        match source.next_trades(&mut trades).await {
+            Ok(true) => {}
+            Ok(false) => panic!("bytes after the last member must not end like a whole file"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(trades.len(), want);
+    assert!(err.to_string().contains("not gzip data"), "{err}");
+}
+
+#[tokio::test]
 async fn unusable_files_fail_at_open() {
     let tmp = tempfile::tempdir().unwrap();
     let no_symbol = tmp.path().join("dump.csv");

@@ -4,16 +4,20 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
 use zip::ZipArchive;
 
 use super::ReplayFormat;
+use super::gzip::GzipMembers;
 use crate::SourceError;
 
 /// An opened replay file, ready to be read on a blocking thread.
 pub(crate) enum Input {
     /// A plain or gzip text file.
-    Text { file: File, gzip: bool },
+    Text {
+        file: File,
+        gzip: bool,
+        path: String,
+    },
     /// A zip archive and the index of the entry to read.
     Zip {
         archive: ZipArchive<File>,
@@ -31,9 +35,11 @@ impl Input {
         };
         let file = File::open(path).map_err(io_err)?;
         match format {
-            ReplayFormat::Jsonl { gzip } | ReplayFormat::Csv { gzip } => {
-                Ok(Input::Text { file, gzip })
-            }
+            ReplayFormat::Jsonl { gzip } | ReplayFormat::Csv { gzip } => Ok(Input::Text {
+                file,
+                gzip,
+                path: path.display().to_string(),
+            }),
             ReplayFormat::Zip => {
                 let archive = ZipArchive::new(file)
                     .map_err(|e| io_err(io::Error::new(io::ErrorKind::InvalidData, e)))?;
@@ -61,8 +67,13 @@ impl Input {
             Input::Text {
                 mut file,
                 gzip: false,
+                ..
             } => read(&mut file),
-            Input::Text { file, gzip: true } => read(&mut MultiGzDecoder::new(file)),
+            Input::Text {
+                file,
+                gzip: true,
+                path,
+            } => read(&mut GzipMembers::new(file, path)),
             Input::Zip { mut archive, entry } => {
                 let mut csv = archive
                     .by_index(entry)

@@ -20,6 +20,7 @@
 //! ## Layout
 //! - `format`: which reader a file name calls for.
 //! - `lines`: opening a file as text lines (plain, gzip or zip).
+//! - `gzip`: reading every member of a gzip file, as `gzip -d` does.
 //! - `blocks`: cutting the text into blocks of whole lines.
 //! - `reader`: the blocking thread that parses lines into trade batches.
 //! - `pace`: when a trade is due at a given speed.
@@ -28,6 +29,7 @@
 
 mod blocks;
 mod format;
+mod gzip;
 mod lines;
 mod pace;
 mod reader;
