@@ -111,7 +111,13 @@ fn drain(agg: &mut Aggregator, windows: &mut Vec<Window>) {
     while let Some(event) = agg.poll() {
         match event {
             Event::Window(w) => windows.push(w),
-            Event::Late(late) => eprintln!("late trade {} for a closed window", late.trade.id),
+            Event::Late(late) if late.corrected => {
+                eprintln!("late trade {}: its window is re-emitted", late.trade.id);
+            }
+            Event::Late(late) => eprintln!(
+                "late trade {} for a closed window, in no row",
+                late.trade.id
+            ),
             Event::Gap { symbol, missing } => {
                 eprintln!("{symbol}: ids {}..={} missing", missing.first, missing.last);
             }

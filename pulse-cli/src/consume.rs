@@ -129,6 +129,7 @@ pub async fn run(args: ConsumeArgs, shutdown: CancellationToken) -> anyhow::Resu
         trades = summary.trades,
         duplicates = summary.duplicates,
         late = summary.late_trades,
+        too_late = summary.late_uncorrected,
         rejected = summary.rejected,
         replayed = summary.replayed,
         windows = summary.windows,

@@ -20,27 +20,47 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
         }
     };
     format!(
-        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}",
+        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}{}",
         summary.trades + source.duplicates,
         summary.windows - summary.reemitted,
         busiest(summary),
         summary.late_trades,
-        if summary.reemitted > 0 {
-            format!(" ({} windows corrected)", summary.reemitted)
-        } else {
-            String::new()
-        },
+        late_detail(summary),
         summary.duplicates + source.duplicates,
         summary.gaps + source.gaps,
         some(source.backfilled, "backfilled over REST"),
         some(source.unfilled, "lost (backfill could not recover them)"),
         some(source.rejected, "malformed skipped"),
+        some(
+            summary.rejected_windows,
+            "windows without a row (sums out of range)"
+        ),
         if summary.source_ended {
             "; replay finished"
         } else {
             ""
         },
     )
+}
+
+/// ` (3 windows corrected, 2 too late to correct, in no row)`: what became
+/// of the late trades, when something did.
+fn late_detail(summary: &PipelineSummary) -> String {
+    let mut parts = Vec::new();
+    if summary.reemitted > 0 {
+        parts.push(format!("{} windows corrected", summary.reemitted));
+    }
+    if summary.late_uncorrected > 0 {
+        parts.push(format!(
+            "{} too late to correct, in no row",
+            summary.late_uncorrected
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
 }
 
 /// `BTCUSDT 344, ETHUSDT 120, …, +295 more`, most windows first.
@@ -126,6 +146,18 @@ mod tests {
             &corrected,
             NONE,
             "→ 344 windows (BTCUSDT 344) in 0.0 s; 178 late (178 windows corrected), 0 dup",
+        );
+        // Late trades beyond the correction horizon are in no row: say so.
+        let too_late = PipelineSummary {
+            late_uncorrected: 40,
+            rejected_windows: 2,
+            ..corrected
+        };
+        assert_says(
+            &too_late,
+            NONE,
+            "178 late (178 windows corrected, 40 too late to correct, in no row), 0 duplicates, \
+             0 gaps, 2 windows without a row (sums out of range)",
         );
         // Live, the source drops duplicates and repairs gaps before the
         // pipeline: they count on the line too.

@@ -172,6 +172,7 @@ async fn metrics_count_what_the_replay_did() {
         ("pulse_stream_gaps", "counter"),
         ("pulse_trades_backfilled", "counter"),
         ("pulse_late_trades", "counter"),
+        ("pulse_late_trades_uncorrected", "counter"),
         ("pulse_duplicate_trades", "counter"),
         ("pulse_windows_emitted", "counter"),
         ("pulse_reconnects", "counter"),

@@ -277,6 +277,43 @@ async fn late_trades_in_a_file_correct_their_windows() {
     assert_eq!(stdout.matches("(corrected)").count(), corrections);
 }
 
+/// A trade older than the 60 s a closed window stays correctable is in no
+/// row: the summary and a warning say so, not only the late count.
+#[tokio::test]
+async fn trades_too_late_to_correct_are_named_on_the_summary() {
+    let Some(capture) = capture(BTC_CAPTURE) else {
+        return;
+    };
+    let dir = temp_dir();
+    let mut frames: Vec<String> = frames_of(&capture).collect();
+    // The capture spans minutes: a frame from its start sent last.
+    let frame = frames.remove(100);
+    frames.push(frame);
+    let shuffled = dir.path().join("too-late.jsonl");
+    std::fs::write(&shuffled, frames.join("\n")).unwrap();
+    let csv = dir.path().join("too-late.csv");
+    let (_, stderr) = replay(&shuffled, &csv).await;
+
+    assert!(
+        stderr.contains("21313 trades → 344 windows (BTCUSDT 344)")
+            && stderr.contains("; 1 late (1 too late to correct, in no row), 0 duplicates, 1 gaps"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("late trade too late to correct its window: counted, in no row"),
+        "{stderr}"
+    );
+    // One row per window, nothing re-emitted; all trades but one are in them.
+    let (header, rows) = read_csv(&csv);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(rows.len(), 344);
+    let stored: u64 = rows
+        .iter()
+        .map(|row| row[col("trade_count")].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(stored, 21_312);
+}
+
 /// `--symbols` with `--replay` replays only those symbols: their windows
 /// are the ones of the whole file, and the others have none.
 #[tokio::test]

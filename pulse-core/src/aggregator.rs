@@ -143,6 +143,10 @@ pub struct LateTrade {
     pub window_start_ms: i64,
     /// The symbol's watermark when it arrived.
     pub watermark_ms: i64,
+    /// Whether its window is re-emitted with it ([`LatePolicy::Reemit`] and
+    /// within [`AggregatorConfig::late_retention_ms`]). When false the trade
+    /// is in no window row: only the late counts show it.
+    pub corrected: bool,
 }
 
 /// What [`Aggregator::handle_trade`] did with a trade.
@@ -175,6 +179,8 @@ pub struct AggregatorStats {
     pub duplicates: u64,
     /// Late trades (all symbols).
     pub late_trades: u64,
+    /// Late trades whose window was not corrected, so they are in no row.
+    pub late_uncorrected: u64,
     /// Gaps reported.
     pub gaps: u64,
     /// Ids reported missing, summed over gaps.
@@ -398,13 +404,21 @@ impl Aggregator {
         if window_end(start, window_ms) <= state.watermark {
             state.late_trades += 1;
             let watermark_ms = state.watermark;
+            // Older windows are no longer kept, so they cannot be corrected.
+            let corrected = config.late_policy == LatePolicy::Reemit
+                && window_end(start, window_ms)
+                    > watermark_ms.saturating_sub(config.late_retention_ms);
             self.stats.late_trades += 1;
+            if !corrected {
+                self.stats.late_uncorrected += 1;
+            }
             self.events.push_back(Event::Late(LateTrade {
                 trade,
                 window_start_ms: start,
                 watermark_ms,
+                corrected,
             }));
-            if config.late_policy == LatePolicy::Reemit {
+            if corrected {
                 self.reemit(trade, start);
             }
             return TradeOutcome::Late;
@@ -640,13 +654,9 @@ impl Aggregator {
 
     fn reemit(&mut self, trade: Trade, start: i64) {
         let window_ms = self.config.window_ms;
-        let retention = self.config.late_retention_ms;
         let Some(state) = self.symbols.get_mut(&trade.symbol) else {
             return;
         };
-        if window_end(start, window_ms) <= state.watermark.saturating_sub(retention) {
-            return; // Too old to correct; counted as late only.
-        }
         let (stats, version) = match state.emitted.get_mut(start) {
             Some((stats, version)) => {
                 stats.add(&trade);

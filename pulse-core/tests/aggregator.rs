@@ -1,7 +1,7 @@
 //! The engine's timing rules, driven with exact simulated time.
 
 use pulse_core::{
-    Aggregator, AggregatorConfig, ConfigError, Event, IdRange, LatePolicy, Side, Symbol,
+    Aggregator, AggregatorConfig, ConfigError, Event, IdRange, LatePolicy, LateTrade, Side, Symbol,
     SymbolCheckpoint, Trade, TradeKind, TradeOutcome, WatermarkPolicy, Window,
 };
 
@@ -120,14 +120,21 @@ fn late_trades_are_counted_and_surfaced() {
     match &events[..] {
         [Event::Late(late)] => {
             assert_eq!(
-                (late.trade.id, late.window_start_ms, late.watermark_ms),
-                (3, 1_000, 3_000)
+                (
+                    late.trade.id,
+                    late.window_start_ms,
+                    late.watermark_ms,
+                    late.corrected
+                ),
+                (3, 1_000, 3_000, false)
             );
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(a.late_trades(btc()), 1);
     assert_eq!(a.stats().late_trades, 1);
+    // Counted only: its window keeps no trace of it.
+    assert_eq!(a.stats().late_uncorrected, 1);
 }
 
 #[test]
@@ -141,7 +148,13 @@ fn reemit_policy_corrects_the_window_with_a_higher_version() {
     drain(&mut a);
     a.handle_trade(trade(btc(), 3, 1_500, "20", "1"));
     let events = drain(&mut a);
-    assert!(matches!(events[0], Event::Late(_)));
+    assert!(matches!(
+        events[0],
+        Event::Late(LateTrade {
+            corrected: true,
+            ..
+        })
+    ));
     let Event::Window(w) = &events[1] else {
         panic!("{events:?}")
     };
@@ -156,8 +169,13 @@ fn reemit_policy_corrects_the_window_with_a_higher_version() {
     a.handle_trade(trade(btc(), 5, 200_000, "1", "1"));
     drain(&mut a);
     a.handle_trade(trade(btc(), 6, 1_700, "1", "1"));
-    assert_eq!(windows(&drain(&mut a)), vec![]);
+    let events = drain(&mut a);
+    match &events[..] {
+        [Event::Late(late)] => assert_eq!((late.trade.id, late.corrected), (6, false)),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(a.stats().late_trades, 3);
+    assert_eq!(a.stats().late_uncorrected, 1);
     assert_eq!(a.stats().reemitted, 1);
 }
 

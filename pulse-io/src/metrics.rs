@@ -11,7 +11,8 @@
 //!   `symbol_list_failures`, `resume_ahead`;
 //! - `pulse produce`'s start-up scan of the topic: `resume_not_found`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
-//!   `duplicates`, `late_trades`, `stream_gaps`, `windows_emitted`,
+//!   `duplicates`, `late_trades`, `late_trades_uncorrected`, `stream_gaps`,
+//!   `windows_emitted`,
 //!   `windows_reemitted`, `windows_rejected` (sums that overflow),
 //!   `watermark_lag_seconds`, `clock_offset_seconds`, `sink_errors`,
 //!   `sink_retries` and both latency histograms;
@@ -131,6 +132,9 @@ pub struct Metrics {
     pub duplicates: Family<SymbolLabel, Counter>,
     /// Trades that arrived after their window closed, by symbol.
     pub late_trades: Family<SymbolLabel, Counter>,
+    /// Late trades whose window was not corrected, so they are in no row,
+    /// by symbol.
+    pub late_trades_uncorrected: Family<SymbolLabel, Counter>,
     /// Windows emitted, by symbol.
     pub windows_emitted: Family<SymbolLabel, Counter>,
     /// Corrected windows emitted again with a higher version, by symbol.
@@ -256,6 +260,10 @@ impl Metrics {
                 "late_trades",
                 "Trades that arrived after their window closed",
             ),
+            late_trades_uncorrected: r.add(
+                "late_trades_uncorrected",
+                "Late trades too late to correct their window: counted only, in no row",
+            ),
             windows_emitted: r.add("windows_emitted", "Windows emitted"),
             windows_reemitted: r.add(
                 "windows_reemitted",
@@ -374,7 +382,11 @@ impl Metrics {
     /// aggregate (`pulse produce` does not). Idempotent.
     pub fn init_symbol_windows(&self, symbol: &str) {
         let label = Metrics::symbol(symbol);
-        for family in [&self.windows_emitted, &self.windows_reemitted] {
+        for family in [
+            &self.windows_emitted,
+            &self.windows_reemitted,
+            &self.late_trades_uncorrected,
+        ] {
             drop(family.get_or_create(&label));
         }
     }

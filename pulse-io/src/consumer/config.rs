@@ -109,8 +109,10 @@ pub struct ConsumeSummary {
     pub trades: u64,
     /// Duplicate trades dropped.
     pub duplicates: u64,
-    /// Trades dropped because their window had closed.
+    /// Trades that came after their window had closed.
     pub late_trades: u64,
+    /// Late trades too late to correct their stored window: in no row.
+    pub late_uncorrected: u64,
     /// Bad messages counted and skipped.
     pub rejected: u64,
     /// Windows stored.

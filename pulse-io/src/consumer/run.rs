@@ -188,6 +188,7 @@ impl Consumer {
             trades: summary.accepted,
             duplicates: summary.duplicates,
             late_trades: summary.late_trades,
+            late_uncorrected: summary.late_uncorrected,
             rejected: summary.rejected,
             windows: summary.windows,
             inserts: summary.writes.get("clickhouse").copied().unwrap_or(0),

@@ -589,15 +589,35 @@ impl<S: Stage> Pipeline<S> {
                         slot.push(w.clone(), end);
                     }
                 }
-                Event::Late(late) => {
+                Event::Late(late) if late.corrected => {
                     tracing::debug!(
                         symbol = %late.trade.symbol,
                         id = late.trade.id,
                         window_start_ms = late.window_start_ms,
-                        "late trade after its window closed"
+                        "late trade after its window closed; window corrected"
                     );
                 }
+                Event::Late(late) => {
+                    self.metrics
+                        .late_trades_uncorrected
+                        .get_or_create(&Metrics::symbol(late.trade.symbol.as_str()))
+                        .inc();
+                    self.summary.late_uncorrected += 1;
+                    // Powers of ten: visible without flooding the log.
+                    let total = self.summary.late_uncorrected;
+                    if is_power_of_ten(total) {
+                        tracing::warn!(
+                            symbol = %late.trade.symbol,
+                            id = late.trade.id,
+                            window_start_ms = late.window_start_ms,
+                            watermark_ms = late.watermark_ms,
+                            total,
+                            "late trade too late to correct its window: counted, in no row"
+                        );
+                    }
+                }
                 Event::Rejected(r) => {
+                    self.summary.rejected_windows += 1;
                     self.metrics
                         .reject_window(r.symbol.as_str(), r.error.reason());
                     tracing::warn!(symbol = %r.symbol, window_start_ms = r.start_ms, trades = r.trade_count, error = %r.error, "window cannot be represented; no row written");
@@ -664,12 +684,18 @@ impl<S: Stage> Pipeline<S> {
             windows = s.windows,
             duplicates = s.duplicates,
             late = s.late_trades,
+            too_late = s.late_uncorrected,
             rejected = s.rejected,
             replayed = s.replayed,
             position = %self.stage.progress(),
             "progress"
         );
     }
+}
+
+/// 1, 10, 100, ...: when a repeated warning is logged again.
+fn is_power_of_ten(n: u64) -> bool {
+    n > 0 && 10u64.pow(n.ilog10()) == n
 }
 
 /// Metrics and totals for windows a sink has stored.

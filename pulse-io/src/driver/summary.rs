@@ -19,6 +19,10 @@ pub struct PipelineSummary {
     pub reemitted: u64,
     /// Late trades.
     pub late_trades: u64,
+    /// Late trades whose window was not corrected: in no row.
+    pub late_uncorrected: u64,
+    /// Windows closed without a row because their sums cannot be represented.
+    pub rejected_windows: u64,
     /// Duplicate trades dropped.
     pub duplicates: u64,
     /// Sequence gaps seen by the aggregator.
