@@ -315,6 +315,44 @@ async fn concatenated_captures_padded_with_zeros_replay_whole() {
     assert!(err.to_string().contains("not gzip data"), "{err}");
 }
 
+/// Files as other tools write them: a UTF-8 byte order mark first (Excel,
+/// Notepad, PowerShell), or gzip without `.gz` in the name. Every trade
+/// is replayed and nothing is counted malformed.
+#[tokio::test]
+async fn byte_order_marks_and_unnamed_gzip_lose_nothing() {
+    let Some(dir) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = dir.join(BTC_USDM);
+    let expected = load_trades(&capture).unwrap();
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(
+        &mut MultiGzDecoder::new(std::fs::File::open(&capture).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+
+    let jsonl = tmp.path().join("bom.jsonl");
+    std::fs::write(&jsonl, [BOM, &text].concat()).unwrap();
+    let csv_text = dump_csv(&capture, false, true);
+    let csv = tmp.path().join("BTCUSDT-aggTrades-2024-08-08.csv");
+    std::fs::write(&csv, [BOM, csv_text.as_bytes()].concat()).unwrap();
+    let csv_gz = tmp.path().join("BTCUSDT-aggTrades-2024-08-09.csv.gz");
+    let mut enc = GzEncoder::new(std::fs::File::create(&csv_gz).unwrap(), Compression::fast());
+    enc.write_all(&[BOM, csv_text.as_bytes()].concat()).unwrap();
+    enc.finish().unwrap();
+    let unnamed_gzip = tmp.path().join("capture.jsonl");
+    std::fs::copy(&capture, &unnamed_gzip).unwrap();
+
+    for path in [&jsonl, &csv, &csv_gz, &unnamed_gzip] {
+        let metrics = Metrics::new();
+        let got = replay_all(path, ReplayOptions::default(), &metrics).await;
+        assert_eq!(got.len(), expected.len(), "{}", path.display());
+        assert_same_trades(&expected, &got);
+        assert_eq!(metrics.rejected_total(), 0, "{}", path.display());
+    }
+}
+
 #[tokio::test]
 async fn unusable_files_fail_at_open() {
     let tmp = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@ use flate2::bufread::GzDecoder;
 use tracing::warn;
 
 /// The two bytes every gzip member starts with.
-const MAGIC: [u8; 2] = [0x1f, 0x8b];
+pub(super) const MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Compressed bytes read from the file at a time.
 const INPUT_BUFFER_BYTES: usize = 64 * 1024;
 

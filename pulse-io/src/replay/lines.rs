@@ -1,13 +1,14 @@
 //! Opening a replay file as text lines: plain, gzip, or the CSV inside a zip.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use zip::ZipArchive;
 
 use super::ReplayFormat;
-use super::gzip::GzipMembers;
+use super::bom::SkipBom;
+use super::gzip::{self, GzipMembers};
 use crate::SourceError;
 
 /// An opened replay file, ready to be read on a blocking thread.
@@ -33,13 +34,24 @@ impl Input {
             path: path.display().to_string(),
             source,
         };
-        let file = File::open(path).map_err(io_err)?;
+        let mut file = File::open(path).map_err(io_err)?;
         match format {
-            ReplayFormat::Jsonl { gzip } | ReplayFormat::Csv { gzip } => Ok(Input::Text {
-                file,
-                gzip,
-                path: path.display().to_string(),
-            }),
+            ReplayFormat::Jsonl { gzip } | ReplayFormat::Csv { gzip } => {
+                // A compressed file without `.gz` in its name would be read
+                // as lines of binary, every one malformed.
+                let gzip = gzip || is_gzip(&mut file).map_err(io_err)?;
+                if gzip && !format_says_gzip(format) {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "the file is gzip-compressed though its name does not end in .gz; decompressing it"
+                    );
+                }
+                Ok(Input::Text {
+                    file,
+                    gzip,
+                    path: path.display().to_string(),
+                })
+            }
             ReplayFormat::Zip => {
                 let archive = ZipArchive::new(file)
                     .map_err(|e| io_err(io::Error::new(io::ErrorKind::InvalidData, e)))?;
@@ -65,21 +77,43 @@ impl Input {
     ) -> io::Result<()> {
         match self {
             Input::Text {
-                mut file,
-                gzip: false,
-                ..
-            } => read(&mut file),
+                file, gzip: false, ..
+            } => read(&mut SkipBom::new(file)),
             Input::Text {
                 file,
                 gzip: true,
                 path,
-            } => read(&mut GzipMembers::new(file, path)),
+            } => read(&mut SkipBom::new(GzipMembers::new(file, path))),
             Input::Zip { mut archive, entry } => {
-                let mut csv = archive
+                let csv = archive
                     .by_index(entry)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                read(&mut csv)
+                read(&mut SkipBom::new(csv))
             }
         }
     }
+}
+
+fn format_says_gzip(format: ReplayFormat) -> bool {
+    matches!(
+        format,
+        ReplayFormat::Jsonl { gzip: true } | ReplayFormat::Csv { gzip: true }
+    )
+}
+
+/// Whether a regular file starts with the gzip magic bytes; it is read
+/// from its start again afterwards. A pipe cannot be rewound, so it is
+/// taken as named.
+fn is_gzip(file: &mut File) -> io::Result<bool> {
+    if !file.metadata()?.is_file() {
+        return Ok(false);
+    }
+    let mut head = [0u8; 2];
+    let starts = match file.read_exact(&mut head) {
+        Ok(()) => head == gzip::MAGIC,
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => false,
+        Err(e) => return Err(e),
+    };
+    file.seek(SeekFrom::Start(0))?;
+    Ok(starts)
 }

@@ -19,7 +19,9 @@
 //!
 //! ## Layout
 //! - `format`: which reader a file name calls for.
-//! - `lines`: opening a file as text lines (plain, gzip or zip).
+//! - `lines`: opening a file as text lines (plain, gzip or zip); a gzip
+//!   file is recognised by its first bytes whatever its name.
+//! - `bom`: dropping a UTF-8 byte order mark at the start.
 //! - `gzip`: reading every member of a gzip file, as `gzip -d` does.
 //! - `blocks`: cutting the text into blocks of whole lines.
 //! - `reader`: the blocking thread that parses lines into trade batches.
@@ -28,6 +30,7 @@
 //! - `source`: [`ReplaySource`], the [`TradeSource`](crate::TradeSource).
 
 mod blocks;
+mod bom;
 mod format;
 mod gzip;
 mod lines;
