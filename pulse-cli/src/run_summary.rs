@@ -43,23 +43,17 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
     )
 }
 
-/// ` (3 windows corrected, 2 too late to correct, in no row)`: what became
-/// of the late trades, when something did.
+/// ` (3 in re-emitted windows, 2 too late to correct, in no row)`: what
+/// became of the late trades, when there were some. Each late trade is one
+/// or the other; a window corrected twice counts twice.
 fn late_detail(summary: &PipelineSummary) -> String {
-    let mut parts = Vec::new();
-    if summary.reemitted > 0 {
-        parts.push(format!("{} windows corrected", summary.reemitted));
-    }
-    if summary.late_uncorrected > 0 {
-        parts.push(format!(
-            "{} too late to correct, in no row",
-            summary.late_uncorrected
-        ));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", parts.join(", "))
+    let too_late = summary.late_uncorrected;
+    let corrected = summary.late_trades.saturating_sub(too_late);
+    match (corrected, too_late) {
+        (0, 0) => String::new(),
+        (c, 0) => format!(" ({c} in re-emitted windows)"),
+        (0, t) => format!(" ({t} too late to correct, in no row)"),
+        (c, t) => format!(" ({c} in re-emitted windows, {t} too late to correct, in no row)"),
     }
 }
 
@@ -145,10 +139,11 @@ mod tests {
         assert_says(
             &corrected,
             NONE,
-            "→ 344 windows (BTCUSDT 344) in 0.0 s; 178 late (178 windows corrected), 0 dup",
+            "→ 344 windows (BTCUSDT 344) in 0.0 s; 178 late (178 in re-emitted windows), 0 dup",
         );
         // Late trades beyond the correction horizon are in no row: say so.
         let too_late = PipelineSummary {
+            late_trades: 218,
             late_uncorrected: 40,
             rejected_windows: 2,
             ..corrected
@@ -156,7 +151,7 @@ mod tests {
         assert_says(
             &too_late,
             NONE,
-            "178 late (178 windows corrected, 40 too late to correct, in no row), 0 duplicates, \
+            "218 late (178 in re-emitted windows, 40 too late to correct, in no row), 0 duplicates, \
              0 gaps, 2 windows without a row (sums out of range)",
         );
         // Live, the source drops duplicates and repairs gaps before the

@@ -17,7 +17,8 @@ pub struct ReplayArgs {
     /// Replay this file instead of connecting to Binance: WebSocket frames
     /// (.jsonl, .jsonl.gz) or a Binance aggTrades dump (.csv, .csv.gz, .zip).
     /// A dump whose name does not say its symbol (like
-    /// BTCUSDT-aggTrades-2024-08-08.csv) takes the first of --symbols.
+    /// BTCUSDT-aggTrades-2024-08-08.csv) takes the first of --symbols,
+    /// which must then be given.
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
 
@@ -47,8 +48,9 @@ pub async fn open_source(
     if let Some(path) = &replay.replay {
         let options = ReplayOptions {
             speed: replay.speed,
-            symbol: symbol_from_file_name(path)
-                .is_none()
+            // Only a symbol the user named: the default (BTCUSDT) would
+            // label another symbol's dump wrong without a word.
+            symbol: (symbol_from_file_name(path).is_none() && !binance.symbols.is_empty())
                 .then(|| binance.listed().first().copied())
                 .flatten(),
             symbols: binance.replay_filter()?,
@@ -150,6 +152,22 @@ mod tests {
         while source.next_trades(&mut trades).await.unwrap() {}
         assert_eq!(trades.len(), 1);
         assert_eq!((trades[0].symbol.as_str(), trades[0].id), ("ETHUSDT", 7));
+    }
+
+    #[tokio::test]
+    async fn a_dump_named_by_nothing_is_refused_rather_than_taken_for_btcusdt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dump.csv");
+        std::fs::write(&path, "7,61180.10,0.5,10,11,1723161256000,false\n").unwrap();
+        let cli = parse(&["--replay", path.to_str().unwrap()]).unwrap();
+        let err = open_source(&cli.binance, &cli.replay, Metrics::new())
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            format!("{err:#}").contains("does not name its symbol"),
+            "{err:#}"
+        );
     }
 
     #[tokio::test]

@@ -270,7 +270,7 @@ async fn late_trades_in_a_file_correct_their_windows() {
     assert!(
         stderr.contains("21313 trades → 344 windows (BTCUSDT 344)")
             && stderr.contains(&format!(
-                "{late} late ({corrections} windows corrected), 0 dup"
+                "{late} late ({late} in re-emitted windows), 0 dup"
             )),
         "{stderr}"
     );

@@ -316,8 +316,10 @@ async fn concatenated_captures_padded_with_zeros_replay_whole() {
 }
 
 /// Files as other tools write them: a UTF-8 byte order mark first (Excel,
-/// Notepad, PowerShell), or gzip without `.gz` in the name. Every trade
-/// is replayed and nothing is counted malformed.
+/// Notepad, PowerShell), also at the start of each file concatenated;
+/// gzip without `.gz` in the name, or plain text with it; a month's zip of
+/// daily CSVs with macOS metadata. Every trade is replayed and nothing is
+/// counted malformed.
 #[tokio::test]
 async fn byte_order_marks_and_unnamed_gzip_lose_nothing() {
     let Some(dir) = data_dir() else { return };
@@ -343,14 +345,76 @@ async fn byte_order_marks_and_unnamed_gzip_lose_nothing() {
     enc.finish().unwrap();
     let unnamed_gzip = tmp.path().join("capture.jsonl");
     std::fs::copy(&capture, &unnamed_gzip).unwrap();
+    let plain_named_gzip = tmp.path().join("plain.jsonl.gz");
+    std::fs::write(&plain_named_gzip, &text).unwrap();
 
-    for path in [&jsonl, &csv, &csv_gz, &unnamed_gzip] {
+    // Two halves, each as its own file would be: a BOM first.
+    let half = text.len() / 2;
+    let half = half + text[half..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    let (first, second) = text.split_at(half);
+    let members = tmp.path().join("two-files.jsonl.gz");
+    let mut file = Vec::new();
+    for part in [first, second] {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(&[BOM, part].concat()).unwrap();
+        file.extend(enc.finish().unwrap());
+    }
+    std::fs::write(&members, file).unwrap();
+
+    // A month's zip, named by nothing; its daily CSVs name the symbol.
+    let rows: Vec<&str> = csv_text.lines().collect();
+    let (header, rows) = rows.split_first().unwrap();
+    let (day1, day2) = rows.split_at(rows.len() / 2);
+    let month = tmp.path().join("august.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&month).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, body) in [
+        (
+            "__MACOSX/._BTCUSDT-aggTrades-2024-08-01.csv",
+            "\0\u{5}\u{16}\u{7}".to_string(),
+        ),
+        ("BTCUSDT-aggTrades-2024-08-02.csv", day2.join("\n")),
+        ("._BTCUSDT-aggTrades-2024-08-01.csv", "\0\u{5}".to_string()),
+        (
+            "BTCUSDT-aggTrades-2024-08-01.csv",
+            format!("{header}\n{}\n", day1.join("\n")),
+        ),
+    ] {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(&[BOM, body.as_bytes()].concat()).unwrap();
+    }
+    zip.finish().unwrap();
+
+    for path in [
+        &jsonl,
+        &csv,
+        &csv_gz,
+        &unnamed_gzip,
+        &plain_named_gzip,
+        &members,
+        &month,
+    ] {
         let metrics = Metrics::new();
         let got = replay_all(path, ReplayOptions::default(), &metrics).await;
         assert_eq!(got.len(), expected.len(), "{}", path.display());
         assert_same_trades(&expected, &got);
         assert_eq!(metrics.rejected_total(), 0, "{}", path.display());
     }
+}
+
+/// Data pulse cannot read is refused by what it is, not read as lines of
+/// binary.
+#[tokio::test]
+async fn other_compressed_data_is_named_not_read_as_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zstd = tmp.path().join("capture.jsonl");
+    std::fs::write(&zstd, b"\x28\xb5\x2f\xfd\x04\x58rest of a zstd frame").unwrap();
+    let mut source = open_replay(&zstd, ReplayOptions::default(), Metrics::new()).unwrap();
+    let err = source.next_trades(&mut Vec::new()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("the file is zstd-compressed"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -363,9 +427,24 @@ async fn unusable_files_fail_at_open() {
     zip.start_file("README.txt", zip::write::SimpleFileOptions::default())
         .unwrap();
     zip.finish().unwrap();
+    let two_symbols = tmp.path().join("dumps.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&two_symbols).unwrap());
+    for name in [
+        "BTCUSDT-aggTrades-2024-08-08.csv",
+        "ETHUSDT-aggTrades-2024-08-08.csv",
+    ] {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+    }
+    zip.finish().unwrap();
     let jsonl = tmp.path().join("ok.jsonl");
     std::fs::write(&jsonl, "").unwrap();
     let cases: Vec<(PathBuf, ReplayOptions, &str)> = vec![
+        (
+            two_symbols,
+            ReplayOptions::default(),
+            "several symbols (BTCUSDT, ETHUSDT)",
+        ),
         (
             tmp.path().join("missing.jsonl"),
             ReplayOptions::default(),

@@ -1,14 +1,20 @@
-//! Opening a replay file as text lines: plain, gzip, or the CSV inside a zip.
+//! Opening a replay file as text lines: plain, gzip, or the CSVs inside a zip.
+//!
+//! A text file's first bytes say what it holds, whatever its name: gzip
+//! named `.jsonl` is decompressed, plain text named `.gz` is read as it is
+//! (both with a warning), and other compressed data is refused by name
+//! rather than read as lines of binary, every one malformed.
 
+use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::Path;
 
+use pulse_core::Symbol;
 use zip::ZipArchive;
 
-use super::ReplayFormat;
-use super::bom::SkipBom;
 use super::gzip::{self, GzipMembers};
+use super::{ReplayFormat, symbol_from_file_name};
 use crate::SourceError;
 
 /// An opened replay file, ready to be read on a blocking thread.
@@ -16,13 +22,14 @@ pub(crate) enum Input {
     /// A plain or gzip text file.
     Text {
         file: File,
-        gzip: bool,
+        /// The name ends in `.gz`.
+        named_gzip: bool,
         path: String,
     },
-    /// A zip archive and the index of the entry to read.
+    /// A zip archive and its CSV entries, in name order.
     Zip {
         archive: ZipArchive<File>,
-        entry: usize,
+        entries: Vec<usize>,
     },
 }
 
@@ -34,86 +41,201 @@ impl Input {
             path: path.display().to_string(),
             source,
         };
-        let mut file = File::open(path).map_err(io_err)?;
+        let file = File::open(path).map_err(io_err)?;
         match format {
-            ReplayFormat::Jsonl { gzip } | ReplayFormat::Csv { gzip } => {
-                // A compressed file without `.gz` in its name would be read
-                // as lines of binary, every one malformed.
-                let gzip = gzip || is_gzip(&mut file).map_err(io_err)?;
-                if gzip && !format_says_gzip(format) {
-                    tracing::warn!(
-                        path = %path.display(),
-                        "the file is gzip-compressed though its name does not end in .gz; decompressing it"
-                    );
-                }
-                Ok(Input::Text {
-                    file,
-                    gzip,
-                    path: path.display().to_string(),
-                })
-            }
+            ReplayFormat::Jsonl { gzip } | ReplayFormat::Csv { gzip } => Ok(Input::Text {
+                file,
+                named_gzip: gzip,
+                path: path.display().to_string(),
+            }),
             ReplayFormat::Zip => {
                 let archive = ZipArchive::new(file)
                     .map_err(|e| io_err(io::Error::new(io::ErrorKind::InvalidData, e)))?;
-                let entry = (0..archive.len())
-                    .find(|&i| {
-                        archive
-                            .name_for_index(i)
-                            .is_some_and(|n| n.to_ascii_lowercase().ends_with(".csv"))
-                    })
-                    .ok_or_else(|| {
-                        SourceError::Config(format!("{} holds no .csv file", path.display()))
-                    })?;
-                Ok(Input::Zip { archive, entry })
+                let entries = csv_entries(&archive);
+                if entries.is_empty() {
+                    return Err(SourceError::Config(format!(
+                        "{} holds no .csv file",
+                        path.display()
+                    )));
+                }
+                let input = Input::Zip { archive, entries };
+                let named = input.named_symbols();
+                if named.len() > 1 {
+                    let named: Vec<&str> = named.iter().map(Symbol::as_str).collect();
+                    return Err(SourceError::Config(format!(
+                        "{} holds dumps of several symbols ({}): replay them one at a time",
+                        path.display(),
+                        named.join(", ")
+                    )));
+                }
+                if let Input::Zip { entries, .. } = &input
+                    && entries.len() > 1
+                {
+                    tracing::info!(path = %path.display(), entries = entries.len(), "replaying every CSV in the zip, in name order");
+                }
+                Ok(input)
             }
         }
     }
 
-    /// Hands the decompressed text to `read`. It reads in large blocks,
-    /// so a plain file is read straight into them, with no buffer between.
+    /// The symbol the zip's CSVs are named after (`BTCUSDT-aggTrades-….csv`),
+    /// when they name one.
+    pub(crate) fn named_symbol(&self) -> Option<Symbol> {
+        let named = self.named_symbols();
+        (named.len() == 1)
+            .then(|| named.into_iter().next())
+            .flatten()
+    }
+
+    fn named_symbols(&self) -> BTreeSet<Symbol> {
+        match self {
+            Input::Text { .. } => BTreeSet::new(),
+            Input::Zip { archive, entries } => entries
+                .iter()
+                .filter_map(|&i| archive.name_for_index(i))
+                .filter_map(|name| symbol_from_file_name(Path::new(name)))
+                .collect(),
+        }
+    }
+
+    /// Hands the decompressed text to `read`, once per CSV of a zip. It
+    /// reads in large blocks, so a plain file is read straight into them,
+    /// with no buffer between.
     pub(crate) fn read_with(
         self,
-        read: impl FnOnce(&mut dyn Read) -> io::Result<()>,
+        mut read: impl FnMut(&mut dyn Read) -> io::Result<()>,
     ) -> io::Result<()> {
         match self {
             Input::Text {
-                file, gzip: false, ..
-            } => read(&mut SkipBom::new(file)),
-            Input::Text {
-                file,
-                gzip: true,
+                mut file,
+                named_gzip,
                 path,
-            } => read(&mut SkipBom::new(GzipMembers::new(file, path))),
-            Input::Zip { mut archive, entry } => {
-                let csv = archive
-                    .by_index(entry)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                read(&mut SkipBom::new(csv))
+            } => {
+                let mut first = [0u8; 6];
+                let n = read_up_to(&mut file, &mut first)?;
+                let head = &first[..n];
+                // The bytes looked at come first again.
+                let mut text = head.chain(file);
+                match Content::of(head) {
+                    Content::Gzip => {
+                        if !named_gzip {
+                            tracing::warn!(%path, "the file is gzip-compressed though its name does not end in .gz; decompressing it");
+                        }
+                        read(&mut GzipMembers::new(text, path))
+                    }
+                    Content::Other(kind) => Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("the file is {kind}, not text or gzip: decompress it first"),
+                    )),
+                    // Empty: the gzip reader says a .gz cannot be.
+                    Content::Text if named_gzip && head.is_empty() => {
+                        read(&mut GzipMembers::new(text, path))
+                    }
+                    Content::Text => {
+                        if named_gzip {
+                            tracing::warn!(%path, "the file's name ends in .gz but it is not gzip; reading it as plain text");
+                        }
+                        read(&mut text)
+                    }
+                }
+            }
+            Input::Zip {
+                mut archive,
+                entries,
+            } => {
+                for entry in entries {
+                    let mut csv = archive
+                        .by_index(entry)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    read(&mut csv)?;
+                }
+                Ok(())
             }
         }
     }
 }
 
-fn format_says_gzip(format: ReplayFormat) -> bool {
-    matches!(
-        format,
-        ReplayFormat::Jsonl { gzip: true } | ReplayFormat::Csv { gzip: true }
-    )
+/// The indices of a zip's CSV files in name order, leaving out the
+/// metadata macOS adds (`__MACOSX/`, `._name.csv`).
+fn csv_entries(archive: &ZipArchive<File>) -> Vec<usize> {
+    let mut csvs: Vec<(&str, usize)> = (0..archive.len())
+        .filter_map(|i| archive.name_for_index(i).map(|name| (name, i)))
+        .filter(|(name, _)| {
+            let base = name.rsplit('/').next().unwrap_or(name);
+            name.to_ascii_lowercase().ends_with(".csv")
+                && !name.starts_with("__MACOSX/")
+                && !base.starts_with("._")
+        })
+        .collect();
+    csvs.sort();
+    csvs.into_iter().map(|(_, i)| i).collect()
 }
 
-/// Whether a regular file starts with the gzip magic bytes; it is read
-/// from its start again afterwards. A pipe cannot be rewound, so it is
-/// taken as named.
-fn is_gzip(file: &mut File) -> io::Result<bool> {
-    if !file.metadata()?.is_file() {
-        return Ok(false);
+/// What a text file's first bytes say it holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Content {
+    Gzip,
+    /// Compressed or archived in a way read only from a file's name, if at all.
+    Other(&'static str),
+    Text,
+}
+
+impl Content {
+    fn of(head: &[u8]) -> Content {
+        const OTHERS: [(&[u8], &str); 5] = [
+            (b"PK\x03\x04", "a zip archive (name it .zip)"),
+            (b"PK\x05\x06", "an empty zip archive"),
+            (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
+            (b"BZh", "bzip2-compressed"),
+            (b"\xfd7zXZ\x00", "xz-compressed"),
+        ];
+        if head.starts_with(&gzip::MAGIC) {
+            return Content::Gzip;
+        }
+        OTHERS
+            .iter()
+            .find(|(magic, _)| head.starts_with(magic))
+            .map_or(Content::Text, |&(_, kind)| Content::Other(kind))
     }
-    let mut head = [0u8; 2];
-    let starts = match file.read_exact(&mut head) {
-        Ok(()) => head == gzip::MAGIC,
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => false,
-        Err(e) => return Err(e),
-    };
-    file.seek(SeekFrom::Start(0))?;
-    Ok(starts)
+}
+
+/// Fills `buffer` unless the input ends first; how many bytes came.
+fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_from_first_bytes() {
+        let cases: [(&[u8], Content); 7] = [
+            (b"\x1f\x8b\x08\x00", Content::Gzip),
+            (b"{\"e\":\"trade\"", Content::Text),
+            (b"agg_tr", Content::Text),
+            (b"", Content::Text),
+            (b"\x1f", Content::Text),
+            (
+                b"PK\x03\x04\x14\x00",
+                Content::Other("a zip archive (name it .zip)"),
+            ),
+            (
+                b"\x28\xb5\x2f\xfd\x04\x58",
+                Content::Other("zstd-compressed"),
+            ),
+        ];
+        for (head, want) in cases {
+            assert_eq!(Content::of(head), want, "{head:?}");
+        }
+    }
 }

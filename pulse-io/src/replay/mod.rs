@@ -19,9 +19,8 @@
 //!
 //! ## Layout
 //! - `format`: which reader a file name calls for.
-//! - `lines`: opening a file as text lines (plain, gzip or zip); a gzip
-//!   file is recognised by its first bytes whatever its name.
-//! - `bom`: dropping a UTF-8 byte order mark at the start.
+//! - `lines`: opening a file as text lines (plain, gzip or every CSV in a
+//!   zip); what a text file holds is told from its first bytes.
 //! - `gzip`: reading every member of a gzip file, as `gzip -d` does.
 //! - `blocks`: cutting the text into blocks of whole lines.
 //! - `reader`: the blocking thread that parses lines into trade batches.
@@ -30,7 +29,6 @@
 //! - `source`: [`ReplaySource`], the [`TradeSource`](crate::TradeSource).
 
 mod blocks;
-mod bom;
 mod format;
 mod gzip;
 mod lines;

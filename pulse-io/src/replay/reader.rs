@@ -31,6 +31,8 @@ const BLOCK_BYTES: usize = 1 << 18;
 const BLOCKS_PER_WORKER: usize = 2;
 /// Parse workers at most, whatever the core count.
 const MAX_WORKERS: usize = 4;
+/// What some editors put before the first line of a UTF-8 file.
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
 /// How each line is parsed.
 #[derive(Clone, Copy, Debug)]
@@ -347,6 +349,17 @@ impl LineParser {
 
     /// `Ok(None)` for lines that carry no trade: acks and CSV headers.
     fn parse(&self, line: &[u8]) -> Result<Option<Trade>, Rejection> {
+        let parsed = self.parse_as_is(line);
+        // A UTF-8 byte order mark, as editors write at the start of a file
+        // (and so of each file concatenated): looked for only on a line
+        // that failed, which keeps it off the hot path.
+        match line.strip_prefix(BYTE_ORDER_MARK) {
+            Some(rest) if parsed.is_err() => self.parse_as_is(rest),
+            _ => parsed,
+        }
+    }
+
+    fn parse_as_is(&self, line: &[u8]) -> Result<Option<Trade>, Rejection> {
         match self.format {
             LineFormat::Json => match parse_frame(line) {
                 Ok(Frame::Trade(trade)) => Ok(Some(trade)),

@@ -94,20 +94,21 @@ impl ReplaySource {
                 "cannot tell the format of {shown}: expected .jsonl, .jsonl.gz, .csv, .csv.gz or .zip"
             ))
         })?;
+        let input = Input::open(path, format)?;
         let lines = match format {
             ReplayFormat::Jsonl { .. } => LineFormat::Json,
             ReplayFormat::Csv { .. } | ReplayFormat::Zip => LineFormat::Csv(
                 options
                     .symbol
                     .or_else(|| symbol_from_file_name(path))
+                    .or_else(|| input.named_symbol())
                     .ok_or_else(|| {
                         SourceError::Config(format!(
-                            "{shown} does not name its symbol (like BTCUSDT-aggTrades-2024-08-08.csv): give the symbol explicitly"
+                            "{shown} does not name its symbol (like BTCUSDT-aggTrades-2024-08-08.csv): give the symbol explicitly (pulse: --symbols ETHUSDT)"
                         ))
                     })?,
             ),
         };
-        let input = Input::open(path, format)?;
         let parser = LineParser::new(lines, options.batch_size, options.symbols);
         let batches = reader::spawn(input, parser, shown, metrics)?;
         Ok(ReplaySource {
