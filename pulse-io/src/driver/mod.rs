@@ -609,8 +609,11 @@ impl<S: Stage> Pipeline<S> {
                         tracing::warn!(
                             symbol = %late.trade.symbol,
                             id = late.trade.id,
-                            window_start_ms = late.window_start_ms,
-                            watermark_ms = late.watermark_ms,
+                            trade_time_ms = late.trade.trade_time_ms,
+                            // Far behind means one trade far ahead moved the
+                            // clock: a bad timestamp, or files out of order.
+                            behind_watermark_ms =
+                                late.watermark_ms.saturating_sub(late.trade.trade_time_ms),
                             total,
                             "late trade too late to correct its window: counted, in no row"
                         );
