@@ -126,7 +126,9 @@ pub async fn run(args: ConsumeArgs, shutdown: CancellationToken) -> anyhow::Resu
     tracing::info!(
         partitions = ?summary.partitions,
         records = summary.records,
-        trades = summary.trades,
+        // As on the progress lines: every trade read, then what became of it.
+        trades = summary.trades + summary.duplicates + summary.late_trades,
+        accepted = summary.trades,
         duplicates = summary.duplicates,
         late = summary.late_trades,
         too_late = summary.late_uncorrected,

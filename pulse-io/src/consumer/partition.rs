@@ -44,7 +44,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use foldhash::HashSet;
 
 use pulse_core::{
-    Aggregator, AggregatorConfig, Event, LatePolicy, RejectedWindow, Symbol, Trade, TradeOutcome,
+    Aggregator, AggregatorConfig, Event, LatePolicy, Symbol, Trade, TradeOutcome,
     Window,
 };
 
@@ -128,8 +128,9 @@ pub(crate) struct PartitionState {
     /// Records below this offset were processed before the restart.
     replay_until: i64,
     version: u64,
-    /// Windows closed without a row, for the pipeline to count.
-    rejected: Vec<RejectedWindow>,
+    /// What the pipeline counts besides windows: windows closed without
+    /// a row, and late trades.
+    notices: Vec<Event>,
 }
 
 impl PartitionState {
@@ -164,7 +165,7 @@ impl PartitionState {
             restored_hash: position.map_or(0, |p| p.last_record_hash),
             replay_until: position.map_or(i64::MIN, |p| p.next_offset),
             version: position.map_or(0, |p| p.version),
-            rejected: Vec::new(),
+            notices: Vec::new(),
         })
     }
 
@@ -340,9 +341,9 @@ impl PartitionState {
         self.version = self.version.max(position.version);
     }
 
-    /// Windows closed without a row since the last call.
-    pub(crate) fn take_rejected(&mut self) -> std::vec::Drain<'_, RejectedWindow> {
-        self.rejected.drain(..)
+    /// Windows closed without a row and late trades since the last call.
+    pub(crate) fn take_notices(&mut self) -> std::vec::Drain<'_, Event> {
+        self.notices.drain(..)
     }
 
     fn drain(&mut self, windows: &mut impl Extend<Window>) {
@@ -356,9 +357,13 @@ impl PartitionState {
                 // Closed too, held like any closed window.
                 Event::Rejected(r) => {
                     closed.insert(r.symbol);
-                    self.rejected.push(r);
+                    self.notices.push(Event::Rejected(r));
                 }
-                _ => {}
+                // Only for records read for the first time: replayed ones
+                // never reach the aggregator as late.
+                Event::Late(late) => self.notices.push(Event::Late(late)),
+                // Sequence tracking is off: duplicates are found by `held`.
+                Event::Gap { .. } => {}
             }
         }
         // Forget what the aggregator forgot too.

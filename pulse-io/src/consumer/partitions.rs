@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use pulse_core::{AggregatorConfig, Event, RejectedWindow, Symbol, Window};
+use pulse_core::{AggregatorConfig, Event, Symbol, Window};
 
 use super::partition::{PartitionState, RecordOutcome};
 use super::topic::TopicInput;
@@ -21,7 +21,8 @@ pub(crate) struct Partitions {
     config: AggregatorConfig,
     states: BTreeMap<i32, PartitionState>,
     ready: VecDeque<Window>,
-    rejected: VecDeque<RejectedWindow>,
+    /// Windows without a row and late trades, handed on before windows.
+    notices: VecDeque<Event>,
     /// Which partition each symbol was seen in, to warn about a topic that
     /// spreads one symbol over several partitions.
     owners: BTreeMap<Symbol, i32>,
@@ -37,7 +38,7 @@ impl Partitions {
             config,
             states: BTreeMap::new(),
             ready: VecDeque::new(),
-            rejected: VecDeque::new(),
+            notices: VecDeque::new(),
             owners: BTreeMap::new(),
             warned: BTreeSet::new(),
             dirty: false,
@@ -58,7 +59,7 @@ impl Partitions {
             // A checkpoint stores the flushed windows and supersedes the
             // old position, even if the new topic stays empty.
             self.dirty = true;
-            self.rejected.extend(old.take_rejected());
+            self.notices.extend(old.take_notices());
             state.continue_versions(old.version());
             // Symbols may come back in other partitions of the new topic.
             self.owners.retain(|_, p| *p != partition);
@@ -106,7 +107,7 @@ impl Stage for Partitions {
             record.value.as_deref(),
             &mut self.ready,
         );
-        self.rejected.extend(state.take_rejected());
+        self.notices.extend(state.take_notices());
         match outcome {
             RecordOutcome::Accepted(s) | RecordOutcome::Duplicate(s) | RecordOutcome::Late(s) => {
                 self.check_owner(s, partition);
@@ -132,16 +133,15 @@ impl Stage for Partitions {
     }
 
     fn poll(&mut self) -> Option<Event> {
-        match self.rejected.pop_front() {
-            Some(r) => Some(Event::Rejected(r)),
-            None => self.ready.pop_front().map(Event::Window),
-        }
+        self.notices
+            .pop_front()
+            .or_else(|| self.ready.pop_front().map(Event::Window))
     }
 
     fn flush(&mut self) {
         for state in self.states.values_mut() {
             state.flush(&mut self.ready);
-            self.rejected.extend(state.take_rejected());
+            self.notices.extend(state.take_notices());
         }
     }
 
@@ -274,5 +274,45 @@ mod tests {
         stage.handle(&record(0, t0 + 3_600_000), None);
         let position = stage.checkpoint().unwrap();
         assert_eq!((position[0].next_offset, position[0].version), (1, 42));
+    }
+
+    /// Late trades reach the pipeline as events too, so the ones too old
+    /// to correct are counted and named, as in `pulse run`.
+    #[test]
+    fn late_trades_are_handed_on_saying_whether_their_window_was_corrected() {
+        let config = crate::consumer::ConsumerConfig::default().aggregator;
+        let mut stage = Partitions::new(config);
+        let t0 = 1_723_161_000_000;
+        stage.handle(&start(None, 0), None);
+        stage.handle(&record(0, t0), None);
+        stage.handle(&record(1, t0 + 100_000), None);
+        std::iter::from_fn(|| stage.poll()).for_each(drop);
+        // 50 s behind the newest trade: within the 60 s kept for correction.
+        assert!(matches!(
+            stage.handle(&record(2, t0 + 50_000), None),
+            Outcome::Late(_)
+        ));
+        // 100 s behind: only counted.
+        assert!(matches!(
+            stage.handle(&record(3, t0 + 10), None),
+            Outcome::Late(_)
+        ));
+        let events: Vec<Event> = std::iter::from_fn(|| stage.poll()).collect();
+        let late: Vec<(u64, bool)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Late(l) => Some((l.trade.id, l.corrected)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(late, [(1_002, true), (1_003, false)]);
+        let corrected: Vec<i64> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Window(w) => Some(w.start_ms - t0),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(corrected, [50_000]);
     }
 }
