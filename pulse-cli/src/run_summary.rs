@@ -20,7 +20,7 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
         }
     };
     format!(
-        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}{}",
+        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}{}{}",
         summary.trades + source.duplicates,
         summary.windows - summary.reemitted,
         busiest(summary),
@@ -30,6 +30,10 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
         summary.gaps + source.gaps,
         some(source.backfilled, "backfilled over REST"),
         some(source.unfilled, "lost (backfill could not recover them)"),
+        some(
+            source.held,
+            "held behind gaps at the stop (backfill had not filled them), in no window"
+        ),
         some(source.rejected, "malformed skipped"),
         some(
             summary.rejected_windows,
@@ -94,6 +98,7 @@ mod tests {
         duplicates: 0,
         backfilled: 0,
         unfilled: 0,
+        held: 0,
     };
 
     fn summary(counts: &[(&str, u64)]) -> PipelineSummary {
@@ -161,6 +166,7 @@ mod tests {
             duplicates: 32,
             backfilled: 173,
             unfilled: 2,
+            held: 9,
             ..NONE
         };
         let mut repaired = summary(&[("BTCUSDT", 2)]);
@@ -169,7 +175,8 @@ mod tests {
             &repaired,
             live,
             "1032 trades → 2 windows (BTCUSDT 2) in 0.0 s; 0 late, 33 duplicates, 5 gaps, \
-             173 backfilled over REST, 2 lost (backfill could not recover them)",
+             173 backfilled over REST, 2 lost (backfill could not recover them), 9 held behind \
+             gaps at the stop (backfill had not filled them), in no window",
         );
     }
 

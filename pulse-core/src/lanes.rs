@@ -524,8 +524,8 @@ impl Lanes {
         out.append(&mut self.ready);
     }
 
-    /// Trades held behind holes, all symbols.
-    #[cfg(test)]
+    /// Trades held behind holes, all symbols: not handed out until
+    /// backfill fills the holes or gives up on them.
     pub fn held(&self) -> usize {
         self.lanes.values().map(|l| l.held.len()).sum()
     }

@@ -7,7 +7,7 @@
 //! Who records what, so nothing is counted twice:
 //! - sources: `frames_rejected`, `queue_dropped`, `gaps` (found on the wire),
 //!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connect_failures`,
-//!   `silent_connections`, `connections`, `symbols_followed`,
+//!   `silent_connections`, `connections`, `symbols_followed`, `trades_held`,
 //!   `symbol_list_failures`, `resume_ahead`;
 //! - `pulse produce`'s start-up scan of the topic: `resume_not_found`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
@@ -163,6 +163,9 @@ pub struct Metrics {
     /// Symbols a live source follows now; with `--symbols ALL` it changes
     /// when Binance lists or delists a perpetual.
     pub symbols_followed: Gauge,
+    /// Trades a live source holds behind id gaps until REST backfill fills
+    /// them; handed on in id order then.
+    pub trades_held: Gauge,
     /// Failed re-reads of the symbol list of `--symbols ALL`; the symbols
     /// followed stay as they were until a retry succeeds.
     pub symbol_list_failures: Counter,
@@ -222,6 +225,8 @@ pub struct SourceTotals {
     pub backfilled: u64,
     /// Missing trades backfill could not recover.
     pub unfilled: u64,
+    /// Trades held behind id gaps now (at the end of a run: never handed on).
+    pub held: u64,
 }
 
 impl Default for Metrics {
@@ -292,6 +297,10 @@ impl Metrics {
             ),
             connections: r.add("connections", "Open WebSocket connections"),
             symbols_followed: r.add("symbols_followed", "Symbols a live source follows now"),
+            trades_held: r.add(
+                "trades_held",
+                "Trades held behind id gaps until REST backfill fills them",
+            ),
             symbol_list_failures: r.add(
                 "symbol_list_failures",
                 "Failed re-reads of the symbol list of --symbols ALL",
@@ -481,6 +490,7 @@ impl Metrics {
             duplicates: self.source_duplicates_total.get(),
             backfilled: self.source_backfilled_total.get(),
             unfilled: self.source_unfilled_total.get(),
+            held: u64::try_from(self.trades_held.get()).unwrap_or(0),
         }
     }
 }

@@ -116,6 +116,43 @@ async fn rate_limits_during_backfill_are_waited_out() {
     }
 }
 
+/// While backfill waits, the live trades after the gap are held: the
+/// `trades_held` gauge shows them (and a stop then would report them), and
+/// it is back at 0 once they are handed on.
+#[tokio::test]
+async fn trades_held_behind_a_gap_are_shown_until_backfill_fills_it() {
+    let Some(trades) = recorded(ALTCOINS) else {
+        return;
+    };
+    let fake = paced_fake(trades.clone(), 1000).await;
+    let metrics = Metrics::new();
+    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
+        .await
+        .expect("connect");
+    fake.fail_rest(
+        RestFault::TooManyRequests {
+            retry_after: Duration::from_secs(3),
+        },
+        1,
+    );
+    fake.schedule(200, Fault::Disconnect);
+    let mut got = Vec::new();
+    let mut most_held = 0;
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while got.len() < trades.len() {
+        let mut batch = Vec::new();
+        tokio::time::timeout_at(deadline, source.next_trades(&mut batch))
+            .await
+            .expect("every trade in time")
+            .expect("source");
+        got.extend(batch);
+        most_held = most_held.max(metrics.source_totals().held);
+    }
+    assert_same_trades(fake.trades(), &got);
+    assert!(most_held > 0, "trades were held while backfill waited");
+    assert_eq!(metrics.source_totals().held, 0);
+}
+
 #[tokio::test]
 async fn a_long_ban_leaves_the_gap_unfilled_and_counted() {
     let Some(trades) = recorded(ALTCOINS) else {

@@ -44,8 +44,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use foldhash::HashSet;
 
 use pulse_core::{
-    Aggregator, AggregatorConfig, Event, LatePolicy, Symbol, Trade, TradeOutcome,
-    Window,
+    Aggregator, AggregatorConfig, Event, LatePolicy, Symbol, Trade, TradeOutcome, Window,
 };
 
 use super::identity::record_hash;
