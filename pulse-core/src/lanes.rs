@@ -524,10 +524,11 @@ impl Lanes {
         out.append(&mut self.ready);
     }
 
-    /// Trades held behind holes, all symbols: not handed out until
-    /// backfill fills the holes or gives up on them.
+    /// Trades not handed out yet, all symbols: held behind holes until
+    /// backfill fills them or gives up on them, or ready for
+    /// [`drain_ready`](Self::drain_ready).
     pub fn held(&self) -> usize {
-        self.lanes.values().map(|l| l.held.len()).sum()
+        self.ready.len() + self.lanes.values().map(|l| l.held.len()).sum::<usize>()
     }
 
     /// Returns true when the trade was new.

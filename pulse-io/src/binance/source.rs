@@ -407,15 +407,17 @@ impl BinanceSource {
     }
 }
 
-/// Trades still held at the stop are never handed on: say so, since only
-/// a restart that resumes from where they were (`pulse produce`) gets them.
+/// Trades still held at the stop are never handed on: say so, and leave
+/// the final count in `trades_held` for the exit summary.
 impl Drop for BinanceSource {
     fn drop(&mut self) {
         let held = self.lanes.held();
+        self.metrics.trades_held.set(gauge_value(held));
         if held > 0 {
             tracing::warn!(
                 trades = held,
-                "stopped with trades held behind id gaps that REST backfill had not filled yet: they were not handed on"
+                "stopped with trades held behind id gaps that REST backfill had not filled yet: \
+                 they were not handed on (pulse produce backfills them on its next start)"
             );
         }
     }

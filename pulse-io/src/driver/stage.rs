@@ -184,7 +184,9 @@ impl Stage for TradeStage {
         let agg = self.aggregator.as_mut()?;
         loop {
             match agg.poll()? {
-                Event::Window(_) if self.watermarks_only => {}
+                // Only the windows' ends matter here: no row is written,
+                // and a late trade is handed on (published) all the same.
+                Event::Window(_) | Event::Late(_) | Event::Rejected(_) if self.watermarks_only => {}
                 event => return Some(event),
             }
         }

@@ -9,15 +9,15 @@ use pulse_core::Symbol;
 pub enum ReplayFormat {
     /// One WebSocket frame per line.
     Jsonl {
-        /// The file is gzip-compressed.
+        /// The name ends in `.gz` (the first bytes decide, see `lines`).
         gzip: bool,
     },
     /// A Binance aggTrades dump CSV.
     Csv {
-        /// The file is gzip-compressed.
+        /// The name ends in `.gz` (the first bytes decide, see `lines`).
         gzip: bool,
     },
-    /// A zip archive holding a Binance aggTrades dump CSV.
+    /// A zip archive of Binance aggTrades dump CSVs.
     Zip,
 }
 

@@ -127,8 +127,9 @@ impl Input {
                         io::ErrorKind::InvalidData,
                         format!("the file is {kind}, not text or gzip: decompress it first"),
                     )),
-                    // Empty: the gzip reader says a .gz cannot be.
-                    Content::Text if named_gzip && head.is_empty() => {
+                    // Empty or a lone first magic byte: the gzip reader
+                    // says what is wrong with such a .gz.
+                    Content::Text if named_gzip && gzip::MAGIC.starts_with(head) => {
                         read(&mut GzipMembers::new(text, path))
                     }
                     Content::Text => {

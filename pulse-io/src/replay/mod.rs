@@ -4,9 +4,10 @@
 //!   the combined-stream envelope, plain or gzip (`.jsonl`, `.ndjson`,
 //!   `.json`, each optionally `.gz`), like the files in `../shared/data`.
 //! - Binance dump files from data.binance.vision: aggTrades CSV (`.csv`,
-//!   `.csv.gz`) or a `.zip` holding one. Dumps do not name the symbol, so it
-//!   comes from [`ReplayOptions::symbol`] or the file name
-//!   (`BTCUSDT-aggTrades-2024-08-08.csv`).
+//!   `.csv.gz`) or a `.zip` of them (read in name order). Dump rows do not
+//!   name the symbol, so it comes from the file name
+//!   (`BTCUSDT-aggTrades-2024-08-08.csv`), the zip's CSV names, or
+//!   [`ReplayOptions::symbol`].
 //!
 //! A replay runs as fast as possible by default, or paced by trade time at
 //! real time × [`ReplayOptions::speed`], and only some symbols' trades with

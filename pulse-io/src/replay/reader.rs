@@ -353,10 +353,12 @@ impl LineParser {
         // A UTF-8 byte order mark, as editors write at the start of a file
         // (and so of each file concatenated): looked for only on a line
         // that failed, which keeps it off the hot path.
-        match line.strip_prefix(BYTE_ORDER_MARK) {
-            Some(rest) if parsed.is_err() => self.parse_as_is(rest),
-            _ => parsed,
+        if parsed.is_err()
+            && let Some(rest) = line.strip_prefix(BYTE_ORDER_MARK)
+        {
+            return self.parse_as_is(rest);
         }
+        parsed
     }
 
     fn parse_as_is(&self, line: &[u8]) -> Result<Option<Trade>, Rejection> {

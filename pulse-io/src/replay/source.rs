@@ -21,9 +21,10 @@ pub struct ReplayOptions {
     /// `None` replays as fast as possible; `Some(x)` paces by trade time at
     /// `x` times real time (`2.0` is twice as fast). Must be positive.
     pub speed: Option<f64>,
-    /// The symbol of a dump CSV or zip; by default taken from the file name,
-    /// e.g. `BTCUSDT-aggTrades-2024-08-08.csv`. Ignored for JSONL, whose
-    /// frames name their symbol.
+    /// The symbol of a dump CSV or zip whose name (or whose CSVs' names)
+    /// does not say it, like `BTCUSDT-aggTrades-2024-08-08.csv` does; a
+    /// different symbol from the name's is refused. Ignored for JSONL,
+    /// whose frames name their symbol.
     pub symbol: Option<Symbol>,
     /// Most trades handed out per call when unpaced.
     pub batch_size: usize,
@@ -94,20 +95,31 @@ impl ReplaySource {
                 "cannot tell the format of {shown}: expected .jsonl, .jsonl.gz, .csv, .csv.gz or .zip"
             ))
         })?;
+        let no_symbol = || {
+            SourceError::Config(format!(
+                "{shown} does not name its symbol (like BTCUSDT-aggTrades-2024-08-08.csv): give the symbol explicitly (pulse: --symbols ETHUSDT)"
+            ))
+        };
+        let named = symbol_from_file_name(path);
+        // Known before opening, which may wait (a FIFO without a writer).
+        if matches!(format, ReplayFormat::Csv { .. }) && options.symbol.or(named).is_none() {
+            return Err(no_symbol());
+        }
         let input = Input::open(path, format)?;
         let lines = match format {
             ReplayFormat::Jsonl { .. } => LineFormat::Json,
-            ReplayFormat::Csv { .. } | ReplayFormat::Zip => LineFormat::Csv(
-                options
-                    .symbol
-                    .or_else(|| symbol_from_file_name(path))
-                    .or_else(|| input.named_symbol())
-                    .ok_or_else(|| {
-                        SourceError::Config(format!(
-                            "{shown} does not name its symbol (like BTCUSDT-aggTrades-2024-08-08.csv): give the symbol explicitly (pulse: --symbols ETHUSDT)"
-                        ))
-                    })?,
-            ),
+            ReplayFormat::Csv { .. } | ReplayFormat::Zip => {
+                match (options.symbol, named.or_else(|| input.named_symbol())) {
+                    // Labelling one symbol's trades as another's would be
+                    // silently wrong.
+                    (Some(given), Some(named)) if given != named => {
+                        return Err(SourceError::Config(format!(
+                            "{shown} holds {named} trades (by its name), not {given}"
+                        )));
+                    }
+                    (given, named) => LineFormat::Csv(given.or(named).ok_or_else(no_symbol)?),
+                }
+            }
         };
         let parser = LineParser::new(lines, options.batch_size, options.symbols);
         let batches = reader::spawn(input, parser, shown, metrics)?;
