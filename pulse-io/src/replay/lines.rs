@@ -98,12 +98,12 @@ impl Input {
         }
     }
 
-    /// Hands the decompressed text to `read`, once per CSV of a zip. It
-    /// reads in large blocks, so a plain file is read straight into them,
-    /// with no buffer between.
+    /// Hands the decompressed text to `read`, once per CSV of a zip (with
+    /// the CSV's name). It reads in large blocks, so a plain file is read
+    /// straight into them, with no buffer between.
     pub(crate) fn read_with(
         self,
-        mut read: impl FnMut(&mut dyn Read) -> io::Result<()>,
+        mut read: impl FnMut(&mut dyn Read, Option<&str>) -> io::Result<()>,
     ) -> io::Result<()> {
         match self {
             Input::Text {
@@ -121,7 +121,7 @@ impl Input {
                         if !named_gzip {
                             tracing::warn!(%path, "the file is gzip-compressed though its name does not end in .gz; decompressing it");
                         }
-                        read(&mut GzipMembers::new(text, path))
+                        read(&mut GzipMembers::new(text, path), None)
                     }
                     Content::Other(kind) => Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -130,13 +130,13 @@ impl Input {
                     // Empty or a lone first magic byte: the gzip reader
                     // says what is wrong with such a .gz.
                     Content::Text if named_gzip && gzip::MAGIC.starts_with(head) => {
-                        read(&mut GzipMembers::new(text, path))
+                        read(&mut GzipMembers::new(text, path), None)
                     }
                     Content::Text => {
                         if named_gzip {
                             tracing::warn!(%path, "the file's name ends in .gz but it is not gzip; reading it as plain text");
                         }
-                        read(&mut text)
+                        read(&mut text, None)
                     }
                 }
             }
@@ -148,7 +148,8 @@ impl Input {
                     let mut csv = archive
                         .by_index(entry)
                         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                    read(&mut csv)?;
+                    let name = csv.name().to_owned();
+                    read(&mut csv, Some(&name))?;
                 }
                 Ok(())
             }

@@ -61,6 +61,7 @@ pub(crate) fn spawn(
         parser,
         workers,
         block_bytes: BLOCK_BYTES,
+        file: path.clone(),
         path: path.clone(),
         metrics,
         lines_before: 0,
@@ -75,7 +76,12 @@ pub(crate) fn spawn(
             // A panic (a bug) must end the replay with an error, not look
             // like the end of the file.
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                input.read_with(|reader| replay.run(reader, &tx))
+                input.read_with(|reader, entry| {
+                    if let Some(entry) = entry {
+                        replay.start_entry(entry);
+                    }
+                    replay.run(reader, &tx)
+                })
             }));
             let error = match result {
                 Ok(Ok(())) => None,
@@ -113,9 +119,13 @@ struct Replay {
     parser: LineParser,
     workers: usize,
     block_bytes: usize,
+    /// The file given, for what is said about all of it.
+    file: String,
+    /// Where lines are read now, for the line numbers in logs: the file,
+    /// or `file!entry.csv` inside a zip.
     path: String,
     metrics: Metrics,
-    /// Lines in the blocks handed on so far, for the line numbers in logs.
+    /// Lines of `path` in the blocks handed on so far.
     lines_before: u64,
     rejected: u64,
     /// The line numbers of the malformed lines logged one by one.
@@ -210,6 +220,12 @@ impl Replay {
         sent.then_some(parsed.buffer)
     }
 
+    /// Line numbers count from the start of each CSV in a zip.
+    fn start_entry(&mut self, entry: &str) {
+        self.path = format!("{}!{entry}", self.file);
+        self.lines_before = 0;
+    }
+
     fn reject(&mut self, line: u64, rejection: Rejection) {
         self.rejected += 1;
         let reason = rejection.reason();
@@ -224,18 +240,18 @@ impl Replay {
 
     fn finish(&self, read_whole: bool) {
         if self.filtered > 0 {
-            tracing::info!(path = %self.path, trades = self.filtered, "skipped the trades of symbols not asked for");
+            tracing::info!(path = %self.file, trades = self.filtered, "skipped the trades of symbols not asked for");
         }
         if read_whole && let Some(missing) = self.parser.symbols.missing_from(&self.seen) {
             tracing::warn!(
-                path = %self.path,
+                path = %self.file,
                 missing = %listing(&missing),
                 in_file = %listing(&self.seen),
                 "the file has no trades of symbols --symbols asked for"
             );
         }
         if self.rejected > LOGGED_REJECTS {
-            tracing::warn!(path = %self.path, rejected = self.rejected, first_lines = ?self.logged, "replay skipped malformed lines");
+            tracing::warn!(path = %self.file, rejected = self.rejected, first_lines = ?self.logged, "replay skipped malformed lines");
         }
     }
 }
@@ -414,6 +430,7 @@ mod tests {
             parser: LineParser::new(LineFormat::Json, batch_size, SymbolFilter::All),
             workers,
             block_bytes,
+            file: "test".into(),
             path: "test".into(),
             metrics: Metrics::new(),
             lines_before: 0,
