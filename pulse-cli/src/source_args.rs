@@ -16,9 +16,9 @@ use crate::binance_args::BinanceArgs;
 pub struct ReplayArgs {
     /// Replay this file instead of connecting to Binance: WebSocket frames
     /// (.jsonl, .jsonl.gz) or a Binance aggTrades dump (.csv, .csv.gz, .zip).
-    /// A dump whose name does not say its symbol (like
-    /// BTCUSDT-aggTrades-2024-08-08.csv) takes the first of --symbols,
-    /// which must then be given.
+    /// A dump whose name (or, in a zip, whose CSVs' names) does not say its
+    /// symbol, like BTCUSDT-aggTrades-2024-08-08.csv does, takes the first
+    /// of --symbols, which must then be given.
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
 

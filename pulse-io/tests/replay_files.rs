@@ -437,7 +437,7 @@ async fn unusable_files_fail_at_open() {
             .unwrap();
     }
     zip.finish().unwrap();
-    let btc_month = tmp.path().join("august.zip");
+    let btc_month = tmp.path().join("ETHUSDT-aggTrades-2024-08.zip");
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&btc_month).unwrap());
     zip.start_file(
         "BTCUSDT-aggTrades-2024-08-01.csv",
@@ -445,17 +445,13 @@ async fn unusable_files_fail_at_open() {
     )
     .unwrap();
     zip.finish().unwrap();
-    let eth = ReplayOptions {
-        symbol: Some(Symbol::new("ETHUSDT").unwrap()),
-        ..ReplayOptions::default()
-    };
     let jsonl = tmp.path().join("ok.jsonl");
     std::fs::write(&jsonl, "").unwrap();
     let cases: Vec<(PathBuf, ReplayOptions, &str)> = vec![
         (
             btc_month,
-            eth,
-            "holds BTCUSDT trades (by its name), not ETHUSDT",
+            ReplayOptions::default(),
+            "is named for ETHUSDT but its CSVs for BTCUSDT",
         ),
         (
             two_symbols,

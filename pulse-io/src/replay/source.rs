@@ -22,9 +22,9 @@ pub struct ReplayOptions {
     /// `x` times real time (`2.0` is twice as fast). Must be positive.
     pub speed: Option<f64>,
     /// The symbol of a dump CSV or zip whose name (or whose CSVs' names)
-    /// does not say it, like `BTCUSDT-aggTrades-2024-08-08.csv` does; a
-    /// different symbol from the name's is refused. Ignored for JSONL,
-    /// whose frames name their symbol.
+    /// does not say it, like `BTCUSDT-aggTrades-2024-08-08.csv` does; the
+    /// names win when they do. Ignored for JSONL, whose frames name their
+    /// symbol.
     pub symbol: Option<Symbol>,
     /// Most trades handed out per call when unpaced.
     pub batch_size: usize,
@@ -109,16 +109,18 @@ impl ReplaySource {
         let lines = match format {
             ReplayFormat::Jsonl { .. } => LineFormat::Json,
             ReplayFormat::Csv { .. } | ReplayFormat::Zip => {
-                match (options.symbol, named.or_else(|| input.named_symbol())) {
-                    // Labelling one symbol's trades as another's would be
-                    // silently wrong.
-                    (Some(given), Some(named)) if given != named => {
+                let symbol = match (named, input.named_symbol()) {
+                    // Either label would be silently wrong for some rows.
+                    (Some(zip), Some(csvs)) if zip != csvs => {
                         return Err(SourceError::Config(format!(
-                            "{shown} holds {named} trades (by its name), not {given}"
+                            "{shown} is named for {zip} but its CSVs for {csvs}: rename one"
                         )));
                     }
-                    (given, named) => LineFormat::Csv(given.or(named).ok_or_else(no_symbol)?),
-                }
+                    (zip, csvs) => zip.or(csvs),
+                };
+                // What the names say wins: a symbol filter then keeps or
+                // leaves out its trades, as for any other file.
+                LineFormat::Csv(symbol.or(options.symbol).ok_or_else(no_symbol)?)
             }
         };
         let parser = LineParser::new(lines, options.batch_size, options.symbols);
