@@ -136,18 +136,12 @@ async fn trades_held_behind_a_gap_are_shown_until_backfill_fills_it() {
         1,
     );
     fake.schedule(200, Fault::Disconnect);
-    let mut got = Vec::new();
     let mut most_held = 0;
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    while got.len() < trades.len() {
-        let mut batch = Vec::new();
-        tokio::time::timeout_at(deadline, source.next_trades(&mut batch))
-            .await
-            .expect("every trade in time")
-            .expect("source");
-        got.extend(batch);
+    let got = read_while(&mut source, |got| {
         most_held = most_held.max(metrics.source_totals().held);
-    }
+        got.len() < trades.len()
+    })
+    .await;
     assert_same_trades(fake.trades(), &got);
     assert!(most_held > 0, "trades were held while backfill waited");
     assert_eq!(metrics.source_totals().held, 0);
@@ -174,17 +168,12 @@ async fn a_long_ban_leaves_the_gap_unfilled_and_counted() {
         1,
     );
     fake.schedule(200, Fault::Disconnect);
-    let mut got = Vec::new();
     let unfilled = || total(&fake, |l| metrics.trades_unfilled.get_or_create(l).get());
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    while got.len() as u64 + unfilled() < trades.len() as u64 {
-        let mut batch = Vec::new();
-        tokio::time::timeout_at(deadline, source.next_trades(&mut batch))
-            .await
-            .expect("delivered + unfilled reach the recorded count in time")
-            .expect("source");
-        got.extend(batch);
-    }
+    // Until delivered + unfilled reach the recorded count.
+    let got = read_while(&mut source, |got| {
+        got.len() as u64 + unfilled() < trades.len() as u64
+    })
+    .await;
     assert!(unfilled() > 0);
     assert_eq!(fake.stats().rest_requests, 1, "no request during the ban");
     // What was delivered is the recording minus the gaps, in order, once.
@@ -241,6 +230,47 @@ async fn gaps_rest_cannot_fill_are_counted_not_waited_for() {
         total(&fake, |l| metrics.trades_backfilled.get_or_create(l).get()),
         0
     );
+}
+
+/// `next_trades` appends: trades the caller left in `out` are not news,
+/// so it still waits for trades of its own.
+#[tokio::test]
+async fn next_trades_waits_for_new_trades_whatever_out_holds() {
+    let Some(trades) = recorded(ALTCOINS) else {
+        return;
+    };
+    let fake = paced_fake(trades.clone(), 1000).await;
+    let mut source = BinanceSource::connect(fake.binance_config(), Metrics::new())
+        .await
+        .expect("connect");
+    let mut out = vec![trades[0]];
+    tokio::time::timeout(WITHIN, source.next_trades(&mut out))
+        .await
+        .expect("trades in time")
+        .expect("source");
+    assert!(out.len() > 1, "returned without a trade of its own");
+    assert_eq!(out[0], trades[0]);
+    assert_eq!(out[1], fake.trades()[0]);
+}
+
+/// Reads batches while `more` (asked before each, with what came so far)
+/// says so, failing after [`WITHIN`].
+async fn read_while(
+    source: &mut BinanceSource,
+    mut more: impl FnMut(&[Trade]) -> bool,
+) -> Vec<Trade> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while more(&got) {
+        // A fresh batch: `next_trades` returns at once while `out` holds any.
+        let mut batch = Vec::new();
+        tokio::time::timeout_at(deadline, source.next_trades(&mut batch))
+            .await
+            .expect("the trades expected in time")
+            .expect("source");
+        got.extend(batch);
+    }
+    got
 }
 
 /// A source whose consumer reads nothing until the whole tape was evicted

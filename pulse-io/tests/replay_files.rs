@@ -417,6 +417,36 @@ async fn other_compressed_data_is_named_not_read_as_lines() {
     );
 }
 
+/// A paced replay appends to `out`: trades the caller left there are not
+/// news, so it still waits until a trade of its own is due.
+#[tokio::test]
+async fn a_paced_replay_waits_for_its_own_trades_whatever_out_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("two.jsonl");
+    let frame = |a: u64, t: i64| {
+        format!(
+            r#"{{"e":"aggTrade","E":{t},"a":{a},"s":"BTCUSDT","p":"61180.10","q":"0.500","f":{a},"l":{a},"T":{t},"m":true}}"#
+        )
+    };
+    let text = format!(
+        "{}\n{}\n",
+        frame(1, 1_723_161_502_000),
+        frame(2, 1_723_161_502_300)
+    );
+    std::fs::write(&path, text).unwrap();
+    let options = ReplayOptions {
+        speed: Some(1.0),
+        ..ReplayOptions::default()
+    };
+    let mut source = open_replay(&path, options, Metrics::new()).unwrap();
+    let mut out = Vec::new();
+    assert!(source.next_trades(&mut out).await.unwrap());
+    assert_eq!(out.iter().map(|t| t.id).collect::<Vec<_>>(), [1]);
+    // Trade 2 is due 300 ms later: the call waits for it.
+    assert!(source.next_trades(&mut out).await.unwrap());
+    assert_eq!(out.iter().map(|t| t.id).collect::<Vec<_>>(), [1, 2]);
+}
+
 #[tokio::test]
 async fn unusable_files_fail_at_open() {
     let tmp = tempfile::tempdir().unwrap();

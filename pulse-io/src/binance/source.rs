@@ -428,12 +428,14 @@ impl TradeSource for BinanceSource {
     // Cancel-safe: every await below only waits; whatever it yields is
     // handled before the next await, and all state lives in `self`.
     async fn next_trades(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError> {
+        // What `out` held before is the caller's: wait for trades of our own.
+        let before = out.len();
         loop {
             self.pump()?;
             self.record_lane_events();
             self.lanes.drain_ready(out);
             self.metrics.trades_held.set(gauge_value(self.lanes.held()));
-            if !out.is_empty() {
+            if out.len() > before {
                 return Ok(true);
             }
             let catch_up_due = self.catch_ups.front().map(|(due, _)| *due);

@@ -139,6 +139,8 @@ impl TradeSource for ReplaySource {
     // Cancel-safe: trades taken from the channel wait in `pending`, and the
     // pacing sleep is recomputed from state on every call.
     async fn next_trades(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError> {
+        // What `out` held before is the caller's: wait for trades of our own.
+        let before = out.len();
         loop {
             if self.pending.is_empty() {
                 if self.ended {
@@ -180,7 +182,7 @@ impl TradeSource for ReplaySource {
                 }
                 out.extend(self.pending.pop_front());
             }
-            if !out.is_empty() {
+            if out.len() > before {
                 return Ok(true);
             }
             if let Some(due) = next_due {
