@@ -30,6 +30,8 @@ pub(crate) enum Input {
     Zip {
         archive: ZipArchive<File>,
         entries: Vec<usize>,
+        /// The symbol the CSVs are named after, when they name one.
+        symbol: Option<Symbol>,
     },
 }
 
@@ -58,8 +60,11 @@ impl Input {
                         path.display()
                     )));
                 }
-                let input = Input::Zip { archive, entries };
-                let named = input.named_symbols();
+                let named: BTreeSet<Symbol> = entries
+                    .iter()
+                    .filter_map(|&i| archive.name_for_index(i))
+                    .filter_map(|name| symbol_from_file_name(Path::new(name)))
+                    .collect();
                 if named.len() > 1 {
                     let named: Vec<&str> = named.iter().map(Symbol::as_str).collect();
                     return Err(SourceError::Config(format!(
@@ -68,12 +73,14 @@ impl Input {
                         named.join(", ")
                     )));
                 }
-                if let Input::Zip { entries, .. } = &input
-                    && entries.len() > 1
-                {
+                if entries.len() > 1 {
                     tracing::info!(path = %path.display(), entries = entries.len(), "replaying every CSV in the zip, in name order");
                 }
-                Ok(input)
+                Ok(Input::Zip {
+                    archive,
+                    entries,
+                    symbol: named.into_iter().next(),
+                })
             }
         }
     }
@@ -81,20 +88,9 @@ impl Input {
     /// The symbol the zip's CSVs are named after (`BTCUSDT-aggTrades-….csv`),
     /// when they name one.
     pub(crate) fn named_symbol(&self) -> Option<Symbol> {
-        let named = self.named_symbols();
-        (named.len() == 1)
-            .then(|| named.into_iter().next())
-            .flatten()
-    }
-
-    fn named_symbols(&self) -> BTreeSet<Symbol> {
         match self {
-            Input::Text { .. } => BTreeSet::new(),
-            Input::Zip { archive, entries } => entries
-                .iter()
-                .filter_map(|&i| archive.name_for_index(i))
-                .filter_map(|name| symbol_from_file_name(Path::new(name)))
-                .collect(),
+            Input::Text { .. } => None,
+            Input::Zip { symbol, .. } => *symbol,
         }
     }
 
@@ -111,9 +107,9 @@ impl Input {
                 named_gzip,
                 path,
             } => {
-                let mut first = [0u8; 6];
-                let n = read_up_to(&mut file, &mut first)?;
-                let head = &first[..n];
+                let mut first = Vec::with_capacity(6);
+                file.by_ref().take(6).read_to_end(&mut first)?;
+                let head = &first[..];
                 // The bytes looked at come first again.
                 let mut text = head.chain(file);
                 match Content::of(head) {
@@ -143,6 +139,7 @@ impl Input {
             Input::Zip {
                 mut archive,
                 entries,
+                ..
             } => {
                 for entry in entries {
                     let mut csv = archive
@@ -199,20 +196,6 @@ impl Content {
             .find(|(magic, _)| head.starts_with(magic))
             .map_or(Content::Text, |&(_, kind)| Content::Other(kind))
     }
-}
-
-/// Fills `buffer` unless the input ends first; how many bytes came.
-fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match reader.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]
