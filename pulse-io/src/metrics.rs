@@ -191,7 +191,8 @@ pub struct Metrics {
     /// from its earliest record with fresh state), by topic and partition;
     /// under `retention`, times retention had deleted records before the
     /// consumer read them (it went on from the earliest retained record,
-    /// its state kept; the log says how many).
+    /// its state kept; the log says how many); under `gone`, partitions
+    /// the topic no longer has (their open windows were stored).
     pub topic_resets: Family<TopicResetLabel, Counter>,
     /// Partitions a consumer reads now, by topic; grows when the topic
     /// gains partitions.

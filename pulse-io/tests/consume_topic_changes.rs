@@ -249,6 +249,90 @@ async fn a_partition_the_topic_gains_is_read_without_a_restart() {
     wait_for_exact_rows(&store, &expected_rows(&trades)).await;
 }
 
+/// The topic is recreated with fewer partitions under a running consumer.
+/// The partition left behind is named and counted once, its open windows
+/// are stored with the trades read (they used to wait for a restart), and
+/// the new topic's single partition is read from its start (its first
+/// records used to be skipped: the broker's restart raised no error).
+#[tokio::test]
+async fn a_partition_the_topic_loses_is_counted_and_its_windows_stored() {
+    let Some(trades) = capture(ALTCOINS) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db_file = dir.path().join("tansu.db");
+    let Some(mut broker) = TansuProcess::start_sqlite(&db_file).await else {
+        return;
+    };
+    let Some(clickhouse) = ClickHouseProcess::start().await else {
+        return;
+    };
+    let topic = pulse_testkit::unique_name("pulse_test");
+    let brokers = broker.brokers();
+    let old_ends = ends(&trades, 2);
+    assert_eq!(
+        old_ends.len(),
+        2,
+        "the capture's symbols fill both partitions"
+    );
+
+    publish(&brokers, &topic, 2, &trades, 100).await;
+    let config = pulse_io::consumer::ConsumerConfig {
+        partition_refresh: Duration::from_millis(200),
+        ..consumer_config(&topic, PartitionSelection::All)
+    };
+    let consumer = RunningConsumer::start(&brokers, clickhouse_config(&clickhouse), config);
+    consumer.wait_processed(&old_ends, WAIT).await;
+
+    lose_volume(&mut broker, &db_file).await;
+    let new = shifted(&trades, HOUR_MS);
+    publish(&brokers, &topic, 1, &new, 100).await;
+    let gone =
+        format!("pulse_topic_resets_total{{topic=\"{topic}\",partition=\"1\",reason=\"gone\"}}");
+    pulse_testkit::wait_until(WAIT, "partition 1 is found gone", || async {
+        assert!(!consumer.is_finished(), "the consumer stopped early");
+        metric_value(&consumer.metrics, &gone) == Some(1)
+    })
+    .await;
+    let gauge = format!("pulse_consumer_partitions{{topic=\"{topic}\"}}");
+    assert_eq!(metric_value(&consumer.metrics, &gauge), Some(1));
+    // The broker's restart may raise no fetch error: the check before the
+    // new records finds partition 0 replaced (or, mid-publish, truncated).
+    let partition_0_reset = |c: &RunningConsumer| resets(c, "replaced") + resets(c, "truncated");
+    pulse_testkit::wait_until(WAIT, "partition 0 is found reset", || async {
+        partition_0_reset(&consumer) > 0
+    })
+    .await;
+    // Every window of the old topic is stored while the consumer runs.
+    let expected_old = expected_rows(&trades);
+    let new_start = (new.iter().map(|t| t.trade_time_ms).min().unwrap() / 1000) as u32;
+    let old_rows = || async {
+        let rows = consumer.store.select_final().await.unwrap_or_default();
+        let old: Vec<WindowRow> = rows
+            .into_iter()
+            .filter(|r| r.window_start < new_start)
+            .collect();
+        old
+    };
+    pulse_testkit::wait_until(WAIT, "the old topic's windows are stored", || async {
+        old_rows().await.len() >= expected_old.len()
+    })
+    .await;
+    consume_support::assert_same_rows(&old_rows().await, &expected_old);
+
+    consumer.wait_processed(&ends(&new, 1), WAIT).await;
+    assert_eq!(partition_0_reset(&consumer), 1);
+    let store = consumer.store.clone();
+    let summary = consumer.stop().await;
+    assert_eq!(
+        summary.trades,
+        (trades.len() + new.len()) as u64,
+        "{summary:?}"
+    );
+    assert_eq!(summary.rejected, 0);
+    wait_for_exact_rows(&store, &rows_of(&[&trades, &new])).await;
+}
+
 /// The `sqlite3` shell, to edit tansu's catalogue; `None` (skip) without it
 /// outside CI.
 fn sqlite3() -> Option<PathBuf> {

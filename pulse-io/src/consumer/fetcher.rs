@@ -9,20 +9,30 @@
 //! (`identity.rs`). When it does not, the topic was recreated, truncated or
 //! expired under the consumer: the task warns, counts it, tells the loop to
 //! start the partition's state afresh, and reads from the earliest record.
+//! It checks again before records that follow a quiet spell, and every
+//! second while records come, as rskafka reconnects to a restarted broker
+//! without an error; windows made from a new topic's records before a check
+//! are superseded by the re-read's versions.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use crate::kafka::KafkaClient;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::identity::{self, LastRecord, record_hash};
+use super::identity::{self, LastRecord, Mismatch, record_hash};
 use super::partition::PartitionState;
 use crate::clickhouse::PartitionPosition;
 use crate::kafka::{FetchConfig, FetchedRecord, KafkaError, PartitionReader};
 use crate::metrics::{Metrics, TopicResetLabel};
 use crate::retry::RetryPolicy;
+
+/// How often a fetch task checks, while records come, that the partition
+/// still holds the last record it handed on.
+const RECHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// What a fetch task tells the consumer loop, per partition in order.
 #[derive(Debug)]
@@ -42,6 +52,9 @@ pub(crate) enum Fetched {
         partition: i32,
         records: Vec<FetchedRecord>,
     },
+    /// The topic no longer has the partition (sent by the partition
+    /// watcher, not the fetch task).
+    Gone { partition: i32 },
 }
 
 pub(crate) type FetchResult = Result<Fetched, KafkaError>;
@@ -65,7 +78,13 @@ pub(crate) struct FetchContext {
     pub(crate) metrics: Metrics,
     pub(crate) tx: mpsc::Sender<FetchResult>,
     pub(crate) stop: CancellationToken,
+    /// Partitions the topic's metadata no longer lists: their tasks retry
+    /// without a warning each time (the watcher warned once).
+    pub(crate) gone: GonePartitions,
 }
+
+/// Partitions read before that the topic no longer has.
+pub(crate) type GonePartitions = Arc<Mutex<BTreeSet<i32>>>;
 
 /// Where a fetch task is.
 struct Cursor {
@@ -93,6 +112,7 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
             metrics,
             tx,
             stop,
+            gone,
         } = ctx;
         let mut delays = retry.delays();
         let mut reader: Option<PartitionReader> = None;
@@ -110,6 +130,11 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
             stored_version: target.stored.as_ref().map_or(0, |p| p.version),
             checked_end: None,
         };
+        let mut checked_at = Instant::now();
+        let mut handed_on_since_check = false;
+        // Longer than a fetch that waits out `max_wait` for nothing.
+        let quiet = config.max_wait * 2 + Duration::from_millis(200);
+        let mut records_at = Instant::now();
         loop {
             let result = match reader.as_mut() {
                 Some(r) => {
@@ -130,6 +155,42 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
             match result {
                 Ok(records) => {
                     delays.reset();
+                    // rskafka reconnects by itself, so a broker that lost its
+                    // data or a recreated topic may raise no error: check the
+                    // last record handed on again before records that follow
+                    // a quiet spell (a recreation takes one), every second
+                    // while records flow, and once after the last ones.
+                    let stale = checked_at.elapsed() >= RECHECK_EVERY;
+                    let due = match records.is_empty() {
+                        false => stale || records_at.elapsed() >= quiet,
+                        true => stale && handed_on_since_check,
+                    };
+                    if !records.is_empty() {
+                        records_at = Instant::now();
+                    }
+                    if due {
+                        checked_at = Instant::now();
+                        handed_on_since_check = false;
+                        if let (Some(r), Some(last)) = (reader.as_ref(), cursor.last) {
+                            let checked = tokio::select! {
+                                _ = stop.cancelled() => return,
+                                checked = identity::check(r, last) => checked,
+                            };
+                            match checked {
+                                Ok(None) => {}
+                                Ok(Some(mismatch)) => {
+                                    start_over(&mut cursor, &metrics, &target, last, mismatch);
+                                    reader = None;
+                                    continue;
+                                }
+                                // Reopened, and checked, before these records.
+                                Err(_) => {
+                                    reader = None;
+                                    continue;
+                                }
+                            }
+                        }
+                    }
                     if let Some(start) = cursor.unannounced.take() {
                         let start = Fetched::Start {
                             partition: target.partition,
@@ -144,7 +205,7 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                         cursor.next = Some(r.next_offset());
                         if r.take_expired() > 0 {
                             // The reader warned with the count; the state is kept.
-                            count_reset(&metrics, &target, "retention");
+                            count_reset(&metrics, &target.topic, target.partition, "retention");
                         }
                     }
                     let Some(newest) = records.last() else {
@@ -171,6 +232,7 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                     if tx.send(Ok(batch)).await.is_err() {
                         return;
                     }
+                    handed_on_since_check = true;
                 }
                 // Beyond the end: reopening checks the topic's identity.
                 Err(e) if e.is_retryable() || matches!(e, KafkaError::PositionBeyondEnd { .. }) => {
@@ -180,7 +242,11 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                         client.mark_stale();
                     }
                     let delay = delays.next_delay();
-                    tracing::warn!(topic = %target.topic, partition = target.partition, error = %e, retry_in = ?delay, "Kafka fetch failed; retrying");
+                    if is_gone(&gone, target.partition) {
+                        tracing::debug!(topic = %target.topic, partition = target.partition, error = %e, retry_in = ?delay, "partition gone from the topic; trying again");
+                    } else {
+                        tracing::warn!(topic = %target.topic, partition = target.partition, error = %e, retry_in = ?delay, "Kafka fetch failed; retrying");
+                    }
                     metrics.source_retry("kafka_fetch");
                     tokio::select! {
                         _ = stop.cancelled() => return,
@@ -214,30 +280,48 @@ async fn open_checked(
     let Some(mismatch) = identity::check(&reader, last).await? else {
         return Ok(reader);
     };
+    // Before opening again, so a failed open is not counted twice.
+    start_over(cursor, metrics, target, last, mismatch);
+    PartitionReader::open(client, topic, partition, None, config).await
+}
+
+/// The position (ending on `last`) does not belong to the topic: warns,
+/// counts it, and moves the cursor to the earliest record with fresh state.
+fn start_over(
+    cursor: &mut Cursor,
+    metrics: &Metrics,
+    target: &FetchTarget,
+    last: LastRecord,
+    mismatch: Mismatch,
+) {
     tracing::warn!(
-        topic,
-        partition,
+        topic = %target.topic,
+        partition = target.partition,
         position = last.offset + 1,
         reason = mismatch.reason(),
-        "the stored position does not belong to this topic: {mismatch}; reading the partition again from its earliest record"
+        "the position does not belong to this topic: {mismatch}; reading the partition again from its earliest record"
     );
-    count_reset(metrics, target, mismatch.reason());
-    // Before opening again, so a failed open is not counted twice.
+    count_reset(metrics, &target.topic, target.partition, mismatch.reason());
     *cursor = Cursor {
         next: None,
         last: None,
         unannounced: Some(None),
         ..*cursor
     };
-    PartitionReader::open(client, topic, partition, None, config).await
 }
 
-fn count_reset(metrics: &Metrics, target: &FetchTarget, reason: &str) {
+fn is_gone(gone: &GonePartitions, partition: i32) -> bool {
+    gone.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&partition)
+}
+
+pub(crate) fn count_reset(metrics: &Metrics, topic: &str, partition: i32, reason: &str) {
     metrics
         .topic_resets
         .get_or_create(&TopicResetLabel {
-            topic: target.topic.clone(),
-            partition: target.partition,
+            topic: topic.to_owned(),
+            partition,
             reason: reason.to_owned(),
         })
         .inc();

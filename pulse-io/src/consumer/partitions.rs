@@ -67,6 +67,19 @@ impl Partitions {
         self.states.insert(partition, state);
     }
 
+    /// The topic no longer has `partition`: its open windows are emitted
+    /// with the trades read (as when a topic is replaced), and its symbols
+    /// may turn up in the partitions left. The state stays, so its
+    /// position is kept; a partition that returns starts as after a reset.
+    fn gone(&mut self, partition: i32) {
+        if let Some(state) = self.states.get_mut(&partition) {
+            state.flush(&mut self.ready);
+            self.notices.extend(state.take_notices());
+            self.dirty = true;
+        }
+        self.owners.retain(|_, p| *p != partition);
+    }
+
     fn check_owner(&mut self, symbol: Symbol, partition: i32) {
         let owner = *self.owners.entry(symbol).or_insert(partition);
         if owner != partition && self.warned.insert(symbol) {
@@ -87,6 +100,10 @@ impl Stage for Partitions {
                 versions_from,
             } => {
                 self.start(*partition, position.as_ref(), *versions_from);
+                return Outcome::Control;
+            }
+            TopicInput::Gone { partition } => {
+                self.gone(*partition);
                 return Outcome::Control;
             }
             TopicInput::Record { partition, record } => (*partition, record),
@@ -314,5 +331,34 @@ mod tests {
             })
             .collect();
         assert_eq!(corrected, [50_000]);
+    }
+
+    /// A partition the topic no longer has: its open window is emitted with
+    /// the trades read, a checkpoint follows, and its symbol may turn up in
+    /// another partition without being taken for a producer's mistake.
+    #[test]
+    fn a_gone_partition_emits_its_open_windows_and_frees_its_symbols() {
+        let config = crate::consumer::ConsumerConfig::default().aggregator;
+        let mut stage = Partitions::new(config);
+        let t0 = 1_723_161_000_000;
+        stage.handle(&start(None, 0), None);
+        for offset in 0..3 {
+            stage.handle(&record(offset, t0 + offset * 100), None);
+        }
+        let position = stage.checkpoint().unwrap();
+        stage.committed(&position);
+        assert!(windows(&mut stage).is_empty(), "the window is still open");
+        let btc = Symbol::new("BTCUSDT").unwrap();
+        assert_eq!(stage.owners.get(&btc), Some(&0));
+
+        stage.handle(&TopicInput::Gone { partition: 0 }, None);
+        let flushed = windows(&mut stage);
+        assert_eq!(flushed.len(), 1);
+        assert_eq!(flushed[0].trade_count, 3);
+        assert!(stage.checkpoint().is_some(), "the flushed window is stored");
+        assert_eq!(stage.owners.get(&btc), None);
+        // Nothing else happens to a partition never started.
+        stage.handle(&TopicInput::Gone { partition: 7 }, None);
+        assert!(windows(&mut stage).is_empty());
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::PartitionSelection;
-use super::fetcher::{self, FetchContext, FetchTarget, Fetched};
+use super::fetcher::{self, FetchContext, FetchTarget, Fetched, GonePartitions, count_reset};
 use crate::clickhouse::PartitionPosition;
 use crate::kafka::{FetchConfig, FetchedRecord, topic_partitions};
 use crate::metrics::{Metrics, TopicLabel};
@@ -34,6 +34,8 @@ pub(crate) enum TopicInput {
         partition: i32,
         record: FetchedRecord,
     },
+    /// The topic no longer has `partition`; see [`Fetched::Gone`].
+    Gone { partition: i32 },
 }
 
 /// Which partitions to add when the topic grows.
@@ -76,6 +78,7 @@ impl TopicSource {
             metrics,
             tx,
             stop: stop.clone(),
+            gone: GonePartitions::default(),
         };
         let read: ReadPartitions = Arc::default();
         for target in targets {
@@ -95,18 +98,72 @@ impl TopicSource {
 
 /// Starts the fetch task of `target` and updates the gauge.
 fn add(ctx: &FetchContext, read: &ReadPartitions, target: FetchTarget) {
-    let count = {
-        let mut read = read.lock().unwrap_or_else(|e| e.into_inner());
-        read.insert(target.partition);
-        read.len()
-    };
+    read.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(target.partition);
+    set_gauge(ctx, read, &target.topic);
+    fetcher::spawn(ctx.clone(), target);
+}
+
+/// Partitions read that the topic still has.
+fn set_gauge(ctx: &FetchContext, read: &ReadPartitions, topic: &str) {
+    let read = read.lock().unwrap_or_else(|e| e.into_inner()).len();
+    let gone = ctx.gone.lock().unwrap_or_else(|e| e.into_inner()).len();
     ctx.metrics
         .partitions_read
         .get_or_create(&TopicLabel {
-            topic: target.topic.clone(),
+            topic: topic.to_owned(),
         })
-        .set(count as i64);
-    fetcher::spawn(ctx.clone(), target);
+        .set(read.saturating_sub(gone) as i64);
+}
+
+/// Notes partitions read that `available` lacks in two looks in a row
+/// (the topic was re-created with fewer; one look may lag a broker
+/// restart) and those back again. A gone partition's task keeps trying
+/// without a warning each time; if the partition returns, its records are
+/// checked against the position as after any re-creation.
+async fn track_gone(
+    ctx: &FetchContext,
+    read: &ReadPartitions,
+    topic: &str,
+    available: &[i32],
+    missing_before: &mut BTreeSet<i32>,
+) {
+    let known = read.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let missing: BTreeSet<i32> = known
+        .iter()
+        .copied()
+        .filter(|p| !available.contains(p))
+        .collect();
+    let mut changed = false;
+    for partition in known {
+        let present = available.contains(&partition);
+        let (went, returned) = {
+            let mut gone = ctx.gone.lock().unwrap_or_else(|e| e.into_inner());
+            let went = missing_before.contains(&partition) && !present && gone.insert(partition);
+            (went, present && gone.remove(&partition))
+        };
+        if went {
+            tracing::warn!(
+                topic,
+                partition,
+                partitions_now = available.len(),
+                "a partition being read is gone from the topic (re-created with fewer partitions?); \
+                 its open windows are stored with the trades read, and it is read again if it returns"
+            );
+            count_reset(&ctx.metrics, topic, partition, "gone");
+            // Ordered after the partition's records already sent.
+            let _ = ctx.tx.send(Ok(Fetched::Gone { partition })).await;
+            changed = true;
+        } else if returned {
+            tracing::info!(topic, partition, "a gone partition is back; reading it");
+            changed = true;
+        }
+    }
+    if changed {
+        set_gauge(ctx, read, topic);
+    }
+    *missing_before = missing;
 }
 
 /// Reads the topic's partitions every interval and starts fetching the new
@@ -118,14 +175,16 @@ async fn watch_partitions(
     mut growth: Growth,
     read: ReadPartitions,
 ) {
+    let mut missing = BTreeSet::new();
     loop {
         tokio::select! {
             _ = ctx.stop.cancelled() => return,
             _ = tokio::time::sleep(growth.interval) => {}
         }
         let available = match topic_partitions(&ctx.client, &topic).await {
-            Ok(Some(ids)) => ids,
-            Ok(None) => {
+            // A topic always has a partition: none is a broker still starting.
+            Ok(Some(ids)) if !ids.is_empty() => ids,
+            Ok(_) => {
                 tracing::debug!(topic, "topic not in metadata; looking again later");
                 continue;
             }
@@ -135,6 +194,7 @@ async fn watch_partitions(
                 continue;
             }
         };
+        track_gone(&ctx, &read, &topic, &available, &mut missing).await;
         let known = read.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for partition in available {
             if known.contains(&partition) || !growth.selection.includes(partition) {
@@ -186,6 +246,10 @@ impl Source<TopicInput> for TopicSource {
                         .into_iter()
                         .map(|record| TopicInput::Record { partition, record }),
                 );
+                Ok(true)
+            }
+            Some(Ok(Fetched::Gone { partition })) => {
+                out.push(TopicInput::Gone { partition });
                 Ok(true)
             }
             Some(Err(e)) => Err(e.into()),
