@@ -60,7 +60,9 @@ pub struct AggregatorConfig {
     pub late_retention_ms: i64,
     /// Drop duplicate ids and report gaps. Default true.
     pub track_sequence: bool,
-    /// Missing id ranges kept per symbol. Default 1024.
+    /// Missing id ranges kept per symbol. Default
+    /// [`DEFAULT_MAX_OPEN_GAPS`]; past it the oldest are forgotten
+    /// ([`AggregatorStats::forgotten_ids`]).
     pub max_open_gaps: usize,
 }
 
@@ -185,6 +187,10 @@ pub struct AggregatorStats {
     pub gaps: u64,
     /// Ids reported missing, summed over gaps.
     pub missing_ids: u64,
+    /// Missing ids forgotten because a symbol had more than
+    /// [`AggregatorConfig::max_open_gaps`] gaps open: a trade with one of
+    /// them, if it still comes, is dropped as a duplicate.
+    pub forgotten_ids: u64,
     /// Windows emitted for the first time.
     pub windows: u64,
     /// Corrected windows re-emitted.
@@ -207,6 +213,8 @@ struct SymbolState {
     /// Emitted windows kept for [`LatePolicy::Reemit`], with their version.
     emitted: EmittedWindows,
     sequence: Sequence,
+    /// `sequence.forgotten()` already in the stats.
+    forgotten_ids: u64,
     late_trades: u64,
 }
 
@@ -220,6 +228,7 @@ impl SymbolState {
             open: BTreeMap::new(),
             emitted: EmittedWindows::default(),
             sequence: Sequence::new(max_open_gaps),
+            forgotten_ids: 0,
             late_trades: 0,
         }
     }
@@ -297,7 +306,7 @@ fn close_windows(
 ///     let Frame::Trade(trade) = parse_frame(frame.as_bytes()).unwrap() else { unreachable!() };
 ///     agg.handle_trade(trade);
 /// }
-/// // Watermark = 4200 − 2000 = 2200 ≥ 2000, so [1000, 2000) is closed.
+/// // Ids 1..3 are contiguous, so trade 3 (T = 4200) proves [1000, 2000) complete.
 /// let Some(Event::Window(w)) = agg.poll() else { panic!() };
 /// assert_eq!((w.start_ms, w.trade_count, w.total_volume), (1_000, 2, 2.0));
 /// assert!(agg.poll().is_none());
@@ -391,6 +400,10 @@ impl Aggregator {
                 SequenceOutcome::Gap(missing) => {
                     self.stats.gaps += 1;
                     self.stats.missing_ids += missing.len();
+                    // Only a new gap can push out an old one.
+                    let forgotten: u64 = state.sequence.forgotten();
+                    self.stats.forgotten_ids += forgotten - state.forgotten_ids;
+                    state.forgotten_ids = forgotten;
                     self.events.push_back(Event::Gap {
                         symbol: trade.symbol,
                         missing,
@@ -582,6 +595,12 @@ impl Aggregator {
     }
 
     /// Closes every open window, for end of input. Drain `poll` afterwards.
+    ///
+    /// This ends every symbol seen: its watermark moves to the end of time,
+    /// so any later trade of it is [`TradeOutcome::Late`] and, under the
+    /// default [`LatePolicy::Count`], in no row. To close quiet windows
+    /// while input goes on, use [`advance`](Self::advance) or
+    /// [`close_through`](Self::close_through).
     pub fn flush(&mut self) {
         let symbols: Vec<Symbol> = self.symbols.keys().copied().collect();
         for symbol in symbols {

@@ -51,8 +51,11 @@ impl SequenceOutcome {
     }
 }
 
-/// Default limit on open gaps kept per symbol.
-pub const DEFAULT_MAX_OPEN_GAPS: usize = 1024;
+/// Default limit on open gaps kept per symbol: about 30 MiB at worst.
+/// Reordered input opens a gap per trade overtaken, so a busy symbol
+/// shuffled by up to a minute holds tens of thousands at once; a limit that
+/// low would drop real trades as duplicates (see [`Sequence::forgotten`]).
+pub const DEFAULT_MAX_OPEN_GAPS: usize = 1 << 20;
 
 /// One symbol's sequence: the highest id seen and the ranges still missing.
 #[derive(Clone, Debug, Default)]
@@ -64,6 +67,8 @@ pub struct Sequence {
     missing: BTreeMap<u64, u64>,
     max_open_gaps: usize,
     abandoned: u64,
+    /// Ids given up on by the open-gap limit.
+    forgotten: u64,
 }
 
 impl Sequence {
@@ -125,6 +130,7 @@ impl Sequence {
             // Oldest gaps are the least likely to ever be filled.
             if let Some((first, last)) = self.missing.pop_first() {
                 self.abandoned += last - first + 1;
+                self.forgotten += last - first + 1;
             }
         }
     }
@@ -193,6 +199,13 @@ impl Sequence {
     pub fn abandoned(&self) -> u64 {
         self.abandoned
     }
+
+    /// Ids given up on by the open-gap limit alone. Such an id, if it still
+    /// comes, cannot be told from a repeat and is reported a
+    /// [`SequenceOutcome::Duplicate`].
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
+    }
 }
 
 #[cfg(test)]
@@ -257,6 +270,11 @@ mod tests {
         }
         assert_eq!(seq.missing().collect::<Vec<_>>(), vec![r(4, 4), r(6, 6)]);
         assert_eq!(seq.abandoned(), 1);
+        assert_eq!(seq.forgotten(), 1);
+        // Forgotten: it cannot be told from a repeat any more.
+        assert_eq!(seq.observe(2), SequenceOutcome::Duplicate);
+        seq.abandon(r(4, 4));
+        assert_eq!((seq.abandoned(), seq.forgotten()), (2, 1));
     }
 
     #[test]

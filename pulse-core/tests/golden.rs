@@ -161,3 +161,82 @@ fn the_2023_funding_gap_file_has_its_documented_shape() {
     let total: u64 = windows.iter().map(|w| w.trade_count).sum();
     assert_eq!(total + agg.stats().late_trades, 12_935);
 }
+
+/// The busiest capture in file order and again with every trade delayed by
+/// a pseudo-random 0–50 s (the correction horizon is 60 s): under
+/// `LatePolicy::Reemit` the final rows (each window's last version) are the
+/// same. Shuffling this much opens tens of thousands of id gaps at once; a
+/// limit of 1024 used to forget real trades' ids and drop them as repeats.
+#[test]
+fn a_busy_capture_shuffled_within_the_correction_horizon_gives_the_same_rows() {
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
+    let path =
+        dir.join("binance-usdm_btcusdt@trade_2024-08-08T235416Z_2024-08-08T235959Z.jsonl.gz");
+    let trades: Vec<pulse_core::Trade> = common::lines(&path)
+        .iter()
+        .filter_map(|f| match parse_frame(f) {
+            Ok(Frame::Trade(t)) => Some(t),
+            _ => None,
+        })
+        .collect();
+    // xorshift64: the same order on every run.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut delayed: Vec<(i64, usize)> = trades
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (t.trade_time_ms + (state % 50_000) as i64, i)
+        })
+        .collect();
+    delayed.sort();
+    let shuffled: Vec<pulse_core::Trade> = delayed.iter().map(|&(_, i)| trades[i]).collect();
+
+    let final_rows = |input: &[pulse_core::Trade], max_open_gaps: usize| {
+        let config = AggregatorConfig {
+            late_policy: pulse_core::LatePolicy::Reemit,
+            max_open_gaps,
+            ..AggregatorConfig::default()
+        };
+        let mut agg = Aggregator::new(config).unwrap();
+        let mut rows = BTreeMap::new();
+        let mut keep = |agg: &mut Aggregator| {
+            while let Some(ev) = agg.poll() {
+                if let Event::Window(w) = ev {
+                    let exact = (w.volume, w.buy_volume, w.open, w.high, w.low, w.close);
+                    let derived = (w.vwap.to_bits(), w.avg_price_1_sec.to_bits(), w.signal);
+                    let ids = (w.trade_count, w.first_trade_id, w.last_trade_id);
+                    rows.insert(w.start_ms, (exact, derived, ids));
+                }
+            }
+        };
+        for t in input {
+            agg.handle_trade(*t);
+            keep(&mut agg);
+        }
+        agg.flush();
+        keep(&mut agg);
+        (rows, agg.stats())
+    };
+    let default = AggregatorConfig::default().max_open_gaps;
+    let (ordered, ordered_stats) = final_rows(&trades, default);
+    let (rows, stats) = final_rows(&shuffled, default);
+    assert_eq!(ordered_stats.duplicates, 0);
+    assert_eq!(stats.duplicates, 0, "no real trade is taken for a repeat");
+    assert_eq!(stats.forgotten_ids, 0);
+    assert_eq!(stats.late_uncorrected, 0);
+    // The old limit: forgotten ids, and their trades dropped as repeats.
+    let (_, limited) = final_rows(&shuffled, 1024);
+    assert!(
+        limited.forgotten_ids > 0 && limited.duplicates > 0,
+        "{limited:?}"
+    );
+    assert_eq!(rows.len(), ordered.len());
+    for (start, row) in &ordered {
+        assert_eq!(rows.get(start), Some(row), "window {start}");
+    }
+}

@@ -264,6 +264,13 @@ impl<S: Stage> Pipeline<S> {
     }
 
     async fn run_to_end(&mut self, shutdown: CancellationToken) -> Result<(), PipelineError> {
+        if !self.slots.is_empty() && !self.stage.emits_windows() {
+            let sinks: Vec<&str> = self.slots.iter().map(|s| s.sink.name()).collect();
+            tracing::warn!(
+                ?sinks,
+                "window sinks without an aggregator get no windows; add one with Pipeline::aggregator"
+            );
+        }
         let names = self.trade_sinks.iter().map(|s| s.name());
         let names = names.chain(self.slots.iter().map(|s| s.sink.name()));
         for name in names.chain(self.checkpoints.iter().map(|c| c.store.name())) {
