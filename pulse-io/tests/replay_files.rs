@@ -402,6 +402,81 @@ async fn byte_order_marks_and_unnamed_gzip_lose_nothing() {
     }
 }
 
+/// Files whose names say nothing (no extension, `.log`, `.txt.gz`, `.bin`)
+/// are read by what their first bytes hold; bytes that say nothing are
+/// refused at open, naming the extensions that would.
+#[tokio::test]
+async fn a_file_named_by_nothing_is_read_by_its_content() {
+    let Some(dir) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = dir.join(BTC_USDM);
+    let expected = load_trades(&capture).unwrap();
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(
+        &mut MultiGzDecoder::new(std::fs::File::open(&capture).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+
+    let gzip = tmp.path().join("capture");
+    std::fs::copy(&capture, &gzip).unwrap();
+    let plain = tmp.path().join("capture.log");
+    std::fs::write(&plain, &text).unwrap();
+    let txt_gz = tmp.path().join("capture.txt.gz");
+    std::fs::copy(&capture, &txt_gz).unwrap();
+    let csv_text = dump_csv(&capture, false, true);
+    let csv = tmp.path().join("dump.dat");
+    std::fs::write(&csv, &csv_text).unwrap();
+    let zip_path = tmp.path().join("dumps.bin");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    zip.start_file(
+        "BTCUSDT-aggTrades-2024-08-08.csv",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    zip.write_all(csv_text.as_bytes()).unwrap();
+    zip.finish().unwrap();
+
+    let btc = Symbol::new("BTCUSDT").unwrap();
+    for (path, symbol) in [
+        (&gzip, None),
+        (&plain, None),
+        (&txt_gz, None),
+        (&csv, Some(btc)),
+        (&zip_path, None),
+    ] {
+        let metrics = Metrics::new();
+        let options = ReplayOptions {
+            symbol,
+            ..ReplayOptions::default()
+        };
+        let got = replay_all(path, options, &metrics).await;
+        assert_eq!(got.len(), expected.len(), "{}", path.display());
+        assert_same_trades(&expected, &got);
+        assert_eq!(metrics.rejected_total(), 0, "{}", path.display());
+    }
+
+    // A dump CSV still needs its symbol from somewhere.
+    let open_err = |path: &Path| {
+        open_replay(path, ReplayOptions::default(), Metrics::new())
+            .err()
+            .expect("fails at open")
+            .to_string()
+    };
+    let err = open_err(&csv);
+    assert!(
+        err.to_string().contains("does not name its symbol"),
+        "{err}"
+    );
+    let binary = tmp.path().join("data.bin");
+    std::fs::write(&binary, b"\x00\x01\x02 not a capture").unwrap();
+    let err = open_err(&binary);
+    assert!(
+        err.contains("cannot tell the format of") && err.contains(".jsonl"),
+        "{err}"
+    );
+}
+
 /// Data pulse cannot read is refused by what it is, not read as lines of
 /// binary.
 #[tokio::test]
@@ -493,11 +568,7 @@ async fn unusable_files_fail_at_open() {
             ReplayOptions::default(),
             "Io",
         ),
-        (
-            tmp.path().join("notes.txt"),
-            ReplayOptions::default(),
-            "format",
-        ),
+        (tmp.path().join("notes.txt"), ReplayOptions::default(), "Io"),
         (no_symbol, ReplayOptions::default(), "symbol"),
         (empty_zip, ReplayOptions::default(), "no .csv"),
         (

@@ -170,6 +170,41 @@ fn csv_entries(archive: &ZipArchive<File>) -> Vec<usize> {
     csvs.into_iter().map(|(_, i)| i).collect()
 }
 
+/// The format of a file whose name does not say, from its first bytes: a
+/// zip is a dump archive, gzip is looked into, and text whose first line
+/// starts with `{` is JSONL, other text a dump CSV. `None` when the bytes
+/// do not tell (other compressed data) or cannot be read twice (a pipe).
+pub(crate) fn format_from_content(path: &Path) -> io::Result<Option<ReplayFormat>> {
+    const HEAD: u64 = 4096;
+    if !std::fs::metadata(path)?.is_file() {
+        return Ok(None);
+    }
+    let mut head = Vec::new();
+    File::open(path)?.take(HEAD).read_to_end(&mut head)?;
+    let (gzip, text) = match Content::of(&head) {
+        Content::Text => (false, head),
+        Content::Gzip => {
+            // The head is cut short: keep what inflates before the cut.
+            let mut text = Vec::new();
+            let mut decoder = flate2::read::GzDecoder::new(&head[..]).take(HEAD);
+            let mut chunk = [0u8; 512];
+            while let Ok(n @ 1..) = decoder.read(&mut chunk) {
+                text.extend_from_slice(&chunk[..n]);
+            }
+            (true, text)
+        }
+        Content::Other(kind) if kind.starts_with("a zip") => return Ok(Some(ReplayFormat::Zip)),
+        Content::Other(_) => return Ok(None),
+    };
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    Ok(match first {
+        Some(b'{') | None => Some(ReplayFormat::Jsonl { gzip }),
+        Some(b) if b.is_ascii_alphanumeric() => Some(ReplayFormat::Csv { gzip }),
+        Some(_) => None,
+    })
+}
+
 /// What a text file's first bytes say it holds.
 #[derive(Debug, PartialEq, Eq)]
 enum Content {

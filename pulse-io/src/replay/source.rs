@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::format::{ReplayFormat, symbol_from_file_name};
-use super::lines::Input;
+use super::lines::{Input, format_from_content};
 use super::pace::Pacer;
 use super::reader::{self, Batch, LineFormat, LineParser};
 use super::symbols::SymbolFilter;
@@ -44,7 +44,8 @@ impl Default for ReplayOptions {
 }
 
 /// Opens a replay file, choosing the reader by extension (see
-/// [`ReplayFormat::from_path`]).
+/// [`ReplayFormat::from_path`]), or by the file's first bytes when the name
+/// does not say.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), pulse_io::SourceError> {
@@ -90,11 +91,22 @@ impl ReplaySource {
                 "replay speed must be a positive number, got {speed}"
             )));
         }
-        let format = ReplayFormat::from_path(path).ok_or_else(|| {
-            SourceError::Config(format!(
-                "cannot tell the format of {shown}: expected .jsonl, .jsonl.gz, .csv, .csv.gz or .zip"
-            ))
-        })?;
+        let format = match ReplayFormat::from_path(path) {
+            Some(format) => format,
+            None => {
+                let sniffed = format_from_content(path).map_err(|source| SourceError::Io {
+                    path: shown.clone(),
+                    source,
+                })?;
+                let format = sniffed.ok_or_else(|| {
+                    SourceError::Config(format!(
+                        "cannot tell the format of {shown}: name it .jsonl, .jsonl.gz, .csv, .csv.gz or .zip"
+                    ))
+                })?;
+                tracing::info!(path = %shown, ?format, "the name does not say the format; read from the first bytes");
+                format
+            }
+        };
         let no_symbol = || {
             SourceError::Config(format!(
                 "{shown} does not name its symbol (like BTCUSDT-aggTrades-2024-08-08.csv): give the symbol explicitly (pulse: --symbols ETHUSDT)"
