@@ -145,9 +145,10 @@ pub struct LateTrade {
     pub window_start_ms: i64,
     /// The symbol's watermark when it arrived.
     pub watermark_ms: i64,
-    /// Whether its window is re-emitted with it ([`LatePolicy::Reemit`] and
-    /// within [`AggregatorConfig::late_retention_ms`]). When false the trade
-    /// is in no window row: only the late counts show it.
+    /// Whether its window is re-emitted with it ([`LatePolicy::Reemit`],
+    /// within [`AggregatorConfig::late_retention_ms`], and the window's sums
+    /// still fit). When false the trade is in no window row: only the late
+    /// counts show it.
     pub corrected: bool,
 }
 
@@ -422,17 +423,19 @@ impl Aggregator {
                 && window_end(start, window_ms)
                     > watermark_ms.saturating_sub(config.late_retention_ms);
             self.stats.late_trades += 1;
-            if !corrected {
-                self.stats.late_uncorrected += 1;
-            }
+            let late_at = self.events.len();
             self.events.push_back(Event::Late(LateTrade {
                 trade,
                 window_start_ms: start,
                 watermark_ms,
                 corrected,
             }));
-            if corrected {
-                self.reemit(trade, start);
+            // A window whose sums overflow has no row, so neither has the trade.
+            if !(corrected && self.reemit(trade, start)) {
+                self.stats.late_uncorrected += 1;
+                if let Some(Event::Late(late)) = self.events.get_mut(late_at) {
+                    late.corrected = false;
+                }
             }
             return TradeOutcome::Late;
         }
@@ -671,10 +674,12 @@ impl Aggregator {
         }
     }
 
-    fn reemit(&mut self, trade: Trade, start: i64) {
+    /// Adds a late trade to its kept window and emits it again; false when
+    /// the window came out [`Event::Rejected`] (or was not kept).
+    fn reemit(&mut self, trade: Trade, start: i64) -> bool {
         let window_ms = self.config.window_ms;
         let Some(state) = self.symbols.get_mut(&trade.symbol) else {
-            return;
+            return false;
         };
         let (stats, version) = match state.emitted.get_mut(start) {
             Some((stats, version)) => {
@@ -690,7 +695,8 @@ impl Aggregator {
             }
         };
         let event = stats.close(trade.symbol, start, window_end(start, window_ms), version);
-        if matches!(event, Event::Rejected(_)) {
+        let stored = !matches!(event, Event::Rejected(_));
+        if !stored {
             self.stats.rejected_windows += 1;
         } else if version == 1 {
             self.stats.windows += 1;
@@ -698,5 +704,6 @@ impl Aggregator {
             self.stats.reemitted += 1;
         }
         self.events.push_back(event);
+        stored
     }
 }

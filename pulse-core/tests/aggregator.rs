@@ -509,7 +509,16 @@ fn a_late_trade_into_a_rejected_window_is_rejected_again() {
     a.handle_trade(big(2, 10_200));
     a.handle_trade(trade(btc(), 3, 13_000, "1", "1"));
     a.handle_trade(big(4, 10_300));
-    let rejected: Vec<(u64, &str)> = drain(&mut a)
+    let events = drain(&mut a);
+    let late: Vec<(u64, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Late(l) => Some((l.trade.id, l.corrected)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(late, vec![(4, false)], "its window has no row");
+    let rejected: Vec<(u64, &str)> = events
         .iter()
         .filter_map(|e| match e {
             Event::Rejected(r) => Some((r.version, r.error.reason())),
@@ -518,6 +527,8 @@ fn a_late_trade_into_a_rejected_window_is_rejected_again() {
         .collect();
     assert_eq!(rejected, vec![(1, "decimal_range"), (2, "decimal_range")]);
     assert_eq!(a.stats().rejected_windows, 2);
+    // The late trade is in no row, and says so.
+    assert_eq!(a.stats().late_uncorrected, 1);
 }
 
 /// Times at the ends of `i64` (a hand-built `Trade`; the parsers reject
