@@ -344,6 +344,26 @@ async fn a_5xx_burst_within_the_retry_budget_loses_nothing() {
     );
 }
 
+/// A 200 reply cut short is a failed transfer, not an answer: it is
+/// retried like a 5xx, and the gap is filled.
+#[tokio::test]
+async fn rest_replies_cut_short_are_retried_and_lose_nothing() {
+    let Some(trades) = recorded(BTC_2024_07) else {
+        return;
+    };
+    let fake = FakeBinance::start(trades.clone()).await;
+    let metrics = Metrics::new();
+    let mut source = overflowed(&fake, &metrics).await;
+    fake.fail_rest(RestFault::CutShort, 3);
+    let got = collect_trades(&mut source, trades.len(), WITHIN).await;
+    assert_same_trades(fake.trades(), &got);
+    assert_eq!(fake.stats().rest_faults_served, 3);
+    assert_eq!(
+        total(&fake, |l| metrics.trades_unfilled.get_or_create(l).get()),
+        0
+    );
+}
+
 #[tokio::test]
 async fn a_5xx_burst_beyond_the_retry_budget_is_counted_as_unfilled() {
     let Some(trades) = recorded(BTC_2024_07) else {

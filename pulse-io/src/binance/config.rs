@@ -82,7 +82,8 @@ pub struct BackfillConfig {
     /// Backfills of one gap in a row that bring nothing new, because REST
     /// lags behind the WebSocket or keeps failing, before the gap is left
     /// unfilled and counted. A gap survives `attempts × rounds` failed
-    /// requests in a row.
+    /// requests in a row; the rounds wait out REST lagging the stream by
+    /// about 3 s (backoff doubling from `retry.initial`, 200 ms).
     pub rounds: u32,
     /// A `Retry-After` longer than this (a long 418 ban) makes a backfill
     /// give up instead of waiting.
@@ -112,7 +113,7 @@ impl Default for BackfillConfig {
         BackfillConfig {
             page_limit: 1000,
             attempts: 5,
-            rounds: 3,
+            rounds: 5,
             max_retry_after: Duration::from_secs(120),
             concurrency: 2,
             requests_per_minute: 60,

@@ -35,9 +35,10 @@ impl RestError {
     /// True when the same request may succeed later.
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
-            RestError::RateLimited { .. } | RestError::Transport(_) => true,
+            // A reply unreadable as a whole is a cut or garbled transfer
+            // (a proxy's error page under 200), not an answer.
+            RestError::RateLimited { .. } | RestError::Transport(_) | RestError::Payload(_) => true,
             RestError::Status { status, .. } => *status >= 500,
-            RestError::Payload(_) => false,
         }
     }
 }

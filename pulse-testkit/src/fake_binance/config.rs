@@ -75,6 +75,9 @@ pub enum RestFault {
     },
     /// HTTP 503 with Binance's "service unavailable" body.
     Unavailable,
+    /// HTTP 200 with a body cut short, as a proxy that dropped the
+    /// connection mid-reply leaves it.
+    CutShort,
 }
 
 /// Counters a test can assert on.
