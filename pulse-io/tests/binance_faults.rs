@@ -175,17 +175,19 @@ async fn pings_are_answered_and_keep_the_connection() {
 }
 
 #[tokio::test]
-async fn malformed_frames_are_counted_and_skipped() {
+async fn malformed_frames_and_strangers_trades_are_counted_and_skipped() {
     let Some((trades, fake, metrics, mut source)) = altcoins_source().await else {
         return;
     };
     fake.schedule(100, Fault::Malformed);
     fake.schedule(300, Fault::Malformed);
+    fake.schedule(400, Fault::Stranger);
     let got = collect_trades(&mut source, trades.len(), WITHIN).await;
     assert_same_trades(fake.trades(), &got);
     let text = metrics.encode();
     for line in [
         "pulse_frames_rejected_total{reason=\"json\"} 2",
+        "pulse_frames_rejected_total{reason=\"not_subscribed\"} 1",
         "pulse_frames_rejected_total{reason=\"binary\"} 0",
         "pulse_frames_rejected_total{reason=\"decimal\"} 0",
     ] {

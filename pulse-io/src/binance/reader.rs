@@ -3,6 +3,7 @@
 //! reconnects with backoff, and replaces the connection before
 //! Binance's 24 h cut-off with an overlap so no trade falls between.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,9 @@ use pulse_core::Shard;
 const LOGGED_REJECTS: u64 = 10;
 /// The `frames_rejected` reason of a binary frame, which Binance never sends.
 pub(crate) const BINARY_FRAME: &str = "binary";
+/// The `frames_rejected` reason of a trade of a symbol the connection was
+/// not subscribed to: a server or proxy mixing streams up.
+pub(crate) const NOT_SUBSCRIBED: &str = "not_subscribed";
 /// A connection that lived this long was healthy: the next failure starts
 /// the reconnect delays over. One that dies sooner (a server that accepts
 /// and then drops every connection) keeps them growing.
@@ -47,6 +51,8 @@ pub(crate) enum ShardEvent {
 #[derive(Debug)]
 pub(crate) struct ShardReader {
     pub(crate) shard: Shard,
+    /// The shard's symbols, to look each trade up in.
+    pub(crate) followed: HashSet<Symbol>,
     pub(crate) config: Arc<BinanceConfig>,
     pub(crate) tls: Arc<rustls::ClientConfig>,
     pub(crate) inbox: Arc<Inbox>,
@@ -292,7 +298,16 @@ impl ShardReader {
 
     fn on_text(&mut self, bytes: &[u8]) {
         match parse_frame(bytes) {
-            Ok(Frame::Trade(trade)) => self.inbox.push(trade),
+            Ok(Frame::Trade(trade)) if self.followed.contains(&trade.symbol) => {
+                self.inbox.push(trade)
+            }
+            Ok(Frame::Trade(trade)) => {
+                let error = format!(
+                    "trade of {}, which this connection does not follow",
+                    trade.symbol
+                );
+                self.reject(NOT_SUBSCRIBED, &error);
+            }
             Ok(Frame::Ack { .. }) => {}
             Err(e) => self.reject(e.reason(), &e.to_string()),
         }

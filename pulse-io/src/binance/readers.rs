@@ -98,6 +98,7 @@ impl Readers {
         );
         let parts = &self.parts;
         ShardReader {
+            followed: shard.symbols.iter().copied().collect(),
             shard,
             config: parts.config.clone(),
             tls: parts.tls.clone(),

@@ -16,7 +16,7 @@ use super::backfill;
 use super::config::BinanceConfig;
 use super::connect::tls_config;
 use super::inbox::Inbox;
-use super::reader::{BINARY_FRAME, ShardEvent, connect_at_startup};
+use super::reader::{BINARY_FRAME, NOT_SUBSCRIBED, ShardEvent, connect_at_startup};
 use super::readers::{ReaderParts, Readers};
 use super::relist::{Change, Relisting, Switch, short_list};
 use super::rest::RestClient;
@@ -72,7 +72,7 @@ impl BinanceSource {
     pub async fn connect(mut config: BinanceConfig, metrics: Metrics) -> Result<Self, SourceError> {
         config.validate()?;
         metrics.init_rejected(ParseError::REASONS);
-        metrics.init_rejected(&[BINARY_FRAME]);
+        metrics.init_rejected(&[BINARY_FRAME, NOT_SUBSCRIBED]);
         if config.symbols.is_empty() {
             config.symbols = super::resolve_all_perpetuals(&config).await?;
         }

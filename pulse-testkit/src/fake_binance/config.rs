@@ -56,6 +56,9 @@ pub enum Fault {
     Ping,
     /// Sends a text frame that is not JSON, then carries on.
     Malformed,
+    /// Sends a well-formed trade of a symbol nobody subscribed to
+    /// (`ZZZUSDT`), as a proxy mixing streams up would.
+    Stranger,
 }
 
 /// A canned REST reply served instead of data, see

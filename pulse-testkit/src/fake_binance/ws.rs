@@ -99,6 +99,14 @@ async fn serve(tcp: TcpStream, shared: Arc<Shared>, cancel: CancellationToken) {
                         break;
                     }
                 }
+                Some(Command::Fault(Fault::Stranger)) => {
+                    let stranger = Message::text(
+                        r#"{"stream":"zzzusdt@aggTrade","data":{"e":"aggTrade","E":1617580800001,"a":7,"s":"ZZZUSDT","p":"1.5","q":"2","f":7,"l":7,"T":1617580800000,"m":false}}"#,
+                    );
+                    if ws.send(stranger).await.is_err() {
+                        break;
+                    }
+                }
                 Some(Command::Fault(Fault::Ping)) => {
                     shared.counters.pings_sent.fetch_add(1, Ordering::SeqCst);
                     if ws.send(Message::Ping(Bytes::from_static(b"fake-binance"))).await.is_err() {
