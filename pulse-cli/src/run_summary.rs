@@ -20,7 +20,7 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
         }
     };
     format!(
-        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}{}{}",
+        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}{}{}{}",
         summary.trades + source.duplicates,
         summary.windows - summary.reemitted,
         busiest(summary),
@@ -33,6 +33,10 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
         some(
             source.held,
             "held behind gaps at the stop (backfill had not filled them), in no window"
+        ),
+        some(
+            source.missing,
+            "missing ids not backfilled by the stop, in no window"
         ),
         some(source.rejected, "malformed skipped"),
         some(
@@ -99,6 +103,7 @@ mod tests {
         backfilled: 0,
         unfilled: 0,
         held: 0,
+        missing: 0,
     };
 
     fn summary(counts: &[(&str, u64)]) -> PipelineSummary {
@@ -167,6 +172,7 @@ mod tests {
             backfilled: 173,
             unfilled: 2,
             held: 9,
+            missing: 15,
             ..NONE
         };
         let mut repaired = summary(&[("BTCUSDT", 2)]);
@@ -176,7 +182,8 @@ mod tests {
             live,
             "1032 trades → 2 windows (BTCUSDT 2) in 0.0 s; 0 late, 33 duplicates, 5 gaps, \
              173 backfilled over REST, 2 lost (backfill could not recover them), 9 held behind \
-             gaps at the stop (backfill had not filled them), in no window",
+             gaps at the stop (backfill had not filled them), in no window, 15 missing ids not \
+             backfilled by the stop, in no window",
         );
     }
 

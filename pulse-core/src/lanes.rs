@@ -531,6 +531,12 @@ impl Lanes {
         self.ready.len() + self.lanes.values().map(|l| l.held.len()).sum::<usize>()
     }
 
+    /// Trade ids known to be missing and not backfilled yet, all symbols:
+    /// below held trades, or evicted from the queue unseen.
+    pub fn missing(&self) -> u64 {
+        self.lanes.values().map(Lane::missing).sum()
+    }
+
     /// Returns true when the trade was new.
     fn accept(&mut self, trade: Trade) -> bool {
         let symbol = trade.symbol;
@@ -612,6 +618,20 @@ impl Lane {
             next += 1;
         }
         self.next = Some(next);
+    }
+
+    /// How many ids from `next` up to the highest held or evicted one are
+    /// not held: every held trade lies at or above `next`.
+    fn missing(&self) -> u64 {
+        let (Some(next), Some(top)) = (
+            self.next,
+            self.held.keys().next_back().copied().max(self.want_until),
+        ) else {
+            return 0;
+        };
+        (top + 1)
+            .saturating_sub(next)
+            .saturating_sub(self.held.len() as u64)
     }
 
     /// The highest id known to be missing.
@@ -717,7 +737,7 @@ mod tests {
             lanes.live(t(id));
         }
         assert_eq!(ids(&mut lanes), vec![1, 2]);
-        assert_eq!(lanes.held(), 2);
+        assert_eq!((lanes.held(), lanes.missing()), (2, 3));
         assert_eq!(lanes.holding().collect::<Vec<_>>(), [t(1).symbol]);
         let req = lanes.poll_backfill().unwrap();
         assert_eq!((req.from_id, req.until, req.round), (3, Some(5), 0));
@@ -728,7 +748,9 @@ mod tests {
         );
         lanes.live(t(8));
         lanes.backfilled(req, outcome(&[3, 4, 5, 6], Some(6), None));
+        assert_eq!(lanes.missing(), 0);
         assert_eq!(ids(&mut lanes), vec![3, 4, 5, 6, 7, 8]);
+        assert_eq!(lanes.held(), 0);
         assert_eq!(lanes.holding().count(), 0, "the gap is closed");
         assert_eq!(lanes.stats().gaps, 1);
         assert_eq!(lanes.stats().backfilled, 3);

@@ -8,6 +8,7 @@
 //! - sources: `frames_rejected`, `queue_dropped`, `gaps` (found on the wire),
 //!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connect_failures`,
 //!   `silent_connections`, `connections`, `symbols_followed`, `trades_held`,
+//!   `trades_missing`,
 //!   `symbol_list_failures`, `resume_ahead`;
 //! - `pulse produce`'s start-up scan of the topic: `resume_not_found`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
@@ -166,6 +167,9 @@ pub struct Metrics {
     /// Trades a live source holds behind id gaps until REST backfill fills
     /// them; handed on in id order then.
     pub trades_held: Gauge,
+    /// Trade ids a live source knows are missing (the holes trades are held
+    /// behind, or evicted unseen) until REST backfill fills or gives them up.
+    pub trades_missing: Gauge,
     /// Failed re-reads of the symbol list of `--symbols ALL`; the symbols
     /// followed stay as they were until a retry succeeds.
     pub symbol_list_failures: Counter,
@@ -228,6 +232,9 @@ pub struct SourceTotals {
     pub unfilled: u64,
     /// Trades held behind id gaps now (at the end of a run: never handed on).
     pub held: u64,
+    /// Trade ids known missing now, not backfilled (at the end of a run:
+    /// in no window).
+    pub missing: u64,
 }
 
 impl Default for Metrics {
@@ -301,6 +308,10 @@ impl Metrics {
             trades_held: r.add(
                 "trades_held",
                 "Trades held behind id gaps until REST backfill fills them",
+            ),
+            trades_missing: r.add(
+                "trades_missing",
+                "Trade ids known missing behind id gaps until REST backfill fills or gives them up",
             ),
             symbol_list_failures: r.add(
                 "symbol_list_failures",
@@ -492,6 +503,7 @@ impl Metrics {
             backfilled: self.source_backfilled_total.get(),
             unfilled: self.source_unfilled_total.get(),
             held: u64::try_from(self.trades_held.get()).unwrap_or(0),
+            missing: u64::try_from(self.trades_missing.get()).unwrap_or(0),
         }
     }
 }

@@ -117,8 +117,9 @@ async fn rate_limits_during_backfill_are_waited_out() {
 }
 
 /// While backfill waits, the live trades after the gap are held: the
-/// `trades_held` gauge shows them (and a stop then would report them), and
-/// it is back at 0 once they are handed on.
+/// `trades_held` gauge shows them and `trades_missing` the ids they wait
+/// for (a stop then would report both), and both are back at 0 once the
+/// trades are handed on.
 #[tokio::test]
 async fn trades_held_behind_a_gap_are_shown_until_backfill_fills_it() {
     let Some(trades) = recorded(ALTCOINS) else {
@@ -136,15 +137,22 @@ async fn trades_held_behind_a_gap_are_shown_until_backfill_fills_it() {
         1,
     );
     fake.schedule(200, Fault::Disconnect);
-    let mut most_held = 0;
+    let (mut most_held, mut most_missing) = (0, 0);
     let got = read_while(&mut source, |got| {
-        most_held = most_held.max(metrics.source_totals().held);
+        let totals = metrics.source_totals();
+        most_held = most_held.max(totals.held);
+        most_missing = most_missing.max(totals.missing);
         got.len() < trades.len()
     })
     .await;
     assert_same_trades(fake.trades(), &got);
     assert!(most_held > 0, "trades were held while backfill waited");
+    assert!(
+        most_missing > 0,
+        "the ids they wait for were counted missing"
+    );
     assert_eq!(metrics.source_totals().held, 0);
+    assert_eq!(metrics.source_totals().missing, 0);
 }
 
 #[tokio::test]

@@ -194,6 +194,14 @@ impl BinanceSource {
     }
 
     /// What the lanes saw, as metrics and logs.
+    /// Trades held behind id gaps, and ids missing under them, for the
+    /// gauges (and the exit summary).
+    fn set_backlog_gauges(&self) {
+        self.metrics.trades_held.set(gauge_value(self.lanes.held()));
+        let missing = i64::try_from(self.lanes.missing()).unwrap_or(i64::MAX);
+        self.metrics.trades_missing.set(missing);
+    }
+
     fn record_lane_events(&mut self) {
         let metrics = &self.metrics;
         while let Some(event) = self.lanes.poll_event() {
@@ -407,17 +415,20 @@ impl BinanceSource {
     }
 }
 
-/// Trades still held at the stop are never handed on: say so, and leave
-/// the final count in `trades_held` for the exit summary.
+/// Trades still held at the stop are never handed on, and the missing ones
+/// never fetched: say so, and leave the final counts in `trades_held` and
+/// `trades_missing` for the exit summary.
 impl Drop for BinanceSource {
     fn drop(&mut self) {
-        let held = self.lanes.held();
-        self.metrics.trades_held.set(gauge_value(held));
-        if held > 0 {
+        self.set_backlog_gauges();
+        let (held, missing) = (self.lanes.held(), self.lanes.missing());
+        if held > 0 || missing > 0 {
             tracing::warn!(
-                trades = held,
-                "stopped with trades held behind id gaps that REST backfill had not filled yet: \
-                 they were not handed on (pulse produce backfills them on its next start)"
+                held,
+                missing,
+                "stopped with id gaps that REST backfill had not filled yet: the missing trades \
+                 were not fetched and those held behind them not handed on \
+                 (pulse produce backfills them on its next start)"
             );
         }
     }
@@ -434,7 +445,7 @@ impl TradeSource for BinanceSource {
             self.pump()?;
             self.record_lane_events();
             self.lanes.drain_ready(out);
-            self.metrics.trades_held.set(gauge_value(self.lanes.held()));
+            self.set_backlog_gauges();
             if out.len() > before {
                 return Ok(true);
             }
