@@ -25,6 +25,10 @@ pub struct BackfillRequest {
     /// Earlier rounds for the same hole that brought nothing; each should
     /// wait a little longer first.
     pub round: u32,
+    /// Set when the lane knows no id yet (see [`Lanes::reconnected`]): the
+    /// first page asks for trades from this trade time on (Binance's clock,
+    /// ms) instead of from `from_id`.
+    pub from_time_ms: Option<i64>,
 }
 
 /// What a backfill brought back.
@@ -177,6 +181,10 @@ struct Lane {
     in_flight: bool,
     /// Rounds in a row that left the hole open and brought nothing.
     rounds: u32,
+    /// No trade seen before a reconnect, so no id to backfill from: trades
+    /// from this trade time on may have been missed. Live trades are held
+    /// until a backfill by time has found where the lane starts.
+    anchor: Option<i64>,
 }
 
 impl Lanes {
@@ -310,12 +318,23 @@ impl Lanes {
     /// The connection carrying `symbols` was replaced after a failure. A
     /// busy symbol's next trade shows any gap; call
     /// [`Lanes::catch_up_quiet`] a little later for the others.
-    pub fn reconnected(&mut self, symbols: &[Symbol]) {
-        for symbol in symbols {
-            if let Some(lane) = self.lanes.get_mut(symbol)
-                && lane.next.is_some()
-            {
-                lane.quiet_since_reconnect = true;
+    ///
+    /// A symbol with no trade yet has no id to show a gap from. Given
+    /// `missed_since_ms`, a trade time (Binance's clock) up to which the old
+    /// connection delivered everything, its trades from then on are fetched
+    /// by time, and its live trades held until that answer; without it they
+    /// cannot be looked for.
+    pub fn reconnected(&mut self, symbols: &[Symbol], missed_since_ms: Option<i64>) {
+        for &symbol in symbols {
+            match self.lanes.get_mut(&symbol) {
+                Some(lane) if lane.next.is_some() => lane.quiet_since_reconnect = true,
+                _ => {
+                    if let Some(since) = missed_since_ms {
+                        let lane = self.lane(symbol);
+                        lane.anchor = Some(lane.anchor.map_or(since, |a| a.min(since)));
+                        lane.quiet_since_reconnect = true;
+                    }
+                }
             }
         }
     }
@@ -347,6 +366,23 @@ impl Lanes {
             if lane.in_flight {
                 return None;
             }
+            if let Some(since) = lane.anchor {
+                // Asked once a live trade waits, or blindly when the
+                // catch-up after the reconnect is due.
+                let head = lane.held.keys().next().copied();
+                if head.is_none() && !lane.want_catch_up {
+                    return None;
+                }
+                lane.want_catch_up = false;
+                lane.in_flight = true;
+                return Some(BackfillRequest {
+                    symbol,
+                    from_id: 0,
+                    until: head.and_then(|h| h.checked_sub(1)),
+                    round: lane.rounds,
+                    from_time_ms: Some(since),
+                });
+            }
             let next = lane.next?;
             if lane.want_until.is_some_and(|w| w < next) {
                 lane.want_until = None;
@@ -374,6 +410,7 @@ impl Lanes {
                 from_id: next,
                 until,
                 round: lane.rounds,
+                from_time_ms: None,
             };
             lane.want_catch_up = false;
             lane.in_flight = true;
@@ -385,6 +422,23 @@ impl Lanes {
     pub fn backfilled(&mut self, request: BackfillRequest, outcome: BackfillOutcome) {
         let symbol = request.symbol;
         self.lane(symbol).in_flight = false;
+        let mut live = Vec::new();
+        if request.from_time_ms.is_some() {
+            match self.anchored(symbol, &outcome) {
+                Anchoring::Found(held) => live = held,
+                Anchoring::Again => {
+                    if let Some(failure) = outcome.failure {
+                        self.events.push_back(LaneEvent::BackfillFailed {
+                            symbol,
+                            from_id: 0,
+                            failure,
+                            retrying: true,
+                        });
+                    }
+                    return;
+                }
+            }
+        }
         // The lane moved past the request's start meanwhile (a hole was given
         // up): what it brings is old news, and no reason to count a round.
         let superseded = self
@@ -399,6 +453,11 @@ impl Lanes {
             if self.accept(trade) {
                 accepted += 1;
             }
+        }
+        // Live trades held while the lane looked for its start: after the
+        // older ones found, and not counted as backfilled.
+        for trade in live {
+            self.accept(trade);
         }
         progress |= accepted > 0;
         if accepted > 0 {
@@ -562,10 +621,49 @@ impl Lanes {
             SequenceOutcome::First | SequenceOutcome::Next | SequenceOutcome::Filled => {}
         }
         let lane = self.lanes.get_mut(&symbol).expect("lane exists");
-        lane.next.get_or_insert(trade.id);
+        if lane.anchor.is_none() {
+            lane.next.get_or_insert(trade.id);
+        }
         lane.held.insert(trade.id, trade);
         lane.release(&mut self.ready);
         true
+    }
+
+    /// The answer to a backfill by time: where the anchored lane starts.
+    /// The lane starts at the first trade found, or at the first held one
+    /// when REST listed none; what is between them is a hole like any other.
+    /// A failure that may pass is asked again, a bounded number of rounds;
+    /// after those, or a final failure, the lane starts at its first held
+    /// trade and what REST could not tell is not known to be missing.
+    fn anchored(&mut self, symbol: Symbol, outcome: &BackfillOutcome) -> Anchoring {
+        let max_rounds = self.max_rounds;
+        let lane = self.lane(symbol);
+        if lane.anchor.is_none() {
+            // Started meanwhile (the lane was reset): nothing to anchor.
+            return Anchoring::Found(Vec::new());
+        }
+        let found = outcome.trades.iter().map(|t| t.id).min();
+        let failed = outcome.failure.is_some() && found.is_none();
+        let final_failure = matches!(outcome.failure, Some(BackfillFailure::Final(_)));
+        if failed && !final_failure && lane.rounds + 1 < max_rounds {
+            lane.rounds += 1;
+            lane.want_catch_up = true;
+            return Anchoring::Again;
+        }
+        lane.anchor = None;
+        lane.rounds = 0;
+        let head = lane.held.keys().next().copied();
+        // `next` is set only by trades evicted unseen meanwhile.
+        let start = [found, head, lane.next].into_iter().flatten().min();
+        lane.next = start;
+        // The sequence starts over just before the start: held trades go
+        // through it again, after the found ones, and what lies between
+        // shows as a gap.
+        lane.seq = Sequence::new(DEFAULT_MAX_OPEN_GAPS);
+        if let Some(before) = start.and_then(|s| s.checked_sub(1)) {
+            lane.seq.resume_after(before);
+        }
+        Anchoring::Found(std::mem::take(&mut lane.held).into_values().collect())
     }
 
     /// Gives up on `hole`: counts it and hands out what waited behind it.
@@ -591,6 +689,15 @@ impl Lanes {
     }
 }
 
+/// What a backfill by time settled.
+enum Anchoring {
+    /// The lane has a start (or none is to be had): go on as for any
+    /// backfill, then hand these held live trades back in.
+    Found(Vec<Trade>),
+    /// Nothing yet: asked again.
+    Again,
+}
+
 impl Lane {
     fn new() -> Self {
         Lane {
@@ -604,6 +711,7 @@ impl Lane {
             resumed: None,
             in_flight: false,
             rounds: 0,
+            anchor: None,
         }
     }
 
@@ -948,7 +1056,7 @@ mod tests {
     fn an_unreadable_last_trade_of_a_catch_up_is_given_up_at_once() {
         let mut lanes = Lanes::new(3);
         lanes.live(t(1));
-        lanes.reconnected(&[btc()]);
+        lanes.reconnected(&[btc()], None);
         lanes.catch_up_quiet(&[btc()]);
         let req = lanes.poll_backfill().unwrap();
         assert_eq!(req.until, None);
@@ -969,7 +1077,7 @@ mod tests {
         let mut lanes = Lanes::new(3);
         lanes.live(t(1));
         assert_eq!(lanes.holding().count(), 0);
-        lanes.reconnected(&[btc()]);
+        lanes.reconnected(&[btc()], None);
         assert_eq!(lanes.holding().collect::<Vec<_>>(), [btc()], "quiet");
         lanes.catch_up_quiet(&[btc()]);
         assert_eq!(lanes.holding().count(), 1, "catch-up wanted");
@@ -980,7 +1088,7 @@ mod tests {
         assert_eq!(ids(&mut lanes), vec![1, 2, 3]);
 
         // A live trade after the reconnect shows any gap itself.
-        lanes.reconnected(&[btc()]);
+        lanes.reconnected(&[btc()], None);
         lanes.live(t(4));
         assert_eq!(lanes.holding().count(), 0);
     }
@@ -989,7 +1097,7 @@ mod tests {
     fn a_catch_up_that_failed_for_now_is_asked_again() {
         let mut lanes = Lanes::new(2);
         lanes.live(t(1));
-        lanes.reconnected(&[btc()]);
+        lanes.reconnected(&[btc()], None);
         lanes.catch_up_quiet(&[btc()]);
         let req = lanes.poll_backfill().unwrap();
         lanes.backfilled(req, transient(&[], None));
@@ -1066,7 +1174,7 @@ mod tests {
         lanes.live(t(11));
         lanes.live(t(12));
         // A reconnect replays recent ids.
-        lanes.reconnected(&[btc()]);
+        lanes.reconnected(&[btc()], None);
         lanes.live(t(11));
         lanes.live(t(12));
         lanes.live(t(13));
@@ -1119,7 +1227,7 @@ mod tests {
         // REST lists past the bound; only what was kept counts as listed.
         lanes.backfilled(req, outcome(&[11, 12, 13], Some(13), None));
         assert_eq!(ids(&mut lanes), vec![11, 12, 13]);
-        lanes.reconnected(&[btc()]);
+        lanes.reconnected(&[btc()], None);
         lanes.catch_up_quiet(&[btc()]);
         assert_eq!(lanes.poll_backfill(), None, "the bound is used up");
         // The first live trade gives up everything before it.
@@ -1185,7 +1293,7 @@ mod tests {
         });
         let unseen = Symbol::new("BNBUSDT").unwrap();
         let all = [btc(), eth, unseen];
-        lanes.reconnected(&all);
+        lanes.reconnected(&all, None);
         // ETH trades again after the reconnect: its sequence shows any gap.
         lanes.live(Trade {
             symbol: eth,
@@ -1238,5 +1346,83 @@ mod tests {
         assert_eq!(ids(&mut lanes), vec![40, 41]);
         assert_eq!(lanes.poll_backfill(), None);
         assert_eq!(lanes.stats().gaps, 1, "only the first hole");
+    }
+
+    /// A symbol that had not traded before a reconnect: its first live
+    /// trade waits while the trades since the connection failed are
+    /// fetched by time, then all go out in id order; what REST did not
+    /// list between the two is a hole like any other.
+    #[test]
+    fn a_symbol_without_trades_before_a_reconnect_is_looked_up_by_time() {
+        let mut lanes = Lanes::new(3);
+        lanes.reconnected(&[btc()], Some(1_000));
+        lanes.live(t(50));
+        assert_eq!(ids(&mut lanes), Vec::<u64>::new(), "held until anchored");
+        assert_eq!(lanes.holding().count(), 1);
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!(
+            (req.from_time_ms, req.until, req.round),
+            (Some(1_000), Some(49), 0)
+        );
+        lanes.live(t(51));
+        lanes.backfilled(req, outcome(&[40, 41], Some(41), None));
+        assert_eq!(ids(&mut lanes), vec![40, 41]);
+        assert_eq!(lanes.missing(), 8);
+        // 42..=49 are asked for by id, as for any gap.
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!(
+            (req.from_id, req.until, req.from_time_ms),
+            (42, Some(49), None)
+        );
+        let rest: Vec<u64> = (42..=49).collect();
+        lanes.backfilled(req, outcome(&rest, Some(49), None));
+        assert_eq!(ids(&mut lanes), (42..=51).collect::<Vec<_>>());
+        assert_eq!(lanes.stats().backfilled, 10, "live trades are not counted");
+        assert_eq!(lanes.holding().count(), 0);
+    }
+
+    /// Quiet after the reconnect too: the catch-up asks by time; an empty
+    /// answer, or a lane with no time to ask from, starts at the next live
+    /// trade.
+    #[test]
+    fn a_quiet_symbol_without_trades_is_caught_up_by_time() {
+        let mut lanes = Lanes::new(3);
+        let eth = Symbol::new("ETHUSDT").unwrap();
+        lanes.reconnected(&[btc()], Some(1_000));
+        lanes.reconnected(&[eth], None);
+        assert_eq!(
+            lanes.poll_backfill(),
+            None,
+            "not before the catch-up is due"
+        );
+        lanes.catch_up_quiet(&[btc(), eth]);
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!(
+            (req.symbol, req.from_time_ms, req.until),
+            (btc(), Some(1_000), None)
+        );
+        assert_eq!(lanes.poll_backfill(), None, "nothing to ask for ETH");
+        lanes.backfilled(req, outcome(&[], None, None));
+        lanes.live(t(7));
+        assert_eq!(ids(&mut lanes), vec![7]);
+
+        // A failure that may pass is asked again, then given up quietly.
+        lanes.reconnected(&[eth], Some(2_000));
+        lanes.catch_up_quiet(&[eth]);
+        for round in 0..3 {
+            let req = lanes.poll_backfill().unwrap();
+            assert_eq!((req.symbol, req.round), (eth, round));
+            let failed = BackfillOutcome {
+                failure: Some(BackfillFailure::Transient("503".into())),
+                ..BackfillOutcome::default()
+            };
+            lanes.backfilled(req, failed);
+        }
+        assert_eq!(lanes.poll_backfill(), None);
+        lanes.live(Trade {
+            symbol: eth,
+            ..t(9)
+        });
+        assert_eq!(ids(&mut lanes), vec![9]);
     }
 }

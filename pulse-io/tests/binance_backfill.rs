@@ -155,6 +155,43 @@ async fn trades_held_behind_a_gap_are_shown_until_backfill_fills_it() {
     assert_eq!(metrics.source_totals().missing, 0);
 }
 
+/// A symbol that first trades while the connection is down has no id to
+/// show the gap from: its trades since the last one the shard delivered
+/// are looked up by time, and none is lost.
+#[tokio::test]
+async fn a_symbol_first_trading_during_a_reconnect_loses_nothing() {
+    let Some(recorded_trades) = recorded(ALTCOINS) else {
+        return;
+    };
+    const CUT: usize = 200;
+    // One symbol trades only from the disconnect on.
+    let late = recorded_trades[CUT + 1].symbol;
+    let trades: Vec<Trade> = recorded_trades
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| t.symbol != late || *i > CUT)
+        .map(|(_, t)| *t)
+        .collect();
+    let first_late = trades.iter().position(|t| t.symbol == late).unwrap();
+    let fake = paced_fake(trades.clone(), 1000).await;
+    let metrics = Metrics::new();
+    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
+        .await
+        .expect("connect");
+    fake.schedule(first_late, Fault::Disconnect);
+    let got = read_while(&mut source, |got| got.len() < trades.len()).await;
+    assert_same_trades(fake.trades(), &got);
+    let backfilled = metrics
+        .trades_backfilled
+        .get_or_create(&Metrics::symbol(late.as_str()))
+        .get();
+    assert!(backfilled > 0, "{late}'s first trades came over REST");
+    assert_eq!(
+        total(&fake, |l| metrics.trades_unfilled.get_or_create(l).get()),
+        0
+    );
+}
+
 #[tokio::test]
 async fn a_long_ban_leaves_the_gap_unfilled_and_counted() {
     let Some(trades) = recorded(ALTCOINS) else {

@@ -6,8 +6,8 @@ use super::config::BackfillConfig;
 use super::rest::{RestClient, RestError};
 use crate::{Metrics, RetryPolicy};
 
-/// Pages from `req.from_id` until `req.until` is reached or a page comes
-/// back short. Transient failures are retried with backoff, rate limits are
+/// Pages from `req.from_id` (or from `req.from_time_ms`) until `req.until`
+/// is reached or a page comes back short. Transient failures are retried with backoff, rate limits are
 /// waited out (by the client), and anything else ends the backfill with
 /// what it has. A failure says whether the lanes should keep the gap open
 /// ([`BackfillFailure::Transient`]) or give it up. Entries of a page that
@@ -32,12 +32,19 @@ pub(crate) async fn run(
     let symbol = req.symbol;
     let mut outcome = BackfillOutcome::default();
     let mut from = req.from_id;
+    // A lane with no id yet asks by time first; pages after go by id.
+    let mut since = req.from_time_ms;
     let mut failures = 0;
     loop {
-        match rest.agg_trades(symbol, from, config.page_limit).await {
+        let page = match since {
+            Some(ms) => rest.agg_trades_since(symbol, ms, config.page_limit).await,
+            None => rest.agg_trades(symbol, from, config.page_limit).await,
+        };
+        match page {
             Ok(page) => {
                 failures = 0;
                 delays.reset();
+                since = None;
                 let full = page.len() >= config.page_limit as usize;
                 let Some(highest) = page.highest_id().filter(|&h| h >= from) else {
                     return outcome;

@@ -42,7 +42,13 @@ pub(crate) enum ShardEvent {
     Disconnected(usize),
     /// The connection of the shard with this index, for these symbols, was
     /// replaced after a failure.
-    Reconnected(usize, Vec<Symbol>),
+    Reconnected {
+        index: usize,
+        symbols: Vec<Symbol>,
+        /// The latest trade time the shard delivered, if any: trades up to
+        /// about then came through.
+        delivered_until_ms: Option<i64>,
+    },
     /// The shard with this index, started while running, has connected.
     Connected(usize),
 }
@@ -60,6 +66,8 @@ pub(crate) struct ShardReader {
     pub(crate) metrics: Metrics,
     pub(crate) cancel: CancellationToken,
     pub(crate) rejected: u64,
+    /// The latest trade time delivered, over every connection so far.
+    pub(crate) delivered_until_ms: Option<i64>,
     /// Reconnect delays, kept across connections (see [`HEALTHY_FOR`]).
     pub(crate) backoff: Backoff,
 }
@@ -219,10 +227,7 @@ impl ShardReader {
         let _ = self.events.send(ShardEvent::Disconnected(self.shard.index));
         let ws = self.reconnect().await?;
         self.metrics.reconnects.inc();
-        let _ = self.events.send(ShardEvent::Reconnected(
-            self.shard.index,
-            self.shard.symbols.clone(),
-        ));
+        self.send_reconnected();
         tracing::info!(
             shard = self.shard.index,
             "reconnected to Binance; backfilling what was missed"
@@ -299,6 +304,9 @@ impl ShardReader {
     fn on_text(&mut self, bytes: &[u8]) {
         match parse_frame(bytes) {
             Ok(Frame::Trade(trade)) if self.followed.contains(&trade.symbol) => {
+                let time = trade.trade_time_ms;
+                self.delivered_until_ms =
+                    Some(self.delivered_until_ms.map_or(time, |t| t.max(time)));
                 self.inbox.push(trade)
             }
             Ok(Frame::Trade(trade)) => {
@@ -311,6 +319,14 @@ impl ShardReader {
             Ok(Frame::Ack { .. }) => {}
             Err(e) => self.reject(e.reason(), &e.to_string()),
         }
+    }
+
+    fn send_reconnected(&self) {
+        let _ = self.events.send(ShardEvent::Reconnected {
+            index: self.shard.index,
+            symbols: self.shard.symbols.clone(),
+            delivered_until_ms: self.delivered_until_ms,
+        });
     }
 
     fn reject(&mut self, reason: &str, error: &str) {
@@ -419,10 +435,7 @@ impl ShardReader {
             let _ = tokio::time::timeout(Duration::from_secs(1), old.ws.close(None)).await;
         } else {
             // Trades may have fallen between the two: have quiet symbols checked.
-            let _ = self.events.send(ShardEvent::Reconnected(
-                self.shard.index,
-                self.shard.symbols.clone(),
-            ));
+            self.send_reconnected();
         }
         tracing::info!(shard = self.shard.index, "connection replaced");
         Some(new)

@@ -107,6 +107,7 @@ impl Readers {
             metrics: parts.metrics.clone(),
             cancel: stop,
             rejected: 0,
+            delivered_until_ms: None,
             backoff: parts.config.retry.delays(),
         }
     }

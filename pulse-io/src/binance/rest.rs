@@ -91,6 +91,24 @@ impl RestClient {
         Ok(pulse_core::parse_agg_trades(&body, symbol)?)
     }
 
+    /// Up to `limit` aggTrades of `symbol` from trade time `from_ms` on
+    /// (Binance's clock), oldest first: where a symbol with no id known yet
+    /// starts. `startTime` alone, without `endTime`, has no one-hour limit.
+    pub(crate) async fn agg_trades_since(
+        &self,
+        symbol: Symbol,
+        from_ms: i64,
+        limit: u32,
+    ) -> Result<AggTradesPage, RestError> {
+        let url = format!(
+            "{}/aggTrades?symbol={symbol}&startTime={}&limit={limit}",
+            self.api,
+            from_ms.max(0)
+        );
+        let body = self.get(&url).await?;
+        Ok(pulse_core::parse_agg_trades(&body, symbol)?)
+    }
+
     /// The perpetuals trading now, from `exchangeInfo` (weight 1).
     pub(crate) async fn trading_perpetuals(&self) -> Result<TradingPerpetuals, RestError> {
         let body = self.get(&format!("{}/exchangeInfo", self.api)).await?;

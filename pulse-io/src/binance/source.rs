@@ -23,6 +23,12 @@ use super::rest::RestClient;
 use super::universe::ListingError;
 use crate::{Metrics, SourceError, TradeSource};
 
+/// How far before a shard's last delivered trade time a symbol that never
+/// traded is looked up after a reconnect: streams share a connection but
+/// their frames may cross, and a trade found this early was missed all the
+/// same, as none of that symbol came.
+const CROSSING_MARGIN_MS: i64 = 5_000;
+
 /// Live aggTrades from Binance USD-M futures; see the [module docs](super).
 ///
 /// Dropping it stops every connection and backfill.
@@ -48,6 +54,8 @@ pub struct BinanceSource {
     /// Running shards whose connection failed and is not back yet: their
     /// symbols' windows stay open, since trades are being missed.
     disconnected: BTreeSet<usize>,
+    /// The trade time of the first live trade, on Binance's clock.
+    first_trade_ms: Option<i64>,
     _stop: DropGuard,
 }
 
@@ -141,6 +149,7 @@ impl BinanceSource {
             evicted: Vec::new(),
             catch_ups,
             disconnected: BTreeSet::new(),
+            first_trade_ms: None,
             _stop: cancel.drop_guard(),
         })
     }
@@ -269,6 +278,9 @@ impl BinanceSource {
         for (symbol, range) in self.evicted.drain(..) {
             self.lanes.evicted(symbol, range);
         }
+        if self.first_trade_ms.is_none() {
+            self.first_trade_ms = self.incoming.iter().map(|t| t.trade_time_ms).min();
+        }
         for trade in self.incoming.drain(..) {
             self.lanes.live(trade);
         }
@@ -281,12 +293,23 @@ impl BinanceSource {
                 self.disconnected.insert(index);
             }
             ShardEvent::Disconnected(..) => {}
-            ShardEvent::Reconnected(index, symbols) => {
+            ShardEvent::Reconnected {
+                index,
+                symbols,
+                delivered_until_ms,
+            } => {
                 self.disconnected.remove(&index);
                 // Trades the old connection queued came first; they must not
                 // count as live trades after the reconnect.
                 self.drain_inbox();
-                self.lanes.reconnected(&symbols);
+                // Symbols that never traded are looked up by time, from a
+                // little before the last trade the shard delivered (frames of
+                // different streams may cross), or from the first trade
+                // seen at all when the shard delivered none.
+                let missed_since = delivered_until_ms
+                    .map(|t| t.saturating_sub(CROSSING_MARGIN_MS))
+                    .or(self.first_trade_ms);
+                self.lanes.reconnected(&symbols, missed_since);
                 let due = Instant::now() + self.config.backfill.catch_up_delay;
                 self.catch_ups.push_back((due, symbols));
             }
@@ -390,7 +413,7 @@ impl BinanceSource {
             .set(gauge_value(self.symbols.len()));
         // The overlap should have carried every trade; a quiet symbol is
         // checked anyway, as after any reconnect.
-        self.lanes.reconnected(&moved);
+        self.lanes.reconnected(&moved, None);
         let due = Instant::now() + self.config.backfill.catch_up_delay;
         self.catch_ups.push_back((due, moved));
         tracing::info!(

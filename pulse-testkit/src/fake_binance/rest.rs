@@ -1,5 +1,5 @@
 //! The fake's REST side: `GET /fapi/v1/aggTrades?symbol=..&fromId=..&limit=..`
-//! and `GET /fapi/v1/exchangeInfo`.
+//! (or `startTime=..` instead of `fromId`) and `GET /fapi/v1/exchangeInfo`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,6 +24,8 @@ struct AggTradesQuery {
     symbol: String,
     #[serde(rename = "fromId")]
     from_id: Option<u64>,
+    #[serde(rename = "startTime")]
+    start_time: Option<i64>,
     limit: Option<usize>,
 }
 
@@ -54,9 +56,11 @@ async fn agg_trades(
     }
     let page = Symbol::new(&q.symbol).ok().and_then(|symbol| {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-        shared
-            .tape
-            .page(symbol, q.from_id, limit, shared.published())
+        let published = shared.published();
+        match (q.from_id, q.start_time) {
+            (None, Some(start)) => shared.tape.page_since(symbol, start, limit, published),
+            (from_id, _) => shared.tape.page(symbol, from_id, limit, published),
+        }
     });
     match page {
         Some(trades) => json(

@@ -138,6 +138,27 @@ impl Tape {
         symbols
     }
 
+    /// What REST answers to `startTime`: up to `limit` trades of `symbol`
+    /// with trade time ≥ `start_ms`, in id order, among the first
+    /// `published` trades of the tape. `None` for an unknown symbol.
+    pub(crate) fn page_since(
+        &self,
+        symbol: Symbol,
+        start_ms: i64,
+        limit: usize,
+        published: usize,
+    ) -> Option<Vec<Trade>> {
+        let ids = self.by_symbol.get(&symbol)?;
+        let page = ids
+            .iter()
+            .filter(|(_, pos)| *pos < published)
+            .map(|&(_, pos)| self.trades[pos])
+            .filter(|t| t.trade_time_ms >= start_ms)
+            .take(limit)
+            .collect();
+        Some(page)
+    }
+
     /// What REST answers: up to `limit` trades of `symbol` with id ≥
     /// `from_id` (or the latest `limit` without it), among the first
     /// `published` trades of the tape. `None` for an unknown symbol.
