@@ -30,6 +30,42 @@ fn clickhouse_config(server: &ClickHouseProcess) -> ClickHouseConfig {
     }
 }
 
+/// A durable broker (its sqlite file in `dir`) and a ClickHouse server.
+struct Servers {
+    _dir: tempfile::TempDir,
+    db_file: PathBuf,
+    broker: TansuProcess,
+    clickhouse: ClickHouseProcess,
+}
+
+impl Servers {
+    /// `None` (the test skips) without the servers, outside CI.
+    async fn start() -> Option<Servers> {
+        let dir = tempfile::tempdir().unwrap();
+        let db_file = dir.path().join("tansu.db");
+        let broker = TansuProcess::start_sqlite(&db_file).await?;
+        let clickhouse = ClickHouseProcess::start().await?;
+        Some(Servers {
+            _dir: dir,
+            db_file,
+            broker,
+            clickhouse,
+        })
+    }
+
+    /// The broker loses its volume: killed, its sqlite files deleted,
+    /// started again empty on the same port.
+    async fn lose_volume(&mut self) {
+        self.broker.kill();
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = self.db_file.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(name));
+        }
+        self.broker.restart().await;
+    }
+}
+
 /// `trades` moved `by_ms` later: the same market, other records and windows.
 fn shifted(trades: &[Trade], by_ms: i64) -> Vec<Trade> {
     trades
@@ -40,18 +76,6 @@ fn shifted(trades: &[Trade], by_ms: i64) -> Vec<Trade> {
             ..*t
         })
         .collect()
-}
-
-/// The broker loses its volume: killed, its sqlite files deleted, started
-/// again empty on the same port.
-async fn lose_volume(broker: &mut TansuProcess, db_file: &Path) {
-    broker.kill();
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut name = db_file.as_os_str().to_owned();
-        name.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(name));
-    }
-    broker.restart().await;
 }
 
 /// Windows of several disjoint captures, ordered like `select_final`.
@@ -94,16 +118,11 @@ async fn a_broker_that_lost_its_data_is_read_again_from_the_start() {
     let Some(trades) = capture(BUSY_BTC) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let db_file = dir.path().join("tansu.db");
-    let Some(mut broker) = TansuProcess::start_sqlite(&db_file).await else {
-        return;
-    };
-    let Some(clickhouse) = ClickHouseProcess::start().await else {
+    let Some(mut servers) = Servers::start().await else {
         return;
     };
     let topic = pulse_testkit::unique_name("pulse_test");
-    let brokers = broker.brokers();
+    let brokers = servers.broker.brokers();
     let config = || consumer_config(&topic, PartitionSelection::All);
 
     let a = &trades[..4_000];
@@ -111,14 +130,16 @@ async fn a_broker_that_lost_its_data_is_read_again_from_the_start() {
     let c = shifted(&trades[8_500..9_500], 2 * HOUR_MS);
 
     publish(&brokers, &topic, 1, a, 500).await;
-    let consumer = RunningConsumer::start(&brokers, clickhouse_config(&clickhouse), config());
+    let consumer =
+        RunningConsumer::start(&brokers, clickhouse_config(&servers.clickhouse), config());
     consumer.wait_processed(&ends(a, 1), WAIT).await;
     let summary = consumer.stop().await;
     assert_eq!(summary.trades, a.len() as u64);
 
-    lose_volume(&mut broker, &db_file).await;
+    servers.lose_volume().await;
     publish(&brokers, &topic, 1, &b, 500).await;
-    let consumer = RunningConsumer::start(&brokers, clickhouse_config(&clickhouse), config());
+    let consumer =
+        RunningConsumer::start(&brokers, clickhouse_config(&servers.clickhouse), config());
     consumer.wait_processed(&ends(&b, 1), WAIT).await;
     // B's last windows are still open; the rest is stored, none missing.
     let stored = consumer.store.select_final().await.unwrap();
@@ -146,7 +167,8 @@ async fn a_broker_that_lost_its_data_is_read_again_from_the_start() {
     assert_eq!(summary.trades, b.len() as u64);
     let b_more = shifted(&trades[8_000..8_500], HOUR_MS);
     publish(&brokers, &topic, 1, &b_more, 500).await;
-    let consumer = RunningConsumer::start(&brokers, clickhouse_config(&clickhouse), config());
+    let consumer =
+        RunningConsumer::start(&brokers, clickhouse_config(&servers.clickhouse), config());
     consumer
         .wait_processed(&ends(&trades[..8_500], 1), WAIT)
         .await;
@@ -157,7 +179,7 @@ async fn a_broker_that_lost_its_data_is_read_again_from_the_start() {
     let b: Vec<Trade> = b.into_iter().chain(b_more).collect();
 
     // The broker loses its data again, under the running consumer.
-    lose_volume(&mut broker, &db_file).await;
+    servers.lose_volume().await;
     publish(&brokers, &topic, 1, &c, 500).await;
     pulse_testkit::wait_until(
         WAIT,
@@ -204,16 +226,11 @@ async fn a_partition_the_topic_gains_is_read_without_a_restart() {
     let Some(sqlite) = sqlite3() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let db_file = dir.path().join("tansu.db");
-    let Some(mut broker) = TansuProcess::start_sqlite(&db_file).await else {
-        return;
-    };
-    let Some(clickhouse) = ClickHouseProcess::start().await else {
+    let Some(mut servers) = Servers::start().await else {
         return;
     };
     let topic = pulse_testkit::unique_name("pulse_test");
-    let brokers = broker.brokers();
+    let brokers = servers.broker.brokers();
     // Symbols that stay on partition 0 once there are two, and the others.
     let (old, new): (Vec<Trade>, Vec<Trade>) = trades
         .iter()
@@ -228,14 +245,14 @@ async fn a_partition_the_topic_gains_is_read_without_a_restart() {
         partition_refresh: Duration::from_millis(200),
         ..consumer_config(&topic, PartitionSelection::All)
     };
-    let consumer = RunningConsumer::start(&brokers, clickhouse_config(&clickhouse), config);
+    let consumer = RunningConsumer::start(&brokers, clickhouse_config(&servers.clickhouse), config);
     consumer.wait_processed(&ends(&old, 1), WAIT).await;
     let gauge = format!("pulse_consumer_partitions{{topic=\"{topic}\"}}");
     assert_eq!(metric_value(&consumer.metrics, &gauge), Some(1));
 
-    broker.stop().await;
-    add_partition(&sqlite, &db_file, &topic, 1);
-    broker.restart().await;
+    servers.broker.stop().await;
+    add_partition(&sqlite, &servers.db_file, &topic, 1);
+    servers.broker.restart().await;
     publish(&brokers, &topic, 2, &new, 100).await;
 
     let mut grown = BTreeMap::from([(0, old.len() as i64)]);
@@ -259,16 +276,11 @@ async fn a_partition_the_topic_loses_is_counted_and_its_windows_stored() {
     let Some(trades) = capture(ALTCOINS) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let db_file = dir.path().join("tansu.db");
-    let Some(mut broker) = TansuProcess::start_sqlite(&db_file).await else {
-        return;
-    };
-    let Some(clickhouse) = ClickHouseProcess::start().await else {
+    let Some(mut servers) = Servers::start().await else {
         return;
     };
     let topic = pulse_testkit::unique_name("pulse_test");
-    let brokers = broker.brokers();
+    let brokers = servers.broker.brokers();
     let old_ends = ends(&trades, 2);
     assert_eq!(
         old_ends.len(),
@@ -281,10 +293,10 @@ async fn a_partition_the_topic_loses_is_counted_and_its_windows_stored() {
         partition_refresh: Duration::from_millis(200),
         ..consumer_config(&topic, PartitionSelection::All)
     };
-    let consumer = RunningConsumer::start(&brokers, clickhouse_config(&clickhouse), config);
+    let consumer = RunningConsumer::start(&brokers, clickhouse_config(&servers.clickhouse), config);
     consumer.wait_processed(&old_ends, WAIT).await;
 
-    lose_volume(&mut broker, &db_file).await;
+    servers.lose_volume().await;
     let new = shifted(&trades, HOUR_MS);
     publish(&brokers, &topic, 1, &new, 100).await;
     let gone =

@@ -3,7 +3,7 @@
 use pulse_core::{AggTradesPage, BackfillFailure, BackfillOutcome, BackfillRequest, Symbol};
 
 use super::config::BackfillConfig;
-use super::rest::{RestClient, RestError};
+use super::rest::{PageStart, RestClient, RestError};
 use crate::{Metrics, RetryPolicy};
 
 /// Pages from `req.from_id` (or from `req.from_time_ms`) until `req.until`
@@ -36,11 +36,8 @@ pub(crate) async fn run(
     let mut since = req.from_time_ms;
     let mut failures = 0;
     loop {
-        let page = match since {
-            Some(ms) => rest.agg_trades_since(symbol, ms, config.page_limit).await,
-            None => rest.agg_trades(symbol, from, config.page_limit).await,
-        };
-        match page {
+        let start = since.map_or(PageStart::Id(from), PageStart::Time);
+        match rest.agg_trades(symbol, start, config.page_limit).await {
             Ok(page) => {
                 failures = 0;
                 delays.reset();

@@ -43,6 +43,17 @@ impl RestError {
     }
 }
 
+/// Where a page of aggTrades starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PageStart {
+    /// From this trade id on.
+    Id(u64),
+    /// From this trade time on (Binance's clock, ms): where a symbol with
+    /// no id known yet starts. `startTime` without `endTime` has no
+    /// one-hour limit.
+    Time(i64),
+}
+
 #[derive(Debug)]
 pub(crate) struct RestClient {
     http: reqwest::Client,
@@ -74,36 +85,22 @@ impl RestClient {
         })
     }
 
-    /// Up to `limit` aggTrades of `symbol` from id `from_id` on, oldest
-    /// first, with the entries that could not be read.
+    /// Up to `limit` aggTrades of `symbol` from `start` on, oldest first,
+    /// with the entries that could not be read.
     pub(crate) async fn agg_trades(
         &self,
         symbol: Symbol,
-        from_id: u64,
+        start: PageStart,
         limit: u32,
     ) -> Result<AggTradesPage, RestError> {
         // Symbols are [A-Z0-9_], so nothing needs escaping.
+        let from = match start {
+            PageStart::Id(id) => format!("fromId={id}"),
+            PageStart::Time(ms) => format!("startTime={}", ms.max(0)),
+        };
         let url = format!(
-            "{}/aggTrades?symbol={symbol}&fromId={from_id}&limit={limit}",
+            "{}/aggTrades?symbol={symbol}&{from}&limit={limit}",
             self.api
-        );
-        let body = self.get(&url).await?;
-        Ok(pulse_core::parse_agg_trades(&body, symbol)?)
-    }
-
-    /// Up to `limit` aggTrades of `symbol` from trade time `from_ms` on
-    /// (Binance's clock), oldest first: where a symbol with no id known yet
-    /// starts. `startTime` alone, without `endTime`, has no one-hour limit.
-    pub(crate) async fn agg_trades_since(
-        &self,
-        symbol: Symbol,
-        from_ms: i64,
-        limit: u32,
-    ) -> Result<AggTradesPage, RestError> {
-        let url = format!(
-            "{}/aggTrades?symbol={symbol}&startTime={}&limit={limit}",
-            self.api,
-            from_ms.max(0)
         );
         let body = self.get(&url).await?;
         Ok(pulse_core::parse_agg_trades(&body, symbol)?)
