@@ -227,6 +227,7 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
         // Held behind id gaps at the stop (see the warning above).
         held = metrics.source_totals().held,
         missing = metrics.source_totals().missing,
+        unchecked_outages = metrics.source_totals().unchecked,
         topic = %args.kafka.topic,
         seconds = format_args!("{seconds:.1}"),
         per_second = format_args!("{:.0}", published as f64 / seconds.max(1e-3)),

@@ -20,7 +20,7 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
         }
     };
     format!(
-        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}{}{}{}",
+        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}{}{}{}{}",
         summary.trades + source.duplicates,
         summary.windows - summary.reemitted,
         busiest(summary),
@@ -37,6 +37,10 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
         some(
             source.missing,
             "missing ids not backfilled by the stop, in no window"
+        ),
+        some(
+            source.unchecked,
+            "outages of symbols with no earlier trade not looked up (their trades then unknown)"
         ),
         some(source.rejected, "malformed skipped"),
         some(
@@ -104,6 +108,7 @@ mod tests {
         unfilled: 0,
         held: 0,
         missing: 0,
+        unchecked: 0,
     };
 
     fn summary(counts: &[(&str, u64)]) -> PipelineSummary {

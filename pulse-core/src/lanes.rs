@@ -123,6 +123,19 @@ pub enum LaneEvent {
         /// Its trade time, ms.
         live_time_ms: i64,
     },
+    /// A symbol with no trade before a reconnect: REST could not say what
+    /// it traded from `since_ms` until its first live trade, which goes on
+    /// from there. Any trades between are lost, uncounted.
+    Unchecked {
+        /// The symbol.
+        symbol: Symbol,
+        /// The trade time the lookup started from.
+        since_ms: i64,
+        /// The first live trade after the reconnect.
+        first_live: u64,
+        /// Why REST could not tell.
+        reason: String,
+    },
     /// These trades are lost for good; what waited behind them goes on.
     Unfilled {
         /// The symbol.
@@ -145,6 +158,9 @@ pub struct LaneStats {
     pub backfilled: u64,
     /// Trades given up on.
     pub unfilled: u64,
+    /// Outages of symbols with no trade before them whose trades could not
+    /// be looked up ([`LaneEvent::Unchecked`]).
+    pub unchecked: u64,
 }
 
 /// Per-symbol lanes of a live stream; see the module docs.
@@ -362,81 +378,46 @@ impl Lanes {
 
     /// The next backfill to start, if any; at most one per symbol at a time.
     pub fn poll_backfill(&mut self) -> Option<BackfillRequest> {
-        self.lanes.iter_mut().find_map(|(&symbol, lane)| {
-            if lane.in_flight {
-                return None;
-            }
-            if let Some(since) = lane.anchor {
-                // Asked once a live trade waits, or blindly when the
-                // catch-up after the reconnect is due.
-                let head = lane.held.keys().next().copied();
-                if head.is_none() && !lane.want_catch_up {
+        // Trades waiting behind a hole first: blind catch-ups after a
+        // reconnect (hundreds, with every perpetual followed) can wait.
+        for waiting in [true, false] {
+            let found = self.lanes.iter_mut().find_map(|(&symbol, lane)| {
+                if lane.in_flight || lane.held.is_empty() == waiting {
                     return None;
                 }
-                lane.want_catch_up = false;
-                lane.in_flight = true;
-                return Some(BackfillRequest {
-                    symbol,
-                    from_id: 0,
-                    until: head.and_then(|h| h.checked_sub(1)),
-                    round: lane.rounds,
-                    from_time_ms: Some(since),
-                });
+                lane.request(symbol)
+            });
+            if found.is_some() {
+                return found;
             }
-            let next = lane.next?;
-            if lane.want_until.is_some_and(|w| w < next) {
-                lane.want_until = None;
-            }
-            let until = lane.missing_until();
-            if !lane.want_catch_up && until.is_none() {
-                return None;
-            }
-            let until = if lane.want_catch_up {
-                // A blind catch-up after a resume stays within what is left
-                // of its bound; once that is used up only holes are filled.
-                match lane.resume_limit {
-                    Some(0) => {
-                        lane.want_catch_up = false;
-                        Some(until?)
-                    }
-                    Some(limit) => Some(next.saturating_add(limit - 1)),
-                    None => None,
-                }
-            } else {
-                until
-            };
-            let request = BackfillRequest {
-                symbol,
-                from_id: next,
-                until,
-                round: lane.rounds,
-                from_time_ms: None,
-            };
-            lane.want_catch_up = false;
-            lane.in_flight = true;
-            Some(request)
-        })
+        }
+        None
     }
 
     /// A backfill finished.
     pub fn backfilled(&mut self, request: BackfillRequest, outcome: BackfillOutcome) {
         let symbol = request.symbol;
         self.lane(symbol).in_flight = false;
+        let mut head = None;
         let mut live = Vec::new();
         if request.from_time_ms.is_some() {
-            match self.anchored(symbol, &outcome) {
-                Anchoring::Found(held) => live = held,
-                Anchoring::Again => {
-                    if let Some(failure) = outcome.failure {
-                        self.events.push_back(LaneEvent::BackfillFailed {
-                            symbol,
-                            from_id: 0,
-                            failure,
-                            retrying: true,
-                        });
-                    }
-                    return;
+            let settled = self.anchored(symbol, &outcome);
+            let Anchoring::Found { head: first_live } = settled else {
+                if let Some(failure) = outcome.failure {
+                    self.events.push_back(LaneEvent::BackfillFailed {
+                        symbol,
+                        from_id: 0,
+                        failure,
+                        retrying: matches!(settled, Anchoring::Again),
+                    });
                 }
+                return;
+            };
+            head = first_live;
+            if head.is_some() {
+                live = std::mem::take(&mut self.lane(symbol).held)
+                    .into_values()
+                    .collect();
             }
         }
         // The lane moved past the request's start meanwhile (a hole was given
@@ -449,7 +430,12 @@ impl Lanes {
         trades.sort_unstable_by_key(|t| t.id);
         let mut progress = superseded;
         let mut accepted = 0;
-        for trade in trades.into_iter().filter(|t| t.symbol == symbol) {
+        // Trades at or above the first live one waiting came live.
+        let older = |t: &Trade| head.is_none_or(|h| t.id < h);
+        for trade in trades
+            .into_iter()
+            .filter(|t| t.symbol == symbol && older(t))
+        {
             if self.accept(trade) {
                 accepted += 1;
             }
@@ -590,6 +576,23 @@ impl Lanes {
         self.ready.len() + self.lanes.values().map(|l| l.held.len()).sum::<usize>()
     }
 
+    /// Symbols with no trade before a reconnect still looking up what they
+    /// traded while disconnected: a lookup due, under way, or live trades
+    /// waiting for one. (One that found nothing waits for the next trade
+    /// and is not counted.)
+    pub fn looking_for_start(&self) -> usize {
+        self.lanes
+            .values()
+            .filter(|l| {
+                l.anchor.is_some()
+                    && (l.in_flight
+                        || l.want_catch_up
+                        || l.quiet_since_reconnect
+                        || !l.held.is_empty())
+            })
+            .count()
+    }
+
     /// Trade ids known to be missing and not backfilled yet, all symbols:
     /// below held trades, or evicted from the queue unseen.
     pub fn missing(&self) -> u64 {
@@ -600,6 +603,16 @@ impl Lanes {
     fn accept(&mut self, trade: Trade) -> bool {
         let symbol = trade.symbol;
         let lane = self.lane(symbol);
+        if lane.anchor.is_some() {
+            // Where the lane starts is not known yet: the trade waits, and
+            // goes through the sequence once the start is found.
+            if lane.held.insert(trade.id, trade).is_some() {
+                self.stats.duplicates += 1;
+                self.events.push_back(LaneEvent::Duplicate(symbol));
+                return false;
+            }
+            return true;
+        }
         // Below `next` everything was handed out or given up on; handing it
         // out now would break id order.
         let behind = lane.next.is_some_and(|next| trade.id < next);
@@ -621,49 +634,69 @@ impl Lanes {
             SequenceOutcome::First | SequenceOutcome::Next | SequenceOutcome::Filled => {}
         }
         let lane = self.lanes.get_mut(&symbol).expect("lane exists");
-        if lane.anchor.is_none() {
-            lane.next.get_or_insert(trade.id);
-        }
+        lane.next.get_or_insert(trade.id);
         lane.held.insert(trade.id, trade);
         lane.release(&mut self.ready);
         true
     }
 
     /// The answer to a backfill by time: where the anchored lane starts.
-    /// The lane starts at the first trade found, or at the first held one
-    /// when REST listed none; what is between them is a hole like any other.
-    /// A failure that may pass is asked again, a bounded number of rounds;
-    /// after those, or a final failure, the lane starts at its first held
-    /// trade and what REST could not tell is not known to be missing.
+    ///
+    /// Its first waiting live trade is at or after the time asked from, so
+    /// an answer that lists nothing means REST has not caught up (or
+    /// failed): asked again, a bounded number of rounds. Then, or on a
+    /// final failure, the lane starts at that trade, and the outage is
+    /// reported unchecked. Without a waiting trade (a blind catch-up) an
+    /// empty answer leaves the lane anchored: its first live trade asks
+    /// again. Otherwise the lane starts at the first trade found (or the
+    /// waiting one); what lies between is a hole like any other.
     fn anchored(&mut self, symbol: Symbol, outcome: &BackfillOutcome) -> Anchoring {
         let max_rounds = self.max_rounds;
         let lane = self.lane(symbol);
-        if lane.anchor.is_none() {
+        let Some(since) = lane.anchor else {
             // Started meanwhile (the lane was reset): nothing to anchor.
-            return Anchoring::Found(Vec::new());
+            return Anchoring::Found { head: None };
+        };
+        let head = lane.held.keys().next().copied();
+        if outcome.highest_listed.is_none() {
+            let Some(head) = head else {
+                lane.rounds = 0;
+                return Anchoring::Waiting;
+            };
+            let final_failure = matches!(outcome.failure, Some(BackfillFailure::Final(_)));
+            if !final_failure && lane.rounds + 1 < max_rounds {
+                lane.rounds += 1;
+                return Anchoring::Again;
+            }
+            let reason = outcome.failure.as_ref().map_or(
+                "REST listed no trade of the outage in time",
+                BackfillFailure::reason,
+            );
+            self.stats.unchecked += 1;
+            self.events.push_back(LaneEvent::Unchecked {
+                symbol,
+                since_ms: since,
+                first_live: head,
+                reason: reason.to_owned(),
+            });
         }
-        let found = outcome.trades.iter().map(|t| t.id).min();
-        let failed = outcome.failure.is_some() && found.is_none();
-        let final_failure = matches!(outcome.failure, Some(BackfillFailure::Final(_)));
-        if failed && !final_failure && lane.rounds + 1 < max_rounds {
-            lane.rounds += 1;
-            lane.want_catch_up = true;
-            return Anchoring::Again;
-        }
+        let lane = self.lane(symbol);
         lane.anchor = None;
         lane.rounds = 0;
-        let head = lane.held.keys().next().copied();
+        let found = outcome
+            .trades
+            .iter()
+            .map(|t| t.id)
+            .filter(|&id| head.is_none_or(|h| id < h))
+            .min();
         // `next` is set only by trades evicted unseen meanwhile.
         let start = [found, head, lane.next].into_iter().flatten().min();
         lane.next = start;
-        // The sequence starts over just before the start: held trades go
-        // through it again, after the found ones, and what lies between
-        // shows as a gap.
         lane.seq = Sequence::new(DEFAULT_MAX_OPEN_GAPS);
         if let Some(before) = start.and_then(|s| s.checked_sub(1)) {
             lane.seq.resume_after(before);
         }
-        Anchoring::Found(std::mem::take(&mut lane.held).into_values().collect())
+        Anchoring::Found { head }
     }
 
     /// Gives up on `hole`: counts it and hands out what waited behind it.
@@ -689,16 +722,80 @@ impl Lanes {
     }
 }
 
+/// How far before a waiting live trade a lookup by time reaches at most.
+const ANCHOR_REACH_MS: i64 = 50 * 60 * 1000;
+
 /// What a backfill by time settled.
 enum Anchoring {
     /// The lane has a start (or none is to be had): go on as for any
-    /// backfill, then hand these held live trades back in.
-    Found(Vec<Trade>),
-    /// Nothing yet: asked again.
+    /// backfill, keeping only trades found below `head`, the first live
+    /// trade waiting, then put the waiting ones through the sequence.
+    Found { head: Option<u64> },
+    /// REST has not caught up (or failed for now): ask again.
     Again,
+    /// A blind catch-up found nothing: the next live trade asks again.
+    Waiting,
 }
 
 impl Lane {
+    /// The backfill this lane wants now, if any; marks it in flight.
+    fn request(&mut self, symbol: Symbol) -> Option<BackfillRequest> {
+        if let Some(since) = self.anchor {
+            // Asked once a live trade waits, or blindly when the catch-up
+            // after the reconnect is due.
+            let head = self
+                .held
+                .first_key_value()
+                .map(|(&id, t)| (id, t.trade_time_ms));
+            if head.is_none() && !self.want_catch_up {
+                return None;
+            }
+            self.want_catch_up = false;
+            self.in_flight = true;
+            // An outage is shorter than an hour: Binance may not look
+            // further than that from `startTime` alone.
+            let since = head.map_or(since, |(_, time)| since.max(time - ANCHOR_REACH_MS));
+            return Some(BackfillRequest {
+                symbol,
+                from_id: 0,
+                until: head.and_then(|(id, _)| id.checked_sub(1)),
+                round: self.rounds,
+                from_time_ms: Some(since),
+            });
+        }
+        let next = self.next?;
+        if self.want_until.is_some_and(|w| w < next) {
+            self.want_until = None;
+        }
+        let until = self.missing_until();
+        if !self.want_catch_up && until.is_none() {
+            return None;
+        }
+        let until = if self.want_catch_up {
+            // A blind catch-up after a resume stays within what is left
+            // of its bound; once that is used up only holes are filled.
+            match self.resume_limit {
+                Some(0) => {
+                    self.want_catch_up = false;
+                    Some(until?)
+                }
+                Some(limit) => Some(next.saturating_add(limit - 1)),
+                None => None,
+            }
+        } else {
+            until
+        };
+        self.want_catch_up = false;
+        self.in_flight = true;
+        Some(BackfillRequest {
+            symbol,
+            from_id: next,
+            until,
+            round: self.rounds,
+            from_time_ms: None,
+        })
+    }
+
     fn new() -> Self {
         Lane {
             seq: Sequence::new(DEFAULT_MAX_OPEN_GAPS),
@@ -729,7 +826,8 @@ impl Lane {
     }
 
     /// How many ids from `next` up to the highest held or evicted one are
-    /// not held: every held trade lies at or above `next`.
+    /// not held (a lane still looking for its start may hold trades below
+    /// an evicted `next`).
     fn missing(&self) -> u64 {
         let (Some(next), Some(top)) = (
             self.next,
@@ -737,9 +835,8 @@ impl Lane {
         ) else {
             return 0;
         };
-        (top + 1)
-            .saturating_sub(next)
-            .saturating_sub(self.held.len() as u64)
+        let held = self.held.range(next..).count() as u64;
+        (top + 1).saturating_sub(next).saturating_sub(held)
     }
 
     /// The highest id known to be missing.
@@ -1381,9 +1478,11 @@ mod tests {
         assert_eq!(lanes.holding().count(), 0);
     }
 
-    /// Quiet after the reconnect too: the catch-up asks by time; an empty
-    /// answer, or a lane with no time to ask from, starts at the next live
-    /// trade.
+    /// Quiet after the reconnect too: the catch-up asks by time. An empty
+    /// answer leaves the lane looking: its next live trade asks again, and
+    /// REST that lists nothing before it has not caught up yet (asked again,
+    /// a bounded number of rounds, then reported unchecked). A lane with no
+    /// time to ask from starts at its next live trade.
     #[test]
     fn a_quiet_symbol_without_trades_is_caught_up_by_time() {
         let mut lanes = Lanes::new(3);
@@ -1403,26 +1502,58 @@ mod tests {
         );
         assert_eq!(lanes.poll_backfill(), None, "nothing to ask for ETH");
         lanes.backfilled(req, outcome(&[], None, None));
-        lanes.live(t(7));
-        assert_eq!(ids(&mut lanes), vec![7]);
-
-        // A failure that may pass is asked again, then given up quietly.
-        lanes.reconnected(&[eth], Some(2_000));
-        lanes.catch_up_quiet(&[eth]);
-        for round in 0..3 {
-            let req = lanes.poll_backfill().unwrap();
-            assert_eq!((req.symbol, req.round), (eth, round));
-            let failed = BackfillOutcome {
-                failure: Some(BackfillFailure::Transient("503".into())),
-                ..BackfillOutcome::default()
-            };
-            lanes.backfilled(req, failed);
-        }
-        assert_eq!(lanes.poll_backfill(), None);
         lanes.live(Trade {
             symbol: eth,
+            ..t(3)
+        });
+        assert_eq!(ids(&mut lanes), vec![3]);
+
+        // BTC trades: REST lags and lists nothing twice, then 5 and 6.
+        lanes.live(t(7));
+        for round in 0..2 {
+            let req = lanes.poll_backfill().unwrap();
+            assert_eq!(
+                (req.from_time_ms, req.until, req.round),
+                (Some(1_000), Some(6), round)
+            );
+            lanes.backfilled(req, outcome(&[], None, None));
+            assert_eq!(ids(&mut lanes), Vec::<u64>::new());
+        }
+        let req = lanes.poll_backfill().unwrap();
+        lanes.backfilled(req, outcome(&[5, 6, 7, 8], Some(6), None));
+        assert_eq!(ids(&mut lanes), vec![5, 6, 7]);
+        assert_eq!(lanes.stats().backfilled, 2, "the live 7 is not counted");
+        assert_eq!(lanes.stats().duplicates, 0);
+
+        // REST never lists the outage: after the rounds the symbol goes on
+        // from its first live trade, and the outage is reported unchecked.
+        let bnb = Symbol::new("BNBUSDT").unwrap();
+        std::iter::from_fn(|| lanes.poll_event()).for_each(drop);
+        lanes.reconnected(&[bnb], Some(2_000));
+        lanes.live(Trade {
+            symbol: bnb,
             ..t(9)
         });
+        lanes.live(Trade {
+            symbol: bnb,
+            ..t(11)
+        });
+        for round in 0..3 {
+            let req = lanes.poll_backfill().unwrap();
+            assert_eq!((req.symbol, req.round), (bnb, round));
+            lanes.backfilled(req, outcome(&[], None, None));
+        }
         assert_eq!(ids(&mut lanes), vec![9]);
+        assert_eq!(lanes.stats().unchecked, 1);
+        let events: Vec<LaneEvent> = std::iter::from_fn(|| lanes.poll_event()).collect();
+        assert!(
+            events.iter().any(|e| matches!(e, LaneEvent::Unchecked { symbol, first_live: 9, .. } if *symbol == bnb)),
+            "{events:?}"
+        );
+        let gaps = events
+            .iter()
+            .filter(|e| matches!(e, LaneEvent::Gap { .. }))
+            .count();
+        assert_eq!(gaps, 1, "the gap between 9 and 11 is reported once");
     }
 }

@@ -9,7 +9,8 @@
 //!   `trades_backfilled`, `trades_unfilled`, `reconnects`, `connect_failures`,
 //!   `silent_connections`, `connections`, `symbols_followed`, `trades_held`,
 //!   `trades_missing`,
-//!   `symbol_list_failures`, `resume_ahead`;
+//!   `symbol_list_failures`, `resume_ahead`, `outages_unchecked`,
+//!   `outages_unchecked_pending`;
 //! - `pulse produce`'s start-up scan of the topic: `resume_not_found`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
 //!   `duplicates`, `late_trades`, `late_trades_uncorrected`, `stream_gaps`,
@@ -152,6 +153,12 @@ pub struct Metrics {
     /// kind of id, a replayed capture), by symbol: the symbol was published
     /// from the live stream instead of being dropped as duplicates.
     pub resume_ahead: Family<SymbolLabel, Counter>,
+    /// Outages of symbols with no trade before them that REST could not
+    /// look up (it listed nothing in time, or failed), by symbol: their
+    /// trades during the outage, if any, are in no window and no count.
+    pub outages_unchecked: Family<SymbolLabel, Counter>,
+    /// Such lookups still under way now (at the end of a run: never done).
+    pub outages_unchecked_pending: Gauge,
     /// WebSocket reconnects.
     pub reconnects: Counter,
     /// WebSocket connection attempts that failed, at start-up or reconnecting.
@@ -214,6 +221,7 @@ pub struct Metrics {
     source_duplicates_total: Counter,
     source_backfilled_total: Counter,
     source_unfilled_total: Counter,
+    outages_unchecked_total: Counter,
 }
 
 /// What sources counted before their trades reached a pipeline, over every
@@ -235,6 +243,9 @@ pub struct SourceTotals {
     /// Trade ids known missing now, not backfilled (at the end of a run:
     /// in no window).
     pub missing: u64,
+    /// Outages of symbols with no earlier trade not looked up: REST could
+    /// not tell, or the run stopped first. Trades in them are unknown.
+    pub unchecked: u64,
 }
 
 impl Default for Metrics {
@@ -294,6 +305,14 @@ impl Metrics {
                 "resume_ahead",
                 "Resume points ahead of the live stream; the symbol restarted from the live stream",
             ),
+            outages_unchecked: r.add(
+                "outages_unchecked",
+                "Outages of symbols with no earlier trade that REST could not look up; their trades during it are unknown",
+            ),
+            outages_unchecked_pending: r.add(
+                "outages_unchecked_pending",
+                "Symbols with no earlier trade whose outage is still being looked up over REST",
+            ),
             reconnects: r.add("reconnects", "WebSocket reconnects"),
             connect_failures: r.add(
                 "connect_failures",
@@ -351,6 +370,7 @@ impl Metrics {
             source_duplicates_total: Counter::default(),
             source_backfilled_total: Counter::default(),
             source_unfilled_total: Counter::default(),
+            outages_unchecked_total: Counter::default(),
             registry: Arc::default(),
         };
         Metrics {
@@ -494,6 +514,12 @@ impl Metrics {
         );
     }
 
+    /// Counts an outage of `symbol` that could not be looked up.
+    pub fn outage_unchecked(&self, symbol: &str) {
+        let total = &self.outages_unchecked_total;
+        count(&self.outages_unchecked, total, symbol, 1);
+    }
+
     /// What sources counted so far, over every symbol.
     pub fn source_totals(&self) -> SourceTotals {
         SourceTotals {
@@ -504,6 +530,8 @@ impl Metrics {
             unfilled: self.source_unfilled_total.get(),
             held: u64::try_from(self.trades_held.get()).unwrap_or(0),
             missing: u64::try_from(self.trades_missing.get()).unwrap_or(0),
+            unchecked: self.outages_unchecked_total.get()
+                + u64::try_from(self.outages_unchecked_pending.get()).unwrap_or(0),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! evicted and counted, and the evicted id ranges are reported so the
 //! consumer backfills them over REST.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use pulse_core::{DropOldest, IdRange, Symbol, Trade};
@@ -24,6 +24,10 @@ struct State {
     queue: DropOldest<Trade>,
     /// Lowest and highest evicted id per symbol since the last drain.
     evicted: BTreeMap<Symbol, IdRange>,
+    /// Trades pushed so far: the position the next push takes.
+    pushed: u64,
+    /// Trades drained or evicted so far: the position of the oldest queued.
+    taken: u64,
 }
 
 impl Inbox {
@@ -32,6 +36,8 @@ impl Inbox {
             state: Mutex::new(State {
                 queue: DropOldest::new(capacity),
                 evicted: BTreeMap::new(),
+                pushed: 0,
+                taken: 0,
             }),
             ready: Notify::new(),
             metrics,
@@ -41,7 +47,9 @@ impl Inbox {
     /// Queues `trade`, evicting the oldest one when full.
     pub(crate) fn push(&self, trade: Trade) {
         let mut state = self.state.lock().unwrap();
+        state.pushed += 1;
         if let Some(old) = state.queue.push(trade) {
+            state.taken += 1;
             self.metrics.queue_dropped.inc();
             if state.evicted.is_empty() {
                 tracing::warn!(
@@ -60,15 +68,27 @@ impl Inbox {
         self.ready.notify_one();
     }
 
-    /// Moves everything queued into `trades` and the evicted ranges into
-    /// `evicted`.
-    pub(crate) fn drain(&self, trades: &mut Vec<Trade>, evicted: &mut Vec<(Symbol, IdRange)>) {
+    /// Moves everything queued into `trades`, each with its position (see
+    /// [`pushed`](Self::pushed)), and the evicted ranges into `evicted`.
+    pub(crate) fn drain(
+        &self,
+        trades: &mut VecDeque<(u64, Trade)>,
+        evicted: &mut Vec<(Symbol, IdRange)>,
+    ) {
         let mut state = self.state.lock().unwrap();
         trades.reserve(state.queue.len());
         while let Some(t) = state.queue.pop() {
-            trades.push(t);
+            trades.push_back((state.taken, t));
+            state.taken += 1;
         }
         evicted.extend(std::mem::take(&mut state.evicted));
+    }
+
+    /// The position the next trade pushed takes: a reader notes it before
+    /// its new connection delivers anything, so the consumer can tell the
+    /// trades before the reconnect from those after.
+    pub(crate) fn pushed(&self) -> u64 {
+        self.state.lock().unwrap().pushed
     }
 
     /// Resolves after the next push (or at once if one happened since the
@@ -111,10 +131,12 @@ mod tests {
         ] {
             inbox.push(trade(s, id));
         }
-        let (mut trades, mut evicted) = (Vec::new(), Vec::new());
+        let (mut trades, mut evicted) = (VecDeque::new(), Vec::new());
         inbox.drain(&mut trades, &mut evicted);
-        let ids: Vec<u64> = trades.iter().map(|t| t.id).collect();
-        assert_eq!(ids, vec![3, 8]);
+        // Positions count the evicted trades too.
+        let ids: Vec<(u64, u64)> = trades.iter().map(|(at, t)| (*at, t.id)).collect();
+        assert_eq!(ids, vec![(3, 3), (4, 8)]);
+        assert_eq!(inbox.pushed(), 5);
         let btc = Symbol::new("BTCUSDT").unwrap();
         let eth = Symbol::new("ETHUSDT").unwrap();
         assert_eq!(

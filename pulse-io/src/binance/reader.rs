@@ -48,6 +48,9 @@ pub(crate) enum ShardEvent {
         /// The latest trade time the shard delivered, if any: trades up to
         /// about then came through.
         delivered_until_ms: Option<i64>,
+        /// The inbox position of the new connection's first trade: the
+        /// trades before it came first.
+        inbox_mark: u64,
     },
     /// The shard with this index, started while running, has connected.
     Connected(usize),
@@ -326,6 +329,7 @@ impl ShardReader {
             index: self.shard.index,
             symbols: self.shard.symbols.clone(),
             delivered_until_ms: self.delivered_until_ms,
+            inbox_mark: self.inbox.pushed(),
         });
     }
 

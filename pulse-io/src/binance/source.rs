@@ -47,7 +47,9 @@ pub struct BinanceSource {
     /// Re-reading the symbol list of `ALL`, when followed.
     relisting: Option<Relisting>,
     backfills: JoinSet<(BackfillRequest, BackfillOutcome)>,
-    incoming: Vec<Trade>,
+    /// Trades taken from the inbox, with their inbox positions, not yet
+    /// fed to the lanes.
+    incoming: VecDeque<(u64, Trade)>,
     evicted: Vec<(Symbol, IdRange)>,
     /// Reconnected symbols, and when to backfill those still quiet.
     catch_ups: VecDeque<(Instant, Vec<Symbol>)>,
@@ -145,7 +147,7 @@ impl BinanceSource {
             rest,
             readers,
             backfills: JoinSet::new(),
-            incoming: Vec::new(),
+            incoming: VecDeque::new(),
             evicted: Vec::new(),
             catch_ups,
             disconnected: BTreeSet::new(),
@@ -170,10 +172,14 @@ impl BinanceSource {
 
     /// Feeds everything waiting into the lanes and starts the backfills they ask for.
     fn pump(&mut self) -> Result<(), SourceError> {
+        // Trades first, then events: a reconnect's event is sent before its
+        // connection's first trade, so every trade taken after its mark
+        // has its event here too, and `on_event` feeds up to the mark.
         self.drain_inbox();
         while let Ok(event) = self.events.try_recv() {
             self.on_event(event);
         }
+        self.feed(None);
         let now = Instant::now();
         while self.catch_ups.front().is_some_and(|(due, _)| *due <= now) {
             if let Some((_, symbols)) = self.catch_ups.pop_front() {
@@ -209,6 +215,10 @@ impl BinanceSource {
         self.metrics.trades_held.set(gauge_value(self.lanes.held()));
         let missing = i64::try_from(self.lanes.missing()).unwrap_or(i64::MAX);
         self.metrics.trades_missing.set(missing);
+        let looking = self.lanes.looking_for_start();
+        self.metrics
+            .outages_unchecked_pending
+            .set(gauge_value(looking));
     }
 
     fn record_lane_events(&mut self) {
@@ -255,6 +265,15 @@ impl BinanceSource {
                         "the resume point is ahead of the live stream (a live trade at or below its id, later in time): it came from elsewhere, e.g. another kind of id or a replayed capture; publishing from the live stream instead"
                     );
                 }
+                LaneEvent::Unchecked {
+                    symbol,
+                    since_ms,
+                    first_live,
+                    reason,
+                } => {
+                    metrics.outage_unchecked(symbol.as_str());
+                    tracing::warn!(%symbol, since_trade_time_ms = since_ms, first_live, reason, "could not look up what a symbol with no earlier trade traded while disconnected: any such trades are lost, uncounted; it goes on from its first live trade");
+                }
                 LaneEvent::Unfilled {
                     symbol,
                     missing,
@@ -267,21 +286,30 @@ impl BinanceSource {
         }
     }
 
+    /// Takes what the readers queued: evictions go to the lanes at once,
+    /// trades wait in `incoming` for [`feed`](Self::feed).
     fn drain_inbox(&mut self) {
         self.inbox.drain(&mut self.incoming, &mut self.evicted);
         if !self.dropped.is_empty() {
             // A stopped reader may have queued a last frame or two.
             let dropped = &self.dropped;
-            self.incoming.retain(|t| !dropped.contains(&t.symbol));
+            self.incoming.retain(|(_, t)| !dropped.contains(&t.symbol));
             self.evicted.retain(|(s, _)| !dropped.contains(s));
         }
         for (symbol, range) in self.evicted.drain(..) {
             self.lanes.evicted(symbol, range);
         }
-        if self.first_trade_ms.is_none() {
-            self.first_trade_ms = self.incoming.iter().map(|t| t.trade_time_ms).min();
-        }
-        for trade in self.incoming.drain(..) {
+    }
+
+    /// Feeds the lanes the trades taken, up to inbox position `until`
+    /// (all without it).
+    fn feed(&mut self, until: Option<u64>) {
+        while let Some(&(position, trade)) = self.incoming.front() {
+            if until.is_some_and(|u| position >= u) {
+                break;
+            }
+            self.incoming.pop_front();
+            self.first_trade_ms.get_or_insert(trade.trade_time_ms);
             self.lanes.live(trade);
         }
     }
@@ -297,11 +325,14 @@ impl BinanceSource {
                 index,
                 symbols,
                 delivered_until_ms,
+                inbox_mark,
             } => {
                 self.disconnected.remove(&index);
-                // Trades the old connection queued came first; they must not
-                // count as live trades after the reconnect.
+                // Trades queued before the new connection's first came
+                // first; they must not count as live trades after the
+                // reconnect, and the new ones must not count before it.
                 self.drain_inbox();
+                self.feed(Some(inbox_mark));
                 // Symbols that never traded are looked up by time, from a
                 // little before the last trade the shard delivered (frames of
                 // different streams may cross), or from the first trade
@@ -386,6 +417,7 @@ impl BinanceSource {
     fn finish_switch(&mut self, switch: Switch) {
         // What the old connections queued still belongs to the old list.
         self.drain_inbox();
+        self.feed(None);
         let listed: BTreeSet<Symbol> = switch.symbols.iter().copied().collect();
         let mut moved = Vec::new();
         for index in switch.retiring {
@@ -445,10 +477,12 @@ impl Drop for BinanceSource {
     fn drop(&mut self) {
         self.set_backlog_gauges();
         let (held, missing) = (self.lanes.held(), self.lanes.missing());
-        if held > 0 || missing > 0 {
+        let unchecked = self.lanes.looking_for_start();
+        if held > 0 || missing > 0 || unchecked > 0 {
             tracing::warn!(
                 held,
                 missing,
+                unchecked_outages = unchecked,
                 "stopped with id gaps that REST backfill had not filled yet: the missing trades \
                  were not fetched and those held behind them not handed on \
                  (pulse produce backfills them on its next start)"
