@@ -177,7 +177,11 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                                 checked = identity::check(r, last) => checked,
                             };
                             match checked {
-                                Ok(None) => {}
+                                // A new topic starts at offset 0, so shows
+                                // as truncated or replaced; records expired
+                                // under a reader that waited (ClickHouse
+                                // down) are retention's, counted below.
+                                Ok(None | Some(Mismatch::Expired { .. })) => {}
                                 Ok(Some(mismatch)) => {
                                     start_over(&mut cursor, &metrics, &target, last, mismatch);
                                     reader = None;

@@ -67,16 +67,14 @@ impl Partitions {
         self.states.insert(partition, state);
     }
 
-    /// The topic no longer has `partition`: its open windows are emitted
-    /// with the trades read (as when a topic is replaced), and its symbols
-    /// may turn up in the partitions left. The state stays, so its
-    /// position is kept; a partition that returns starts as after a reset.
+    /// The topic no longer has `partition`: its symbols may turn up in the
+    /// partitions left without a warning. Its state stays as it is: if the
+    /// partition returns with the same records (metadata that lagged), it
+    /// goes on; if it returns recreated, its start resets it as any reset
+    /// does; if it never returns, its open windows are stored at shutdown
+    /// like every partition's. (Flushing now would end its symbols' clocks
+    /// for good, and store that end with its position.)
     fn gone(&mut self, partition: i32) {
-        if let Some(state) = self.states.get_mut(&partition) {
-            state.flush(&mut self.ready);
-            self.notices.extend(state.take_notices());
-            self.dirty = true;
-        }
         self.owners.retain(|_, p| *p != partition);
     }
 
@@ -333,11 +331,11 @@ mod tests {
         assert_eq!(corrected, [50_000]);
     }
 
-    /// A partition the topic no longer has: its open window is emitted with
-    /// the trades read, a checkpoint follows, and its symbol may turn up in
-    /// another partition without being taken for a producer's mistake.
+    /// A partition the topic no longer has: its symbol may turn up in
+    /// another partition without being taken for a producer's mistake, and
+    /// its open window stays open, so records that still come continue it.
     #[test]
-    fn a_gone_partition_emits_its_open_windows_and_frees_its_symbols() {
+    fn a_gone_partition_frees_its_symbols_and_keeps_its_windows() {
         let config = crate::consumer::ConsumerConfig::default().aggregator;
         let mut stage = Partitions::new(config);
         let t0 = 1_723_161_000_000;
@@ -347,18 +345,21 @@ mod tests {
         }
         let position = stage.checkpoint().unwrap();
         stage.committed(&position);
-        assert!(windows(&mut stage).is_empty(), "the window is still open");
         let btc = Symbol::new("BTCUSDT").unwrap();
         assert_eq!(stage.owners.get(&btc), Some(&0));
 
         stage.handle(&TopicInput::Gone { partition: 0 }, None);
+        assert_eq!(stage.owners.get(&btc), None);
+        assert!(windows(&mut stage).is_empty(), "the window is still open");
+        assert!(stage.checkpoint().is_none(), "nothing new to store");
+        // The partition was there after all: its records go on.
+        assert!(matches!(
+            stage.handle(&record(3, t0 + 300), None),
+            Outcome::Accepted(_)
+        ));
+        stage.flush();
         let flushed = windows(&mut stage);
         assert_eq!(flushed.len(), 1);
-        assert_eq!(flushed[0].trade_count, 3);
-        assert!(stage.checkpoint().is_some(), "the flushed window is stored");
-        assert_eq!(stage.owners.get(&btc), None);
-        // Nothing else happens to a partition never started.
-        stage.handle(&TopicInput::Gone { partition: 7 }, None);
-        assert!(windows(&mut stage).is_empty());
+        assert_eq!(flushed[0].trade_count, 4);
     }
 }

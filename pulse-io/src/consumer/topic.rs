@@ -135,7 +135,6 @@ async fn track_gone(
         .copied()
         .filter(|p| !available.contains(p))
         .collect();
-    let mut changed = false;
     for partition in known {
         let present = available.contains(&partition);
         let (went, returned) = {
@@ -149,19 +148,16 @@ async fn track_gone(
                 partition,
                 partitions_now = available.len(),
                 "a partition being read is gone from the topic (re-created with fewer partitions?); \
-                 its open windows are stored with the trades read, and it is read again if it returns"
+                 its open windows are stored at shutdown, or go on if it returns"
             );
             count_reset(&ctx.metrics, topic, partition, "gone");
+            set_gauge(ctx, read, topic);
             // Ordered after the partition's records already sent.
             let _ = ctx.tx.send(Ok(Fetched::Gone { partition })).await;
-            changed = true;
         } else if returned {
             tracing::info!(topic, partition, "a gone partition is back; reading it");
-            changed = true;
+            set_gauge(ctx, read, topic);
         }
-    }
-    if changed {
-        set_gauge(ctx, read, topic);
     }
     *missing_before = missing;
 }
