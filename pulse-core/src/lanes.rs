@@ -201,6 +201,9 @@ struct Lane {
     /// from this trade time on may have been missed. Live trades are held
     /// until a backfill by time has found where the lane starts.
     anchor: Option<i64>,
+    /// The last lookup by time failed: the outage is unchecked until a
+    /// live trade asks again.
+    lookup_failed: bool,
 }
 
 impl Lanes {
@@ -577,9 +580,9 @@ impl Lanes {
     }
 
     /// Symbols with no trade before a reconnect still looking up what they
-    /// traded while disconnected: a lookup due, under way, or live trades
-    /// waiting for one. (One that found nothing waits for the next trade
-    /// and is not counted.)
+    /// traded while disconnected: a lookup due, under way, failed, or live
+    /// trades waiting for one. (One whose lookup found nothing waits for
+    /// the next trade and is not counted.)
     pub fn looking_for_start(&self) -> usize {
         self.lanes
             .values()
@@ -588,6 +591,7 @@ impl Lanes {
                     && (l.in_flight
                         || l.want_catch_up
                         || l.quiet_since_reconnect
+                        || l.lookup_failed
                         || !l.held.is_empty())
             })
             .count()
@@ -659,11 +663,21 @@ impl Lanes {
         };
         let head = lane.held.keys().next().copied();
         if outcome.highest_listed.is_none() {
+            let final_failure = matches!(outcome.failure, Some(BackfillFailure::Final(_)));
             let Some(head) = head else {
+                // Blind: an empty answer says nothing was missed (as far as
+                // REST knows); a failure leaves the outage unchecked until
+                // the next live trade asks again.
+                let failed = outcome.failure.is_some();
+                if failed && !final_failure && lane.rounds + 1 < max_rounds {
+                    lane.rounds += 1;
+                    lane.want_catch_up = true;
+                    return Anchoring::Again;
+                }
                 lane.rounds = 0;
+                lane.lookup_failed = failed;
                 return Anchoring::Waiting;
             };
-            let final_failure = matches!(outcome.failure, Some(BackfillFailure::Final(_)));
             if !final_failure && lane.rounds + 1 < max_rounds {
                 lane.rounds += 1;
                 return Anchoring::Again;
@@ -683,9 +697,11 @@ impl Lanes {
         let lane = self.lane(symbol);
         lane.anchor = None;
         lane.rounds = 0;
+        lane.lookup_failed = false;
         let found = outcome
             .trades
             .iter()
+            .filter(|t| t.symbol == symbol)
             .map(|t| t.id)
             .filter(|&id| head.is_none_or(|h| id < h))
             .min();
@@ -809,6 +825,7 @@ impl Lane {
             in_flight: false,
             rounds: 0,
             anchor: None,
+            lookup_failed: false,
         }
     }
 
@@ -1555,5 +1572,42 @@ mod tests {
             .filter(|e| matches!(e, LaneEvent::Gap { .. }))
             .count();
         assert_eq!(gaps, 1, "the gap between 9 and 11 is reported once");
+
+        // BNB's hole is filled.
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.symbol, req.from_id), (bnb, 10));
+        let mut filled = outcome(&[], Some(10), None);
+        filled.trades.push(Trade {
+            symbol: bnb,
+            ..t(10)
+        });
+        lanes.backfilled(req, filled);
+        assert_eq!(ids(&mut lanes), vec![10, 11]);
+
+        // A blind lookup that fails leaves the outage unchecked, and says
+        // so, until a live trade asks again.
+        let sol = Symbol::new("SOLUSDT").unwrap();
+        lanes.reconnected(&[sol], Some(3_000));
+        lanes.catch_up_quiet(&[sol]);
+        let req = lanes.poll_backfill().unwrap();
+        lanes.backfilled(req, outcome(&[], None, Some("HTTP 400")));
+        assert_eq!(lanes.looking_for_start(), 1);
+        assert_eq!(lanes.poll_backfill(), None);
+        lanes.live(Trade {
+            symbol: sol,
+            ..t(30)
+        });
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.symbol, req.from_time_ms), (sol, Some(3_000)));
+        let mut found = outcome(&[], Some(29), None);
+        found.trades = [28, 29]
+            .map(|id| Trade {
+                symbol: sol,
+                ..t(id)
+            })
+            .to_vec();
+        lanes.backfilled(req, found);
+        assert_eq!(ids(&mut lanes), vec![28, 29, 30]);
+        assert_eq!(lanes.looking_for_start(), 0);
     }
 }
