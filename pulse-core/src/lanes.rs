@@ -398,14 +398,13 @@ impl Lanes {
     }
 
     /// A backfill finished.
-    pub fn backfilled(&mut self, request: BackfillRequest, outcome: BackfillOutcome) {
+    pub fn backfilled(&mut self, request: BackfillRequest, mut outcome: BackfillOutcome) {
         let symbol = request.symbol;
         self.lane(symbol).in_flight = false;
-        let mut head = None;
         let mut live = Vec::new();
         if request.from_time_ms.is_some() {
-            let settled = self.anchored(symbol, &outcome);
-            let Anchoring::Found { head: first_live } = settled else {
+            let settled = self.anchored(symbol, &mut outcome);
+            let Anchoring::Found { head } = settled else {
                 if let Some(failure) = outcome.failure {
                     self.events.push_back(LaneEvent::BackfillFailed {
                         symbol,
@@ -416,7 +415,6 @@ impl Lanes {
                 }
                 return;
             };
-            head = first_live;
             if head.is_some() {
                 live = std::mem::take(&mut self.lane(symbol).held)
                     .into_values()
@@ -433,12 +431,7 @@ impl Lanes {
         trades.sort_unstable_by_key(|t| t.id);
         let mut progress = superseded;
         let mut accepted = 0;
-        // Trades at or above the first live one waiting came live.
-        let older = |t: &Trade| head.is_none_or(|h| t.id < h);
-        for trade in trades
-            .into_iter()
-            .filter(|t| t.symbol == symbol && older(t))
-        {
+        for trade in trades.into_iter().filter(|t| t.symbol == symbol) {
             if self.accept(trade) {
                 accepted += 1;
             }
@@ -611,9 +604,7 @@ impl Lanes {
             // Where the lane starts is not known yet: the trade waits, and
             // goes through the sequence once the start is found.
             if lane.held.insert(trade.id, trade).is_some() {
-                self.stats.duplicates += 1;
-                self.events.push_back(LaneEvent::Duplicate(symbol));
-                return false;
+                return self.duplicate(symbol);
             }
             return true;
         }
@@ -626,11 +617,7 @@ impl Lanes {
             lane.seq.observe(trade.id)
         };
         match outcome {
-            SequenceOutcome::Duplicate => {
-                self.stats.duplicates += 1;
-                self.events.push_back(LaneEvent::Duplicate(symbol));
-                return false;
-            }
+            SequenceOutcome::Duplicate => return self.duplicate(symbol),
             SequenceOutcome::Gap(missing) => {
                 self.stats.gaps += 1;
                 self.events.push_back(LaneEvent::Gap { symbol, missing });
@@ -644,6 +631,13 @@ impl Lanes {
         true
     }
 
+    /// Counts a trade of `symbol` seen before; false, as `accept` returns.
+    fn duplicate(&mut self, symbol: Symbol) -> bool {
+        self.stats.duplicates += 1;
+        self.events.push_back(LaneEvent::Duplicate(symbol));
+        false
+    }
+
     /// The answer to a backfill by time: where the anchored lane starts.
     ///
     /// Its first waiting live trade is at or after the time asked from, so
@@ -654,7 +648,7 @@ impl Lanes {
     /// empty answer leaves the lane anchored: its first live trade asks
     /// again. Otherwise the lane starts at the first trade found (or the
     /// waiting one); what lies between is a hole like any other.
-    fn anchored(&mut self, symbol: Symbol, outcome: &BackfillOutcome) -> Anchoring {
+    fn anchored(&mut self, symbol: Symbol, outcome: &mut BackfillOutcome) -> Anchoring {
         let max_rounds = self.max_rounds;
         let lane = self.lane(symbol);
         let Some(since) = lane.anchor else {
@@ -698,13 +692,11 @@ impl Lanes {
         lane.anchor = None;
         lane.rounds = 0;
         lane.lookup_failed = false;
-        let found = outcome
+        // Trades at or above the first live one waiting came live.
+        outcome
             .trades
-            .iter()
-            .filter(|t| t.symbol == symbol)
-            .map(|t| t.id)
-            .filter(|&id| head.is_none_or(|h| id < h))
-            .min();
+            .retain(|t| t.symbol == symbol && head.is_none_or(|h| t.id < h));
+        let found = outcome.trades.iter().map(|t| t.id).min();
         // `next` is set only by trades evicted unseen meanwhile.
         let start = [found, head, lane.next].into_iter().flatten().min();
         lane.next = start;
@@ -744,8 +736,9 @@ const ANCHOR_REACH_MS: i64 = 50 * 60 * 1000;
 /// What a backfill by time settled.
 enum Anchoring {
     /// The lane has a start (or none is to be had): go on as for any
-    /// backfill, keeping only trades found below `head`, the first live
-    /// trade waiting, then put the waiting ones through the sequence.
+    /// backfill (the outcome now holds only the trades found below `head`,
+    /// the first live trade waiting), then put the waiting ones through the
+    /// sequence.
     Found { head: Option<u64> },
     /// REST has not caught up (or failed for now): ask again.
     Again,

@@ -208,19 +208,25 @@ impl BinanceSource {
         Ok(())
     }
 
-    /// What the lanes saw, as metrics and logs.
-    /// Trades held behind id gaps, and ids missing under them, for the
-    /// gauges (and the exit summary).
-    fn set_backlog_gauges(&self) {
-        self.metrics.trades_held.set(gauge_value(self.lanes.held()));
-        let missing = i64::try_from(self.lanes.missing()).unwrap_or(i64::MAX);
+    /// Trades held behind id gaps, ids missing under them and outages
+    /// still being looked up, for the gauges (and the exit summary);
+    /// returns what it set.
+    fn set_backlog_gauges(&self) -> Backlog {
+        let backlog = Backlog {
+            held: self.lanes.held(),
+            missing: self.lanes.missing(),
+            unchecked: self.lanes.looking_for_start(),
+        };
+        self.metrics.trades_held.set(gauge_value(backlog.held));
+        let missing = i64::try_from(backlog.missing).unwrap_or(i64::MAX);
         self.metrics.trades_missing.set(missing);
-        let looking = self.lanes.looking_for_start();
         self.metrics
             .outages_unchecked_pending
-            .set(gauge_value(looking));
+            .set(gauge_value(backlog.unchecked));
+        backlog
     }
 
+    /// What the lanes saw, as metrics and logs.
     fn record_lane_events(&mut self) {
         let metrics = &self.metrics;
         while let Some(event) = self.lanes.poll_event() {
@@ -470,14 +476,23 @@ impl BinanceSource {
     }
 }
 
+/// What the lanes still owe: see [`BinanceSource::set_backlog_gauges`].
+struct Backlog {
+    held: usize,
+    missing: u64,
+    unchecked: usize,
+}
+
 /// Trades still held at the stop are never handed on, and the missing ones
 /// never fetched: say so, and leave the final counts in `trades_held` and
 /// `trades_missing` for the exit summary.
 impl Drop for BinanceSource {
     fn drop(&mut self) {
-        self.set_backlog_gauges();
-        let (held, missing) = (self.lanes.held(), self.lanes.missing());
-        let unchecked = self.lanes.looking_for_start();
+        let Backlog {
+            held,
+            missing,
+            unchecked,
+        } = self.set_backlog_gauges();
         if held > 0 || missing > 0 || unchecked > 0 {
             tracing::warn!(
                 held,
