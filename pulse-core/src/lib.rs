@@ -84,7 +84,7 @@ pub use parse::fuzz_check;
 pub use parse::render;
 pub use parse::{
     AggTradesPage, Frame, MAX_TRADE_TIME_MS, ParseError, RejectedAggTrade, TradingPerpetuals,
-    parse_agg_trades, parse_csv_row, parse_exchange_info, parse_frame,
+    parse_agg_trades, parse_csv_row, parse_exchange_info, parse_frame, parse_server_time,
 };
 pub use queue::{DEFAULT_QUEUE_CAPACITY, DropOldest};
 pub use sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};

@@ -192,6 +192,62 @@ async fn a_symbol_first_trading_during_a_reconnect_loses_nothing() {
     );
 }
 
+/// A connection lost before it delivered any trade leaves no trade time to
+/// look its outage up from: Binance's server time, read while it is down,
+/// gives one, and none of the trades made meanwhile is lost.
+#[tokio::test]
+async fn a_connection_lost_before_its_first_trade_loses_nothing() {
+    let Some(fake) = lost_before_the_first_trade().await else {
+        return;
+    };
+    let metrics = Metrics::new();
+    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
+        .await
+        .expect("connect");
+    let got = read_while(&mut source, |got| got.len() < fake.trades().len()).await;
+    assert_same_trades(fake.trades(), &got);
+    assert!(backfilled(&fake, &metrics) > 0, "the outage came over REST");
+    assert_eq!(fake.stats().time_requests, 1);
+    assert_eq!(metrics.source_totals().unchecked, 0);
+}
+
+/// Without the server time, the first live trade's time, less the time
+/// since the connection was lost, tells where to look from.
+#[tokio::test]
+async fn without_the_server_time_the_first_live_trade_dates_the_outage() {
+    let Some(fake) = lost_before_the_first_trade().await else {
+        return;
+    };
+    fake.fail_server_time(RestFault::Unavailable, 100);
+    let metrics = Metrics::new();
+    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
+        .await
+        .expect("connect");
+    let got = read_while(&mut source, |got| got.len() < fake.trades().len()).await;
+    assert_same_trades(fake.trades(), &got);
+    assert!(backfilled(&fake, &metrics) > 0, "the outage came over REST");
+    assert!(fake.stats().time_requests >= 1);
+}
+
+/// A fake whose tape keeps time with its pace (100 trades a second, 10 ms
+/// apart on the tape too, as on a live market) and drops every connection
+/// before its first trade.
+async fn lost_before_the_first_trade() -> Option<FakeBinance> {
+    let mut trades = recorded(ALTCOINS)?;
+    let start = trades[0].trade_time_ms;
+    for (i, t) in (0..).zip(trades.iter_mut()) {
+        t.trade_time_ms = start + 10 * i;
+        t.event_time_ms = t.trade_time_ms;
+    }
+    let fake = paced_fake(trades, 100).await;
+    fake.schedule(0, Fault::Disconnect);
+    Some(fake)
+}
+
+fn backfilled(fake: &FakeBinance, metrics: &Metrics) -> u64 {
+    total(fake, |l| metrics.trades_backfilled.get_or_create(l).get())
+}
+
 #[tokio::test]
 async fn a_long_ban_leaves_the_gap_unfilled_and_counted() {
     let Some(trades) = recorded(ALTCOINS) else {

@@ -1,5 +1,6 @@
 //! Parsers for Binance trade data: WebSocket JSON frames, REST aggTrades
-//! replies, data-dump CSV rows, and the exchangeInfo symbol list.
+//! replies, data-dump CSV rows, the exchangeInfo symbol list and the
+//! server time.
 //!
 //! Both are pure functions from bytes to [`Trade`](crate::Trade) and never
 //! panic: anything unexpected comes back as a [`ParseError`].
@@ -18,12 +19,14 @@ mod recorded;
 pub mod render;
 mod rest;
 mod scan;
+mod server_time;
 mod swar;
 
 pub use csv::parse_csv_row;
 pub use exchange_info::{TradingPerpetuals, parse_exchange_info};
 pub use json::{Frame, parse_frame};
 pub use rest::{AggTradesPage, RejectedAggTrade, parse_agg_trades};
+pub use server_time::parse_server_time;
 
 use crate::{DecimalError, SymbolError};
 

@@ -18,7 +18,12 @@
 //!   `{rest_base}/fapi/v1/aggTrades`, page by page, honouring 429/418 and
 //!   `Retry-After`; trades behind a gap wait until it is filled or given up.
 //!   Backfilled trades carry `event_time_ms == trade_time_ms` (REST has no
-//!   event time).
+//!   event time). A symbol with no trade before a reconnect has no id to
+//!   show a gap from: it is looked up by trade time, from a little before
+//!   the last trade its connection delivered, or, if that connection
+//!   delivered none, before Binance's time when it was lost (read from
+//!   `{rest_base}/fapi/v1/time` while it is down when no trade has told
+//!   it yet, else from the first live trade's time less the time since).
 //! - **Backpressure**: a drop-oldest queue (`queue_capacity`, 10,000)
 //!   sits between the socket readers and
 //!   [`next_trades`](crate::TradeSource::next_trades); dropped trades are
@@ -53,6 +58,7 @@
 //! - `inbox`: the drop-oldest queue.
 //! - `rest`, `backfill`: the REST client (replies parsed by pulse-core's
 //!   [`parse_agg_trades`](pulse_core::parse_agg_trades)) and paging.
+//! - `binance_clock`: Binance's time at an instant, from a reading of it.
 //! - `universe`: [`AllPerpetuals`], the symbols of `--symbols ALL`, read
 //!   from `{rest_base}/fapi/v1/exchangeInfo` (parsed by pulse-core's
 //!   [`parse_exchange_info`](pulse_core::parse_exchange_info)).
@@ -61,6 +67,7 @@
 //! - `source`: [`BinanceSource`].
 
 mod backfill;
+mod binance_clock;
 mod config;
 mod connect;
 mod inbox;

@@ -48,6 +48,9 @@ pub(crate) enum ShardEvent {
         /// The latest trade time the shard delivered, if any: trades up to
         /// about then came through.
         delivered_until_ms: Option<i64>,
+        /// When the failed connection was lost: for a shard that delivered
+        /// no trade, the outage is looked up from about then.
+        lost_at: Instant,
         /// The inbox position of the new connection's first trade: the
         /// trades before it came first.
         inbox_mark: u64,
@@ -81,7 +84,11 @@ struct Live {
     opened: Instant,
     /// When the last data frame (not a ping or pong) came; `opened` before.
     last_data: Instant,
+    /// When the last frame of any kind came; `opened` before.
+    last_frame: Instant,
     rotate_at: Instant,
+    /// When a connection being replaced died before its replacement ran.
+    lost_at: Option<Instant>,
     gauge: Gauge,
 }
 
@@ -92,7 +99,9 @@ impl Live {
             ws,
             opened: Instant::now(),
             last_data: Instant::now(),
+            last_frame: Instant::now(),
             rotate_at: Instant::now() + config.max_connection_age,
+            lost_at: None,
             gauge: gauge.clone(),
         }
     }
@@ -172,7 +181,9 @@ impl ShardReader {
                 Ended::Dead(reason) => {
                     tracing::warn!(shard = self.shard.index, %reason, "Binance connection lost; reconnecting");
                     let healthy = conn.opened.elapsed() >= HEALTHY_FOR;
-                    self.replace(conn, healthy, &gauge).await
+                    // A stalled connection was lost when it last said anything.
+                    let lost_at = conn.last_frame;
+                    self.replace(conn, healthy, lost_at, &gauge).await
                 }
                 Ended::Silent => {
                     self.metrics.silent_connections.inc();
@@ -185,7 +196,8 @@ impl ShardReader {
                     );
                     // Healthy means data came: a URL that never carries any backs off.
                     let healthy = conn.last_data.duration_since(conn.opened) >= HEALTHY_FOR;
-                    self.replace(conn, healthy, &gauge).await
+                    let lost_at = conn.last_data;
+                    self.replace(conn, healthy, lost_at, &gauge).await
                 }
                 Ended::RotationDue => self.rotate(conn, &gauge).await,
             };
@@ -214,23 +226,30 @@ impl ShardReader {
         self.run(ws).await;
     }
 
-    /// Drops a failed connection and [`recover`](Self::recover)s; the
-    /// backoff starts over only after a connection that was `healthy`.
-    async fn replace(&mut self, conn: Live, healthy: bool, gauge: &Gauge) -> Option<Live> {
+    /// Drops a failed connection, which carried trades until `lost_at`,
+    /// and [`recover`](Self::recover)s; the backoff starts over only after
+    /// a connection that was `healthy`.
+    async fn replace(
+        &mut self,
+        conn: Live,
+        healthy: bool,
+        lost_at: Instant,
+        gauge: &Gauge,
+    ) -> Option<Live> {
         if healthy {
             self.backoff.reset();
         }
         drop(conn);
-        self.recover(gauge).await
+        self.recover(lost_at, gauge).await
     }
 
     /// After a failure: reconnects (for ever) and has what was missed
     /// backfilled. `None` when the source stopped meanwhile.
-    async fn recover(&mut self, gauge: &Gauge) -> Option<Live> {
+    async fn recover(&mut self, lost_at: Instant, gauge: &Gauge) -> Option<Live> {
         let _ = self.events.send(ShardEvent::Disconnected(self.shard.index));
         let ws = self.reconnect().await?;
         self.metrics.reconnects.inc();
-        self.send_reconnected();
+        self.send_reconnected(lost_at);
         tracing::info!(
             shard = self.shard.index,
             "reconnected to Binance; backfilling what was missed"
@@ -243,25 +262,25 @@ impl ShardReader {
     async fn serve(&mut self, conn: &mut Live) -> Ended {
         let stall = self.config.stall_timeout;
         let data_timeout = self.config.data_timeout;
-        let mut last_frame = Instant::now();
+        conn.last_frame = Instant::now();
         let mut pinged = false;
         loop {
-            let dead_at = last_frame + stall;
+            let dead_at = conn.last_frame + stall;
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return Ended::Shutdown,
                 message = conn.ws.next() => {
-                    last_frame = Instant::now();
+                    conn.last_frame = Instant::now();
                     pinged = false;
                     if is_data(&message) {
-                        conn.last_data = last_frame;
+                        conn.last_data = conn.last_frame;
                     }
                     if let Err(reason) = self.on_message(message) {
                         return Ended::Dead(reason);
                     }
                 }
                 // A quiet but healthy connection answers a ping before the watchdog fires.
-                _ = tokio::time::sleep_until(last_frame + stall / 3), if !pinged => {
+                _ = tokio::time::sleep_until(conn.last_frame + stall / 3), if !pinged => {
                     pinged = true;
                     let ping = conn.ws.send(Message::Ping(Bytes::from_static(b"pulse")));
                     match tokio::time::timeout_at(dead_at, ping).await {
@@ -324,11 +343,12 @@ impl ShardReader {
         }
     }
 
-    fn send_reconnected(&self) {
+    fn send_reconnected(&self, lost_at: Instant) {
         let _ = self.events.send(ShardEvent::Reconnected {
             index: self.shard.index,
             symbols: self.shard.symbols.clone(),
             delivered_until_ms: self.delivered_until_ms,
+            lost_at,
             inbox_mark: self.inbox.pushed(),
         });
     }
@@ -407,6 +427,7 @@ impl ShardReader {
                     if let Err(reason) = self.on_message(message) {
                         tracing::warn!(shard = self.shard.index, %reason, "connection lost while replacing it");
                         old_alive = false;
+                        old.lost_at = Some(Instant::now());
                     }
                 }
             }
@@ -429,7 +450,12 @@ impl ShardReader {
                         return self.keep_or_recover(old, old_alive, &reason, gauge).await;
                     }
                 }
-                message = old.ws.next() => old_alive = self.on_message(message).is_ok(),
+                message = old.ws.next() => {
+                    if self.on_message(message).is_err() {
+                        old_alive = false;
+                        old.lost_at = Some(Instant::now());
+                    }
+                }
                 _ = tokio::time::sleep_until(overlap_until) => break,
             }
         }
@@ -439,7 +465,7 @@ impl ShardReader {
             let _ = tokio::time::timeout(Duration::from_secs(1), old.ws.close(None)).await;
         } else {
             // Trades may have fallen between the two: have quiet symbols checked.
-            self.send_reconnected();
+            self.send_reconnected(old.lost_at.unwrap_or_else(Instant::now));
         }
         tracing::info!(shard = self.shard.index, "connection replaced");
         Some(new)
@@ -465,12 +491,13 @@ impl ShardReader {
             old.rotate_at = Instant::now() + self.backoff.next_delay();
             return Some(old);
         }
+        let lost_at = old.lost_at.unwrap_or_else(Instant::now);
         drop(old);
         tracing::warn!(
             shard = self.shard.index,
             reason,
             "planned reconnect failed and the current connection is gone; reconnecting"
         );
-        self.recover(gauge).await
+        self.recover(lost_at, gauge).await
     }
 }

@@ -1,5 +1,5 @@
-//! The REST client for `/fapi/v1/aggTrades` and `/fapi/v1/exchangeInfo`,
-//! honouring rate limits.
+//! The REST client for `/fapi/v1/aggTrades`, `/fapi/v1/exchangeInfo` and
+//! `/fapi/v1/time`, honouring rate limits.
 //!
 //! A 429 or 418 reply blocks every request of this client until its
 //! `Retry-After` has passed: Binance bans IPs that keep asking.
@@ -11,6 +11,7 @@ use pulse_core::{AggTradesPage, Symbol, TradingPerpetuals};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::binance_clock::BinanceClock;
 use super::config::BackfillConfig;
 use crate::SourceError;
 use crate::causes::with_causes;
@@ -110,6 +111,13 @@ impl RestClient {
     pub(crate) async fn trading_perpetuals(&self) -> Result<TradingPerpetuals, RestError> {
         let body = self.get(&format!("{}/exchangeInfo", self.api)).await?;
         Ok(pulse_core::parse_exchange_info(&body)?)
+    }
+
+    /// Binance's clock now (weight 1), read as the reply arrives.
+    pub(crate) async fn server_time(&self) -> Result<BinanceClock, RestError> {
+        let body = self.get(&format!("{}/time", self.api)).await?;
+        let ms = pulse_core::parse_server_time(&body)?;
+        Ok(BinanceClock::new(ms, Instant::now()))
     }
 
     /// One GET within the budget, with 429/418 turned into a block.

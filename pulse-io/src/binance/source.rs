@@ -13,21 +13,25 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::backfill;
+use super::binance_clock::BinanceClock;
 use super::config::BinanceConfig;
 use super::connect::tls_config;
 use super::inbox::Inbox;
 use super::reader::{BINARY_FRAME, NOT_SUBSCRIBED, ShardEvent, connect_at_startup};
 use super::readers::{ReaderParts, Readers};
 use super::relist::{Change, Relisting, Switch, short_list};
-use super::rest::RestClient;
+use super::rest::{RestClient, RestError};
 use super::universe::ListingError;
 use crate::{Metrics, SourceError, TradeSource};
 
-/// How far before a shard's last delivered trade time a symbol that never
+/// How far before a shard's last delivered trade time (or, when it
+/// delivered none, the moment its connection was lost) a symbol that never
 /// traded is looked up after a reconnect: streams share a connection but
 /// their frames may cross, and a trade found this early was missed all the
 /// same, as none of that symbol came.
 const CROSSING_MARGIN_MS: i64 = 5_000;
+/// Tries at reading Binance's server time before making do without it.
+const CLOCK_READS: u32 = 3;
 
 /// Live aggTrades from Binance USD-M futures; see the [module docs](super).
 ///
@@ -56,8 +60,15 @@ pub struct BinanceSource {
     /// Running shards whose connection failed and is not back yet: their
     /// symbols' windows stay open, since trades are being missed.
     disconnected: BTreeSet<usize>,
-    /// The trade time of the first live trade, on Binance's clock.
-    first_trade_ms: Option<i64>,
+    /// The latest reading of Binance's clock: the newest trade handed on,
+    /// or the server time when a connection was lost before any trade.
+    clock: Option<BinanceClock>,
+    /// Reading the server time, when asked for and not back yet (at most
+    /// one task).
+    reading_clock: JoinSet<Result<BinanceClock, RestError>>,
+    /// Reconnected symbols of shards that delivered no trade, with when
+    /// their connection was lost, waiting for a clock to be looked up by.
+    unanchored: Vec<(Vec<Symbol>, Instant)>,
     _stop: DropGuard,
 }
 
@@ -151,7 +162,9 @@ impl BinanceSource {
             evicted: Vec::new(),
             catch_ups,
             disconnected: BTreeSet::new(),
-            first_trade_ms: None,
+            clock: None,
+            reading_clock: JoinSet::new(),
+            unanchored: Vec::new(),
             _stop: cancel.drop_guard(),
         })
     }
@@ -178,6 +191,9 @@ impl BinanceSource {
         self.drain_inbox();
         while let Ok(event) = self.events.try_recv() {
             self.on_event(event);
+        }
+        if let Some(read) = self.reading_clock.try_join_next() {
+            self.on_clock_read(read);
         }
         self.feed(None);
         let now = Instant::now();
@@ -215,7 +231,8 @@ impl BinanceSource {
         let backlog = Backlog {
             held: self.lanes.held(),
             missing: self.lanes.missing(),
-            unchecked: self.lanes.looking_for_start(),
+            unchecked: self.lanes.looking_for_start()
+                + self.unanchored.iter().map(|(s, _)| s.len()).sum::<usize>(),
         };
         self.metrics.trades_held.set(gauge_value(backlog.held));
         let missing = i64::try_from(backlog.missing).unwrap_or(i64::MAX);
@@ -310,13 +327,78 @@ impl BinanceSource {
     /// Feeds the lanes the trades taken, up to inbox position `until`
     /// (all without it).
     fn feed(&mut self, until: Option<u64>) {
+        let mut newest = None;
         while let Some(&(position, trade)) = self.incoming.front() {
             if until.is_some_and(|u| position >= u) {
                 break;
             }
             self.incoming.pop_front();
-            self.first_trade_ms.get_or_insert(trade.trade_time_ms);
+            if !self.unanchored.is_empty() {
+                // The first trade since: its time is the clock to go by.
+                let clock = BinanceClock::new(trade.trade_time_ms, Instant::now());
+                let clock = *self.clock.get_or_insert(clock);
+                self.anchor_unanchored(clock);
+            }
+            newest = newest.max(Some(trade.trade_time_ms));
             self.lanes.live(trade);
+        }
+        if let Some(ms) = newest {
+            self.clock = Some(BinanceClock::new(ms, Instant::now()));
+        }
+    }
+
+    /// Looks the outages of shards that delivered no trade up by `clock`,
+    /// from a little before each connection was lost.
+    fn anchor_unanchored(&mut self, clock: BinanceClock) {
+        let due = Instant::now() + self.config.backfill.catch_up_delay;
+        for (mut symbols, lost_at) in std::mem::take(&mut self.unanchored) {
+            // Delisted meanwhile (`ALL`): they start over if listed again.
+            symbols.retain(|s| !self.dropped.contains(s));
+            let since = clock.at(lost_at).saturating_sub(CROSSING_MARGIN_MS);
+            self.lanes.reconnected(&symbols, Some(since));
+            // Their reconnect's blind catch-up may have passed meanwhile.
+            self.catch_ups.push_back((due, symbols));
+        }
+    }
+
+    /// Starts reading Binance's server time, unless already reading it.
+    fn read_clock(&mut self) {
+        if !self.reading_clock.is_empty() {
+            return;
+        }
+        let rest = self.rest.clone();
+        let mut delays = self.config.retry.delays();
+        self.reading_clock.spawn(async move {
+            let mut attempt = 1;
+            loop {
+                match rest.server_time().await {
+                    Err(e) if e.is_retryable() && attempt < CLOCK_READS => {
+                        tracing::debug!(error = %e, "cannot read Binance's server time; retrying");
+                        tokio::time::sleep(delays.next_delay()).await;
+                        attempt += 1;
+                    }
+                    read => return read,
+                }
+            }
+        });
+    }
+
+    fn on_clock_read(&mut self, read: Result<Result<BinanceClock, RestError>, JoinError>) {
+        match read {
+            Ok(Ok(clock)) => {
+                tracing::debug!(
+                    server_time_ms = clock.at(Instant::now()),
+                    "read Binance's server time"
+                );
+                // A trade handed on meanwhile is as good a reading.
+                let clock = *self.clock.get_or_insert(clock);
+                self.anchor_unanchored(clock);
+            }
+            Ok(Err(e)) => tracing::warn!(
+                error = %e,
+                "cannot read Binance's server time (GET /fapi/v1/time): symbols of connections lost before any trade came are looked up from their first live trade's time instead"
+            ),
+            Err(e) => tracing::warn!(error = %e, "reading Binance's server time failed"),
         }
     }
 
@@ -325,12 +407,18 @@ impl BinanceSource {
             // A shard stopped meanwhile (relisting) reconnects no more.
             ShardEvent::Disconnected(index) if self.readers.is_running(index) => {
                 self.disconnected.insert(index);
+                // No trade taken yet to tell Binance's time by, should
+                // this shard have delivered none: ask while it is down.
+                if self.clock.is_none() && self.incoming.is_empty() {
+                    self.read_clock();
+                }
             }
             ShardEvent::Disconnected(..) => {}
             ShardEvent::Reconnected {
                 index,
                 symbols,
                 delivered_until_ms,
+                lost_at,
                 inbox_mark,
             } => {
                 self.disconnected.remove(&index);
@@ -341,12 +429,22 @@ impl BinanceSource {
                 self.feed(Some(inbox_mark));
                 // Symbols that never traded are looked up by time, from a
                 // little before the last trade the shard delivered (frames of
-                // different streams may cross), or from the first trade
-                // seen at all when the shard delivered none.
-                let missed_since = delivered_until_ms
-                    .map(|t| t.saturating_sub(CROSSING_MARGIN_MS))
-                    .or(self.first_trade_ms);
-                self.lanes.reconnected(&symbols, missed_since);
+                // different streams may cross), or, when it delivered none,
+                // before Binance's time when the connection was lost.
+                let since = match delivered_until_ms {
+                    Some(t) => Some(t),
+                    None => self.clock.map(|c| c.at(lost_at)),
+                };
+                match since {
+                    Some(t) => {
+                        let since = t.saturating_sub(CROSSING_MARGIN_MS);
+                        self.lanes.reconnected(&symbols, Some(since));
+                    }
+                    None => {
+                        self.unanchored.push((symbols.clone(), lost_at));
+                        self.read_clock();
+                    }
+                }
                 let due = Instant::now() + self.config.backfill.catch_up_delay;
                 self.catch_ups.push_back((due, symbols));
             }
@@ -533,6 +631,9 @@ impl TradeSource for BinanceSource {
                     self.on_backfill(done)?;
                 }
                 listed = listed(&mut self.relisting), if listing => self.on_listed(listed),
+                Some(read) = self.reading_clock.join_next(), if !self.reading_clock.is_empty() => {
+                    self.on_clock_read(read);
+                }
                 failure = self.readers.failed() => return Err(failure),
             }
         }

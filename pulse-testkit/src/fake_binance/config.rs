@@ -100,8 +100,10 @@ pub struct FakeStats {
     pub pings_received: u64,
     /// SUBSCRIBE/UNSUBSCRIBE messages received.
     pub subscribe_messages: u64,
-    /// REST requests received, faults included.
+    /// aggTrades and exchangeInfo requests received, faults included.
     pub rest_requests: u64,
+    /// Server time (`/fapi/v1/time`) requests received, faults included.
+    pub time_requests: u64,
     /// REST requests answered with a [`RestFault`].
     pub rest_faults_served: u64,
     /// Trades published so far.

@@ -7,6 +7,8 @@
 //!   legacy paths since 2026.
 //! - REST `rest_base()/fapi/v1/aggTrades?symbol=..&fromId=..&limit=..`: any
 //!   id range of the trades published so far, so backfill can repair gaps.
+//! - REST `rest_base()/fapi/v1/time`: the tape's clock, the latest trade
+//!   time published (the first trade's before playback).
 //! - REST `rest_base()/fapi/v1/exchangeInfo`: the tape's symbols as trading
 //!   perpetuals, plus a quarterly contract and a settling perpetual
 //!   ([`NOT_FOLLOWED`]), for `--symbols ALL`. A test lists others at any
@@ -23,8 +25,9 @@
 //! [`Fault::Malformed`] (a broken frame),
 //! refused handshakes ([`FakeBinance::reject_handshakes`]) and REST
 //! rate-limit or error replies ([`RestFault`]) to aggTrades
-//! ([`FakeBinance::fail_rest`]) or exchangeInfo
-//! ([`FakeBinance::fail_exchange_info`]). Inject them now
+//! ([`FakeBinance::fail_rest`]), exchangeInfo
+//! ([`FakeBinance::fail_exchange_info`]) or the server time
+//! ([`FakeBinance::fail_server_time`]). Inject them now
 //! ([`FakeBinance::inject`]) or at a tape position ([`FakeBinance::schedule`]),
 //! which makes a test independent of timing.
 //!
@@ -205,6 +208,11 @@ impl FakeBinance {
     /// Answers the next `times` exchangeInfo requests with `fault`.
     pub fn fail_exchange_info(&self, fault: RestFault, times: usize) {
         self.shared.listing_faults.push(fault, times);
+    }
+
+    /// Answers the next `times` server time requests with `fault`.
+    pub fn fail_server_time(&self, fault: RestFault, times: usize) {
+        self.shared.time_faults.push(fault, times);
     }
 
     /// Serves trade `id` of `symbol` mangled (its price is `"NaN"`) in every

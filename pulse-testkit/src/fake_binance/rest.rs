@@ -1,5 +1,6 @@
 //! The fake's REST side: `GET /fapi/v1/aggTrades?symbol=..&fromId=..&limit=..`
-//! (or `startTime=..` instead of `fromId`) and `GET /fapi/v1/exchangeInfo`.
+//! (or `startTime=..` instead of `fromId`), `GET /fapi/v1/exchangeInfo` and
+//! `GET /fapi/v1/time`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -33,6 +34,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/fapi/v1/aggTrades", get(agg_trades))
         .route("/fapi/v1/exchangeInfo", get(exchange_info))
+        .route("/fapi/v1/time", get(server_time))
         .with_state(shared)
 }
 
@@ -112,6 +114,16 @@ async fn exchange_info(State(shared): State<Arc<Shared>>) -> Response {
         "rateLimits": [],
         "symbols": symbols,
     });
+    json(StatusCode::OK, body.to_string())
+}
+
+/// `{"serverTime":…}` on the tape's clock ([`Shared::server_time_ms`]).
+async fn server_time(State(shared): State<Arc<Shared>>) -> Response {
+    shared.counters.time_requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(fault) = shared.time_faults.pop() {
+        return fault_reply(fault);
+    }
+    let body = serde_json::json!({ "serverTime": shared.server_time_ms() });
     json(StatusCode::OK, body.to_string())
 }
 

@@ -37,6 +37,7 @@ pub(crate) struct Counters {
     pub(crate) pings_received: AtomicU64,
     pub(crate) subscribe_messages: AtomicU64,
     pub(crate) rest_requests: AtomicU64,
+    pub(crate) time_requests: AtomicU64,
     pub(crate) rest_faults_served: AtomicU64,
 }
 
@@ -72,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) rest_faults: FaultQueue,
     /// Answers to exchangeInfo requests instead of data.
     pub(crate) listing_faults: FaultQueue,
+    /// Answers to server time requests instead of the time.
+    pub(crate) time_faults: FaultQueue,
     /// (symbol, id) of trades REST serves mangled, every time.
     corrupt_on_rest: Mutex<HashSet<(Symbol, u64)>>,
     handshakes_to_reject: AtomicU64,
@@ -95,6 +98,7 @@ impl Shared {
             scheduled: Mutex::new(BTreeMap::new()),
             rest_faults: FaultQueue::default(),
             listing_faults: FaultQueue::default(),
+            time_faults: FaultQueue::default(),
             corrupt_on_rest: Mutex::new(HashSet::new()),
             handshakes_to_reject: AtomicU64::new(0),
             connections_to_drop: AtomicU64::new(0),
@@ -119,6 +123,19 @@ impl Shared {
             .iter()
             .flat_map(|c| c.streams.iter().cloned())
             .collect()
+    }
+
+    /// The fake's clock: the latest trade time published, or before
+    /// playback the first trade's (0 for an empty tape). Like Binance's
+    /// server time, no trade published so far is later.
+    pub(crate) fn server_time_ms(&self) -> i64 {
+        let trades = self.tape.trades();
+        trades[..self.published()]
+            .iter()
+            .map(|t| t.trade_time_ms)
+            .max()
+            .or_else(|| trades.first().map(|t| t.trade_time_ms))
+            .unwrap_or(0)
     }
 
     pub(crate) fn published(&self) -> usize {
@@ -250,6 +267,7 @@ impl Shared {
             pings_received: get(&c.pings_received),
             subscribe_messages: get(&c.subscribe_messages),
             rest_requests: get(&c.rest_requests),
+            time_requests: get(&c.time_requests),
             rest_faults_served: get(&c.rest_faults_served),
             published: self.published(),
             playback_done: self.playback_done.load(Ordering::SeqCst),
