@@ -66,6 +66,9 @@ pub struct BinanceSource {
     /// Reading the server time, when asked for and not back yet (at most
     /// one task).
     reading_clock: JoinSet<Result<BinanceClock, RestError>>,
+    /// Reading it failed (a server without the endpoint, say): not asked
+    /// again, trades tell the time instead.
+    clock_unreadable: bool,
     /// Reconnected symbols of shards that delivered no trade, with when
     /// their connection was lost, waiting for a clock to be looked up by.
     unanchored: Vec<(Vec<Symbol>, Instant)>,
@@ -164,6 +167,7 @@ impl BinanceSource {
             disconnected: BTreeSet::new(),
             clock: None,
             reading_clock: JoinSet::new(),
+            clock_unreadable: false,
             unanchored: Vec::new(),
             _stop: cancel.drop_guard(),
         })
@@ -363,7 +367,7 @@ impl BinanceSource {
 
     /// Starts reading Binance's server time, unless already reading it.
     fn read_clock(&mut self) {
-        if !self.reading_clock.is_empty() {
+        if self.clock_unreadable || !self.reading_clock.is_empty() {
             return;
         }
         let rest = self.rest.clone();
@@ -394,11 +398,17 @@ impl BinanceSource {
                 let clock = *self.clock.get_or_insert(clock);
                 self.anchor_unanchored(clock);
             }
-            Ok(Err(e)) => tracing::warn!(
-                error = %e,
-                "cannot read Binance's server time (GET /fapi/v1/time): symbols of connections lost before any trade came are looked up from their first live trade's time instead"
-            ),
-            Err(e) => tracing::warn!(error = %e, "reading Binance's server time failed"),
+            Ok(Err(e)) => {
+                self.clock_unreadable = true;
+                tracing::warn!(
+                    error = %e,
+                    "cannot read Binance's server time (GET /fapi/v1/time): symbols of connections lost before any trade came are looked up from their first live trade's time instead"
+                );
+            }
+            Err(e) => {
+                self.clock_unreadable = true;
+                tracing::warn!(error = %e, "reading Binance's server time failed");
+            }
         }
     }
 
