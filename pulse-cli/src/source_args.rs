@@ -18,7 +18,9 @@ pub struct ReplayArgs {
     /// (.jsonl, .jsonl.gz) or a Binance aggTrades dump (.csv, .csv.gz, .zip).
     /// A dump whose name (or, in a zip, whose CSVs' names) does not say its
     /// symbol, like BTCUSDT-aggTrades-2024-08-08.csv does, takes the first
-    /// of --symbols, which must then be given.
+    /// of --symbols, which must then be given. `-` reads standard input
+    /// (e.g. `zcat capture.jsonl.gz | pulse run --replay -`); a file whose
+    /// name says nothing is read by its first bytes.
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
 

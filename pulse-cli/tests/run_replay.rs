@@ -103,6 +103,59 @@ async fn replay_is_byte_for_byte_deterministic() {
     assert_eq!(stdout_a, stdout_b, "terminal lines differ");
 }
 
+/// `--replay -` reads standard input, gzip or plain, and writes the same
+/// rows as the file itself; a zip cannot be read from a pipe and says so.
+#[tokio::test]
+async fn replay_reads_standard_input_like_the_file() {
+    let Some(capture) = capture(BTC_CAPTURE) else {
+        return;
+    };
+    let dir = temp_dir();
+    let from_file = dir.path().join("file.csv");
+    replay(&capture, &from_file).await;
+    let gzip = std::fs::read(&capture).unwrap();
+    let plain = frames_of(&capture)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .into_bytes();
+    let zip = b"PK\x03\x04 the rest of a zip".to_vec();
+    for (name, input) in [("gzip", gzip), ("plain", plain)] {
+        let csv = dir.path().join(format!("{name}.csv"));
+        let (code, stderr) = replay_stdin(&csv, input).await;
+        assert_eq!(code, Some(0), "{name}: {stderr}");
+        assert!(
+            std::fs::read(&from_file).unwrap() == std::fs::read(&csv).unwrap(),
+            "{name} on standard input wrote other rows than the file"
+        );
+    }
+    let (code, stderr) = replay_stdin(&dir.path().join("zip.csv"), zip).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("standard input is a zip archive, which cannot be read from a pipe"),
+        "{stderr}"
+    );
+}
+
+/// `pulse run --replay - --csv OUT` fed `input` on standard input: its
+/// exit code and stderr.
+async fn replay_stdin(csv: &Path, input: Vec<u8>) -> (Option<i32>, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = pulse()
+        .args(["run", "--dashboard", "off", "-q", "--replay", "-", "--csv"])
+        .arg(csv)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A refused zip closes the pipe early: the write may fail then.
+    let _ = stdin.write_all(&input).await;
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
 #[tokio::test]
 async fn a_busy_dashboard_port_fails_early_and_says_what_to_do() {
     let Some(capture) = capture(ALTCOINS_CAPTURE) else {

@@ -3,11 +3,12 @@
 //! A text file's first bytes say what it holds, whatever its name: gzip
 //! named `.jsonl` is decompressed, plain text named `.gz` is read as it is
 //! (both with a warning), and other compressed data is refused by name
-//! rather than read as lines of binary, every one malformed.
+//! rather than read as lines of binary, every one malformed. `-` is
+//! standard input, read like a file that does not name its format.
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Cursor, Read, Seek};
 use std::path::Path;
 
 use pulse_core::Symbol;
@@ -17,11 +18,104 @@ use super::gzip::{self, GzipMembers};
 use super::{ReplayFormat, symbol_from_file_name};
 use crate::SourceError;
 
+/// The most of a file read to tell its format.
+const HEAD_BYTES: usize = 4096;
+
+/// The path that means standard input.
+pub(crate) const STDIN: &str = "-";
+
+/// A replay file opened, with its first bytes read to tell what it holds.
+/// A pipe cannot be read twice, so those bytes are kept and read first.
+pub(crate) struct Opened {
+    file: File,
+    head: Vec<u8>,
+    /// A regular file, which a zip reader can seek in.
+    regular: bool,
+    path: String,
+}
+
+impl Opened {
+    /// Opens `path` (standard input for `-`) and reads its first bytes: up
+    /// to 4 KiB of a regular file; of a pipe, only until they tell the
+    /// format, or none when `named` already did, so a slow writer does not
+    /// hold the start up.
+    pub(crate) fn open(path: &Path, named: bool) -> io::Result<Opened> {
+        let file = if path == Path::new(STDIN) {
+            stdin_file()?
+        } else {
+            File::open(path)?
+        };
+        let regular = file.metadata()?.is_file();
+        let mut opened = Opened {
+            file,
+            head: Vec::new(),
+            regular,
+            path: shown(path),
+        };
+        if regular || !named {
+            opened.read_head()?;
+        }
+        Ok(opened)
+    }
+
+    fn read_head(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; HEAD_BYTES];
+        loop {
+            let room = HEAD_BYTES - self.head.len();
+            let n = match self.file.read(&mut chunk[..room]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.head.extend_from_slice(&chunk[..n]);
+            let complete = n == 0 || self.head.len() == HEAD_BYTES;
+            if complete || (!self.regular && sniff(&self.head, false) != Sniff::NeedMore) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The format the first bytes say: a zip is a dump archive, gzip is
+    /// looked into, and text whose first line starts with `{` is JSONL,
+    /// other text a dump CSV. `None` when they do not tell (other
+    /// compressed data, or not text).
+    pub(crate) fn format(&self) -> Option<ReplayFormat> {
+        match sniff(&self.head, true) {
+            Sniff::Format(format) => Some(format),
+            Sniff::Unknown | Sniff::NeedMore => None,
+        }
+    }
+}
+
+/// How a path is named in messages.
+pub(crate) fn shown(path: &Path) -> String {
+    if path == Path::new(STDIN) {
+        "standard input".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Standard input as a file of its own, read without Rust's buffer.
+#[cfg(unix)]
+fn stdin_file() -> io::Result<File> {
+    use std::os::fd::AsFd;
+    Ok(File::from(io::stdin().as_fd().try_clone_to_owned()?))
+}
+
+#[cfg(windows)]
+fn stdin_file() -> io::Result<File> {
+    use std::os::windows::io::AsHandle;
+    Ok(File::from(io::stdin().as_handle().try_clone_to_owned()?))
+}
+
 /// An opened replay file, ready to be read on a blocking thread.
 pub(crate) enum Input {
     /// A plain or gzip text file.
     Text {
         file: File,
+        /// Its first bytes, already read.
+        head: Vec<u8>,
         /// The name ends in `.gz`.
         named_gzip: bool,
         path: String,
@@ -36,29 +130,38 @@ pub(crate) enum Input {
 }
 
 impl Input {
-    /// Opens `path` now, so a missing file or a zip without a CSV fails at
+    /// Opens the archive of a zip now, so a zip without a CSV fails at
     /// start-up rather than on the reader thread.
-    pub(crate) fn open(path: &Path, format: ReplayFormat) -> Result<Input, SourceError> {
+    pub(crate) fn new(opened: Opened, format: ReplayFormat) -> Result<Input, SourceError> {
+        let Opened {
+            mut file,
+            head,
+            regular,
+            path: shown,
+        } = opened;
         let io_err = |source| SourceError::Io {
-            path: path.display().to_string(),
+            path: shown.clone(),
             source,
         };
-        let file = File::open(path).map_err(io_err)?;
         match format {
             ReplayFormat::Jsonl { gzip } | ReplayFormat::Csv { gzip } => Ok(Input::Text {
                 file,
+                head,
                 named_gzip: gzip,
-                path: path.display().to_string(),
+                path: shown,
             }),
             ReplayFormat::Zip => {
+                if !regular {
+                    return Err(SourceError::Config(format!(
+                        "{shown} is a zip archive, which cannot be read from a pipe: save it to a file first"
+                    )));
+                }
+                file.rewind().map_err(io_err)?;
                 let archive = ZipArchive::new(file)
                     .map_err(|e| io_err(io::Error::new(io::ErrorKind::InvalidData, e)))?;
                 let entries = csv_entries(&archive);
                 if entries.is_empty() {
-                    return Err(SourceError::Config(format!(
-                        "{} holds no .csv file",
-                        path.display()
-                    )));
+                    return Err(SourceError::Config(format!("{shown} holds no .csv file")));
                 }
                 let named: BTreeSet<Symbol> = entries
                     .iter()
@@ -68,13 +171,12 @@ impl Input {
                 if named.len() > 1 {
                     let named: Vec<&str> = named.iter().map(Symbol::as_str).collect();
                     return Err(SourceError::Config(format!(
-                        "{} holds dumps of several symbols ({}): replay them one at a time",
-                        path.display(),
+                        "{shown} holds dumps of several symbols ({}): replay them one at a time",
                         named.join(", ")
                     )));
                 }
                 if entries.len() > 1 {
-                    tracing::info!(path = %path.display(), entries = entries.len(), "replaying every CSV in the zip, in name order");
+                    tracing::info!(path = %shown, entries = entries.len(), "replaying every CSV in the zip, in name order");
                 }
                 Ok(Input::Zip {
                     archive,
@@ -103,16 +205,16 @@ impl Input {
     ) -> io::Result<()> {
         match self {
             Input::Text {
-                mut file,
+                file,
+                head,
                 named_gzip,
                 path,
             } => {
-                let mut first = Vec::with_capacity(6);
-                file.by_ref().take(6).read_to_end(&mut first)?;
-                let head = &first[..];
+                let content = Content::of(&head);
+                let lone_magic_byte = gzip::MAGIC.starts_with(&head);
                 // The bytes looked at come first again.
-                let mut text = head.chain(file);
-                match Content::of(head) {
+                let mut text = Cursor::new(head).chain(file);
+                match content {
                     Content::Gzip => {
                         if !named_gzip {
                             tracing::warn!(%path, "the file is gzip-compressed though its name does not end in .gz; decompressing it");
@@ -125,7 +227,7 @@ impl Input {
                     )),
                     // Empty or a lone first magic byte: the gzip reader
                     // says what is wrong with such a .gz.
-                    Content::Text if named_gzip && gzip::MAGIC.starts_with(head) => {
+                    Content::Text if named_gzip && lone_magic_byte => {
                         read(&mut GzipMembers::new(text, path), None)
                     }
                     Content::Text => {
@@ -170,39 +272,47 @@ fn csv_entries(archive: &ZipArchive<File>) -> Vec<usize> {
     csvs.into_iter().map(|(_, i)| i).collect()
 }
 
-/// The format of a file whose name does not say, from its first bytes: a
-/// zip is a dump archive, gzip is looked into, and text whose first line
-/// starts with `{` is JSONL, other text a dump CSV. `None` when the bytes
-/// do not tell (other compressed data) or cannot be read twice (a pipe).
-pub(crate) fn format_from_content(path: &Path) -> io::Result<Option<ReplayFormat>> {
-    const HEAD: u64 = 4096;
-    if !std::fs::metadata(path)?.is_file() {
-        return Ok(None);
+/// What a file's first bytes say of its format.
+#[derive(Debug, PartialEq, Eq)]
+enum Sniff {
+    Format(ReplayFormat),
+    /// Not text, gzip or zip.
+    Unknown,
+    /// Not enough yet: more may come (`complete` was false).
+    NeedMore,
+}
+
+/// The format `head` says, `complete` when no more bytes will come.
+fn sniff(head: &[u8], complete: bool) -> Sniff {
+    if !complete && head.len() < 6 {
+        // Too short for every magic number.
+        return Sniff::NeedMore;
     }
-    let mut head = Vec::new();
-    File::open(path)?.take(HEAD).read_to_end(&mut head)?;
-    let (gzip, text) = match Content::of(&head) {
-        Content::Text => (false, head),
+    let (gzip, text) = match Content::of(head) {
+        Content::Text => (false, head.to_vec()),
         Content::Gzip => {
-            // The head is cut short: keep what inflates before the cut.
+            // The head may be cut short: keep what inflates before the cut.
             let mut text = Vec::new();
-            let mut decoder = flate2::read::GzDecoder::new(&head[..]).take(HEAD);
+            let mut decoder = flate2::read::GzDecoder::new(head).take(HEAD_BYTES as u64);
             let mut chunk = [0u8; 512];
             while let Ok(n @ 1..) = decoder.read(&mut chunk) {
                 text.extend_from_slice(&chunk[..n]);
             }
             (true, text)
         }
-        Content::Other(kind) if kind.starts_with("a zip") => return Ok(Some(ReplayFormat::Zip)),
-        Content::Other(_) => return Ok(None),
+        Content::Other(kind) if kind.starts_with("a zip") => {
+            return Sniff::Format(ReplayFormat::Zip);
+        }
+        Content::Other(_) => return Sniff::Unknown,
     };
     let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
-    let first = text.iter().find(|b| !b.is_ascii_whitespace());
-    Ok(match first {
-        Some(b'{') | None => Some(ReplayFormat::Jsonl { gzip }),
-        Some(b) if b.is_ascii_alphanumeric() => Some(ReplayFormat::Csv { gzip }),
-        Some(_) => None,
-    })
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Sniff::Format(ReplayFormat::Jsonl { gzip }),
+        Some(b) if b.is_ascii_alphanumeric() => Sniff::Format(ReplayFormat::Csv { gzip }),
+        Some(_) => Sniff::Unknown,
+        None if complete => Sniff::Format(ReplayFormat::Jsonl { gzip }),
+        None => Sniff::NeedMore,
+    }
 }
 
 /// What a text file's first bytes say it holds.
@@ -236,6 +346,42 @@ impl Content {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_tells_its_format_once_it_can() {
+        let jsonl = Sniff::Format(ReplayFormat::Jsonl { gzip: false });
+        let csv = Sniff::Format(ReplayFormat::Csv { gzip: false });
+        let cases: [(&[u8], bool, Sniff); 8] = [
+            (b"{\"e\"", false, Sniff::NeedMore),
+            (b"\n\n  \n\n  ", false, Sniff::NeedMore),
+            (b"\n\n  \n\n  ", true, jsonl),
+            (
+                b"\xEF\xBB\xBF\n{\"stream\"",
+                false,
+                Sniff::Format(ReplayFormat::Jsonl { gzip: false }),
+            ),
+            (b"agg_trade_id,price", false, csv),
+            (
+                b"PK\x03\x04\x14\x00",
+                false,
+                Sniff::Format(ReplayFormat::Zip),
+            ),
+            (b"\x28\xb5\x2f\xfd\x04\x58", false, Sniff::Unknown),
+            (b"<html>", true, Sniff::Unknown),
+        ];
+        for (head, complete, want) in cases {
+            assert_eq!(sniff(head, complete), want, "{head:?}");
+        }
+        // gzip: the head of a member, cut anywhere, waits for its text.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, b"{\"e\":\"trade\"}\n").unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(sniff(&gz[..10], false), Sniff::NeedMore);
+        assert_eq!(
+            sniff(&gz, false),
+            Sniff::Format(ReplayFormat::Jsonl { gzip: true })
+        );
+    }
 
     #[test]
     fn content_from_first_bytes() {

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::format::{ReplayFormat, symbol_from_file_name};
-use super::lines::{Input, format_from_content};
+use super::lines::{Input, Opened, shown};
 use super::pace::Pacer;
 use super::reader::{self, Batch, LineFormat, LineParser};
 use super::symbols::SymbolFilter;
@@ -83,7 +83,7 @@ impl ReplaySource {
         metrics: Metrics,
     ) -> Result<Self, SourceError> {
         let path = path.as_ref();
-        let shown = path.display().to_string();
+        let shown = shown(path);
         if let Some(speed) = options.speed
             && !(speed.is_finite() && speed > 0.0)
         {
@@ -91,33 +91,40 @@ impl ReplaySource {
                 "replay speed must be a positive number, got {speed}"
             )));
         }
-        let format = match ReplayFormat::from_path(path) {
-            Some(format) => format,
-            None => {
-                let sniffed = format_from_content(path).map_err(|source| SourceError::Io {
-                    path: shown.clone(),
-                    source,
-                })?;
-                let format = sniffed.ok_or_else(|| {
-                    SourceError::Config(format!(
-                        "cannot tell the format of {shown}: name it .jsonl, .jsonl.gz, .csv, .csv.gz or .zip"
-                    ))
-                })?;
-                tracing::info!(path = %shown, ?format, "the name does not say the format; read from the first bytes");
-                format
-            }
-        };
         let no_symbol = || {
             SourceError::Config(format!(
                 "{shown} does not name its symbol (like BTCUSDT-aggTrades-2024-08-08.csv): give the symbol explicitly (pulse: --symbols ETHUSDT)"
             ))
         };
         let named = symbol_from_file_name(path);
+        let needs_symbol = |format| {
+            matches!(format, ReplayFormat::Csv { .. }) && options.symbol.or(named).is_none()
+        };
+        let by_name = ReplayFormat::from_path(path);
         // Known before opening, which may wait (a FIFO without a writer).
-        if matches!(format, ReplayFormat::Csv { .. }) && options.symbol.or(named).is_none() {
+        if by_name.is_some_and(needs_symbol) {
             return Err(no_symbol());
         }
-        let input = Input::open(path, format)?;
+        let opened = Opened::open(path, by_name.is_some()).map_err(|source| SourceError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let format = match by_name {
+            Some(format) => format,
+            None => {
+                let format = opened.format().ok_or_else(|| {
+                    SourceError::Config(format!(
+                        "cannot tell the format of {shown}: name it .jsonl, .jsonl.gz, .csv, .csv.gz or .zip"
+                    ))
+                })?;
+                tracing::info!(path = %shown, ?format, "the name does not say the format; read from the first bytes");
+                if needs_symbol(format) {
+                    return Err(no_symbol());
+                }
+                format
+            }
+        };
+        let input = Input::new(opened, format)?;
         let lines = match format {
             ReplayFormat::Jsonl { .. } => LineFormat::Json,
             ReplayFormat::Csv { .. } | ReplayFormat::Zip => {
