@@ -125,6 +125,10 @@ fn drain(agg: &mut Aggregator, windows: &mut Vec<Window>) {
                 "{}: window {} has no row: {}",
                 r.symbol, r.start_ms, r.error
             ),
+            Event::TimeOutlier(o) => eprintln!(
+                "{}: trade {} dated {} is far ahead and the next trade is not: a wrong time, in no row",
+                o.trade.symbol, o.trade.id, o.trade.trade_time_ms
+            ),
         }
     }
 }

@@ -20,7 +20,7 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
         }
     };
     format!(
-        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}{}{}{}{}",
+        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}{}{}{}{}{}",
         summary.trades + source.duplicates,
         summary.windows - summary.reemitted,
         busiest(summary),
@@ -43,6 +43,10 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
             "outage(s) of symbols with no earlier trade not looked up (their trades then unknown)"
         ),
         some(source.rejected, "malformed skipped"),
+        some(
+            summary.time_outliers,
+            "with a time far ahead that the next trades refuted, in no row"
+        ),
         some(
             summary.rejected_windows,
             "windows without a row (sums out of range)"

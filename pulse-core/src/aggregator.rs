@@ -64,6 +64,14 @@ pub struct AggregatorConfig {
     /// [`DEFAULT_MAX_OPEN_GAPS`]; past it the oldest are forgotten
     /// ([`AggregatorStats::forgotten_ids`]).
     pub max_open_gaps: usize,
+    /// A trade more than this far ahead of its symbol's newest trade time
+    /// moves the symbol's clock only once confirmed: by the next trade with
+    /// a larger id coming no more than this before it, by
+    /// `idle_margin_ms` of quiet on the caller's clock, or at
+    /// [`flush`](Aggregator::flush). One wrong timestamp would otherwise
+    /// make every later trade of the symbol late; refuted, it is
+    /// [`Event::TimeOutlier`]. Default 60000 (the correction horizon).
+    pub outlier_jump_ms: i64,
 }
 
 impl Default for AggregatorConfig {
@@ -77,6 +85,7 @@ impl Default for AggregatorConfig {
             late_retention_ms: 60_000,
             track_sequence: true,
             max_open_gaps: DEFAULT_MAX_OPEN_GAPS,
+            outlier_jump_ms: 60_000,
         }
     }
 }
@@ -108,6 +117,7 @@ impl AggregatorConfig {
             ("allowed_lateness_ms", self.allowed_lateness_ms),
             ("idle_margin_ms", self.idle_margin_ms),
             ("late_retention_ms", self.late_retention_ms),
+            ("outlier_jump_ms", self.outlier_jump_ms),
         ] {
             if value < 0 {
                 return Err(ConfigError::Negative { name, value });
@@ -134,6 +144,21 @@ pub enum Event {
     /// A window closed but cannot be represented (its sums overflow): it
     /// has no row, and is reported instead of being stored wrong.
     Rejected(RejectedWindow),
+    /// A trade far ahead of its symbol's clock that the next trade did not
+    /// follow: a wrong timestamp. It is in no window and moved no clock.
+    TimeOutlier(TimeOutlier),
+}
+
+/// A trade whose time the trades after it refuted; see
+/// [`AggregatorConfig::outlier_jump_ms`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeOutlier {
+    /// The trade itself.
+    pub trade: Trade,
+    /// Its symbol's newest trade time when it came.
+    pub newest_ms: i64,
+    /// The trade that refuted it: a larger id, much earlier in time.
+    pub next: Trade,
 }
 
 /// A trade that arrived after its window closed.
@@ -198,6 +223,8 @@ pub struct AggregatorStats {
     pub reemitted: u64,
     /// Windows closed without a row, see [`Event::Rejected`].
     pub rejected_windows: u64,
+    /// Trades with a time the next trades refuted, see [`Event::TimeOutlier`].
+    pub time_outliers: u64,
 }
 
 #[derive(Debug)]
@@ -214,6 +241,8 @@ struct SymbolState {
     /// Emitted windows kept for [`LatePolicy::Reemit`], with their version.
     emitted: EmittedWindows,
     sequence: Sequence,
+    /// A trade far ahead of `max_time`, in no window until confirmed.
+    ahead: Option<Trade>,
     /// `sequence.forgotten()` already in the stats.
     forgotten_ids: u64,
     late_trades: u64,
@@ -229,6 +258,7 @@ impl SymbolState {
             open: BTreeMap::new(),
             emitted: EmittedWindows::default(),
             sequence: Sequence::new(max_open_gaps),
+            ahead: None,
             forgotten_ids: 0,
             late_trades: 0,
         }
@@ -293,6 +323,38 @@ fn close_windows(
         state
             .emitted
             .expire(|start| window_end(start, window_ms) <= horizon);
+    }
+}
+
+/// Adds a trade that is not late to its open window and moves the symbol's
+/// clock. A free function so the hot path can call it while holding `state`.
+fn accept(
+    config: &AggregatorConfig,
+    state: &mut SymbolState,
+    trade: Trade,
+    events: &mut VecDeque<Event>,
+    stats: &mut AggregatorStats,
+) {
+    let window_ms = config.window_ms;
+    let start = window_start(trade.trade_time_ms, window_ms);
+    match state.open.get_mut(&start) {
+        Some(window) => window.add(&trade),
+        None => {
+            state.open.insert(start, WindowStats::new(&trade));
+        }
+    }
+    stats.trades += 1;
+    let first_end = *state.first_end.get_or_insert(window_end(start, window_ms));
+    let newest = state.max_time.max(trade.trade_time_ms);
+    let trailing = newest.saturating_sub(config.allowed_lateness_ms);
+    let follows_ids = config.watermark == WatermarkPolicy::IdOrder
+        && !(config.track_sequence && state.sequence.has_gaps())
+        && trailing >= first_end;
+    if trade.trade_time_ms > state.max_time || follows_ids {
+        state.max_time = newest;
+        // Every earlier id is in: nothing before the newest time is missing.
+        let watermark = if follows_ids { newest } else { trailing };
+        close_windows(config, trade.symbol, state, watermark, events, stats);
     }
 }
 
@@ -414,6 +476,23 @@ impl Aggregator {
             }
         }
 
+        // A larger id tells whether the trade held far ahead was right: time
+        // never falls as ids rise. Decided first, as it may move the clock.
+        if let Some(ahead) = state.ahead
+            && trade.id > ahead.id
+        {
+            state.ahead = None;
+            if trade.trade_time_ms >= ahead.trade_time_ms.saturating_sub(config.outlier_jump_ms) {
+                accept(config, state, ahead, &mut self.events, &mut self.stats);
+            } else {
+                self.stats.time_outliers += 1;
+                self.events.push_back(Event::TimeOutlier(TimeOutlier {
+                    trade: ahead,
+                    newest_ms: state.max_time,
+                    next: trade,
+                }));
+            }
+        }
         let start = window_start(trade.trade_time_ms, window_ms);
         if window_end(start, window_ms) <= state.watermark {
             state.late_trades += 1;
@@ -440,33 +519,31 @@ impl Aggregator {
             return TradeOutcome::Late;
         }
 
-        match state.open.get_mut(&start) {
-            Some(stats) => stats.add(&trade),
-            None => {
-                state.open.insert(start, WindowStats::new(&trade));
-            }
+        let far_ahead = state.max_time > i64::MIN
+            && trade.trade_time_ms > state.max_time.saturating_add(config.outlier_jump_ms);
+        if far_ahead && state.ahead.is_none() {
+            // A quiet spell, or a wrong timestamp: what follows tells.
+            state.ahead = Some(trade);
+            return TradeOutcome::Accepted;
         }
-        self.stats.trades += 1;
-        let first_end = *state.first_end.get_or_insert(window_end(start, window_ms));
-        let newest = state.max_time.max(trade.trade_time_ms);
-        let trailing = newest.saturating_sub(config.allowed_lateness_ms);
-        let follows_ids = config.watermark == WatermarkPolicy::IdOrder
-            && !(config.track_sequence && state.sequence.has_gaps())
-            && trailing >= first_end;
-        if trade.trade_time_ms > state.max_time || follows_ids {
-            state.max_time = newest;
-            // Every earlier id is in: nothing before the newest time is missing.
-            let watermark = if follows_ids { newest } else { trailing };
-            close_windows(
-                config,
-                trade.symbol,
+        accept(config, state, trade, &mut self.events, &mut self.stats);
+        TradeOutcome::Accepted
+    }
+
+    /// Takes a trade held far ahead of its symbol's clock as it is: quiet
+    /// time or the end of input vouches for it.
+    fn confirm_ahead(&mut self, symbol: Symbol) {
+        if let Some(state) = self.symbols.get_mut(&symbol)
+            && let Some(ahead) = state.ahead.take()
+        {
+            accept(
+                &self.config,
                 state,
-                watermark,
+                ahead,
                 &mut self.events,
                 &mut self.stats,
             );
         }
-        TradeOutcome::Accepted
     }
 
     /// Re-feeds a trade that was handled before a restart, after
@@ -502,7 +579,15 @@ impl Aggregator {
     /// them (e.g. from a producer's progress marker). Never lowers the
     /// watermark. Drain [`poll`](Self::poll) afterwards.
     pub fn close_through(&mut self, symbol: Symbol, watermark_ms: i64) {
-        self.state(symbol);
+        let jump = self.config.outlier_jump_ms;
+        let state = self.state(symbol);
+        // The caller vouches for time up to near the trade held ahead.
+        if state
+            .ahead
+            .is_some_and(|a| watermark_ms >= a.trade_time_ms.saturating_sub(jump))
+        {
+            self.confirm_ahead(symbol);
+        }
         self.raise_watermark(symbol, watermark_ms);
     }
 
@@ -552,6 +637,21 @@ impl Aggregator {
     /// [`poll_timeout`](Self::poll_timeout) is reached, then drain `poll`.
     pub fn advance(&mut self, now_ms: i64) {
         let margin = self.config.idle_margin_ms;
+        // A trade held ahead that nothing followed for the margin: quiet
+        // time, not a wrong timestamp.
+        let vouched: Vec<Symbol> = self
+            .symbols
+            .iter()
+            .filter(|(_, s)| s.ahead.is_some())
+            .filter(|(_, s)| {
+                s.last_input_at
+                    .is_some_and(|at| now_ms.saturating_sub(at) >= margin)
+            })
+            .map(|(symbol, _)| *symbol)
+            .collect();
+        for symbol in vouched {
+            self.confirm_ahead(symbol);
+        }
         let due: Vec<(Symbol, i64)> = self
             .symbols
             .iter()
@@ -585,16 +685,19 @@ impl Aggregator {
     pub fn poll_timeout(&self) -> Option<i64> {
         let window_ms = self.config.window_ms;
         let margin = self.config.idle_margin_ms;
-        self.symbols
+        let closing = self.symbols.values().filter_map(|s| {
+            let (&start, _) = s.open.first_key_value()?;
+            let end = window_end(start, window_ms);
+            // Quiet long enough that T + quiet − margin reaches `end`.
+            let quiet = end.saturating_add(margin).saturating_sub(s.max_time).max(0);
+            Some(s.last_input_at?.saturating_add(quiet))
+        });
+        let vouching = self
+            .symbols
             .values()
-            .filter_map(|s| {
-                let (&start, _) = s.open.first_key_value()?;
-                let end = window_end(start, window_ms);
-                // Quiet long enough that T + quiet − margin reaches `end`.
-                let quiet = end.saturating_add(margin).saturating_sub(s.max_time).max(0);
-                Some(s.last_input_at?.saturating_add(quiet))
-            })
-            .min()
+            .filter(|s| s.ahead.is_some())
+            .filter_map(|s| Some(s.last_input_at?.saturating_add(margin)));
+        closing.chain(vouching).min()
     }
 
     /// Closes every open window, for end of input. Drain `poll` afterwards.
@@ -607,6 +710,7 @@ impl Aggregator {
     pub fn flush(&mut self) {
         let symbols: Vec<Symbol> = self.symbols.keys().copied().collect();
         for symbol in symbols {
+            self.confirm_ahead(symbol);
             self.raise_watermark(symbol, i64::MAX);
         }
     }

@@ -71,7 +71,7 @@ mod window;
 
 pub use aggregator::{
     Aggregator, AggregatorConfig, AggregatorStats, ConfigError, Event, LatePolicy, LateTrade,
-    SymbolCheckpoint, TradeOutcome, WatermarkPolicy,
+    SymbolCheckpoint, TimeOutlier, TradeOutcome, WatermarkPolicy,
 };
 pub use decimal::{Decimal, DecimalError, SCALE, SCALE_DIGITS, ratio_to_f64};
 pub use lanes::{

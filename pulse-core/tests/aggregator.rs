@@ -165,13 +165,15 @@ fn reemit_policy_corrects_the_window_with_a_higher_version() {
     // A late trade for a window that was empty when it closed gets version 1.
     a.handle_trade(trade(btc(), 4, 2_500, "30", "1"));
     assert_eq!(windows(&drain(&mut a)), vec![(2_000, 1, 1)]);
-    // Beyond the retention horizon, the trade is only counted.
+    // Beyond the retention horizon, the trade is only counted. (Trade 6
+    // confirms trade 5's jump of over a minute.)
     a.handle_trade(trade(btc(), 5, 200_000, "1", "1"));
+    a.handle_trade(trade(btc(), 6, 200_100, "1", "1"));
     drain(&mut a);
-    a.handle_trade(trade(btc(), 6, 1_700, "1", "1"));
+    a.handle_trade(trade(btc(), 7, 1_700, "1", "1"));
     let events = drain(&mut a);
     match &events[..] {
-        [Event::Late(late)] => assert_eq!((late.trade.id, late.corrected), (6, false)),
+        [Event::Late(late)] => assert_eq!((late.trade.id, late.corrected), (7, false)),
         other => panic!("{other:?}"),
     }
     assert_eq!(a.stats().late_trades, 3);

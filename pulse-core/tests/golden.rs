@@ -103,6 +103,7 @@ fn every_capture_matches_an_independent_computation() {
                         panic!("{name}: unexpected gap {symbol} {missing:?}")
                     }
                     Event::Rejected(r) => panic!("{name}: real trades fit: {r:?}"),
+                    Event::TimeOutlier(o) => panic!("{name}: real trade times agree: {o:?}"),
                 }
             }
         };

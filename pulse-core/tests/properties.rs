@@ -14,12 +14,13 @@ fn symbol(i: u8) -> Symbol {
     Symbol::new(["BTCUSDT", "ETHUSDT", "NEOUSDT"][i as usize % 3]).unwrap()
 }
 
-/// Trades with per-symbol contiguous ids, times non-decreasing per symbol.
+/// Trades with per-symbol contiguous ids, times non-decreasing per symbol,
+/// now and then after a quiet spell longer than the outlier check's jump.
 fn trades() -> impl Strategy<Value = Vec<Trade>> {
     prop::collection::vec(
         (
             0u8..3,
-            0i64..700,
+            prop_oneof![20 => 0i64..700, 1 => 60_001i64..600_000],
             1i64..2_000_000,
             1i64..500_000_000,
             any::<bool>(),
@@ -55,9 +56,20 @@ fn trades() -> impl Strategy<Value = Vec<Trade>> {
 }
 
 fn run(trades: &[Trade]) -> (Vec<Window>, u64) {
+    let (windows, late, outliers) = run_counting(trades);
+    assert!(
+        outliers.is_empty(),
+        "no generated time is wrong: {outliers:?}"
+    );
+    (windows, late)
+}
+
+/// The windows, late trades and ids of time outliers of a replay.
+fn run_counting(trades: &[Trade]) -> (Vec<Window>, u64, Vec<u64>) {
     let mut agg = Aggregator::new(AggregatorConfig::default()).unwrap();
     let mut windows = Vec::new();
     let mut late = 0;
+    let mut outliers = Vec::new();
     for t in trades {
         agg.handle_trade(*t);
     }
@@ -68,10 +80,11 @@ fn run(trades: &[Trade]) -> (Vec<Window>, u64) {
             Event::Late(_) => late += 1,
             Event::Gap { .. } => {}
             Event::Rejected(r) => panic!("generated trades fit: {r:?}"),
+            Event::TimeOutlier(o) => outliers.push(o.trade.id),
         }
     }
     windows.sort_by_key(|w| (w.symbol, w.start_ms));
-    (windows, late)
+    (windows, late, outliers)
 }
 
 /// Reorders so that no trade arrives after one more than `LATENESS` newer:
@@ -239,6 +252,36 @@ proptest! {
             };
             prop_assert_eq!(w.signal, expected);
         }
+    }
+
+    #[test]
+    fn one_wrong_time_far_ahead_costs_only_its_own_trade(
+        trades in trades(),
+        pick in any::<prop::sample::Index>(),
+        ahead in 60_001i64..400_000_000_000,
+    ) {
+        // A trade with trades of its symbol before and after it.
+        let inner: Vec<usize> = (0..trades.len())
+            .filter(|&i| {
+                let s = trades[i].symbol;
+                trades[..i].iter().any(|t| t.symbol == s) && trades[i + 1..].iter().any(|t| t.symbol == s)
+            })
+            .collect();
+        prop_assume!(!inner.is_empty());
+        let k = inner[pick.index(inner.len())];
+        let s = trades[k].symbol;
+        let newest = trades[..k].iter().filter(|t| t.symbol == s).map(|t| t.trade_time_ms).max().unwrap();
+        let next = trades[k + 1..].iter().find(|t| t.symbol == s).unwrap();
+        // Far ahead of both the clock and the next trade: refutable.
+        let wrong = newest.max(next.trade_time_ms) + ahead;
+        let mut corrupted = trades.clone();
+        corrupted[k].trade_time_ms = wrong;
+        corrupted[k].event_time_ms = wrong;
+        let without: Vec<Trade> = trades.iter().enumerate().filter(|(i, _)| *i != k).map(|(_, t)| *t).collect();
+        let (got, late, outliers) = run_counting(&corrupted);
+        prop_assert_eq!(late, 0);
+        prop_assert_eq!(outliers, vec![trades[k].id]);
+        prop_assert_eq!(got, run(&without).0);
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //!   `outages_unchecked_pending`;
 //! - `pulse produce`'s start-up scan of the topic: `resume_not_found`;
 //! - the [`Pipeline`](crate::Pipeline) driver: `trades_received`,
-//!   `duplicates`, `late_trades`, `late_trades_uncorrected`, `stream_gaps`,
+//!   `duplicates`, `late_trades`, `late_trades_uncorrected`,
+//!   `trade_time_outliers`, `stream_gaps`,
 //!   `windows_emitted`,
 //!   `windows_reemitted`, `windows_rejected` (sums that overflow),
 //!   `watermark_lag_seconds`, `clock_offset_seconds`, `sink_errors`,
@@ -137,6 +138,9 @@ pub struct Metrics {
     /// Late trades whose window was not corrected, so they are in no row,
     /// by symbol.
     pub late_trades_uncorrected: Family<SymbolLabel, Counter>,
+    /// Trades far ahead of their symbol's time that the next trades
+    /// refuted (a wrong timestamp), in no row, by symbol.
+    pub trade_time_outliers: Family<SymbolLabel, Counter>,
     /// Windows emitted, by symbol.
     pub windows_emitted: Family<SymbolLabel, Counter>,
     /// Corrected windows emitted again with a higher version, by symbol.
@@ -288,6 +292,10 @@ impl Metrics {
                 "late_trades_uncorrected",
                 "Late trades too late to correct their window: counted only, in no row",
             ),
+            trade_time_outliers: r.add(
+                "trade_time_outliers",
+                "Trades far ahead of their symbol's time that the next trades refuted (a wrong timestamp): counted only, in no row",
+            ),
             windows_emitted: r.add("windows_emitted", "Windows emitted"),
             windows_reemitted: r.add(
                 "windows_reemitted",
@@ -427,6 +435,7 @@ impl Metrics {
             &self.windows_emitted,
             &self.windows_reemitted,
             &self.late_trades_uncorrected,
+            &self.trade_time_outliers,
         ] {
             drop(family.get_or_create(&label));
         }

@@ -363,6 +363,20 @@ impl PartitionState {
                 Event::Late(late) => self.notices.push(Event::Late(late)),
                 // Sequence tracking is off: duplicates are found by `held`.
                 Event::Gap { .. } => {}
+                // In no window after all: it must not hold the resume
+                // offset back until the clock reaches its time.
+                Event::TimeOutlier(outlier) => {
+                    let trade = outlier.trade;
+                    let start = self.aggregator.window_start(trade.trade_time_ms);
+                    let key = (trade.symbol, start);
+                    if let Some(window) = self.held.get_mut(&key) {
+                        window.ids.remove(&trade.id);
+                        if window.ids.is_empty() {
+                            self.held.remove(&key);
+                        }
+                    }
+                    self.notices.push(Event::TimeOutlier(outlier));
+                }
             }
         }
         // Forget what the aggregator forgot too.

@@ -300,16 +300,18 @@ mod tests {
         let t0 = 1_723_161_000_000;
         stage.handle(&start(None, 0), None);
         stage.handle(&record(0, t0), None);
+        // A jump of over a minute, confirmed by the next trade.
         stage.handle(&record(1, t0 + 100_000), None);
+        stage.handle(&record(2, t0 + 100_001), None);
         std::iter::from_fn(|| stage.poll()).for_each(drop);
         // 50 s behind the newest trade: within the 60 s kept for correction.
         assert!(matches!(
-            stage.handle(&record(2, t0 + 50_000), None),
+            stage.handle(&record(3, t0 + 50_000), None),
             Outcome::Late(_)
         ));
         // 100 s behind: only counted.
         assert!(matches!(
-            stage.handle(&record(3, t0 + 10), None),
+            stage.handle(&record(4, t0 + 10), None),
             Outcome::Late(_)
         ));
         let events: Vec<Event> = std::iter::from_fn(|| stage.poll()).collect();
@@ -320,7 +322,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(late, [(1_002, true), (1_003, false)]);
+        assert_eq!(late, [(1_003, true), (1_004, false)]);
         let corrected: Vec<i64> = events
             .iter()
             .filter_map(|e| match e {

@@ -632,6 +632,27 @@ impl<S: Stage> Pipeline<S> {
                         .reject_window(r.symbol.as_str(), r.error.reason());
                     tracing::warn!(symbol = %r.symbol, window_start_ms = r.start_ms, trades = r.trade_count, error = %r.error, "window cannot be represented; no row written");
                 }
+                Event::TimeOutlier(outlier) => {
+                    let trade = outlier.trade;
+                    self.metrics
+                        .trade_time_outliers
+                        .get_or_create(&Metrics::symbol(trade.symbol.as_str()))
+                        .inc();
+                    self.summary.time_outliers += 1;
+                    let total = self.summary.time_outliers;
+                    if is_power_of_ten(total) {
+                        tracing::warn!(
+                            symbol = %trade.symbol,
+                            id = trade.id,
+                            trade_time_ms = trade.trade_time_ms,
+                            symbol_time_ms = outlier.newest_ms,
+                            next_id = outlier.next.id,
+                            next_trade_time_ms = outlier.next.trade_time_ms,
+                            total,
+                            "trade time far ahead of its symbol's, and the next trade is back in time: a wrong timestamp; counted, in no row (the trades after it are windowed as usual)"
+                        );
+                    }
+                }
                 Event::Gap { symbol, missing } => {
                     self.summary.gaps += 1;
                     self.metrics

@@ -21,6 +21,8 @@ pub struct PipelineSummary {
     pub late_trades: u64,
     /// Late trades whose window was not corrected: in no row.
     pub late_uncorrected: u64,
+    /// Trades whose time the next trades refuted: in no row.
+    pub time_outliers: u64,
     /// Windows closed without a row because their sums cannot be represented.
     pub rejected_windows: u64,
     /// Duplicate trades dropped.
