@@ -561,3 +561,52 @@ fn extreme_times_do_not_overflow() {
         assert!(starts.contains(&i64::MIN), "{policy:?}: {starts:?}");
     }
 }
+
+/// A trade far ahead waits for what follows: quiet time or a caller's
+/// vouching confirms it, a trade back in time refutes it.
+#[test]
+fn a_trade_far_ahead_moves_the_clock_once_confirmed() {
+    let mut a = agg(AggregatorConfig::default());
+    a.handle_trade_at(trade(btc(), 1, 1_000, "10", "1"), 0);
+    a.handle_trade_at(trade(btc(), 2, 2_500, "10", "1"), 10);
+    assert_eq!(windows(&drain(&mut a)), vec![]);
+    // 100 s later: held, so only the idle rule closes what it would anyway.
+    a.handle_trade_at(trade(btc(), 3, 102_500, "10", "1"), 20);
+    a.advance(100);
+    assert_eq!(windows(&drain(&mut a)), vec![(1_000, 1, 1)]);
+    assert_eq!(a.newest_trade_ms(btc()), Some(2_500));
+    assert_eq!(a.poll_timeout(), Some(20 + 150), "due when quiet for the margin");
+    // Quiet for 150 ms: a quiet spell, not a wrong time.
+    a.advance(170);
+    assert_eq!(windows(&drain(&mut a)), vec![(2_000, 1, 1)]);
+    assert_eq!(a.newest_trade_ms(btc()), Some(102_500));
+
+    // A caller's watermark near it vouches for it too; one far below not.
+    let mut b = agg(lateness());
+    b.handle_trade(trade(btc(), 1, 1_000, "10", "1"));
+    b.handle_trade(trade(btc(), 2, 100_000, "10", "1"));
+    b.close_through(btc(), 30_000);
+    assert_eq!(windows(&drain(&mut b)), vec![(1_000, 1, 1)]);
+    assert_eq!(b.newest_trade_ms(btc()), Some(1_000));
+    b.close_through(btc(), 45_000);
+    assert_eq!(b.newest_trade_ms(btc()), Some(100_000));
+
+    // Refuted: in no window, and the next trades are not late.
+    let mut c = agg(AggregatorConfig::default());
+    c.handle_trade(trade(btc(), 1, 1_000, "10", "1"));
+    c.handle_trade(trade(btc(), 2, 86_401_000, "10", "1"));
+    c.handle_trade(trade(btc(), 3, 1_200, "10", "1"));
+    c.handle_trade(trade(btc(), 4, 2_100, "10", "1"));
+    c.flush();
+    let events = drain(&mut c);
+    assert_eq!(windows(&events), vec![(1_000, 2, 1), (2_000, 1, 1)]);
+    let outliers: Vec<(u64, i64, u64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TimeOutlier(o) => Some((o.trade.id, o.newest_ms, o.next.id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outliers, vec![(2, 1_000, 3)]);
+    assert_eq!((c.stats().time_outliers, c.stats().late_trades), (1, 0));
+}
