@@ -15,15 +15,21 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 /// every caller treats as a stop (a control character, a non-digit).
 #[inline(always)]
 pub(super) fn load(b: &[u8], i: usize) -> u64 {
-    let rest = b.get(i..).unwrap_or_default();
-    match rest.first_chunk::<8>() {
+    match b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
         Some(w) => u64::from_le_bytes(*w),
-        None => {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            u64::from_le_bytes(w)
-        }
+        None => load_tail(b, i),
     }
+}
+
+/// [`load`] within eight bytes of the end of `b`, or past it: out of line,
+/// since only the last field of an input gets here.
+#[cold]
+#[inline(never)]
+fn load_tail(b: &[u8], i: usize) -> u64 {
+    let rest = b.get(i..).unwrap_or_default();
+    let mut w = [0u8; 8];
+    w[..rest.len().min(8)].copy_from_slice(&rest[..rest.len().min(8)]);
+    u64::from_le_bytes(w)
 }
 
 /// The high bit of every byte that cannot be inside a plain JSON string as
