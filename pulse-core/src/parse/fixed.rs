@@ -264,7 +264,11 @@ impl<'a> Reader<'a> {
     /// Consumes `s` if the input continues with it.
     #[inline(always)]
     fn eat<const N: usize>(&mut self, s: &[u8; N]) -> bool {
-        let hit = self.rest.first_chunk::<N>() == Some(s);
+        // A word compare where the input has the bytes for one.
+        let hit = match self.rest.first_chunk::<16>() {
+            Some(w) if N <= 16 => swar::starts_with(w, s),
+            _ => self.rest.first_chunk::<N>() == Some(s),
+        };
         if hit {
             self.skip(N);
         }

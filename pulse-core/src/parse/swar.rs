@@ -32,6 +32,20 @@ fn load_tail(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
+/// Whether `w` starts with `s` (at most 16 bytes), compared a word at a
+/// time; `s` is a constant, so its words and masks fold away.
+#[inline(always)]
+pub(super) fn starts_with(w: &[u8; 16], s: &[u8]) -> bool {
+    debug_assert!(s.len() <= 16);
+    let mut want = [0u8; 16];
+    want[..s.len()].copy_from_slice(s);
+    let mask = match s.len() {
+        16 => u128::MAX,
+        n => (1u128 << (8 * n)) - 1,
+    };
+    (u128::from_le_bytes(*w) ^ u128::from_le_bytes(want)) & mask == 0
+}
+
 /// The high bit of every byte that cannot be inside a plain JSON string as
 /// the general scanner reads one: `"`, `\`, a control character, non-ASCII.
 #[inline(always)]
@@ -141,6 +155,14 @@ mod tests {
                 .unwrap_or(bytes.len().min(8));
             let got = (string_stops(load(&bytes, 0)).trailing_zeros() / 8) as usize;
             prop_assert_eq!(got, expected);
+        }
+
+        #[test]
+        fn starts_with_matches_a_slice_compare(
+            input in prop::array::uniform16(prop::sample::select(b"{\"e:,ta".to_vec())),
+            s in prop::collection::vec(prop::sample::select(b"{\"e:,ta".to_vec()), 0..17),
+        ) {
+            prop_assert_eq!(starts_with(&input, &s), input.starts_with(&s));
         }
 
         #[test]
