@@ -340,6 +340,21 @@ impl<'a> Reader<'a> {
     /// zero. What may follow (`,` or `}`) is checked by the next literal.
     #[inline(always)]
     fn int(&mut self) -> Option<u64> {
+        // Ids have 8 to 15 digits: two words hold them, read without a loop.
+        if let Some(w) = self.rest.first_chunk::<16>() {
+            let (hi, lo) = swar::split_words(w);
+            let (hi, lo) = (swar::digit_values(hi), swar::digit_values(lo));
+            let n = swar::digit_run(lo);
+            // Eight digits, not led by a zero, then fewer than eight.
+            if swar::digit_run(hi) == 8 && hi & 0xff != 0 && n < 8 {
+                let mut value = swar::eight_digits(hi);
+                if n > 0 {
+                    value = value * POW10[n] + swar::leading_digits(lo, n);
+                }
+                self.skip(8 + n);
+                return Some(value);
+            }
+        }
         let first = self.rest.first().copied();
         let (value, n) = self.digits(MAX_INT_DIGITS)?;
         if n == 0 || (n > 1 && first == Some(b'0')) {

@@ -32,6 +32,13 @@ fn load_tail(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
+/// The two words of sixteen bytes.
+#[inline(always)]
+pub(super) fn split_words(w: &[u8; 16]) -> (u64, u64) {
+    let x = u128::from_le_bytes(*w);
+    (x as u64, (x >> 64) as u64)
+}
+
 /// Whether `w` starts with `s` (at most 16 bytes), compared a word at a
 /// time; `s` is a constant, so its words and masks fold away.
 #[inline(always)]
