@@ -346,7 +346,7 @@ impl<'a> Reader<'a> {
             let (hi, lo) = (swar::digit_values(hi), swar::digit_values(lo));
             let n = swar::digit_run(lo);
             // Eight digits, not led by a zero, then fewer than eight.
-            if swar::digit_run(hi) == 8 && hi & 0xff != 0 && n < 8 {
+            if swar::digit_run_is(hi, 8) && hi & 0xff != 0 && n < 8 {
                 let mut value = swar::eight_digits(hi);
                 if n > 0 {
                     value = value * POW10[n] + swar::leading_digits(lo, n);
@@ -371,7 +371,7 @@ impl<'a> Reader<'a> {
         // than a value computed from this one's length.
         let hi = swar::digit_values(swar::load(self.rest, 0));
         let lo = swar::digit_values(swar::load(self.rest, 8));
-        if swar::digit_run(hi) == 8 && swar::digit_run(lo) == 5 && hi & 0xff != 0 {
+        if swar::digit_run_is(hi, 8) && swar::digit_run_is(lo, 5) && hi & 0xff != 0 {
             self.skip(13);
             let v = swar::eight_digits(hi) * 100_000 + swar::leading_digits(lo, 5);
             return Some(v as i64);

@@ -80,6 +80,19 @@ pub(super) fn digit_run(v: u64) -> usize {
     (non_digit.trailing_zeros() / 8) as usize
 }
 
+/// Whether [`digit_run`] is `n` (0..=8), for a constant `n`: one masked
+/// compare instead of a count. Flags are exact up to and including the
+/// first non-digit, so the bytes after it are masked off.
+#[inline(always)]
+pub(super) fn digit_run_is(v: u64, n: usize) -> bool {
+    debug_assert!(n <= 8);
+    let non_digit = (v.wrapping_add(ONES * 118) | v) & HIGH;
+    match n {
+        8 => non_digit == 0,
+        n => non_digit & (u64::MAX >> (56 - 8 * n)) == 0x80 << (8 * n),
+    }
+}
+
 /// The value of eight digit values, the first the most significant.
 #[inline(always)]
 pub(super) fn eight_digits(v: u64) -> u64 {
@@ -177,6 +190,9 @@ mod tests {
             let n = bytes.iter().take(8).take_while(|b| b.is_ascii_digit()).count();
             let v = digit_values(load(&bytes, 0));
             prop_assert_eq!(digit_run(v), n);
+            for k in 0..=8 {
+                prop_assert_eq!(digit_run_is(v, k), n == k, "{}", k);
+            }
             let value = bytes[..n].iter().fold(0u64, |a, d| a * 10 + (d - b'0') as u64);
             if n > 0 {
                 prop_assert_eq!(leading_digits(v, n), value);
