@@ -32,19 +32,20 @@ use crate::{Decimal, Side, Symbol, Trade, TradeKind};
 #[inline(always)]
 pub(super) fn fixed_trade(bytes: &[u8]) -> Option<Trade> {
     let mut r = Reader { rest: bytes };
+    // Keys that always follow one another are one literal: one compare.
     let wrapped = r.eat(b"{\"stream\":\"");
     if wrapped {
         r.string()?;
-        r.lit(b",\"data\":")?;
+        r.lit(b",\"data\":{\"e\":\"")?;
+    } else {
+        r.lit(b"{\"e\":\"")?;
     }
-    r.lit(b"{\"e\":\"")?;
-    let aggregated = if r.eat(b"trade\"") {
+    let aggregated = if r.eat(b"trade\",\"E\":") {
         false
     } else {
-        r.lit(b"aggTrade\"")?;
+        r.lit(b"aggTrade\",\"E\":")?;
         true
     };
-    r.lit(b",\"E\":")?;
     let event_time_ms = r.time()?;
     // The key after `E` tells USD-M from spot.
     let p = match (aggregated, aggregated || r.eat(b",\"T\":")) {
