@@ -575,7 +575,11 @@ fn a_trade_far_ahead_moves_the_clock_once_confirmed() {
     a.advance(100);
     assert_eq!(windows(&drain(&mut a)), vec![(1_000, 1, 1)]);
     assert_eq!(a.newest_trade_ms(btc()), Some(2_500));
-    assert_eq!(a.poll_timeout(), Some(20 + 150), "due when quiet for the margin");
+    assert_eq!(
+        a.poll_timeout(),
+        Some(20 + 150),
+        "due when quiet for the margin"
+    );
     // Quiet for 150 ms: a quiet spell, not a wrong time.
     a.advance(170);
     assert_eq!(windows(&drain(&mut a)), vec![(2_000, 1, 1)]);

@@ -333,6 +333,42 @@ mod tests {
         assert_eq!(corrected, [50_000]);
     }
 
+    /// A trade dated a day ahead, refuted by the next: handed on as an
+    /// outlier, in no window, and it holds no resume offset back.
+    #[test]
+    fn a_wrong_timestamp_is_handed_on_and_holds_nothing_back() {
+        let config = crate::consumer::ConsumerConfig::default().aggregator;
+        let mut stage = Partitions::new(config);
+        let t0 = 1_723_161_000_000;
+        stage.handle(&start(None, 0), None);
+        stage.handle(&record(0, t0), None);
+        stage.handle(&record(1, t0 + 86_400_000), None);
+        for (offset, at) in [(2, 500), (3, 5_000), (4, 9_000)] {
+            stage.handle(&record(offset, t0 + at), None);
+        }
+        let events: Vec<Event> = std::iter::from_fn(|| stage.poll()).collect();
+        let outliers: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::TimeOutlier(o) => Some(o.trade.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(outliers, [1_001]);
+        assert!(!events.iter().any(|e| matches!(e, Event::Late(_))));
+        let position = stage.checkpoint().unwrap();
+        // Windows [t0, t0 + 1 s) and on are closed but kept for correction:
+        // the resume offset is their first record's, not the outlier's.
+        assert_eq!((position[0].resume_offset, position[0].next_offset), (0, 5));
+        stage.committed(&position);
+        // Once the clock has passed the retention, nothing pins the offset.
+        stage.handle(&record(5, t0 + 200_000), None);
+        stage.handle(&record(6, t0 + 200_100), None);
+        std::iter::from_fn(|| stage.poll()).for_each(drop);
+        let position = stage.checkpoint().unwrap();
+        assert_eq!(position[0].resume_offset, 5);
+    }
+
     /// A partition the topic no longer has: its symbol may turn up in
     /// another partition without being taken for a producer's mistake, and
     /// its open window stays open, so records that still come continue it.
