@@ -200,13 +200,7 @@ async fn a_connection_lost_before_its_first_trade_loses_nothing() {
     let Some(fake) = lost_before_the_first_trade().await else {
         return;
     };
-    let metrics = Metrics::new();
-    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
-        .await
-        .expect("connect");
-    let got = read_while(&mut source, |got| got.len() < fake.trades().len()).await;
-    assert_same_trades(fake.trades(), &got);
-    assert!(backfilled(&fake, &metrics) > 0, "the outage came over REST");
+    let metrics = every_trade_after_the_outage(&fake).await;
     assert_eq!(fake.stats().time_requests, 1);
     assert_eq!(metrics.source_totals().unchecked, 0);
 }
@@ -219,13 +213,7 @@ async fn without_the_server_time_the_first_live_trade_dates_the_outage() {
         return;
     };
     fake.fail_server_time(RestFault::Unavailable, 100);
-    let metrics = Metrics::new();
-    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
-        .await
-        .expect("connect");
-    let got = read_while(&mut source, |got| got.len() < fake.trades().len()).await;
-    assert_same_trades(fake.trades(), &got);
-    assert!(backfilled(&fake, &metrics) > 0, "the outage came over REST");
+    every_trade_after_the_outage(&fake).await;
     assert_eq!(fake.stats().time_requests, 3, "three tries, then not again");
 }
 
@@ -244,8 +232,18 @@ async fn lost_before_the_first_trade() -> Option<FakeBinance> {
     Some(fake)
 }
 
-fn backfilled(fake: &FakeBinance, metrics: &Metrics) -> u64 {
-    total(fake, |l| metrics.trades_backfilled.get_or_create(l).get())
+/// Reads the whole tape from a source connected to `fake`, checks every
+/// trade came, some over REST, and returns the source's metrics.
+async fn every_trade_after_the_outage(fake: &FakeBinance) -> Metrics {
+    let metrics = Metrics::new();
+    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
+        .await
+        .expect("connect");
+    let got = read_while(&mut source, |got| got.len() < fake.trades().len()).await;
+    assert_same_trades(fake.trades(), &got);
+    let backfilled = total(fake, |l| metrics.trades_backfilled.get_or_create(l).get());
+    assert!(backfilled > 0, "the outage came over REST");
+    metrics
 }
 
 #[tokio::test]
