@@ -12,9 +12,9 @@
 //! ## Layout
 //! - [`Decimal`], [`Symbol`], [`Trade`], [`Side`]: the data model.
 //! - [`parse_frame`], [`parse_agg_trades`], [`parse_csv_row`],
-//!   [`parse_exchange_info`]: Binance WebSocket JSON, REST backfill replies,
-//!   dump CSV and the list of trading perpetuals; [`render`] writes trades
-//!   back in those layouts.
+//!   [`parse_exchange_info`], [`parse_server_time`]: Binance WebSocket JSON,
+//!   REST backfill replies, dump CSV, the list of trading perpetuals and the
+//!   server time; [`render`] writes trades back in those layouts.
 //! - [`Sequence`]: one symbol's id continuity, gaps and duplicates.
 //! - [`plan_shards`]: which symbols go on which WebSocket connection.
 //! - [`Lanes`]: a live stream's per-symbol id order, holding trades behind a
@@ -28,7 +28,7 @@
 //! The [`Aggregator`] has the shape of `quinn-proto`:
 //! - [`Aggregator::handle_trade`] for every trade;
 //! - [`Aggregator::poll`] until `None` after every call, for closed windows,
-//!   late trades and gaps;
+//!   late trades, gaps and trades whose wrong time the next ones refuted;
 //! - [`Aggregator::poll_timeout`] says when to call [`Aggregator::advance`]
 //!   so a quiet symbol's last window still closes;
 //! - [`Aggregator::flush`] at end of input.
