@@ -64,11 +64,14 @@ pub struct AggregatorConfig {
     /// [`DEFAULT_MAX_OPEN_GAPS`]; past it the oldest are forgotten
     /// ([`AggregatorStats::forgotten_ids`]).
     pub max_open_gaps: usize,
-    /// A trade more than this far ahead of its symbol's newest trade time
-    /// moves the symbol's clock only once confirmed: by the next trade with
-    /// a larger id coming no more than this before it, by
-    /// `idle_margin_ms` of quiet on the caller's clock, or at
-    /// [`flush`](Aggregator::flush). One wrong timestamp would otherwise
+    /// A trade more than this far ahead of its symbol's newest trade time,
+    /// beyond what the caller's clock says has passed since the symbol's
+    /// previous input (live, [`Aggregator::handle_trade_at`]), moves the
+    /// symbol's clock only once confirmed: by the next trade with a larger
+    /// id coming no more than this before it, by the caller's clock
+    /// catching up with it ([`advance`](Aggregator::advance)), by a
+    /// watermark near it ([`close_through`](Aggregator::close_through)), or
+    /// at [`flush`](Aggregator::flush). One wrong timestamp would otherwise
     /// make every later trade of the symbol late; refuted, it is
     /// [`Event::TimeOutlier`]. Default 60000 (the correction horizon).
     pub outlier_jump_ms: i64,
@@ -241,8 +244,8 @@ struct SymbolState {
     /// Emitted windows kept for [`LatePolicy::Reemit`], with their version.
     emitted: EmittedWindows,
     sequence: Sequence,
-    /// A trade far ahead of `max_time`, in no window until confirmed.
-    ahead: Option<Trade>,
+    /// Trades far ahead of `max_time` by id, in no window until decided.
+    ahead: BTreeMap<u64, Ahead>,
     /// `sequence.forgotten()` already in the stats.
     forgotten_ids: u64,
     late_trades: u64,
@@ -258,7 +261,7 @@ impl SymbolState {
             open: BTreeMap::new(),
             emitted: EmittedWindows::default(),
             sequence: Sequence::new(max_open_gaps),
-            ahead: None,
+            ahead: BTreeMap::new(),
             forgotten_ids: 0,
             late_trades: 0,
         }
@@ -268,6 +271,80 @@ impl SymbolState {
         SymbolCheckpoint {
             watermark_ms: self.watermark,
             max_time_ms: self.max_time,
+        }
+    }
+}
+
+/// A trade held far ahead of its symbol's clock.
+#[derive(Clone, Copy, Debug)]
+struct Ahead {
+    trade: Trade,
+    /// The caller's clock at the symbol's input before it, if live: once
+    /// as much time has passed as the trade's jump (less the allowance),
+    /// the jump is a quiet spell.
+    quiet_since: Option<i64>,
+}
+
+impl Ahead {
+    /// When the caller's clock makes the jump from `max_time` plausible.
+    fn plausible_at(&self, max_time: i64, allowance: i64) -> Option<i64> {
+        let jump = self.trade.trade_time_ms.saturating_sub(max_time);
+        Some(
+            self.quiet_since?
+                .saturating_add(jump.saturating_sub(allowance)),
+        )
+    }
+}
+
+/// Trades held ahead at once per symbol; past it, one is taken as it is.
+const MAX_HELD_AHEAD: usize = 64;
+
+/// `next`, a later trade of the symbol, decides the trades held ahead with
+/// ids below it, in id order: time never falls as ids rise, so one much
+/// earlier refutes them ([`Event::TimeOutlier`]), and one near or after
+/// them confirms them.
+fn resolve_ahead(
+    config: &AggregatorConfig,
+    state: &mut SymbolState,
+    next: Trade,
+    events: &mut VecDeque<Event>,
+    stats: &mut AggregatorStats,
+) {
+    while let Some(held) = state.ahead.first_entry() {
+        if *held.key() >= next.id {
+            break;
+        }
+        let ahead = held.remove().trade;
+        let floor = ahead.trade_time_ms.saturating_sub(config.outlier_jump_ms);
+        if next.trade_time_ms >= floor {
+            accept(config, state, ahead, events, stats);
+        } else {
+            stats.time_outliers += 1;
+            events.push_back(Event::TimeOutlier(TimeOutlier {
+                trade: ahead,
+                newest_ms: state.max_time,
+                next,
+            }));
+        }
+    }
+}
+
+/// Accepts the trades held ahead of `state`'s clock that `vouched` (given
+/// the clock, which each one accepted moves) says are right, in id order.
+fn confirm_held(
+    config: &AggregatorConfig,
+    state: &mut SymbolState,
+    vouched: impl Fn(&Ahead, i64) -> bool,
+    events: &mut VecDeque<Event>,
+    stats: &mut AggregatorStats,
+) {
+    let ids: Vec<u64> = state.ahead.keys().copied().collect();
+    for id in ids {
+        if let Some(ahead) = state.ahead.get(&id).copied()
+            && vouched(&ahead, state.max_time)
+        {
+            state.ahead.remove(&id);
+            accept(config, state, ahead.trade, events, stats);
         }
     }
 }
@@ -450,6 +527,7 @@ impl Aggregator {
             .symbols
             .entry(trade.symbol)
             .or_insert_with(|| SymbolState::new(config.max_open_gaps));
+        let previous_input = state.last_input_at;
         if now_ms.is_some() {
             state.last_input_at = now_ms;
         }
@@ -476,23 +554,8 @@ impl Aggregator {
             }
         }
 
-        // A larger id tells whether the trade held far ahead was right: time
-        // never falls as ids rise. Decided first, as it may move the clock.
-        if let Some(ahead) = state.ahead
-            && trade.id > ahead.id
-        {
-            state.ahead = None;
-            if trade.trade_time_ms >= ahead.trade_time_ms.saturating_sub(config.outlier_jump_ms) {
-                accept(config, state, ahead, &mut self.events, &mut self.stats);
-            } else {
-                self.stats.time_outliers += 1;
-                self.events.push_back(Event::TimeOutlier(TimeOutlier {
-                    trade: ahead,
-                    newest_ms: state.max_time,
-                    next: trade,
-                }));
-            }
-        }
+        // Decided first, as it may move the clock.
+        resolve_ahead(config, state, trade, &mut self.events, &mut self.stats);
         let start = window_start(trade.trade_time_ms, window_ms);
         if window_end(start, window_ms) <= state.watermark {
             state.late_trades += 1;
@@ -519,31 +582,49 @@ impl Aggregator {
             return TradeOutcome::Late;
         }
 
+        let ahead = Ahead {
+            trade,
+            quiet_since: now_ms.and(previous_input),
+        };
         let far_ahead = state.max_time > i64::MIN
-            && trade.trade_time_ms > state.max_time.saturating_add(config.outlier_jump_ms);
-        if far_ahead && state.ahead.is_none() {
-            // A quiet spell, or a wrong timestamp: what follows tells.
-            state.ahead = Some(trade);
+            && trade.trade_time_ms > state.max_time.saturating_add(config.outlier_jump_ms)
+            // Live, a quiet spell as long as the jump explains it.
+            && ahead
+                .plausible_at(state.max_time, config.outlier_jump_ms)
+                .is_none_or(|at| now_ms.is_some_and(|now| now < at));
+        if far_ahead && state.ahead.len() < MAX_HELD_AHEAD {
+            // A wrong timestamp, or a clock that did not see the quiet
+            // spell: what follows tells.
+            state.ahead.insert(trade.id, ahead);
             return TradeOutcome::Accepted;
         }
         accept(config, state, trade, &mut self.events, &mut self.stats);
         TradeOutcome::Accepted
     }
 
-    /// Takes a trade held far ahead of its symbol's clock as it is: quiet
-    /// time or the end of input vouches for it.
-    fn confirm_ahead(&mut self, symbol: Symbol) {
-        if let Some(state) = self.symbols.get_mut(&symbol)
-            && let Some(ahead) = state.ahead.take()
-        {
-            accept(
+    /// Takes the trades of `symbol` held far ahead of its clock that
+    /// `vouched` says are right: the caller's clock, a watermark or the end
+    /// of input vouches for them.
+    fn confirm_ahead(&mut self, symbol: Symbol, vouched: impl Fn(&Ahead, i64) -> bool) {
+        if let Some(state) = self.symbols.get_mut(&symbol) {
+            confirm_held(
                 &self.config,
                 state,
-                ahead,
+                vouched,
                 &mut self.events,
                 &mut self.stats,
             );
         }
+    }
+
+    /// The trades of `symbol` held far ahead of its clock, in id order,
+    /// waiting to be confirmed or refuted (see
+    /// [`AggregatorConfig::outlier_jump_ms`]).
+    pub fn held_ahead(&self, symbol: Symbol) -> impl Iterator<Item = &Trade> + '_ {
+        self.symbols
+            .get(&symbol)
+            .into_iter()
+            .flat_map(|s| s.ahead.values().map(|a| &a.trade))
     }
 
     /// Re-feeds a trade that was handled before a restart, after
@@ -563,6 +644,14 @@ impl Aggregator {
             self.handle(trade, None);
             return;
         }
+        // It decided a trade held ahead before the restart too.
+        resolve_ahead(
+            &self.config,
+            state,
+            trade,
+            &mut self.events,
+            &mut self.stats,
+        );
         let horizon = state
             .watermark
             .saturating_sub(self.config.late_retention_ms);
@@ -580,14 +669,11 @@ impl Aggregator {
     /// watermark. Drain [`poll`](Self::poll) afterwards.
     pub fn close_through(&mut self, symbol: Symbol, watermark_ms: i64) {
         let jump = self.config.outlier_jump_ms;
-        let state = self.state(symbol);
-        // The caller vouches for time up to near the trade held ahead.
-        if state
-            .ahead
-            .is_some_and(|a| watermark_ms >= a.trade_time_ms.saturating_sub(jump))
-        {
-            self.confirm_ahead(symbol);
-        }
+        self.state(symbol);
+        // The caller vouches for time up to near a trade held ahead.
+        self.confirm_ahead(symbol, |a, _| {
+            watermark_ms >= a.trade.trade_time_ms.saturating_sub(jump)
+        });
         self.raise_watermark(symbol, watermark_ms);
     }
 
@@ -637,20 +723,20 @@ impl Aggregator {
     /// [`poll_timeout`](Self::poll_timeout) is reached, then drain `poll`.
     pub fn advance(&mut self, now_ms: i64) {
         let margin = self.config.idle_margin_ms;
-        // A trade held ahead that nothing followed for the margin: quiet
-        // time, not a wrong timestamp.
-        let vouched: Vec<Symbol> = self
+        let allowance = self.config.outlier_jump_ms;
+        // A trade held ahead whose jump the caller's clock has caught up
+        // with: a quiet spell after all.
+        let holding: Vec<Symbol> = self
             .symbols
             .iter()
-            .filter(|(_, s)| s.ahead.is_some())
-            .filter(|(_, s)| {
-                s.last_input_at
-                    .is_some_and(|at| now_ms.saturating_sub(at) >= margin)
-            })
+            .filter(|(_, s)| !s.ahead.is_empty())
             .map(|(symbol, _)| *symbol)
             .collect();
-        for symbol in vouched {
-            self.confirm_ahead(symbol);
+        for symbol in holding {
+            self.confirm_ahead(symbol, |a, max_time| {
+                a.plausible_at(max_time, allowance)
+                    .is_some_and(|at| at <= now_ms)
+            });
         }
         let due: Vec<(Symbol, i64)> = self
             .symbols
@@ -692,11 +778,12 @@ impl Aggregator {
             let quiet = end.saturating_add(margin).saturating_sub(s.max_time).max(0);
             Some(s.last_input_at?.saturating_add(quiet))
         });
+        let allowance = self.config.outlier_jump_ms;
         let vouching = self
             .symbols
             .values()
-            .filter(|s| s.ahead.is_some())
-            .filter_map(|s| Some(s.last_input_at?.saturating_add(margin)));
+            .flat_map(|s| s.ahead.values().map(|a| (a, s.max_time)))
+            .filter_map(|(a, max_time)| a.plausible_at(max_time, allowance));
         closing.chain(vouching).min()
     }
 
@@ -710,7 +797,18 @@ impl Aggregator {
     pub fn flush(&mut self) {
         let symbols: Vec<Symbol> = self.symbols.keys().copied().collect();
         for symbol in symbols {
-            self.confirm_ahead(symbol);
+            self.confirm_ahead(symbol, |_, _| true);
+            self.raise_watermark(symbol, i64::MAX);
+        }
+    }
+
+    /// Closes every open window as [`flush`](Self::flush) does, but leaves a
+    /// trade held ahead of its symbol's clock undecided, in no window: for
+    /// a shutdown after which the same input is read again from a stored
+    /// position, where what follows it still decides it.
+    pub fn flush_windows(&mut self) {
+        let symbols: Vec<Symbol> = self.symbols.keys().copied().collect();
+        for symbol in symbols {
             self.raise_watermark(symbol, i64::MAX);
         }
     }

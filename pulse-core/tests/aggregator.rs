@@ -562,28 +562,29 @@ fn extreme_times_do_not_overflow() {
     }
 }
 
-/// A trade far ahead waits for what follows: quiet time or a caller's
-/// vouching confirms it, a trade back in time refutes it.
+/// A trade far ahead waits for what follows, unless the caller's clock
+/// says a quiet spell that long passed: the clock catching up or a
+/// caller's watermark near it confirms it, a trade back in time refutes it.
 #[test]
 fn a_trade_far_ahead_moves_the_clock_once_confirmed() {
     let mut a = agg(AggregatorConfig::default());
     a.handle_trade_at(trade(btc(), 1, 1_000, "10", "1"), 0);
     a.handle_trade_at(trade(btc(), 2, 2_500, "10", "1"), 10);
-    assert_eq!(windows(&drain(&mut a)), vec![]);
-    // 100 s later: held, so only the idle rule closes what it would anyway.
-    a.handle_trade_at(trade(btc(), 3, 102_500, "10", "1"), 20);
-    a.advance(100);
-    assert_eq!(windows(&drain(&mut a)), vec![(1_000, 1, 1)]);
-    assert_eq!(a.newest_trade_ms(btc()), Some(2_500));
-    assert_eq!(
-        a.poll_timeout(),
-        Some(20 + 150),
-        "due when quiet for the margin"
-    );
-    // Quiet for 150 ms: a quiet spell, not a wrong time.
-    a.advance(170);
-    assert_eq!(windows(&drain(&mut a)), vec![(2_000, 1, 1)]);
+    // 100 s of trade time after 100 s on the caller's clock: taken at once.
+    a.handle_trade_at(trade(btc(), 3, 102_500, "10", "1"), 100_010);
+    assert_eq!(windows(&drain(&mut a)), vec![(1_000, 1, 1), (2_000, 1, 1)]);
+    assert!(a.held_ahead(btc()).next().is_none());
+    // 200 s ahead 10 ms later: held until the caller's clock allows it.
+    a.handle_trade_at(trade(btc(), 4, 302_500, "10", "1"), 100_020);
+    a.advance(101_000);
+    assert_eq!(windows(&drain(&mut a)), vec![(102_000, 1, 1)]);
+    assert_eq!(a.held_ahead(btc()).next().map(|t| t.id), Some(4));
+    assert_eq!(a.poll_timeout(), Some(100_010 + 200_000 - 60_000));
+    a.advance(240_009);
     assert_eq!(a.newest_trade_ms(btc()), Some(102_500));
+    a.advance(240_010);
+    assert!(a.held_ahead(btc()).next().is_none());
+    assert_eq!(a.newest_trade_ms(btc()), Some(302_500));
 
     // A caller's watermark near it vouches for it too; one far below not.
     let mut b = agg(lateness());

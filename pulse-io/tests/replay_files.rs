@@ -478,38 +478,41 @@ async fn a_file_named_by_nothing_is_read_by_its_content() {
 }
 
 /// A pipe cannot be read twice: the bytes that tell its format are read
-/// once, a few at a time if that is how they come, and kept for the replay.
+/// once, a few at a time if that is how they come, and kept for the replay;
+/// a pipe named for the format is still looked into (gzip named `.jsonl`).
 #[cfg(unix)]
 #[tokio::test]
 async fn a_pipe_is_read_by_its_content_once() {
     let Some(dir) = data_dir() else { return };
     let capture = dir.join(BTC_USDM);
     let expected = load_trades(&capture).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let fifo = tmp.path().join("capture");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success());
     let bytes = std::fs::read(&capture).unwrap();
-    let writer = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || {
-            let mut pipe = std::fs::File::create(&fifo).unwrap();
-            // Less than a gzip header first: the format waits for more.
-            pipe.write_all(&bytes[..3]).unwrap();
-            pipe.flush().unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            pipe.write_all(&bytes[3..]).unwrap();
-        })
-    };
-    let metrics = Metrics::new();
-    let got = replay_all(&fifo, ReplayOptions::default(), &metrics).await;
-    writer.join().unwrap();
-    assert_eq!(got.len(), expected.len());
-    assert_same_trades(&expected, &got);
-    assert_eq!(metrics.rejected_total(), 0);
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["capture", "named.jsonl"] {
+        let fifo = tmp.path().join(name);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let writer = {
+            let (fifo, bytes) = (fifo.clone(), bytes.clone());
+            std::thread::spawn(move || {
+                let mut pipe = std::fs::File::create(&fifo).unwrap();
+                // Less than a gzip header first: the format waits for more.
+                pipe.write_all(&bytes[..3]).unwrap();
+                pipe.flush().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                pipe.write_all(&bytes[3..]).unwrap();
+            })
+        };
+        let metrics = Metrics::new();
+        let got = replay_all(&fifo, ReplayOptions::default(), &metrics).await;
+        writer.join().unwrap();
+        assert_eq!(got.len(), expected.len(), "{name}");
+        assert_same_trades(&expected, &got);
+        assert_eq!(metrics.rejected_total(), 0, "{name}");
+    }
 }
 
 /// Data pulse cannot read is refused by what it is, not read as lines of

@@ -1,6 +1,6 @@
 //! [`BinanceSource`]: the [`TradeSource`] over Binance's live aggTrade streams.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -66,12 +66,13 @@ pub struct BinanceSource {
     /// Reading the server time, when asked for and not back yet (at most
     /// one task).
     reading_clock: JoinSet<Result<BinanceClock, RestError>>,
-    /// Reading it failed (a server without the endpoint, say): not asked
-    /// again, trades tell the time instead.
+    /// The server refused to tell it (a server without the endpoint, say):
+    /// not asked again, trades tell the time instead.
     clock_unreadable: bool,
-    /// Reconnected symbols of shards that delivered no trade, with when
-    /// their connection was lost, waiting for a clock to be looked up by.
-    unanchored: Vec<(Vec<Symbol>, Instant)>,
+    /// Reconnected shards that delivered no trade, by index: their symbols
+    /// and when their connection was first lost, waiting for a clock to be
+    /// looked up by.
+    unanchored: BTreeMap<usize, (Vec<Symbol>, Instant)>,
     _stop: DropGuard,
 }
 
@@ -168,7 +169,7 @@ impl BinanceSource {
             clock: None,
             reading_clock: JoinSet::new(),
             clock_unreadable: false,
-            unanchored: Vec::new(),
+            unanchored: BTreeMap::new(),
             _stop: cancel.drop_guard(),
         })
     }
@@ -236,7 +237,11 @@ impl BinanceSource {
             held: self.lanes.held(),
             missing: self.lanes.missing(),
             unchecked: self.lanes.looking_for_start()
-                + self.unanchored.iter().map(|(s, _)| s.len()).sum::<usize>(),
+                + self
+                    .unanchored
+                    .values()
+                    .map(|(s, _)| s.len())
+                    .sum::<usize>(),
         };
         self.metrics.trades_held.set(gauge_value(backlog.held));
         let missing = i64::try_from(backlog.missing).unwrap_or(i64::MAX);
@@ -355,7 +360,7 @@ impl BinanceSource {
     /// from a little before each connection was lost.
     fn anchor_unanchored(&mut self, clock: BinanceClock) {
         let due = Instant::now() + self.config.backfill.catch_up_delay;
-        for (mut symbols, lost_at) in std::mem::take(&mut self.unanchored) {
+        for (mut symbols, lost_at) in std::mem::take(&mut self.unanchored).into_values() {
             // Delisted meanwhile (`ALL`): they start over if listed again.
             symbols.retain(|s| !self.dropped.contains(s));
             let since = clock.at(lost_at).saturating_sub(CROSSING_MARGIN_MS);
@@ -399,7 +404,8 @@ impl BinanceSource {
                 self.anchor_unanchored(clock);
             }
             Ok(Err(e)) => {
-                self.clock_unreadable = true;
+                // A network outage may pass; a refusal will not.
+                self.clock_unreadable = !e.is_retryable();
                 tracing::warn!(
                     error = %e,
                     "cannot read Binance's server time (GET /fapi/v1/time): symbols of connections lost before any trade came are looked up from their first live trade's time instead"
@@ -451,7 +457,10 @@ impl BinanceSource {
                         self.lanes.reconnected(&symbols, Some(since));
                     }
                     None => {
-                        self.unanchored.push((symbols.clone(), lost_at));
+                        // Lost again before anchored: from the first loss.
+                        self.unanchored
+                            .entry(index)
+                            .or_insert_with(|| (symbols.clone(), lost_at));
                         self.read_clock();
                     }
                 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use pulse_core::{AggregatorConfig, Decimal, Side, Symbol, Trade, TradeKind, Window};
+use pulse_core::{AggregatorConfig, Decimal, Event, Side, Symbol, Trade, TradeKind, Window};
 
 use super::partition::{PartitionState, RecordOutcome};
 use crate::clickhouse::{PartitionPosition, WindowRow};
@@ -53,8 +53,9 @@ fn config() -> AggregatorConfig {
 
 /// A topic partition's records: trades of three symbols with jittered
 /// times, duplicates, backfilled id ranges arriving late, trades beyond the
-/// lateness, garbage, and progress markers that vouch a little too early
-/// now and then (so later trades correct closed windows).
+/// lateness, trades dated a day ahead (wrong timestamps), garbage, and
+/// progress markers that vouch a little too early now and then (so later
+/// trades correct closed windows).
 fn records(seed: u64, n: usize) -> Vec<Rec> {
     let mut rng = Rng(seed | 1);
     let symbols = ["BTCUSDT", "ETHUSDT", "NEOUSDT"].map(|s| Symbol::new(s).unwrap());
@@ -110,6 +111,13 @@ fn records(seed: u64, n: usize) -> Vec<Rec> {
                 held_back.push((i + 5 + rng.below(40) as usize, trade));
             }
             next_id[s] += 5;
+        }
+        if rng.chance(1) {
+            // A wrong timestamp, which the producer does not vouch for.
+            let wrong = trade(symbols[s], next_id[s], time + 86_400_000, &mut rng);
+            next_id[s] += 1;
+            out.push(message(&wrong));
+            sent.push(wrong);
         }
         let trade = trade(symbols[s], next_id[s], time, &mut rng);
         next_id[s] += 1;
@@ -240,7 +248,12 @@ fn restarts_anywhere_give_the_clean_run_rows() {
         );
         let (crashed, restarts) = crashing_run(&records, seed);
         assert!(restarts >= 10, "seed {seed}: only {restarts} restarts");
-        assert_eq!(crashed.len(), clean.len(), "seed {seed}: window count");
+        let extra: Vec<_> = crashed.keys().filter(|k| !clean.contains_key(*k)).collect();
+        assert_eq!(
+            crashed.len(),
+            clean.len(),
+            "seed {seed}: window count {extra:?}"
+        );
         for (key, row) in &clean {
             assert_eq!(crashed.get(key), Some(row), "seed {seed}: window {key:?}");
         }
@@ -252,7 +265,7 @@ fn duplicates_are_dropped_and_late_trades_correct_their_windows() {
     let records = records(7, 3_000);
     let mut state = PartitionState::restore(0, config(), None).unwrap();
     let mut windows = Vec::new();
-    let (mut dup, mut late, mut bad, mut markers) = (0, 0, 0, 0);
+    let (mut dup, mut late, mut bad, mut markers, mut outliers) = (0, 0, 0, 0, 0);
     for (offset, rec) in records.iter().enumerate() {
         match rec.feed(&mut state, offset as i64, &mut windows) {
             RecordOutcome::Duplicate(_) => dup += 1,
@@ -261,17 +274,24 @@ fn duplicates_are_dropped_and_late_trades_correct_their_windows() {
             RecordOutcome::Marker => markers += 1,
             _ => {}
         }
+        let notices = state.take_notices();
+        outliers += notices
+            .filter(|e| matches!(e, Event::TimeOutlier(_)))
+            .count() as u64;
     }
     assert!(
-        dup > 20 && late > 10 && bad > 10 && markers > 20,
-        "dup {dup} late {late} bad {bad} markers {markers}"
+        dup > 20 && late > 10 && bad > 10 && markers > 20 && outliers > 10,
+        "dup {dup} late {late} bad {bad} markers {markers} outliers {outliers}"
     );
     // Every trade counted once, late ones too (in their corrected rows):
     // ids within a window are unique, and no late trade is older than the
-    // retention here.
+    // retention here. Trades dated a day ahead are in none.
     state.flush(&mut windows);
     let counted: i64 = final_rows(&windows).values().map(|r| r.trade_count).sum();
-    assert_eq!(counted as u64, records.len() as u64 - dup - bad - markers);
+    assert_eq!(
+        counted as u64,
+        records.len() as u64 - dup - bad - markers - outliers
+    );
     assert!(
         windows.iter().any(|w| w.version > 1),
         "no window was corrected"

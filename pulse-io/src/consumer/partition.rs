@@ -222,7 +222,7 @@ impl PartitionState {
                 .and_then(decode_trade)
                 .map(|trade| self.handle_trade(offset, trade, replayed))
         };
-        self.drain(windows);
+        self.drain(windows, replayed);
         match outcome {
             _ if replayed => RecordOutcome::Replayed,
             Ok(outcome) => outcome,
@@ -245,8 +245,11 @@ impl PartitionState {
         let window_ms = self.aggregator.config().window_ms;
         let horizon = self.horizon(symbol);
         if start.saturating_add(window_ms) <= horizon {
-            // Too old to correct: the aggregator only counts it.
-            if !replayed {
+            // Too old to correct: the aggregator only counts it, or, read
+            // again, only lets it decide a trade held ahead as it did.
+            if replayed {
+                self.aggregator.restore_trade(trade);
+            } else {
                 self.aggregator.handle_trade(trade);
             }
             return RecordOutcome::Late(symbol);
@@ -287,8 +290,10 @@ impl PartitionState {
     /// after a restart the flushed windows are rebuilt and completed by later
     /// trades, and the fuller row replaces the flushed one.
     pub(crate) fn flush(&mut self, windows: &mut impl Extend<Window>) {
-        self.aggregator.flush();
-        self.drain(windows);
+        // A trade held ahead is read again after the restart and decided
+        // then, as in a run without the restart.
+        self.aggregator.flush_windows();
+        self.drain(windows, false);
     }
 
     /// The position to store once every window emitted so far is stored.
@@ -345,7 +350,9 @@ impl PartitionState {
         self.notices.drain(..)
     }
 
-    fn drain(&mut self, windows: &mut impl Extend<Window>) {
+    /// Takes the aggregator's events; a `replayed` record's notices were
+    /// handed on before the restart.
+    fn drain(&mut self, windows: &mut impl Extend<Window>, replayed: bool) {
         let mut closed = BTreeSet::new();
         while let Some(event) = self.aggregator.poll() {
             match event {
@@ -375,7 +382,9 @@ impl PartitionState {
                             self.held.remove(&key);
                         }
                     }
-                    self.notices.push(Event::TimeOutlier(outlier));
+                    if !replayed {
+                        self.notices.push(Event::TimeOutlier(outlier));
+                    }
                 }
             }
         }

@@ -649,7 +649,7 @@ impl<S: Stage> Pipeline<S> {
                             next_id = outlier.next.id,
                             next_trade_time_ms = outlier.next.trade_time_ms,
                             total,
-                            "trade time far ahead of its symbol's, and the next trade is back in time: a wrong timestamp; counted, in no row (the trades after it are windowed as usual)"
+                            "trade time far ahead of its symbol's, and the next trade is back in time: a wrong timestamp; counted, in no window, and it moved no clock (the trades after it are windowed as usual)"
                         );
                     }
                 }

@@ -240,15 +240,56 @@ impl Stage for TradeStage {
         let mut watermarks: BTreeMap<Symbol, i64> = agg.watermarks_at(now_ms).collect();
         if end_of_input {
             // The end of the newest trade's window, not "for ever": a later
-            // producer may still continue the symbol.
+            // producer may still continue the symbol. A trade held ahead of
+            // the clock counts: the end of input confirms it.
             for (symbol, c) in agg.checkpoints() {
                 if let Some(w) = watermarks.get_mut(&symbol) {
-                    let end = agg.window_start(c.max_time_ms).saturating_add(window_ms);
+                    let held = agg.held_ahead(symbol).map(|t| t.trade_time_ms);
+                    let newest = held.fold(c.max_time_ms, i64::max);
+                    let end = agg.window_start(newest).saturating_add(window_ms);
                     *w = (*w).max(end);
                 }
             }
         }
         watermarks.retain(|_, w| *w > i64::MIN);
         watermarks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pulse_core::{AggregatorConfig, Decimal, Side, TradeKind};
+
+    use super::*;
+
+    fn trade(id: u64, time_ms: i64) -> Trade {
+        Trade {
+            symbol: Symbol::new("BTCUSDT").unwrap(),
+            id,
+            kind: TradeKind::AggTrade,
+            price: Decimal::from_raw(6_000_000_000_000),
+            quantity: Decimal::from_raw(100_000_000),
+            side: Side::Buy,
+            trade_time_ms: time_ms,
+            event_time_ms: time_ms,
+            first_trade_id: id,
+            last_trade_id: id,
+        }
+    }
+
+    /// A replay's last trade, held because it came long after the one
+    /// before, is vouched for by the end marker, which the end confirms.
+    #[test]
+    fn the_end_marker_covers_a_last_trade_held_ahead() {
+        let aggregator = Aggregator::new(AggregatorConfig::default()).unwrap();
+        let mut stage = TradeStage::watermarks_only(aggregator);
+        let t0 = 1_723_161_000_000;
+        stage.handle(&trade(1, t0 + 100), None);
+        stage.handle(&trade(2, t0 + 100_100), None);
+        let end = stage.watermarks(None, true);
+        let btc = Symbol::new("BTCUSDT").unwrap();
+        assert_eq!(end.get(&btc), Some(&(t0 + 101_000)));
+        // Not at the end: only what the clock vouches for.
+        assert!(stage.watermarks(None, false)[&btc] < t0 + 100_000);
     }
 }

@@ -45,7 +45,8 @@ impl Opened {
         } else {
             File::open(path)?
         };
-        let regular = file.metadata()?.is_file();
+        // Windows cannot stat a pipe: not regular either way.
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
         let mut opened = Opened {
             file,
             head: Vec::new(),
@@ -205,11 +206,18 @@ impl Input {
     ) -> io::Result<()> {
         match self {
             Input::Text {
-                file,
-                head,
+                mut file,
+                mut head,
                 named_gzip,
                 path,
             } => {
+                // A pipe whose name told the format was not read at open:
+                // its first bytes still say what it holds.
+                // (Six bytes tell every kind `Content` knows.)
+                if head.len() < 6 {
+                    let missing = 6 - head.len() as u64;
+                    file.by_ref().take(missing).read_to_end(&mut head)?;
+                }
                 let content = Content::of(&head);
                 let lone_magic_byte = gzip::MAGIC.starts_with(&head);
                 // The bytes looked at come first again.

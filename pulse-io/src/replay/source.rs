@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::format::{ReplayFormat, symbol_from_file_name};
-use super::lines::{Input, Opened, shown};
+use super::lines::{Input, Opened, STDIN, shown};
 use super::pace::Pacer;
 use super::reader::{self, Batch, LineFormat, LineParser};
 use super::symbols::SymbolFilter;
@@ -113,9 +113,15 @@ impl ReplaySource {
             Some(format) => format,
             None => {
                 let format = opened.format().ok_or_else(|| {
-                    SourceError::Config(format!(
-                        "cannot tell the format of {shown}: name it .jsonl, .jsonl.gz, .csv, .csv.gz or .zip"
-                    ))
+                    SourceError::Config(if path == Path::new(STDIN) {
+                        "cannot tell the format of standard input from its first bytes: \
+                         pipe in JSONL frames or a dump CSV, plain or gzip"
+                            .to_string()
+                    } else {
+                        format!(
+                            "cannot tell the format of {shown}: name it .jsonl, .jsonl.gz, .csv, .csv.gz or .zip"
+                        )
+                    })
                 })?;
                 tracing::info!(path = %shown, ?format, "the name does not say the format; read from the first bytes");
                 if needs_symbol(format) {
