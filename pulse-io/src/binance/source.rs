@@ -60,8 +60,9 @@ pub struct BinanceSource {
     /// Running shards whose connection failed and is not back yet: their
     /// symbols' windows stay open, since trades are being missed.
     disconnected: BTreeSet<usize>,
-    /// The latest reading of Binance's clock: the newest trade handed on,
-    /// or the server time when a connection was lost before any trade.
+    /// The latest reading of Binance's clock: the oldest trade of the last
+    /// ones handed on, or the server time when a connection was lost before
+    /// any trade.
     clock: Option<BinanceClock>,
     /// Reading the server time, when asked for and not back yet (at most
     /// one task).
@@ -336,7 +337,7 @@ impl BinanceSource {
     /// Feeds the lanes the trades taken, up to inbox position `until`
     /// (all without it).
     fn feed(&mut self, until: Option<u64>) {
-        let mut newest = None;
+        let mut oldest: Option<i64> = None;
         while let Some(&(position, trade)) = self.incoming.front() {
             if until.is_some_and(|u| position >= u) {
                 break;
@@ -348,10 +349,12 @@ impl BinanceSource {
                 let clock = *self.clock.get_or_insert(clock);
                 self.anchor_unanchored(clock);
             }
-            newest = newest.max(Some(trade.trade_time_ms));
+            let ms = trade.trade_time_ms;
+            oldest = Some(oldest.map_or(ms, |o| o.min(ms)));
             self.lanes.live(trade);
         }
-        if let Some(ms) = newest {
+        // The oldest errs early, and one wrong time ahead cannot move it.
+        if let Some(ms) = oldest {
             self.clock = Some(BinanceClock::new(ms, Instant::now()));
         }
     }
