@@ -515,6 +515,66 @@ async fn a_pipe_is_read_by_its_content_once() {
     }
 }
 
+/// What a pipe's writer sent is replayed while the writer pauses: its
+/// lines do not wait for a full block or for the end.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_pipe_hands_on_what_came_while_its_writer_pauses() {
+    let Some(dir) = data_dir() else { return };
+    let capture = dir.join(BTC_USDM);
+    let expected = load_trades(&capture).unwrap();
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(
+        &mut MultiGzDecoder::new(std::fs::File::open(&capture).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    // The first 100 lines, then a pause until the test has their trades.
+    let cut = text
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(99)
+        .map(|(i, _)| i + 1)
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("live.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let (resume, paused) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut pipe = std::fs::File::create(&fifo).unwrap();
+            pipe.write_all(&text[..cut]).unwrap();
+            pipe.flush().unwrap();
+            paused.recv().unwrap();
+            pipe.write_all(&text[cut..]).unwrap();
+        })
+    };
+    let mut source = open_replay(&fifo, ReplayOptions::default(), Metrics::new()).unwrap();
+    let mut got = Vec::new();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while got.len() < 100 {
+            assert!(source.next_trades(&mut got).await.unwrap(), "ended early");
+        }
+    })
+    .await;
+    assert!(
+        first.is_ok(),
+        "only {} trades while the writer paused",
+        got.len()
+    );
+    assert_eq!(got.len(), 100, "no more than was written");
+    resume.send(()).unwrap();
+    while source.next_trades(&mut got).await.unwrap() {}
+    writer.join().unwrap();
+    assert_same_trades(&expected, &got);
+}
+
 /// Data pulse cannot read is refused by what it is, not read as lines of
 /// binary.
 #[tokio::test]

@@ -48,6 +48,8 @@ pub(crate) struct Blocks<'a> {
     /// A read error, reported after the whole lines read before it.
     error: Option<io::Error>,
     ended: bool,
+    /// A block ends after one read with a whole line, not when full.
+    eager: bool,
 }
 
 impl<'a> Blocks<'a> {
@@ -58,7 +60,15 @@ impl<'a> Blocks<'a> {
             tail: Vec::new(),
             error: None,
             ended: false,
+            eager: false,
         }
+    }
+
+    /// With `eager`, a block is handed on after any read that completes a
+    /// line, so a pipe's lines do not wait for a full block.
+    pub(crate) fn eager(mut self, eager: bool) -> Self {
+        self.eager = eager;
+        self
     }
 
     /// The next block, filled into `spare` when given (a buffer from an
@@ -143,7 +153,12 @@ impl<'a> Blocks<'a> {
                     self.ended = true;
                     break;
                 }
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    filled += n;
+                    if self.eager {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.error = Some(e);

@@ -117,6 +117,8 @@ pub(crate) enum Input {
         file: File,
         /// Its first bytes, already read.
         head: Vec<u8>,
+        /// A pipe: its lines are handed on as they come, not by the block.
+        streaming: bool,
         /// The name ends in `.gz`.
         named_gzip: bool,
         path: String,
@@ -148,6 +150,7 @@ impl Input {
             ReplayFormat::Jsonl { gzip } | ReplayFormat::Csv { gzip } => Ok(Input::Text {
                 file,
                 head,
+                streaming: !regular,
                 named_gzip: gzip,
                 path: shown,
             }),
@@ -188,6 +191,18 @@ impl Input {
         }
     }
 
+    /// True for a pipe, whose writer may be slow: a replay of it hands
+    /// each line on as soon as it is read.
+    pub(crate) fn is_streaming(&self) -> bool {
+        matches!(
+            self,
+            Input::Text {
+                streaming: true,
+                ..
+            }
+        )
+    }
+
     /// The symbol the zip's CSVs are named after (`BTCUSDT-aggTrades-….csv`),
     /// when they name one.
     pub(crate) fn named_symbol(&self) -> Option<Symbol> {
@@ -210,6 +225,7 @@ impl Input {
                 mut head,
                 named_gzip,
                 path,
+                ..
             } => {
                 // A pipe whose name told the format was not read at open:
                 // its first bytes still say what it holds.

@@ -61,6 +61,7 @@ pub(crate) fn spawn(
         parser,
         workers,
         block_bytes: BLOCK_BYTES,
+        streaming: input.is_streaming(),
         file: path.clone(),
         path: path.clone(),
         metrics,
@@ -119,6 +120,9 @@ struct Replay {
     parser: LineParser,
     workers: usize,
     block_bytes: usize,
+    /// Hand each block on as soon as it is read and parsed: a pipe's
+    /// writer may pause, and what came must not wait for more.
+    streaming: bool,
     /// The file given, for what is said about all of it.
     file: String,
     /// Where lines are read now, for the line numbers in logs: the file,
@@ -167,7 +171,7 @@ impl Replay {
             }
             let in_flight = workers.len() * BLOCKS_PER_WORKER;
             let (mut dealt, mut taken) = (0usize, 0usize);
-            let mut blocks = Blocks::new(reader, self.block_bytes);
+            let mut blocks = Blocks::new(reader, self.block_bytes).eager(self.streaming);
             // The buffer of the block last handed on, to read the next into.
             let mut spare = None;
             let read = loop {
@@ -192,6 +196,13 @@ impl Replay {
                 dealt += 1;
                 if dealt_to.blocks.send(block).is_err() {
                     break Ok(());
+                }
+                if self.streaming {
+                    let Some(buffer) = self.hand_on(dealt_to, tx) else {
+                        break Ok(());
+                    };
+                    spare = Some(buffer);
+                    taken += 1;
                 }
             };
             // What was read before an error comes before it in the file.
