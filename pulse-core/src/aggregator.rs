@@ -275,24 +275,56 @@ impl SymbolState {
     }
 }
 
+/// The time a trade is checked against: its symbol's newest trade time,
+/// or for a symbol with none yet, the newest of all symbols.
+#[derive(Clone, Copy, Debug)]
+struct Reference {
+    time_ms: i64,
+    /// The caller's clock at the input that time is from, if live.
+    input_at: Option<i64>,
+}
+
+impl Reference {
+    /// Whether `trade` is too far ahead of this to be taken at once: more
+    /// than `allowance` beyond it, and, live, beyond what the caller's
+    /// clock at `now_ms` says has passed since. The very first trade has
+    /// nothing to be checked against.
+    fn too_far(
+        reference: Option<Reference>,
+        trade: &Trade,
+        allowance: i64,
+        now_ms: Option<i64>,
+    ) -> bool {
+        let Some(r) = reference else {
+            return false;
+        };
+        trade.trade_time_ms > r.time_ms.saturating_add(allowance)
+            && r.plausible_at(trade, allowance)
+                .is_none_or(|at| now_ms.is_none_or(|now| now < at))
+    }
+
+    /// When the caller's clock makes `trade`'s jump from here plausible.
+    fn plausible_at(&self, trade: &Trade, allowance: i64) -> Option<i64> {
+        let jump = trade.trade_time_ms.saturating_sub(self.time_ms);
+        Some(
+            self.input_at?
+                .saturating_add(jump.saturating_sub(allowance)),
+        )
+    }
+}
+
 /// A trade held far ahead of its symbol's clock.
 #[derive(Clone, Copy, Debug)]
 struct Ahead {
     trade: Trade,
-    /// The caller's clock at the symbol's input before it, if live: once
-    /// as much time has passed as the trade's jump (less the allowance),
-    /// the jump is a quiet spell.
-    quiet_since: Option<i64>,
+    /// What it was too far ahead of.
+    reference: Option<Reference>,
 }
 
 impl Ahead {
-    /// When the caller's clock makes the jump from `max_time` plausible.
-    fn plausible_at(&self, max_time: i64, allowance: i64) -> Option<i64> {
-        let jump = self.trade.trade_time_ms.saturating_sub(max_time);
-        Some(
-            self.quiet_since?
-                .saturating_add(jump.saturating_sub(allowance)),
-        )
+    /// When the caller's clock makes its jump plausible, if live.
+    fn plausible_at(&self, allowance: i64) -> Option<i64> {
+        self.reference?.plausible_at(&self.trade, allowance)
     }
 }
 
@@ -302,7 +334,7 @@ const MAX_HELD_AHEAD: usize = 64;
 /// `next`, a later trade of the symbol, decides the trades held ahead with
 /// ids below it, in id order: time never falls as ids rise, so one much
 /// earlier refutes them ([`Event::TimeOutlier`]), and one near or after
-/// them confirms them.
+/// them confirms them. (Two wrong frames in a row thus confirm each other.)
 fn resolve_ahead(
     config: &AggregatorConfig,
     state: &mut SymbolState,
@@ -329,19 +361,19 @@ fn resolve_ahead(
     }
 }
 
-/// Accepts the trades held ahead of `state`'s clock that `vouched` (given
-/// the clock, which each one accepted moves) says are right, in id order.
+/// Accepts the trades held ahead of `state`'s clock that `vouched` says
+/// are right, in id order.
 fn confirm_held(
     config: &AggregatorConfig,
     state: &mut SymbolState,
-    vouched: impl Fn(&Ahead, i64) -> bool,
+    vouched: impl Fn(&Ahead) -> bool,
     events: &mut VecDeque<Event>,
     stats: &mut AggregatorStats,
 ) {
     let ids: Vec<u64> = state.ahead.keys().copied().collect();
     for id in ids {
         if let Some(ahead) = state.ahead.get(&id).copied()
-            && vouched(&ahead, state.max_time)
+            && vouched(&ahead)
         {
             state.ahead.remove(&id);
             accept(config, state, ahead.trade, events, stats);
@@ -457,6 +489,9 @@ fn accept(
 pub struct Aggregator {
     config: AggregatorConfig,
     symbols: BTreeMap<Symbol, SymbolState>,
+    /// The newest trade time of all symbols, with the caller's clock at
+    /// the last input: what a symbol's first trade is checked against.
+    front: Option<Reference>,
     events: VecDeque<Event>,
     stats: AggregatorStats,
 }
@@ -468,6 +503,7 @@ impl Aggregator {
         Ok(Aggregator {
             config,
             symbols: BTreeMap::new(),
+            front: None,
             events: VecDeque::new(),
             stats: AggregatorStats::default(),
         })
@@ -502,6 +538,8 @@ impl Aggregator {
         let state = self.state(symbol);
         state.watermark = state.watermark.max(checkpoint.watermark_ms);
         state.max_time = state.max_time.max(checkpoint.max_time_ms);
+        let max_time = state.max_time;
+        self.move_front(max_time, None);
     }
 
     /// Feeds one trade of a recording, whose clock is the data itself. Call
@@ -582,30 +620,47 @@ impl Aggregator {
             return TradeOutcome::Late;
         }
 
-        let ahead = Ahead {
-            trade,
-            quiet_since: now_ms.and(previous_input),
+        // Checked against its symbol's time or, for a symbol with none
+        // yet, the newest of all: every symbol trades on one clock.
+        let reference = if state.max_time > i64::MIN {
+            Some(Reference {
+                time_ms: state.max_time,
+                input_at: previous_input,
+            })
+        } else {
+            self.front
         };
-        let far_ahead = state.max_time > i64::MIN
-            && trade.trade_time_ms > state.max_time.saturating_add(config.outlier_jump_ms)
-            // Live, a quiet spell as long as the jump explains it.
-            && ahead
-                .plausible_at(state.max_time, config.outlier_jump_ms)
-                .is_none_or(|at| now_ms.is_some_and(|now| now < at));
-        if far_ahead && state.ahead.len() < MAX_HELD_AHEAD {
+        let held = Reference::too_far(reference, &trade, config.outlier_jump_ms, now_ms);
+        if held && state.ahead.len() < MAX_HELD_AHEAD {
             // A wrong timestamp, or a clock that did not see the quiet
             // spell: what follows tells.
-            state.ahead.insert(trade.id, ahead);
+            state.ahead.insert(trade.id, Ahead { trade, reference });
+            let max_time = state.max_time;
+            self.move_front(max_time, now_ms);
             return TradeOutcome::Accepted;
         }
         accept(config, state, trade, &mut self.events, &mut self.stats);
+        let max_time = state.max_time;
+        self.move_front(max_time, now_ms);
         TradeOutcome::Accepted
+    }
+
+    /// Keeps [`front`](Self::front) up with a symbol's clock.
+    fn move_front(&mut self, time_ms: i64, input_at: Option<i64>) {
+        if time_ms == i64::MIN {
+            return;
+        }
+        let front = self.front.get_or_insert(Reference { time_ms, input_at });
+        front.time_ms = front.time_ms.max(time_ms);
+        if input_at.is_some() {
+            front.input_at = input_at;
+        }
     }
 
     /// Takes the trades of `symbol` held far ahead of its clock that
     /// `vouched` says are right: the caller's clock, a watermark or the end
     /// of input vouches for them.
-    fn confirm_ahead(&mut self, symbol: Symbol, vouched: impl Fn(&Ahead, i64) -> bool) {
+    fn confirm_ahead(&mut self, symbol: Symbol, vouched: impl Fn(&Ahead) -> bool) {
         if let Some(state) = self.symbols.get_mut(&symbol) {
             confirm_held(
                 &self.config,
@@ -614,6 +669,8 @@ impl Aggregator {
                 &mut self.events,
                 &mut self.stats,
             );
+            let max_time = state.max_time;
+            self.move_front(max_time, None);
         }
     }
 
@@ -671,7 +728,7 @@ impl Aggregator {
         let jump = self.config.outlier_jump_ms;
         self.state(symbol);
         // The caller vouches for time up to near a trade held ahead.
-        self.confirm_ahead(symbol, |a, _| {
+        self.confirm_ahead(symbol, |a| {
             watermark_ms >= a.trade.trade_time_ms.saturating_sub(jump)
         });
         self.raise_watermark(symbol, watermark_ms);
@@ -733,9 +790,8 @@ impl Aggregator {
             .map(|(symbol, _)| *symbol)
             .collect();
         for symbol in holding {
-            self.confirm_ahead(symbol, |a, max_time| {
-                a.plausible_at(max_time, allowance)
-                    .is_some_and(|at| at <= now_ms)
+            self.confirm_ahead(symbol, |a| {
+                a.plausible_at(allowance).is_some_and(|at| at <= now_ms)
             });
         }
         let due: Vec<(Symbol, i64)> = self
@@ -782,8 +838,8 @@ impl Aggregator {
         let vouching = self
             .symbols
             .values()
-            .flat_map(|s| s.ahead.values().map(|a| (a, s.max_time)))
-            .filter_map(|(a, max_time)| a.plausible_at(max_time, allowance));
+            .flat_map(|s| s.ahead.values())
+            .filter_map(|a| a.plausible_at(allowance));
         closing.chain(vouching).min()
     }
 
@@ -797,7 +853,7 @@ impl Aggregator {
     pub fn flush(&mut self) {
         let symbols: Vec<Symbol> = self.symbols.keys().copied().collect();
         for symbol in symbols {
-            self.confirm_ahead(symbol, |_, _| true);
+            self.confirm_ahead(symbol, |_| true);
             self.raise_watermark(symbol, i64::MAX);
         }
     }

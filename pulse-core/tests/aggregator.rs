@@ -614,4 +614,23 @@ fn a_trade_far_ahead_moves_the_clock_once_confirmed() {
         .collect();
     assert_eq!(outliers, vec![(2, 1_000, 3)]);
     assert_eq!((c.stats().time_outliers, c.stats().late_trades), (1, 0));
+
+    // A symbol's first trade is checked against the other symbols' time.
+    let eth = Symbol::new("ETHUSDT").unwrap();
+    let mut d = agg(AggregatorConfig::default());
+    d.handle_trade(trade(btc(), 1, 1_000, "10", "1"));
+    d.handle_trade(trade(eth, 7, 86_401_000, "10", "1"));
+    d.handle_trade(trade(eth, 8, 1_100, "10", "1"));
+    d.handle_trade(trade(eth, 9, 2_200, "10", "1"));
+    d.flush();
+    let events = drain(&mut d);
+    let eth_windows: Vec<i64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Window(w) if w.symbol == eth => Some(w.start_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(eth_windows, vec![1_000, 2_000]);
+    assert_eq!((d.stats().time_outliers, d.stats().late_trades), (1, 0));
 }

@@ -441,6 +441,7 @@ mod tests {
             parser: LineParser::new(LineFormat::Json, batch_size, SymbolFilter::All),
             workers,
             block_bytes,
+            streaming: false,
             file: "test".into(),
             path: "test".into(),
             metrics: Metrics::new(),
@@ -452,9 +453,9 @@ mod tests {
         }
     }
 
-    /// Every block size, from one byte up, and one to three workers: the
-    /// trades come in file order, once, in batches no larger than asked,
-    /// and malformed lines keep their line numbers in the file.
+    /// Every block size, from one byte up, one to three workers, read as a
+    /// file or a pipe: the trades come in file order, once, in batches no
+    /// larger than asked, and malformed lines keep their line numbers.
     #[test]
     fn blocks_of_any_size_give_the_lines_in_file_order() {
         let text = format!(
@@ -465,10 +466,11 @@ mod tests {
             frame(4),
             frame(5)
         );
-        for workers in 1..=3 {
+        for (workers, streaming) in (1..=3).flat_map(|w| [(w, false), (w, true)]) {
             for block_bytes in 1..text.len() + 2 {
                 let (tx, mut rx) = mpsc::channel(64);
                 let mut replay = replay(workers, block_bytes, 2);
+                replay.streaming = streaming;
                 let mut reader = BufReader::with_capacity(7, text.as_bytes());
                 replay.run(&mut reader, &tx).unwrap();
                 drop(tx);
@@ -478,7 +480,9 @@ mod tests {
                     assert!((1..=2).contains(&batch.len()));
                     ids.extend(batch.iter().map(|t| t.id));
                 }
-                let case = format!("{workers} workers, blocks of {block_bytes} bytes");
+                let case = format!(
+                    "{workers} workers, blocks of {block_bytes} bytes, streaming {streaming}"
+                );
                 assert_eq!(ids, [1, 2, 3, 4, 5], "{case}");
                 assert_eq!(replay.rejected, 2, "{case}");
                 assert_eq!(replay.logged, [4, 7], "{case}");
