@@ -31,7 +31,7 @@ impl ClockOffset {
         }
     }
 
-    /// A batch whose newest event time is `event_ms` arrived at `local_ms`.
+    /// A batch whose oldest event time is `event_ms` arrived at `local_ms`.
     pub(super) fn observe(&mut self, local_ms: i64, event_ms: i64, metrics: &Metrics) {
         let offset = local_ms.saturating_sub(event_ms);
         self.smallest = Some(self.smallest.map_or(offset, |s| s.min(offset)));
