@@ -49,6 +49,29 @@ fn id_of(d: &serde_json::Value) -> u64 {
     d[key].as_u64().unwrap()
 }
 
+/// A capture's text, decompressed.
+fn decompressed(capture: &Path) -> Vec<u8> {
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(
+        &mut MultiGzDecoder::new(std::fs::File::open(capture).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    text
+}
+
+/// A named pipe `name` in `dir`.
+#[cfg(unix)]
+fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let fifo = dir.join(name);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    fifo
+}
+
 async fn replay_all(path: &Path, options: ReplayOptions, metrics: &Metrics) -> Vec<Trade> {
     let mut source = open_replay(path, options, metrics.clone()).expect("open replay");
     assert!(!source.is_live());
@@ -327,12 +350,7 @@ async fn byte_order_marks_and_unnamed_gzip_lose_nothing() {
     let capture = dir.join(BTC_USDM);
     let expected = load_trades(&capture).unwrap();
     const BOM: &[u8] = b"\xEF\xBB\xBF";
-    let mut text = Vec::new();
-    std::io::Read::read_to_end(
-        &mut MultiGzDecoder::new(std::fs::File::open(&capture).unwrap()),
-        &mut text,
-    )
-    .unwrap();
+    let text = decompressed(&capture);
 
     let jsonl = tmp.path().join("bom.jsonl");
     std::fs::write(&jsonl, [BOM, &text].concat()).unwrap();
@@ -411,12 +429,7 @@ async fn a_file_named_by_nothing_is_read_by_its_content() {
     let tmp = tempfile::tempdir().unwrap();
     let capture = dir.join(BTC_USDM);
     let expected = load_trades(&capture).unwrap();
-    let mut text = Vec::new();
-    std::io::Read::read_to_end(
-        &mut MultiGzDecoder::new(std::fs::File::open(&capture).unwrap()),
-        &mut text,
-    )
-    .unwrap();
+    let text = decompressed(&capture);
 
     let gzip = tmp.path().join("capture");
     std::fs::copy(&capture, &gzip).unwrap();
@@ -489,12 +502,7 @@ async fn a_pipe_is_read_by_its_content_once() {
     let bytes = std::fs::read(&capture).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     for name in ["capture", "named.jsonl"] {
-        let fifo = tmp.path().join(name);
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo runs");
-        assert!(made.success());
+        let fifo = fifo(tmp.path(), name);
         let writer = {
             let (fifo, bytes) = (fifo.clone(), bytes.clone());
             std::thread::spawn(move || {
@@ -523,12 +531,7 @@ async fn a_pipe_hands_on_what_came_while_its_writer_pauses() {
     let Some(dir) = data_dir() else { return };
     let capture = dir.join(BTC_USDM);
     let expected = load_trades(&capture).unwrap();
-    let mut text = Vec::new();
-    std::io::Read::read_to_end(
-        &mut MultiGzDecoder::new(std::fs::File::open(&capture).unwrap()),
-        &mut text,
-    )
-    .unwrap();
+    let text = decompressed(&capture);
     // The first 100 lines, then a pause until the test has their trades.
     let cut = text
         .iter()
@@ -538,12 +541,7 @@ async fn a_pipe_hands_on_what_came_while_its_writer_pauses() {
         .map(|(i, _)| i + 1)
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let fifo = tmp.path().join("live.jsonl");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success());
+    let fifo = fifo(tmp.path(), "live.jsonl");
     let (resume, paused) = std::sync::mpsc::channel::<()>();
     let writer = {
         let fifo = fifo.clone();
