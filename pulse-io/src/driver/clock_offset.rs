@@ -10,14 +10,16 @@ use crate::metrics::Metrics;
 /// Offsets above this are logged: past it, wall-clock tools mislead.
 const NOTABLE_MS: i64 = 1_000;
 
-/// The smallest `local wall clock − event time` seen per interval: the
-/// clock offset plus the fastest delivery, so an upper bound on the offset
-/// when the local clock leads.
+/// The second smallest `local wall clock − event time` seen per interval
+/// (the smallest when only one was): the clock offset plus a fast
+/// delivery, so an upper bound on the offset when the local clock leads.
+/// Not the smallest, which one frame with a wrong time ahead would set.
 #[derive(Debug)]
 pub(super) struct ClockOffset {
     interval: Duration,
     since: Instant,
-    smallest: Option<i64>,
+    /// The two smallest offsets this interval, smallest first.
+    smallest: [Option<i64>; 2],
     notable: bool,
 }
 
@@ -26,7 +28,7 @@ impl ClockOffset {
         ClockOffset {
             interval,
             since: Instant::now(),
-            smallest: None,
+            smallest: [None, None],
             notable: false,
         }
     }
@@ -34,11 +36,19 @@ impl ClockOffset {
     /// A batch whose oldest event time is `event_ms` arrived at `local_ms`.
     pub(super) fn observe(&mut self, local_ms: i64, event_ms: i64, metrics: &Metrics) {
         let offset = local_ms.saturating_sub(event_ms);
-        self.smallest = Some(self.smallest.map_or(offset, |s| s.min(offset)));
+        match self.smallest {
+            [None, _] => self.smallest[0] = Some(offset),
+            [Some(first), _] if offset < first => self.smallest = [Some(offset), Some(first)],
+            [Some(_), second] if second.is_none_or(|s| offset < s) => {
+                self.smallest[1] = Some(offset);
+            }
+            _ => {}
+        }
         if self.since.elapsed() < self.interval {
             return;
         }
-        let Some(estimate) = self.smallest.take() else {
+        let [first, second] = std::mem::take(&mut self.smallest);
+        let Some(estimate) = second.or(first) else {
             return;
         };
         self.since = Instant::now();
@@ -64,11 +74,13 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn reports_the_smallest_offset_per_interval() {
+    async fn reports_the_second_smallest_offset_per_interval() {
         let metrics = Metrics::new();
         let mut clock = ClockOffset::new(Duration::from_secs(10));
         clock.observe(10_000, 4_800, &metrics); // 5.2 s
-        clock.observe(11_000, 5_950, &metrics); // 5.05 s: the smallest
+        clock.observe(11_000, 5_950, &metrics); // 5.05 s
+        // A frame dated a day ahead: -1 day, the smallest, left out.
+        clock.observe(11_500, 86_411_500, &metrics);
         tokio::time::advance(Duration::from_secs(10)).await;
         clock.observe(12_000, 6_800, &metrics); // 5.2 s, ends the interval
         assert_eq!(metrics.clock_offset.get(), 5.05);
