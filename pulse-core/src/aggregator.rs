@@ -183,7 +183,8 @@ pub struct LateTrade {
 /// What [`Aggregator::handle_trade`] did with a trade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TradeOutcome {
-    /// Added to an open window.
+    /// Added to an open window (or, far ahead of its symbol's clock, held
+    /// until decided: see [`AggregatorConfig::outlier_jump_ms`]).
     Accepted,
     /// Its id was already seen; dropped.
     Duplicate,
