@@ -103,7 +103,11 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
     // or a busy port fails before connecting.
     let mut replay = None;
     if !live {
-        let source = open_source(&args.binance, &args.replay, metrics.clone()).await;
+        // Ctrl-C while a pipe's writer has sent nothing yet stops at once.
+        let source = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            source = open_source(&args.binance, &args.replay, metrics.clone()) => source,
+        };
         replay = Some(source.map_err(|e| with_hint(e, live))?);
     }
     let mut sinks: Vec<Box<dyn WindowSink>> = Vec::new();

@@ -58,7 +58,15 @@ pub async fn open_source(
             symbols: binance.replay_filter()?,
             ..ReplayOptions::default()
         };
-        return open_replay(path, options, metrics)
+        // Opening reads the first bytes, which from a pipe may wait for its
+        // writer: on a thread of its own, so Ctrl-C is not held up (and a
+        // thread still waiting does not hold up the exit).
+        let (opened, open) = tokio::sync::oneshot::channel();
+        let file = path.clone();
+        std::thread::spawn(move || opened.send(open_replay(file, options, metrics)));
+        return open
+            .await
+            .context("the replay opener stopped")?
             .with_context(|| format!("opening the replay file {}", path.display()));
     }
     connect_live(binance.config()?, metrics).await

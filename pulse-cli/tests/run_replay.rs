@@ -136,6 +136,34 @@ async fn replay_reads_standard_input_like_the_file() {
     );
 }
 
+/// Ctrl-C while `--replay -` waits for its writer's first bytes stops at
+/// once, cleanly.
+#[tokio::test]
+async fn ctrl_c_while_standard_input_is_silent_stops_at_once() {
+    let mut child = pulse()
+        .args(["run", "--dashboard", "off", "-q", "--replay", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The writer stays open and silent; pulse has its signal handler long
+    // before a second.
+    let _stdin = child.stdin.take().unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let pid = child.id().expect("still waiting for its input");
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("pulse stops without waiting for the writer")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
 /// `pulse run --replay - --csv OUT` fed `input` on standard input: its
 /// exit code and stderr.
 async fn replay_stdin(csv: &Path, input: Vec<u8>) -> (Option<i32>, String) {
