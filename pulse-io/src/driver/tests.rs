@@ -568,3 +568,19 @@ async fn a_sink_that_gave_up_at_shutdown_is_not_retried_again_and_its_count_is_r
     );
     assert_eq!(*marker_writes.lock().unwrap(), 0);
 }
+
+/// A replay's last trade, held because it came long after the one before,
+/// is vouched for by the end marker, which the end confirms.
+#[test]
+fn the_end_marker_covers_a_last_trade_held_ahead() {
+    let aggregator = Aggregator::new(AggregatorConfig::default()).unwrap();
+    let mut stage = TradeStage::watermarks_only(aggregator);
+    let t0 = 1_723_161_000_000;
+    stage.handle(&trade("BTCUSDT", 1, t0 + 100), None);
+    stage.handle(&trade("BTCUSDT", 2, t0 + 100_100), None);
+    let end = stage.watermarks(None, true);
+    let btc = Symbol::new("BTCUSDT").unwrap();
+    assert_eq!(end.get(&btc), Some(&(t0 + 101_000)));
+    // Not at the end: only what the clock vouches for.
+    assert!(stage.watermarks(None, false)[&btc] < t0 + 100_000);
+}
