@@ -314,6 +314,17 @@ impl Reference {
     }
 }
 
+/// The newest trade time of the symbols that have one, with the caller's
+/// clock at their latest input: what a symbol's first trade is checked
+/// against.
+fn front(symbols: &BTreeMap<Symbol, SymbolState>) -> Option<Reference> {
+    let started = symbols.values().filter(|s| s.max_time > i64::MIN);
+    Some(Reference {
+        time_ms: started.clone().map(|s| s.max_time).max()?,
+        input_at: started.filter_map(|s| s.last_input_at).max(),
+    })
+}
+
 /// A trade held far ahead of its symbol's clock.
 #[derive(Clone, Copy, Debug)]
 struct Ahead {
@@ -371,13 +382,11 @@ fn confirm_held(
     events: &mut VecDeque<Event>,
     stats: &mut AggregatorStats,
 ) {
-    let ids: Vec<u64> = state.ahead.keys().copied().collect();
-    for id in ids {
-        if let Some(ahead) = state.ahead.get(&id).copied()
-            && vouched(&ahead)
-        {
-            state.ahead.remove(&id);
+    for (id, ahead) in std::mem::take(&mut state.ahead) {
+        if vouched(&ahead) {
             accept(config, state, ahead.trade, events, stats);
+        } else {
+            state.ahead.insert(id, ahead);
         }
     }
 }
@@ -490,9 +499,6 @@ fn accept(
 pub struct Aggregator {
     config: AggregatorConfig,
     symbols: BTreeMap<Symbol, SymbolState>,
-    /// The newest trade time of all symbols, with the caller's clock at
-    /// the last input: what a symbol's first trade is checked against.
-    front: Option<Reference>,
     events: VecDeque<Event>,
     stats: AggregatorStats,
 }
@@ -504,7 +510,6 @@ impl Aggregator {
         Ok(Aggregator {
             config,
             symbols: BTreeMap::new(),
-            front: None,
             events: VecDeque::new(),
             stats: AggregatorStats::default(),
         })
@@ -539,8 +544,6 @@ impl Aggregator {
         let state = self.state(symbol);
         state.watermark = state.watermark.max(checkpoint.watermark_ms);
         state.max_time = state.max_time.max(checkpoint.max_time_ms);
-        let max_time = state.max_time;
-        self.move_front(max_time, None);
     }
 
     /// Feeds one trade of a recording, whose clock is the data itself. Call
@@ -622,40 +625,29 @@ impl Aggregator {
         }
 
         // Checked against its symbol's time or, for a symbol with none
-        // yet, the newest of all: every symbol trades on one clock.
-        let reference = if state.max_time > i64::MIN {
-            Some(Reference {
-                time_ms: state.max_time,
-                input_at: previous_input,
-            })
-        } else {
-            self.front
+        // yet (rare: looked up again), the newest of all: every symbol
+        // trades on one clock.
+        let own = (state.max_time > i64::MIN).then_some(Reference {
+            time_ms: state.max_time,
+            input_at: previous_input,
+        });
+        let (state, reference) = match own {
+            Some(own) => (state, Some(own)),
+            None => {
+                let front = front(&self.symbols);
+                let state = self.symbols.get_mut(&trade.symbol);
+                (state.expect("entered above"), front)
+            }
         };
         let held = Reference::too_far(reference, &trade, config.outlier_jump_ms, now_ms);
         if held && state.ahead.len() < MAX_HELD_AHEAD {
             // A wrong timestamp, or a clock that did not see the quiet
             // spell: what follows tells.
             state.ahead.insert(trade.id, Ahead { trade, reference });
-            let max_time = state.max_time;
-            self.move_front(max_time, now_ms);
             return TradeOutcome::Accepted;
         }
         accept(config, state, trade, &mut self.events, &mut self.stats);
-        let max_time = state.max_time;
-        self.move_front(max_time, now_ms);
         TradeOutcome::Accepted
-    }
-
-    /// Keeps [`front`](Self::front) up with a symbol's clock.
-    fn move_front(&mut self, time_ms: i64, input_at: Option<i64>) {
-        if time_ms == i64::MIN {
-            return;
-        }
-        let front = self.front.get_or_insert(Reference { time_ms, input_at });
-        front.time_ms = front.time_ms.max(time_ms);
-        if input_at.is_some() {
-            front.input_at = input_at;
-        }
     }
 
     /// Takes the trades of `symbol` held far ahead of its clock that
@@ -670,8 +662,6 @@ impl Aggregator {
                 &mut self.events,
                 &mut self.stats,
             );
-            let max_time = state.max_time;
-            self.move_front(max_time, None);
         }
     }
 
