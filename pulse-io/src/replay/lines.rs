@@ -20,6 +20,8 @@ use crate::SourceError;
 
 /// The most of a file read to tell its format.
 const HEAD_BYTES: usize = 4096;
+/// Enough first bytes for every magic number [`Content`] knows.
+const MAGIC_BYTES: usize = 6;
 
 /// The path that means standard input.
 pub(crate) const STDIN: &str = "-";
@@ -35,10 +37,10 @@ pub(crate) struct Opened {
 }
 
 impl Opened {
-    /// Opens `path` (standard input for `-`) and reads its first bytes: up
-    /// to 4 KiB of a regular file; of a pipe, only until they tell the
-    /// format, or none when `named` already did, so a slow writer does not
-    /// hold the start up.
+    /// Opens `path` (standard input for `-`) and, unless its name already
+    /// told the format (`named`), reads its first bytes: up to 4 KiB of a
+    /// regular file; of a pipe, only until they tell the format, so a slow
+    /// writer does not hold the start up.
     pub(crate) fn open(path: &Path, named: bool) -> io::Result<Opened> {
         let file = if path == Path::new(STDIN) {
             stdin_file()?
@@ -53,7 +55,7 @@ impl Opened {
             regular,
             path: shown(path),
         };
-        if regular || !named {
+        if !named {
             opened.read_head()?;
         }
         Ok(opened)
@@ -227,11 +229,10 @@ impl Input {
                 path,
                 ..
             } => {
-                // A pipe whose name told the format was not read at open:
+                // A file whose name told the format was not read at open:
                 // its first bytes still say what it holds.
-                // (Six bytes tell every kind `Content` knows.)
-                if head.len() < 6 {
-                    let missing = 6 - head.len() as u64;
+                if head.len() < MAGIC_BYTES {
+                    let missing = (MAGIC_BYTES - head.len()) as u64;
                     file.by_ref().take(missing).read_to_end(&mut head)?;
                 }
                 let content = Content::of(&head);
@@ -308,8 +309,7 @@ enum Sniff {
 
 /// The format `head` says, `complete` when no more bytes will come.
 fn sniff(head: &[u8], complete: bool) -> Sniff {
-    if !complete && head.len() < 6 {
-        // Too short for every magic number.
+    if !complete && head.len() < MAGIC_BYTES {
         return Sniff::NeedMore;
     }
     let (gzip, text) = match Content::of(head) {
