@@ -842,11 +842,7 @@ impl Aggregator {
     /// while input goes on, use [`advance`](Self::advance) or
     /// [`close_through`](Self::close_through).
     pub fn flush(&mut self) {
-        let symbols: Vec<Symbol> = self.symbols.keys().copied().collect();
-        for symbol in symbols {
-            self.confirm_ahead(symbol, |_| true);
-            self.raise_watermark(symbol, i64::MAX);
-        }
+        self.close_all(true);
     }
 
     /// Closes every open window as [`flush`](Self::flush) does, but leaves a
@@ -854,8 +850,16 @@ impl Aggregator {
     /// a shutdown after which the same input is read again from a stored
     /// position, where what follows it still decides it.
     pub fn flush_windows(&mut self) {
+        self.close_all(false);
+    }
+
+    /// Ends every symbol, taking the trades held ahead first if `confirm`.
+    fn close_all(&mut self, confirm: bool) {
         let symbols: Vec<Symbol> = self.symbols.keys().copied().collect();
         for symbol in symbols {
+            if confirm {
+                self.confirm_ahead(symbol, |_| true);
+            }
             self.raise_watermark(symbol, i64::MAX);
         }
     }
