@@ -641,6 +641,8 @@ impl<S: Stage> Pipeline<S> {
                         .get_or_create(&Metrics::symbol(trade.symbol.as_str()))
                         .inc();
                     self.summary.time_outliers += 1;
+                    // It counted as accepted when it came, held ahead.
+                    self.summary.accepted = self.summary.accepted.saturating_sub(1);
                     let total = self.summary.time_outliers;
                     if is_power_of_ten(total) {
                         tracing::warn!(

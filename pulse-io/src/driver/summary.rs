@@ -9,7 +9,8 @@ use pulse_core::Symbol;
 pub struct PipelineSummary {
     /// Trades received from the source (accepted, duplicate or late).
     pub trades: u64,
-    /// Trades added to windows (or passed on, without an aggregator).
+    /// Trades added to windows (or passed on, without an aggregator). A
+    /// trade held ahead counts from when it comes until its time is refuted.
     pub accepted: u64,
     /// Windows emitted (including re-emissions).
     pub windows: u64,

@@ -185,6 +185,38 @@ async fn replay_emits_every_window_and_records_metrics() {
     );
 }
 
+#[tokio::test]
+async fn a_refuted_time_outlier_is_counted_once_and_not_as_accepted() {
+    let day = 86_400_000;
+    let batches = vec![
+        vec![trade("BTCUSDT", 1, 1_000), trade("BTCUSDT", 2, 1_200)],
+        // Id 3 dated a day ahead; id 4 says it was wrong.
+        vec![trade("BTCUSDT", 3, 1_300 + day), trade("BTCUSDT", 4, 1_400)],
+        vec![trade("BTCUSDT", 5, 2_500)],
+    ];
+    let (p, stored, metrics) = pipeline(batches, false, 0, true);
+    let summary = p.run(CancellationToken::new()).await.unwrap();
+
+    let counts: Vec<(i64, u64)> = stored
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|w| (w.start_ms, w.trade_count))
+        .collect();
+    assert_eq!(counts, [(1_000, 3), (2_000, 1)], "id 3 in no window");
+    assert_eq!(
+        (summary.trades, summary.accepted, summary.time_outliers),
+        (5, 4, 1)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "pulse_trade_time_outliers_total{symbol=\"BTCUSDT\"}"
+        ),
+        "1"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn retryable_sink_errors_are_retried_and_counted() {
     let batches = vec![vec![trade("BTCUSDT", 1, 1_000), trade("BTCUSDT", 2, 9_000)]];
