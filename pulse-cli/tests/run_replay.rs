@@ -184,45 +184,49 @@ async fn replay_stdin(csv: &Path, input: Vec<u8>) -> (Option<i32>, String) {
     (out.status.code(), String::from_utf8(out.stderr).unwrap())
 }
 
-/// One frame whose time is a day off costs that trade only: the rows are
-/// those of the file without it, and the summary names it.
+/// One frame whose time is a day off costs that trade only, also the very
+/// first: the rows are those of the file without it, and the summary names
+/// it.
 #[tokio::test]
 async fn a_wrong_timestamp_costs_only_its_own_trade() {
     let Some(capture) = capture(BTC_CAPTURE) else {
         return;
     };
     let dir = temp_dir();
-    let mut frames: Vec<String> = frames_of(&capture).collect();
-    let wrong = frames.len() / 3;
-    let clean: Vec<&String> = frames
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != wrong)
-        .map(|(_, f)| f)
-        .collect();
-    let without = dir.path().join("without.jsonl");
-    std::fs::write(&without, lines_of(&clean)).unwrap();
-    let mut frame: serde_json::Value = serde_json::from_str(&frames[wrong]).unwrap();
-    let data = frame.get_mut("data").unwrap();
-    for key in ["T", "E"] {
-        let day_later = data[key].as_i64().unwrap() + 86_400_000;
-        data[key] = day_later.into();
+    let frames: Vec<String> = frames_of(&capture).collect();
+    for wrong in [0, frames.len() / 3] {
+        let clean: Vec<&String> = frames
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != wrong)
+            .map(|(_, f)| f)
+            .collect();
+        let without = dir.path().join("without.jsonl");
+        std::fs::write(&without, lines_of(&clean)).unwrap();
+        let mut frame: serde_json::Value = serde_json::from_str(&frames[wrong]).unwrap();
+        let data = frame.get_mut("data").unwrap();
+        for key in ["T", "E"] {
+            let day_later = data[key].as_i64().unwrap() + 86_400_000;
+            data[key] = day_later.into();
+        }
+        let mut corrupted_frames = frames.clone();
+        corrupted_frames[wrong] = frame.to_string();
+        let corrupted = dir.path().join("corrupted.jsonl");
+        let lines = lines_of(&corrupted_frames.iter().collect::<Vec<_>>());
+        std::fs::write(&corrupted, lines).unwrap();
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        let (_, stderr) = replay(&corrupted, &a).await;
+        replay(&without, &b).await;
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "frame {wrong}: the wrong timestamp changed other rows"
+        );
+        assert!(
+            stderr.contains("0 late")
+                && stderr.contains("1 with a time far ahead that the next trades refuted"),
+            "frame {wrong}: {stderr}"
+        );
     }
-    frames[wrong] = frame.to_string();
-    let corrupted = dir.path().join("corrupted.jsonl");
-    std::fs::write(&corrupted, lines_of(&frames.iter().collect::<Vec<_>>())).unwrap();
-    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
-    let (_, stderr) = replay(&corrupted, &a).await;
-    replay(&without, &b).await;
-    assert!(
-        std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
-        "the wrong timestamp changed other rows"
-    );
-    assert!(
-        stderr.contains("0 late")
-            && stderr.contains("1 with a time far ahead that the next trades refuted"),
-        "{stderr}"
-    );
 }
 
 fn lines_of(lines: &[&String]) -> String {

@@ -73,7 +73,10 @@ pub struct AggregatorConfig {
     /// watermark near it ([`close_through`](Aggregator::close_through)), or
     /// at [`flush`](Aggregator::flush). One wrong timestamp would otherwise
     /// make every later trade of the symbol late; refuted, it is
-    /// [`Event::TimeOutlier`]. Default 60000 (the correction horizon).
+    /// [`Event::TimeOutlier`]. The very first trade, with nothing to be
+    /// ahead of, is held the same way until the next trade of its symbol,
+    /// live no longer than until its window would close anyway. Default
+    /// 60000 (the correction horizon).
     pub outlier_jump_ms: i64,
 }
 
@@ -158,8 +161,8 @@ pub enum Event {
 pub struct TimeOutlier {
     /// The trade itself.
     pub trade: Trade,
-    /// Its symbol's newest trade time when it came.
-    pub newest_ms: i64,
+    /// Its symbol's newest trade time; none if it was the symbol's first.
+    pub newest_ms: Option<i64>,
     /// The trade that refuted it: a larger id, much earlier in time.
     pub next: Trade,
 }
@@ -289,7 +292,7 @@ impl Reference {
     /// Whether `trade` is too far ahead of this to be taken at once: more
     /// than `allowance` beyond it, and, live, beyond what the caller's
     /// clock at `now_ms` says has passed since. The very first trade has
-    /// nothing to be checked against.
+    /// nothing to be checked against, so it is held for the next to tell.
     fn too_far(
         reference: Option<Reference>,
         trade: &Trade,
@@ -297,7 +300,7 @@ impl Reference {
         now_ms: Option<i64>,
     ) -> bool {
         let Some(r) = reference else {
-            return false;
+            return true;
         };
         trade.trade_time_ms > r.time_ms.saturating_add(allowance)
             && r.plausible_at(trade, allowance)
@@ -329,14 +332,27 @@ fn front(symbols: &BTreeMap<Symbol, SymbolState>) -> Option<Reference> {
 #[derive(Clone, Copy, Debug)]
 struct Ahead {
     trade: Trade,
-    /// What it was too far ahead of.
+    /// What it was too far ahead of; none for the very first trade.
     reference: Option<Reference>,
 }
 
 impl Ahead {
-    /// When the caller's clock makes its jump plausible, if live.
-    fn plausible_at(&self, allowance: i64) -> Option<i64> {
-        self.reference?.plausible_at(&self.trade, allowance)
+    /// When the caller's clock vouches for it, if live; `last_input_at` is
+    /// its symbol's.
+    fn plausible_at(&self, config: &AggregatorConfig, last_input_at: Option<i64>) -> Option<i64> {
+        match self.reference {
+            Some(r) => r.plausible_at(&self.trade, config.outlier_jump_ms),
+            // Nothing to be ahead of: taken when its window would close
+            // anyway, so holding it delays no row.
+            None => {
+                let time = self.trade.trade_time_ms;
+                let end = window_end(window_start(time, config.window_ms), config.window_ms);
+                let quiet = end
+                    .saturating_sub(time)
+                    .saturating_add(config.idle_margin_ms);
+                Some(last_input_at?.saturating_add(quiet))
+            }
+        }
     }
 }
 
@@ -366,7 +382,7 @@ fn resolve_ahead(
             stats.time_outliers += 1;
             events.push_back(Event::TimeOutlier(TimeOutlier {
                 trade: ahead,
-                newest_ms: state.max_time,
+                newest_ms: (state.max_time > i64::MIN).then_some(state.max_time),
                 next,
             }));
         }
@@ -771,18 +787,19 @@ impl Aggregator {
     /// [`poll_timeout`](Self::poll_timeout) is reached, then drain `poll`.
     pub fn advance(&mut self, now_ms: i64) {
         let margin = self.config.idle_margin_ms;
-        let allowance = self.config.outlier_jump_ms;
+        let config = self.config.clone();
         // A trade held ahead whose jump the caller's clock has caught up
         // with: a quiet spell after all.
-        let holding: Vec<Symbol> = self
+        let holding: Vec<(Symbol, Option<i64>)> = self
             .symbols
             .iter()
             .filter(|(_, s)| !s.ahead.is_empty())
-            .map(|(symbol, _)| *symbol)
+            .map(|(symbol, s)| (*symbol, s.last_input_at))
             .collect();
-        for symbol in holding {
+        for (symbol, last_input_at) in holding {
             self.confirm_ahead(symbol, |a| {
-                a.plausible_at(allowance).is_some_and(|at| at <= now_ms)
+                a.plausible_at(&config, last_input_at)
+                    .is_some_and(|at| at <= now_ms)
             });
         }
         let due: Vec<(Symbol, i64)> = self
@@ -825,12 +842,11 @@ impl Aggregator {
             let quiet = end.saturating_add(margin).saturating_sub(s.max_time).max(0);
             Some(s.last_input_at?.saturating_add(quiet))
         });
-        let allowance = self.config.outlier_jump_ms;
         let vouching = self
             .symbols
             .values()
-            .flat_map(|s| s.ahead.values())
-            .filter_map(|a| a.plausible_at(allowance));
+            .flat_map(|s| s.ahead.values().map(|a| (a, s.last_input_at)))
+            .filter_map(|(a, last_input_at)| a.plausible_at(&self.config, last_input_at));
         closing.chain(vouching).min()
     }
 

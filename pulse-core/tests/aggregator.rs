@@ -444,7 +444,9 @@ fn restored_trades_rebuild_emitted_windows_so_a_later_correction_is_whole() {
 fn watermarks_at_vouch_for_quiet_symbols_by_elapsed_time_or_the_recordings_front() {
     let eth = Symbol::new("ETHUSDT").unwrap();
     let mut live = agg(AggregatorConfig::default());
+    // The very first trade waits for the next to vouch for its time.
     live.handle_trade_at(trade(btc(), 1, 10_400, "1", "1"), 0);
+    live.handle_trade_at(trade(btc(), 2, 10_400, "1", "1"), 0);
     live.handle_trade_at(trade(eth, 1, 10_100, "1", "1"), 50);
     // 1 s after ETH's last input: 10_100 + 1_000 − 150; BTC 1_050 ms later.
     let at: Vec<_> = live.watermarks_at(Some(1_050)).collect();
@@ -456,9 +458,9 @@ fn watermarks_at_vouch_for_quiet_symbols_by_elapsed_time_or_the_recordings_front
     );
 
     let mut replay = agg(AggregatorConfig::default());
-    replay.handle_trade(trade(eth, 1, 1_000, "1", "1"));
     replay.handle_trade(trade(btc(), 1, 4_000, "1", "1"));
     replay.handle_trade(trade(btc(), 2, 9_500, "1", "1"));
+    replay.handle_trade(trade(eth, 1, 1_000, "1", "1"));
     // ETH is quiet while the recording moves on: front 9_500 − 2_000.
     assert_eq!(
         replay.watermarks_at(None).collect::<Vec<_>>(),
@@ -605,14 +607,14 @@ fn a_trade_far_ahead_moves_the_clock_once_confirmed() {
     c.flush();
     let events = drain(&mut c);
     assert_eq!(windows(&events), vec![(1_000, 2, 1), (2_000, 1, 1)]);
-    let outliers: Vec<(u64, i64, u64)> = events
+    let outliers: Vec<(u64, Option<i64>, u64)> = events
         .iter()
         .filter_map(|e| match e {
             Event::TimeOutlier(o) => Some((o.trade.id, o.newest_ms, o.next.id)),
             _ => None,
         })
         .collect();
-    assert_eq!(outliers, vec![(2, 1_000, 3)]);
+    assert_eq!(outliers, vec![(2, Some(1_000), 3)]);
     assert_eq!((c.stats().time_outliers, c.stats().late_trades), (1, 0));
 
     // A symbol's first trade is checked against the other symbols' time.
@@ -633,4 +635,42 @@ fn a_trade_far_ahead_moves_the_clock_once_confirmed() {
         .collect();
     assert_eq!(eth_windows, vec![1_000, 2_000]);
     assert_eq!((d.stats().time_outliers, d.stats().late_trades), (1, 0));
+}
+
+/// The very first trade has nothing to be checked against, so the next
+/// trade of its symbol decides it; live, it is taken when its window would
+/// close anyway, so a quiet symbol's row comes no later.
+#[test]
+fn the_very_first_trade_waits_for_the_next_to_vouch_for_it() {
+    let mut a = agg(AggregatorConfig::default());
+    a.handle_trade(trade(btc(), 1, 86_401_000, "10", "1"));
+    a.handle_trade(trade(btc(), 2, 1_200, "10", "1"));
+    a.handle_trade(trade(btc(), 3, 2_100, "10", "1"));
+    a.flush();
+    let events = drain(&mut a);
+    assert_eq!(windows(&events), vec![(1_000, 1, 1), (2_000, 1, 1)]);
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::TimeOutlier(o) if o.trade.id == 1 && o.newest_ms.is_none() && o.next.id == 2)),
+        "{events:?}"
+    );
+    assert_eq!((a.stats().time_outliers, a.stats().late_trades), (1, 0));
+
+    // Right, it is confirmed by the next trade before that is taken.
+    let mut b = agg(AggregatorConfig::default());
+    b.handle_trade(trade(btc(), 1, 1_100, "10", "1"));
+    assert_eq!(b.held_ahead(btc()).map(|t| t.id).collect::<Vec<_>>(), [1]);
+    b.handle_trade(trade(btc(), 2, 4_100, "10", "1"));
+    assert!(b.held_ahead(btc()).next().is_none());
+    assert_eq!(windows(&drain(&mut b)), vec![(1_000, 1, 1)]);
+
+    // Live and alone: its window closes when it would have: quiet for the
+    // rest of the window plus the margin.
+    let mut c = agg(AggregatorConfig::default());
+    c.handle_trade_at(trade(btc(), 1, 1_100, "10", "1"), 500);
+    assert_eq!(c.poll_timeout(), Some(500 + 900 + 150));
+    c.advance(1_549);
+    assert!(drain(&mut c).is_empty());
+    c.advance(1_550);
+    assert_eq!(windows(&drain(&mut c)), vec![(1_000, 1, 1)]);
 }

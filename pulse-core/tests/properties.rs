@@ -260,19 +260,17 @@ proptest! {
         pick in any::<prop::sample::Index>(),
         ahead in 60_001i64..400_000_000_000,
     ) {
-        // A trade with trades of its symbol before and after it.
-        let inner: Vec<usize> = (0..trades.len())
-            .filter(|&i| {
-                let s = trades[i].symbol;
-                trades[..i].iter().any(|t| t.symbol == s) && trades[i + 1..].iter().any(|t| t.symbol == s)
-            })
+        // A trade with a later trade of its symbol: its symbol's first, or
+        // the very first of all, too.
+        let followed: Vec<usize> = (0..trades.len())
+            .filter(|&i| trades[i + 1..].iter().any(|t| t.symbol == trades[i].symbol))
             .collect();
-        prop_assume!(!inner.is_empty());
-        let k = inner[pick.index(inner.len())];
+        prop_assume!(!followed.is_empty());
+        let k = followed[pick.index(followed.len())];
         let s = trades[k].symbol;
-        let newest = trades[..k].iter().filter(|t| t.symbol == s).map(|t| t.trade_time_ms).max().unwrap();
+        let newest = trades[..k].iter().map(|t| t.trade_time_ms).max().unwrap_or(i64::MIN);
         let next = trades[k + 1..].iter().find(|t| t.symbol == s).unwrap();
-        // Far ahead of both the clock and the next trade: refutable.
+        // Far ahead of every clock and of the next trade: refutable.
         let wrong = newest.max(next.trade_time_ms) + ahead;
         let mut corrupted = trades.clone();
         corrupted[k].trade_time_ms = wrong;
