@@ -229,7 +229,11 @@ impl Stage for TradeStage {
     }
 
     fn newest_trade_ms(&self, symbol: Symbol) -> Option<i64> {
-        self.aggregator.as_ref()?.newest_trade_ms(symbol)
+        let agg = self.aggregator.as_ref()?;
+        // A symbol's first trade may wait for the next to vouch for it; its
+        // window's latency still counts from when it came.
+        agg.newest_trade_ms(symbol)
+            .or_else(|| agg.held_ahead(symbol).map(|t| t.trade_time_ms).max())
     }
 
     fn watermarks(&self, now_ms: Option<i64>, end_of_input: bool) -> BTreeMap<Symbol, i64> {
