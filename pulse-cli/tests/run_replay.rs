@@ -229,6 +229,37 @@ async fn a_wrong_timestamp_costs_only_its_own_trade() {
     }
 }
 
+/// A busy second of a cheap coin trades more units than one quantity can
+/// hold (92 billion): its row is still written, exact.
+#[tokio::test]
+async fn a_second_of_more_than_92_billion_units_still_has_its_row() {
+    let dir = temp_dir();
+    let file = dir.path().join("pepe.jsonl");
+    let frame = |id: u64, t: i64, p: &str, q: &str, m: bool| {
+        format!(
+            r#"{{"e":"trade","E":{t},"s":"PEPEUSDT","t":{id},"p":"{p}","q":"{q}","T":{t},"m":{m}}}"#
+        )
+    };
+    let lines = [
+        frame(1, 1_723_161_256_000, "0.00000800", "50000000000.00", false),
+        frame(2, 1_723_161_256_500, "0.00000801", "50000000000.00", true),
+        frame(3, 1_723_161_257_000, "0.00000801", "1.00", true),
+    ];
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let csv = dir.path().join("out.csv");
+    let (_, stderr) = replay(&file, &csv).await;
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 3, "{text}\n{stderr}");
+    assert_eq!(
+        rows[1],
+        "2024-08-08T23:54:16.000Z,2024-08-08T23:54:17.000Z,0.000008005,0,50,100000000000,2,\
+         0.000008005,NEUTRAL,PEPEUSDT,0.000008,0.00000801,0.000008,0.00000801,50000000000,\
+         50000000000,1,2,2"
+    );
+    assert!(!stderr.contains("without a row"), "{stderr}");
+}
+
 fn lines_of(lines: &[&String]) -> String {
     let mut text = String::new();
     for line in lines {

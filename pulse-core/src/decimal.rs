@@ -130,20 +130,28 @@ impl FromStr for Decimal {
 /// Shortest exact form: no trailing zeros, no exponent (`61800.3`, `0.006`, `5`).
 impl fmt::Display for Decimal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
         let abs = self.0.unsigned_abs();
-        let int = abs / SCALE as u64;
-        let mut frac = abs % SCALE as u64;
-        if frac == 0 {
-            return write!(f, "{sign}{int}");
-        }
-        let mut width = SCALE_DIGITS as usize;
-        while frac % 10 == 0 {
-            frac /= 10;
-            width -= 1;
-        }
-        write!(f, "{sign}{int}.{frac:0width$}")
+        write_scaled(f, self.0 < 0, abs / SCALE as u64, abs % SCALE as u64)
     }
+}
+
+/// Writes `int.frac`, `frac` in units of 10^-8, without trailing zeros.
+pub(crate) fn write_scaled(
+    f: &mut fmt::Formatter<'_>,
+    negative: bool,
+    int: impl fmt::Display,
+    mut frac: u64,
+) -> fmt::Result {
+    let sign = if negative { "-" } else { "" };
+    if frac == 0 {
+        return write!(f, "{sign}{int}");
+    }
+    let mut width = SCALE_DIGITS as usize;
+    while frac % 10 == 0 {
+        frac /= 10;
+        width -= 1;
+    }
+    write!(f, "{sign}{int}.{frac:0width$}")
 }
 
 impl serde::Serialize for Decimal {

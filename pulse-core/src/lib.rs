@@ -58,6 +58,7 @@
 
 mod aggregator;
 mod decimal;
+mod decimal_sum;
 mod emitted;
 mod lanes;
 mod parse;
@@ -74,6 +75,7 @@ pub use aggregator::{
     SymbolCheckpoint, TimeOutlier, TradeOutcome, WatermarkPolicy,
 };
 pub use decimal::{Decimal, DecimalError, SCALE, SCALE_DIGITS, ratio_to_f64};
+pub use decimal_sum::DecimalSum;
 pub use lanes::{
     BackfillFailure, BackfillOutcome, BackfillRequest, LaneEvent, LaneStats, Lanes, ResumePoint,
 };

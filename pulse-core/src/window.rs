@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 
 use crate::decimal::{SCALE, ratio_to_f64};
-use crate::{Decimal, Side, Signal, Symbol, Trade};
+use crate::{Decimal, DecimalSum, Side, Signal, Symbol, Trade};
 
 /// Why a window has no row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -20,12 +20,6 @@ pub enum WindowError {
     Overflow {
         /// Which sum, e.g. `Σ(p·q)`.
         sum: &'static str,
-    },
-    /// An exact column does not fit a [`Decimal`] (`i64` units of 10^-8).
-    #[error("{column} is out of the decimal range")]
-    OutOfRange {
-        /// Which column, e.g. `volume`.
-        column: &'static str,
     },
     /// Σq is not positive, so VWAP and buy pressure are undefined (only
     /// trades built by hand can do this: parsers reject such quantities).
@@ -79,7 +73,6 @@ impl WindowError {
     pub fn reason(&self) -> &'static str {
         match self {
             WindowError::Overflow { .. } => "overflow",
-            WindowError::OutOfRange { .. } => "decimal_range",
             WindowError::NoVolume => "no_volume",
         }
     }
@@ -184,9 +177,9 @@ impl WindowStats {
         self.trade_count
     }
 
-    /// Exact total volume Σq, or `None` when it does not fit a [`Decimal`].
-    pub fn volume(&self) -> Option<Decimal> {
-        to_decimal(self.volume)
+    /// Exact total volume Σq.
+    pub fn volume(&self) -> DecimalSum {
+        DecimalSum::from_raw(self.volume)
     }
 
     /// Computes the metrics row, or says why the window cannot have one.
@@ -204,12 +197,8 @@ impl WindowStats {
             return Err(WindowError::NoVolume);
         }
         let n = self.trade_count as i128;
-        let exact = |column, v| to_decimal(v).ok_or(WindowError::OutOfRange { column });
-        let volume = exact("volume", self.volume)?;
-        let buy_volume = exact("buy_volume", self.buy_volume)?;
-        // Both are in the i64 range now, so neither difference can overflow.
+        // 0 ≤ Σq(BUY) ≤ Σq, so neither difference can overflow.
         let sell_volume = self.volume - self.buy_volume;
-        let sell_volume_exact = exact("sell_volume", sell_volume)?;
         let delta = self.buy_volume - sell_volume;
         // avg vs vwap exactly: Σp/n vs Σpq/Σq  ⇔  Σp·Σq vs Σpq·n (n, Σq > 0);
         // the products can need more than 128 bits.
@@ -233,18 +222,13 @@ impl WindowStats {
             high: self.high,
             low: self.low,
             close: self.close.price,
-            volume,
-            buy_volume,
-            sell_volume: sell_volume_exact,
+            volume: DecimalSum::from_raw(self.volume),
+            buy_volume: DecimalSum::from_raw(self.buy_volume),
+            sell_volume: DecimalSum::from_raw(sell_volume),
             first_trade_id: self.first_id,
             last_trade_id: self.last_id,
         })
     }
-}
-
-/// The exact sum as a [`Decimal`], if it fits.
-fn to_decimal(v: i128) -> Option<Decimal> {
-    i64::try_from(v).ok().map(Decimal::from_raw)
 }
 
 /// `a·b` against `c·d`, exactly, though the products may need 256 bits.
@@ -311,11 +295,11 @@ pub struct Window {
     /// Price of the last trade by (trade time, id).
     pub close: Decimal,
     /// Σq, exact.
-    pub volume: Decimal,
+    pub volume: DecimalSum,
     /// Σq(BUY), exact.
-    pub buy_volume: Decimal,
+    pub buy_volume: DecimalSum,
     /// Σq(SELL), exact.
-    pub sell_volume: Decimal,
+    pub sell_volume: DecimalSum,
     /// Smallest trade id in the window.
     pub first_trade_id: u64,
     /// Largest trade id in the window.
@@ -482,9 +466,10 @@ mod tests {
                 Err(WindowError::Overflow { sum: "Σ(p·q)" }),
             ),
             (
+                // Past one quantity's range, the sums stay exact.
                 "Σq leaves the decimal range",
                 vec![raw(1, 1, max, Side::Sell), raw(2, 1, 1, Side::Sell)],
-                Err(WindowError::OutOfRange { column: "volume" }),
+                Ok(()),
             ),
             (
                 "zero volume",
@@ -502,6 +487,27 @@ mod tests {
                 _ => panic!("{name}: {got:?}"),
             }
         }
+    }
+
+    /// A busy second of a cheap coin: 100 billion units, more than one
+    /// quantity can hold, still one exact row.
+    #[test]
+    fn volumes_past_one_quantitys_range_are_exact() {
+        let w = finish(&[
+            trade(1, 100, "0.00000800", "50000000000", Side::Buy),
+            trade(2, 500, "0.00000801", "50000000000", Side::Sell),
+        ])
+        .unwrap();
+        assert_eq!(w.volume.to_string(), "100000000000");
+        assert_eq!(
+            (w.buy_volume.to_string(), w.sell_volume.to_string()),
+            ("50000000000".into(), "50000000000".into())
+        );
+        assert_eq!(
+            (w.total_volume, w.net_delta, w.buy_pressure_pct),
+            (1e11, 0.0, 50.0)
+        );
+        assert_eq!(w.vwap, 0.000008005);
     }
 
     #[test]
@@ -575,15 +581,12 @@ mod tests {
             match finish(&trades) {
                 Ok(w) => {
                     proptest::prop_assert!(notional.is_some());
-                    proptest::prop_assert_eq!(w.volume.raw() as i128, volume);
-                    proptest::prop_assert_eq!(w.buy_volume.raw() as i128, buy);
-                    proptest::prop_assert_eq!(w.sell_volume.raw() as i128, volume - buy);
+                    proptest::prop_assert_eq!(w.volume.raw(), volume);
+                    proptest::prop_assert_eq!(w.buy_volume.raw(), buy);
+                    proptest::prop_assert_eq!(w.sell_volume.raw(), volume - buy);
                     proptest::prop_assert!(w.low.to_f64() <= w.vwap && w.vwap <= w.high.to_f64());
                 }
                 Err(WindowError::Overflow { .. }) => proptest::prop_assert!(notional.is_none()),
-                Err(WindowError::OutOfRange { .. }) => {
-                    proptest::prop_assert!(notional.is_some() && volume > i64::MAX as i128);
-                }
                 Err(e) => proptest::prop_assert!(false, "{e}"),
             }
         }

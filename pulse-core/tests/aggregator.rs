@@ -504,15 +504,17 @@ fn a_late_trade_into_a_rejected_window_is_rejected_again() {
         late_policy: LatePolicy::Reemit,
         ..lateness()
     });
-    let big = |id, t| Trade {
+    let huge = |id, t| Trade {
+        price: max,
         quantity: max,
-        ..trade(btc(), id, t, "0.00000001", "1")
+        ..trade(btc(), id, t, "1", "1")
     };
-    // Σq = 2·i64::MAX raw fits i128 but not the exact `volume` column.
-    a.handle_trade(big(1, 10_100));
-    a.handle_trade(big(2, 10_200));
-    a.handle_trade(trade(btc(), 3, 13_000, "1", "1"));
-    a.handle_trade(big(4, 10_300));
+    // Three trades of p = q = i64::MAX raw: Σ(p·q) leaves i128.
+    a.handle_trade(huge(1, 10_100));
+    a.handle_trade(huge(2, 10_200));
+    a.handle_trade(huge(3, 10_250));
+    a.handle_trade(trade(btc(), 4, 13_000, "1", "1"));
+    a.handle_trade(huge(5, 10_300));
     let events = drain(&mut a);
     let late: Vec<(u64, bool)> = events
         .iter()
@@ -521,7 +523,7 @@ fn a_late_trade_into_a_rejected_window_is_rejected_again() {
             _ => None,
         })
         .collect();
-    assert_eq!(late, vec![(4, false)], "its window has no row");
+    assert_eq!(late, vec![(5, false)], "its window has no row");
     let rejected: Vec<(u64, &str)> = events
         .iter()
         .filter_map(|e| match e {
@@ -529,7 +531,7 @@ fn a_late_trade_into_a_rejected_window_is_rejected_again() {
             _ => None,
         })
         .collect();
-    assert_eq!(rejected, vec![(1, "decimal_range"), (2, "decimal_range")]);
+    assert_eq!(rejected, vec![(1, "overflow"), (2, "overflow")]);
     assert_eq!(a.stats().rejected_windows, 2);
     // The late trade is in no row, and says so.
     assert_eq!(a.stats().late_uncorrected, 1);

@@ -92,8 +92,8 @@ fn every_capture_matches_an_independent_computation() {
                             (w.symbol.as_str().to_string(), w.start_ms),
                             Expected {
                                 count: w.trade_count,
-                                volume: w.volume.raw() as i128,
-                                buy_volume: w.buy_volume.raw() as i128,
+                                volume: w.volume.raw(),
+                                buy_volume: w.buy_volume.raw(),
                             },
                         );
                         assert!(prev.is_none(), "{name}: window emitted twice: {w:?}");

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use pulse_core::{
-    Aggregator, AggregatorConfig, Decimal, Event, LatePolicy, Side, Signal, Symbol, Trade,
-    TradeKind, Window,
+    Aggregator, AggregatorConfig, Decimal, DecimalSum, Event, LatePolicy, Side, Signal, Symbol,
+    Trade, TradeKind, Window,
 };
 
 const LATENESS: i64 = 2_000;
@@ -181,8 +181,8 @@ proptest! {
     #[test]
     fn window_volumes_sum_to_input_volume(trades in trades()) {
         let (windows, _) = run(&trades);
-        let input: i64 = trades.iter().map(|t| t.quantity.raw()).sum();
-        let output: i64 = windows.iter().map(|w| w.volume.raw()).sum();
+        let input: i128 = trades.iter().map(|t| t.quantity.raw() as i128).sum();
+        let output: i128 = windows.iter().map(|w| w.volume.raw()).sum();
         prop_assert_eq!(input, output);
     }
 
@@ -216,7 +216,7 @@ proptest! {
         for w in run(&trades).0 {
             prop_assert_eq!(w.buy_volume.raw() + w.sell_volume.raw(), w.volume.raw());
             prop_assert_eq!(w.total_volume, w.volume.to_f64());
-            prop_assert_eq!(w.net_delta, Decimal::from_raw(w.buy_volume.raw() - w.sell_volume.raw()).to_f64());
+            prop_assert_eq!(w.net_delta, DecimalSum::from_raw(w.buy_volume.raw() - w.sell_volume.raw()).to_f64());
         }
     }
 

@@ -151,9 +151,9 @@ mod tests {
             high: d("61180.3"),
             low: d("61180.1"),
             close: d("61180.3"),
-            volume: d("0.75"),
-            buy_volume: d("0.5"),
-            sell_volume: d("0.25"),
+            volume: d("0.75").into(),
+            buy_volume: d("0.5").into(),
+            sell_volume: d("0.25").into(),
             first_trade_id: 1,
             last_trade_id: 2,
         }

@@ -146,7 +146,7 @@ pub struct Metrics {
     /// Corrected windows emitted again with a higher version, by symbol.
     pub windows_reemitted: Family<SymbolLabel, Counter>,
     /// Windows that have no row, by symbol and reason: sums that overflow
-    /// (`overflow`, `decimal_range`, `no_volume`, from the aggregator) or
+    /// (`overflow`, `no_volume`, from the aggregator) or
     /// times a store cannot hold (`time_range`, from the ClickHouse sink).
     pub windows_rejected: Family<SymbolReasonLabel, Counter>,
     /// Symbols whose last trade on the topic was not found within the

@@ -104,7 +104,7 @@ impl<W: Write + Send> WindowSink for TerminalSink<W> {
 
 #[cfg(test)]
 mod tests {
-    use pulse_core::{Decimal, Signal, Symbol};
+    use pulse_core::{Decimal, DecimalSum, Signal, Symbol};
 
     use super::*;
 
@@ -125,9 +125,9 @@ mod tests {
             high: Decimal::ZERO,
             low: Decimal::ZERO,
             close: Decimal::ZERO,
-            volume: Decimal::ZERO,
-            buy_volume: Decimal::ZERO,
-            sell_volume: Decimal::ZERO,
+            volume: DecimalSum::ZERO,
+            buy_volume: DecimalSum::ZERO,
+            sell_volume: DecimalSum::ZERO,
             first_trade_id: 1,
             last_trade_id: 2,
         }

@@ -118,9 +118,10 @@ pub fn assert_rows_match(header: &[String], rows: &[Vec<String>], windows: &[Win
             ("high", w.high),
             ("low", w.low),
             ("close", w.close),
-            ("buy_volume", w.buy_volume),
-            ("sell_volume", w.sell_volume),
         ] {
+            assert_eq!(row[col(name)], exact.to_string(), "{at}: {name}");
+        }
+        for (name, exact) in [("buy_volume", w.buy_volume), ("sell_volume", w.sell_volume)] {
             assert_eq!(row[col(name)], exact.to_string(), "{at}: {name}");
         }
         assert_eq!(row[col("first_trade_id")], w.first_trade_id.to_string());

@@ -120,7 +120,7 @@ fn seconds(ms: i64) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pulse_core::{Decimal, Signal, Symbol};
+    use pulse_core::{Decimal, DecimalSum, Signal, Symbol};
 
     fn window(start_ms: i64, end_ms: i64) -> Window {
         let one = Decimal::from_raw(100_000_000);
@@ -140,9 +140,9 @@ mod tests {
             high: one,
             low: one,
             close: one,
-            volume: one,
-            buy_volume: one,
-            sell_volume: Decimal::ZERO,
+            volume: one.into(),
+            buy_volume: one.into(),
+            sell_volume: DecimalSum::ZERO,
             first_trade_id: 1,
             last_trade_id: 1,
         }
