@@ -15,7 +15,8 @@ use crate::binance_args::BinanceArgs;
 #[derive(Debug, Clone, Default, Args)]
 pub struct ReplayArgs {
     /// Replay this file instead of connecting to Binance: WebSocket frames
-    /// (.jsonl, .jsonl.gz) or a Binance aggTrades dump (.csv, .csv.gz, .zip).
+    /// (.jsonl, .jsonl.gz) or a Binance aggTrades or trades dump (.csv,
+    /// .csv.gz, .zip).
     /// A dump whose name (or, in a zip, whose CSVs' names) does not say its
     /// symbol, like BTCUSDT-aggTrades-2024-08-08.csv does, takes the first
     /// of --symbols, which must then be given. `-` reads standard input

@@ -1,29 +1,67 @@
-//! Binance data-dump CSV rows (data.binance.vision aggTrades files).
+//! Binance data-dump CSV rows (data.binance.vision aggTrades and trades
+//! files).
 //!
-//! Futures: `agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker`,
+//! Futures aggTrades: `agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker`,
 //! times in ms, `true`/`false`, header row only in newer files.
 //! Spot adds an 8th column, `is_best_match`, uses `True`/`False`, and has used
 //! microsecond times since 2025-01-01.
+//! Trades files: futures `id,price,qty,quote_qty,time,is_buyer_maker`, spot
+//! the same with `is_best_match` (seven columns, as futures aggTrades; the
+//! sixth, a boolean there, tells them apart).
 
 use super::fixed::plain_decimal_in;
 use super::{ParseError, checked_time, positive_decimal, trade_id_range};
 use crate::{Decimal, Side, Symbol, Trade, TradeKind};
 
-const COLUMNS: [&str; 8] = [
-    "agg_trade_id",
-    "price",
-    "quantity",
-    "first_trade_id",
-    "last_trade_id",
-    "transact_time",
-    "is_buyer_maker",
-    "is_best_match",
-];
+/// Where a dump's fields are: its columns' names and the places of the
+/// fields a trade needs.
+struct Layout {
+    kind: TradeKind,
+    names: &'static [&'static str],
+    /// The first and last trade ids an aggregate trade covers.
+    ids: Option<(usize, usize)>,
+    time: usize,
+    buyer_is_maker: usize,
+}
+
+const AGG_TRADES: Layout = Layout {
+    kind: TradeKind::AggTrade,
+    names: &[
+        "agg_trade_id",
+        "price",
+        "quantity",
+        "first_trade_id",
+        "last_trade_id",
+        "transact_time",
+        "is_buyer_maker",
+        "is_best_match",
+    ],
+    ids: Some((3, 4)),
+    time: 5,
+    buyer_is_maker: 6,
+};
+
+const TRADES: Layout = Layout {
+    kind: TradeKind::Trade,
+    names: &[
+        "id",
+        "price",
+        "qty",
+        "quote_qty",
+        "time",
+        "is_buyer_maker",
+        "is_best_match",
+    ],
+    ids: None,
+    time: 4,
+    buyer_is_maker: 5,
+};
 
 /// Times above this are microseconds: as ms it would be past the year 5000.
 const MICROS_THRESHOLD: i64 = 100_000_000_000_000;
 
-/// Parses one dump CSV line for `symbol` (dump files do not name it).
+/// Parses one dump CSV line for `symbol` (dump files do not name it): an
+/// aggTrades or a trades dump's, futures or spot, told by its columns.
 ///
 /// Returns `Ok(None)` for a header row. A trailing `\r` is ignored.
 ///
@@ -54,35 +92,49 @@ pub fn parse_csv_row(line: &str, symbol: Symbol) -> Result<Option<Trade>, ParseE
         *slot = (start, line.len());
     }
     count += 1;
-    if count != 7 && count != 8 {
-        return Err(ParseError::ColumnCount(count));
-    }
     // Fields are cut out of the bytes: `line[s..e]` would check for UTF-8
     // boundaries, which a cut at an ASCII `,` always is.
     let field = |k: usize| &line.as_bytes()[bounds[k].0..bounds[k].1];
-    if field(0) == COLUMNS[0].as_bytes() {
+    let layout = match count {
+        6 => &TRADES,
+        7 if boolean(field(5)).is_some() => &TRADES,
+        7 | 8 => &AGG_TRADES,
+        _ => return Err(ParseError::ColumnCount(count)),
+    };
+    let names = layout.names;
+    if field(0) == names[0].as_bytes() {
         return Ok(None);
     }
-    let id = int(line, bounds[0], 0)?;
-    let mut time = int(line, bounds[5], 5)?;
+    let id = int(line, bounds[0], names[0])? as u64;
+    let mut time = int(line, bounds[layout.time], names[layout.time])?;
     if time > MICROS_THRESHOLD {
         time /= 1000;
     }
-    let time = checked_time(COLUMNS[5], time)?;
+    let time = checked_time(names[layout.time], time)?;
     let price = decimal(line, bounds[1], "price")?;
     let quantity = decimal(line, bounds[2], "quantity")?;
-    let side = Side::from_buyer_is_maker(boolean(field(6), 6)?);
-    let (first_trade_id, last_trade_id) = trade_id_range(
-        int(line, bounds[3], 3)? as u64,
-        int(line, bounds[4], 4)? as u64,
-    )?;
+    let maker = field(layout.buyer_is_maker);
+    let buyer_is_maker = boolean(maker).ok_or_else(|| {
+        bad(
+            names[layout.buyer_is_maker],
+            "boolean",
+            &String::from_utf8_lossy(maker),
+        )
+    })?;
+    let (first_trade_id, last_trade_id) = match layout.ids {
+        Some((first, last)) => trade_id_range(
+            int(line, bounds[first], names[first])? as u64,
+            int(line, bounds[last], names[last])? as u64,
+        )?,
+        None => (id, id),
+    };
     Ok(Some(Trade {
         symbol,
-        id: id as u64,
-        kind: TradeKind::AggTrade,
+        id,
+        kind: layout.kind,
         price,
         quantity,
-        side,
+        side: Side::from_buyer_is_maker(buyer_is_maker),
         trade_time_ms: time,
         event_time_ms: time,
         first_trade_id,
@@ -106,10 +158,10 @@ fn decimal(
 
 /// Inlined, so the common case stays in registers; the rest is out of line.
 #[inline(always)]
-fn int(line: &str, (start, end): (usize, usize), col: usize) -> Result<i64, ParseError> {
+fn int(line: &str, (start, end): (usize, usize), column: &'static str) -> Result<i64, ParseError> {
     match plain_digits(&line.as_bytes()[start..end]) {
         Some(value) => Ok(value),
-        None => int_slow(&line[start..end], col),
+        None => int_slow(&line[start..end], column),
     }
 }
 
@@ -131,26 +183,26 @@ fn plain_digits(b: &[u8]) -> Option<i64> {
 /// Anything else (a sign, more digits, junk): `str::parse` decides.
 #[cold]
 #[inline(never)]
-fn int_slow(s: &str, col: usize) -> Result<i64, ParseError> {
+fn int_slow(s: &str, column: &'static str) -> Result<i64, ParseError> {
     s.parse::<i64>()
         .ok()
         .filter(|v| *v >= 0)
-        .ok_or_else(|| bad(col, "non-negative integer", s))
+        .ok_or_else(|| bad(column, "non-negative integer", s))
 }
 
-fn boolean(s: &[u8], col: usize) -> Result<bool, ParseError> {
+fn boolean(s: &[u8]) -> Option<bool> {
     if s.eq_ignore_ascii_case(b"true") {
-        Ok(true)
+        Some(true)
     } else if s.eq_ignore_ascii_case(b"false") {
-        Ok(false)
+        Some(false)
     } else {
-        Err(bad(col, "boolean", &String::from_utf8_lossy(s)))
+        None
     }
 }
 
-fn bad(col: usize, expected: &'static str, value: &str) -> ParseError {
+fn bad(column: &'static str, expected: &'static str, value: &str) -> ParseError {
     ParseError::CsvValue {
-        column: COLUMNS[col],
+        column,
         expected,
         value: value.chars().take(32).collect(),
     }
@@ -194,6 +246,48 @@ mod tests {
         assert_eq!(
             (spot_ms.trade_time_ms, spot_ms.side),
             (1680652699877, Side::Buy)
+        );
+    }
+
+    #[test]
+    fn trades_dump_rows() {
+        let futures = "5266583935,61800.30,0.006,370.80180,1723161256322,true";
+        let t = parse_csv_row(futures, btc()).unwrap().unwrap();
+        assert_eq!(
+            (t.id, t.kind, t.first_trade_id, t.last_trade_id),
+            (5266583935, TradeKind::Trade, 5266583935, 5266583935)
+        );
+        assert_eq!((t.trade_time_ms, t.side), (1723161256322, Side::Sell));
+        assert_eq!(
+            (t.price.to_string(), t.quantity.to_string()),
+            ("61800.3".into(), "0.006".into())
+        );
+
+        // Spot: seven columns, as futures aggTrades, but the sixth is a flag.
+        let spot = "51175358,17.80180000,5.69000000,101.29224200,1736899200123456,False,True";
+        let t = parse_csv_row(spot, btc()).unwrap().unwrap();
+        assert_eq!(
+            (t.id, t.kind, t.trade_time_ms, t.side),
+            (51175358, TradeKind::Trade, 1736899200123, Side::Buy)
+        );
+
+        let header = "id,price,qty,quote_qty,time,is_buyer_maker";
+        assert!(parse_csv_row(header, btc()).unwrap().is_none());
+        let err = parse_csv_row("1,2,3,4,5,maybe", btc()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ParseError::CsvValue {
+                    column: "is_buyer_maker",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = parse_csv_row("1,2,3,4,-5,true", btc()).unwrap_err();
+        assert!(
+            matches!(err, ParseError::CsvValue { column: "time", .. }),
+            "{err:?}"
         );
     }
 
@@ -244,7 +338,7 @@ mod tests {
             let row = fields.join(",");
             let plain: Vec<&str> = row.split(',').collect();
             let got = parse_csv_row(&row, btc());
-            if plain.len() != 7 && plain.len() != 8 {
+            if !(6..=8).contains(&plain.len()) {
                 proptest::prop_assert!(matches!(got, Err(ParseError::ColumnCount(n)) if n == plain.len()));
             }
             for (col, text) in plain.iter().enumerate().take(3).skip(1) {
@@ -256,7 +350,7 @@ mod tests {
             }
             for (col, text) in plain.iter().enumerate().take(6).filter(|(c, _)| [0, 3, 4, 5].contains(c)) {
                 let expected = text.parse::<i64>().ok().filter(|v| *v >= 0);
-                proptest::prop_assert_eq!(int(text, (0, text.len()), col).ok(), expected, "{:?}", text);
+                proptest::prop_assert_eq!(int(text, (0, text.len()), "id").ok(), expected, "{:?} in {}", text, col);
             }
         }
     }

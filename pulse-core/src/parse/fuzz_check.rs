@@ -99,7 +99,10 @@ pub fn csv_row(bytes: &[u8]) {
     if t.trade_time_ms > 100_000_000_000_000 {
         return;
     }
-    let row = render::dump_csv_row(&t);
+    let row = match t.kind {
+        TradeKind::AggTrade => render::dump_csv_row(&t),
+        TradeKind::Trade => render::dump_trades_csv_row(&t),
+    };
     assert_eq!(parse_csv_row(&row, btc()).ok(), Some(Some(t)), "{row}");
 }
 

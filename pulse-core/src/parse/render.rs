@@ -2,7 +2,7 @@
 //! benchmarks that need Binance's own bytes. Each reads back as the trade it
 //! was made from.
 
-use crate::{Side, Trade, TradeKind};
+use crate::{DecimalSum, SCALE, Side, Trade, TradeKind};
 
 /// `t` as a row of a USD-M aggTrades dump file, the layout
 /// [`parse_csv_row`](crate::parse_csv_row) reads.
@@ -22,6 +22,30 @@ pub fn dump_csv_row(t: &Trade) -> String {
         t.quantity,
         t.first_trade_id,
         t.last_trade_id,
+        t.trade_time_ms,
+        buyer_is_maker(t),
+    )
+}
+
+/// `t` as a row of a USD-M trades dump file, which
+/// [`parse_csv_row`](crate::parse_csv_row) reads too. Its quote quantity,
+/// which pulse does not read, is p·q cut to eight places.
+///
+/// ```
+/// use pulse_core::{parse_csv_row, render, Symbol};
+/// let sym = Symbol::new("BTCUSDT").unwrap();
+/// let row = "5266583935,61800.3,0.006,370.8018,1723161256322,true";
+/// let t = parse_csv_row(row, sym).unwrap().unwrap();
+/// assert_eq!(render::dump_trades_csv_row(&t), row);
+/// ```
+pub fn dump_trades_csv_row(t: &Trade) -> String {
+    let quote = t.price.raw() as i128 * t.quantity.raw() as i128 / SCALE as i128;
+    format!(
+        "{},{},{},{},{},{}",
+        t.id,
+        t.price,
+        t.quantity,
+        DecimalSum::from_raw(quote),
         t.trade_time_ms,
         buyer_is_maker(t),
     )

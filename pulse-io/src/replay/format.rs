@@ -12,12 +12,12 @@ pub enum ReplayFormat {
         /// The name ends in `.gz` (the first bytes decide, see `lines`).
         gzip: bool,
     },
-    /// A Binance aggTrades dump CSV.
+    /// A Binance aggTrades or trades dump CSV.
     Csv {
         /// The name ends in `.gz` (the first bytes decide, see `lines`).
         gzip: bool,
     },
-    /// A zip archive of Binance aggTrades dump CSVs.
+    /// A zip archive of Binance aggTrades or trades dump CSVs.
     Zip,
 }
 
@@ -42,11 +42,12 @@ impl ReplayFormat {
 }
 
 /// The symbol a Binance dump file is named after:
-/// `BTCUSDT-aggTrades-2024-08-08.zip` → `BTCUSDT`.
+/// `BTCUSDT-aggTrades-2024-08-08.zip` or `BTCUSDT-trades-2024-08.zip` →
+/// `BTCUSDT`.
 pub fn symbol_from_file_name(path: &Path) -> Option<Symbol> {
     let name = path.file_name()?.to_str()?;
     let (symbol, rest) = name.split_once('-')?;
-    rest.starts_with("aggTrades-")
+    (rest.starts_with("aggTrades-") || rest.starts_with("trades-"))
         .then(|| Symbol::new(symbol).ok())
         .flatten()
 }
@@ -91,7 +92,8 @@ mod tests {
                 "1000SHIBUSDT-aggTrades-2024-08-08.csv.gz",
                 Some("1000SHIBUSDT"),
             ),
-            ("BTCUSDT-trades-2024-08-08.csv", None),
+            ("BTCUSDT-trades-2024-08-08.csv", Some("BTCUSDT")),
+            ("BTCUSDT-bookTicker-2024-08-08.csv", None),
             ("capture.csv", None),
             ("bad$sym-aggTrades-2024.csv", None),
         ];

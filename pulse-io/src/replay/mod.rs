@@ -3,9 +3,9 @@
 //! - JSONL captures: one Binance WebSocket frame per line, raw or wrapped in
 //!   the combined-stream envelope, plain or gzip (`.jsonl`, `.ndjson`,
 //!   `.json`, each optionally `.gz`), like the files in `../shared/data`.
-//! - Binance dump files from data.binance.vision: aggTrades CSV (`.csv`,
-//!   `.csv.gz`) or a `.zip` of them (read in name order). Dump rows do not
-//!   name the symbol, so it comes from the file name
+//! - Binance dump files from data.binance.vision: aggTrades or trades CSV
+//!   (`.csv`, `.csv.gz`) or a `.zip` of them (read in name order). Dump rows
+//!   do not name the symbol, so it comes from the file name
 //!   (`BTCUSDT-aggTrades-2024-08-08.csv`), the zip's CSV names, or
 //!   [`ReplayOptions::symbol`].
 //!

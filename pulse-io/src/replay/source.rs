@@ -93,7 +93,7 @@ impl ReplaySource {
         }
         let no_symbol = || {
             SourceError::Config(format!(
-                "{shown} does not name its symbol (like BTCUSDT-aggTrades-2024-08-08.csv): give the symbol explicitly (pulse: --symbols ETHUSDT)"
+                "{shown} does not name its symbol (like BTCUSDT-aggTrades-2024-08-08.csv or BTCUSDT-trades-2024-08-08.csv): give the symbol explicitly (pulse: --symbols ETHUSDT)"
             ))
         };
         let named = symbol_from_file_name(path);
