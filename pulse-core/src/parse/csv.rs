@@ -92,15 +92,38 @@ pub fn parse_csv_row(line: &str, symbol: Symbol) -> Result<Option<Trade>, ParseE
         *slot = (start, line.len());
     }
     count += 1;
+    // Spot trades' sixth field is a flag, futures aggTrades' a time; a
+    // digit first says so at once.
+    // Each arm reads with a constant layout, so its places are constants.
+    match count {
+        6 => row(line, &bounds, &TRADES, symbol),
+        7 | 8 => match row(line, &bounds, &AGG_TRADES, symbol) {
+            // Spot trades have seven columns too, with a flag where
+            // aggTrades have a time: tried only when a row fails.
+            Err(e) if count == 7 => {
+                let sixth = &line.as_bytes()[bounds[5].0..bounds[5].1];
+                match boolean(sixth) {
+                    Some(_) => row(line, &bounds, &TRADES, symbol),
+                    None => Err(e),
+                }
+            }
+            read => read,
+        },
+        _ => Err(ParseError::ColumnCount(count)),
+    }
+}
+
+/// The trade in a row cut at `bounds`, its fields where `layout` says.
+#[inline(always)]
+fn row(
+    line: &str,
+    bounds: &[(usize, usize); 8],
+    layout: &Layout,
+    symbol: Symbol,
+) -> Result<Option<Trade>, ParseError> {
     // Fields are cut out of the bytes: `line[s..e]` would check for UTF-8
     // boundaries, which a cut at an ASCII `,` always is.
     let field = |k: usize| &line.as_bytes()[bounds[k].0..bounds[k].1];
-    let layout = match count {
-        6 => &TRADES,
-        7 if boolean(field(5)).is_some() => &TRADES,
-        7 | 8 => &AGG_TRADES,
-        _ => return Err(ParseError::ColumnCount(count)),
-    };
     let names = layout.names;
     if field(0) == names[0].as_bytes() {
         return Ok(None);
