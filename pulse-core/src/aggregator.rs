@@ -291,19 +291,11 @@ struct Reference {
 impl Reference {
     /// Whether `trade` is too far ahead of this to be taken at once: more
     /// than `allowance` beyond it, and, live, beyond what the caller's
-    /// clock at `now_ms` says has passed since. The very first trade has
-    /// nothing to be checked against, so it is held for the next to tell.
-    fn too_far(
-        reference: Option<Reference>,
-        trade: &Trade,
-        allowance: i64,
-        now_ms: Option<i64>,
-    ) -> bool {
-        let Some(r) = reference else {
-            return true;
-        };
-        trade.trade_time_ms > r.time_ms.saturating_add(allowance)
-            && r.plausible_at(trade, allowance)
+    /// clock at `now_ms` says has passed since.
+    fn too_far(&self, trade: &Trade, allowance: i64, now_ms: Option<i64>) -> bool {
+        trade.trade_time_ms > self.time_ms.saturating_add(allowance)
+            && self
+                .plausible_at(trade, allowance)
                 .is_none_or(|at| now_ms.is_none_or(|now| now < at))
     }
 
@@ -317,11 +309,14 @@ impl Reference {
     }
 }
 
-/// The newest trade time of the symbols that have one, with the caller's
-/// clock at their latest input: what a symbol's first trade is checked
-/// against.
-fn front(symbols: &BTreeMap<Symbol, SymbolState>) -> Option<Reference> {
-    let started = symbols.values().filter(|s| s.max_time > i64::MIN);
+/// The newest trade time of the symbols other than `except` that have one,
+/// with the caller's clock at their latest input: what a trade far ahead of
+/// its own symbol's time, or with none, is checked against too.
+fn front(symbols: &BTreeMap<Symbol, SymbolState>, except: Symbol) -> Option<Reference> {
+    let started = symbols
+        .iter()
+        .filter(|(symbol, s)| **symbol != except && s.max_time > i64::MIN)
+        .map(|(_, s)| s);
     Some(Reference {
         time_ms: started.clone().map(|s| s.max_time).max()?,
         input_at: started.filter_map(|s| s.last_input_at).max(),
@@ -640,22 +635,27 @@ impl Aggregator {
             return TradeOutcome::Late;
         }
 
-        // Checked against its symbol's time or, for a symbol with none
-        // yet (rare: looked up again), the newest of all: every symbol
-        // trades on one clock.
+        // Checked against its symbol's time and, when far ahead of that or
+        // there is none, against the newest of all: every symbol trades on
+        // one clock, and its own time may be old (a quiet spell) or wrong.
+        let jump = config.outlier_jump_ms;
         let own = (state.max_time > i64::MIN).then_some(Reference {
             time_ms: state.max_time,
             input_at: previous_input,
         });
-        let (state, reference) = match own {
-            Some(own) => (state, Some(own)),
-            None => {
-                let front = front(&self.symbols);
-                let state = self.symbols.get_mut(&trade.symbol);
-                (state.expect("entered above"), front)
-            }
+        let (state, reference, held) = if own.is_none_or(|r| r.too_far(&trade, jump, now_ms)) {
+            let front = front(&self.symbols, trade.symbol);
+            let state = self.symbols.get_mut(&trade.symbol);
+            // The newer of the two decides.
+            let reference = match (own, front) {
+                (Some(own), Some(front)) if front.time_ms > own.time_ms => Some(front),
+                (own, front) => own.or(front),
+            };
+            let held = reference.is_none_or(|r| r.too_far(&trade, jump, now_ms));
+            (state.expect("entered above"), reference, held)
+        } else {
+            (state, own, false)
         };
-        let held = Reference::too_far(reference, &trade, config.outlier_jump_ms, now_ms);
         if held && state.ahead.len() < MAX_HELD_AHEAD {
             // A wrong timestamp, or a clock that did not see the quiet
             // spell: what follows tells.
@@ -797,10 +797,24 @@ impl Aggregator {
             .map(|(symbol, s)| (*symbol, s.last_input_at))
             .collect();
         for (symbol, last_input_at) in holding {
-            self.confirm_ahead(symbol, |a| {
+            let due = |a: &Ahead| {
                 a.plausible_at(&config, last_input_at)
                     .is_some_and(|at| at <= now_ms)
-            });
+            };
+            // A first trade held with nothing to check it against: the
+            // other symbols may have a time by now.
+            let front = front(&self.symbols, symbol);
+            if let (Some(front), Some(state)) = (front, self.symbols.get_mut(&symbol)) {
+                for ahead in state.ahead.values_mut() {
+                    if ahead.reference.is_none()
+                        && due(ahead)
+                        && front.too_far(&ahead.trade, config.outlier_jump_ms, Some(now_ms))
+                    {
+                        ahead.reference = Some(front);
+                    }
+                }
+            }
+            self.confirm_ahead(symbol, due);
         }
         let due: Vec<(Symbol, i64)> = self
             .symbols

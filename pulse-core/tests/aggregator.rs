@@ -639,6 +639,77 @@ fn a_trade_far_ahead_moves_the_clock_once_confirmed() {
     assert_eq!((d.stats().time_outliers, d.stats().late_trades), (1, 0));
 }
 
+/// A symbol's own time can be old or wrong: a trade far ahead of it but
+/// near the other symbols' time is taken at once.
+#[test]
+fn a_trade_near_the_other_symbols_time_is_taken_however_far_its_own_lags() {
+    let eth = Symbol::new("ETHUSDT").unwrap();
+    let years = 94_608_000_000;
+    let mut a = agg(AggregatorConfig::default());
+    a.handle_trade(trade(eth, 1, years + 1_000, "10", "1"));
+    a.handle_trade(trade(eth, 2, years + 1_500, "10", "1"));
+    // BTC's first trade is dated three years behind, its second is right.
+    a.handle_trade(trade(btc(), 1, 1_000, "10", "1"));
+    a.handle_trade(trade(btc(), 2, years + 1_200, "10", "1"));
+    assert!(a.held_ahead(btc()).next().is_none());
+    assert_eq!(a.newest_trade_ms(btc()), Some(years + 1_200));
+
+    // Live and quiet: not held until the caller's clock covers three years.
+    let mut b = agg(AggregatorConfig::default());
+    b.handle_trade_at(trade(eth, 1, years + 1_000, "10", "1"), 0);
+    b.handle_trade_at(trade(eth, 2, years + 1_500, "10", "1"), 0);
+    b.handle_trade_at(trade(btc(), 1, 1_000, "10", "1"), 10);
+    b.handle_trade_at(trade(btc(), 2, 1_100, "10", "1"), 20);
+    b.handle_trade_at(trade(btc(), 3, years + 1_600, "10", "1"), 500);
+    assert!(b.held_ahead(btc()).next().is_none());
+    b.advance(1_000 + 150 + 500);
+    let btc_windows: Vec<i64> = drain(&mut b)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Window(w) if w.symbol == btc() => Some(w.start_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(btc_windows, vec![1_000, years + 1_000]);
+}
+
+/// Live, a first trade held with nothing to check it against is checked
+/// against the other symbols' time when it falls due, if they have one by
+/// then: a day ahead of it, it waits for its own symbol's next trade.
+#[test]
+fn a_wrong_first_trade_is_checked_against_the_symbols_that_came_after_it() {
+    let eth = Symbol::new("ETHUSDT").unwrap();
+    let day = 86_400_000;
+    let mut a = agg(AggregatorConfig::default());
+    a.handle_trade_at(trade(btc(), 1, day + 10_995, "10", "1"), 0);
+    a.handle_trade_at(trade(eth, 1, 10_900, "10", "1"), 40);
+    a.handle_trade_at(trade(eth, 2, 10_950, "10", "1"), 90);
+    // BTC's window would close 5 + 150 ms after its trade came.
+    a.advance(155);
+    assert_eq!(
+        a.held_ahead(btc()).map(|t| t.id).collect::<Vec<_>>(),
+        [1],
+        "still held"
+    );
+    a.handle_trade_at(trade(btc(), 2, 11_000, "10", "1"), 300);
+    a.advance(2_000);
+    let events = drain(&mut a);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::TimeOutlier(o) if o.trade.id == 1)),
+        "{events:?}"
+    );
+    assert_eq!(a.stats().late_trades, 0);
+    assert_eq!(a.newest_trade_ms(btc()), Some(11_000));
+
+    // With no other symbol by then, it is taken when due.
+    let mut alone = agg(AggregatorConfig::default());
+    alone.handle_trade_at(trade(btc(), 1, day + 10_995, "10", "1"), 0);
+    alone.advance(155);
+    assert_eq!(alone.newest_trade_ms(btc()), Some(day + 10_995));
+}
+
 /// The very first trade has nothing to be checked against, so the next
 /// trade of its symbol decides it; live, it is taken when its window would
 /// close anyway, so a quiet symbol's row comes no later.

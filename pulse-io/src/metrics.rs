@@ -196,7 +196,8 @@ pub struct Metrics {
     /// included). Only reported: pulse never compares the two clocks.
     pub clock_offset: Gauge<f64, AtomicU64>,
     /// Seconds from a window's end (its latest possible trade time) to its
-    /// emission. Live sources only: a replay's trade times are history.
+    /// emission. Live sources only: a replay's trade times are history; nor
+    /// a window that ended before the run began (a time far behind).
     pub window_emit_latency: Histogram,
     /// Seconds from a window's end (its latest possible trade time) to its
     /// successful store, by sink. Live sources only.

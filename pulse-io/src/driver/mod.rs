@@ -580,9 +580,12 @@ impl<S: Stage> Pipeline<S> {
                     if w.version > 1 {
                         self.metrics.windows_reemitted.get_or_create(&label).inc();
                     }
+                    // A window placed before the run began (a time far
+                    // behind) says nothing of the pipeline's delay.
                     let end = live
                         .then(|| self.event_clock.instant_of(w.symbol, w.end_ms))
-                        .flatten();
+                        .flatten()
+                        .filter(|end| *end >= self.started);
                     if let Some(end) = end {
                         self.metrics
                             .window_emit_latency

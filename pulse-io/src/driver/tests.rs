@@ -515,6 +515,42 @@ async fn latencies_ignore_how_far_the_wall_clock_is_from_trade_times() {
     assert_eq!(metric(&metrics, &format!("{store}_count{{{sink}}}")), "2");
 }
 
+/// A first trade dated years behind gets its row, but its window, placed
+/// before the run began, adds nothing to the emit latencies.
+#[tokio::test(start_paused = true)]
+async fn a_window_years_behind_is_no_latency() {
+    let t0 = 1_764_000_000_000;
+    let years = 94_608_000_000;
+    let source = BatchSource {
+        batches: vec![
+            vec![trade("BTCUSDT", 1, t0 - years)],
+            vec![trade("BTCUSDT", 2, t0 + 100)],
+            vec![trade("BTCUSDT", 3, t0 + 1_100)],
+        ]
+        .into(),
+        fail_at_end: false,
+        live_pause: Some(Duration::from_millis(300)),
+    };
+    let metrics = Metrics::new();
+    let stored = Arc::new(Mutex::new(Vec::new()));
+    let sink = RecordingSink {
+        stored: stored.clone(),
+        failures: 0,
+        retryable: true,
+    };
+    let p = Pipeline::new(Box::new(source), metrics.clone())
+        .aggregator(Aggregator::new(AggregatorConfig::default()).unwrap())
+        .window_sink(Box::new(sink));
+    p.run(CancellationToken::new()).await.unwrap();
+
+    let windows: Vec<i64> = stored.lock().unwrap().iter().map(|w| w.start_ms).collect();
+    assert_eq!(windows, [t0 - years, t0, t0 + 1_000]);
+    let emit = "pulse_window_emit_latency_seconds";
+    assert_eq!(metric(&metrics, &format!("{emit}_count")), "2");
+    let sum: f64 = metric(&metrics, &format!("{emit}_sum")).parse().unwrap();
+    assert!(sum < 1.0, "{sum}");
+}
+
 /// A trade sink that takes `working` batches, then is down for good;
 /// counts what it was asked to write.
 #[derive(Default)]
