@@ -88,11 +88,12 @@ impl KafkaConfig {
                 // restarted broker.
                 max_backoff: Duration::from_secs(2),
                 base: 2.0,
-                // rskafka counts only its pauses against this: half of
-                // pulse's bound leaves room for the tries themselves, so a
-                // refused connection or an unknown topic is reported as
-                // what it is, and pulse's timeout catches what never answers.
-                deadline: Some(self.request_deadline / 2),
+                // rskafka counts only its pauses against this, and
+                // neither logs nor counts what it retries: after about a
+                // second a refused connection (a broker restarting) or an
+                // unknown topic comes back to pulse, which logs, counts and
+                // backs off, and pulse's timeout catches what never answers.
+                deadline: Some((self.request_deadline / 2).min(RSKAFKA_RETRIES)),
             })
             .build();
         deadline::within(self.request_deadline, "connect", &brokers, build)
@@ -103,6 +104,9 @@ impl KafkaConfig {
             })
     }
 }
+
+/// How long rskafka may pause between its own tries of one request.
+const RSKAFKA_RETRIES: Duration = Duration::from_secs(1);
 
 /// A connected client, and how long each of its requests may take.
 ///
@@ -262,5 +266,29 @@ mod tests {
         };
         let err = no_time.validate().unwrap_err().to_string();
         assert!(err.contains("--kafka-timeout"), "{err}");
+    }
+
+    /// A broker that refuses connections (restarting) comes back to pulse
+    /// as that, after rskafka's second of tries, not as a request that
+    /// took the whole deadline: pulse then logs and counts it.
+    #[tokio::test]
+    async fn a_refused_connection_comes_back_after_rskafkas_tries() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = KafkaConfig::new([format!("127.0.0.1:{port}")]);
+        assert_eq!(config.request_deadline, Duration::from_secs(10));
+        let started = std::time::Instant::now();
+        let err = config.connect().await.unwrap_err();
+        assert!(matches!(err, KafkaError::Connect { .. }), "{err}");
+        assert!(err.is_retryable(), "{err}");
+        // Well inside the 10 s deadline; its 5 s half was the bound before.
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
