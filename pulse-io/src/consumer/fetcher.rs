@@ -256,6 +256,15 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                         _ = stop.cancelled() => return,
                         _ = tokio::time::sleep(delay) => {}
                     }
+                    // Not asked for while the topic does not list it: rskafka
+                    // would log each try as an error. Its return is noticed
+                    // by the topic's listing, every partition refresh.
+                    while is_gone(&gone, target.partition) {
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            _ = tokio::time::sleep(GONE_RECHECK) => {}
+                        }
+                    }
                 }
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
@@ -313,6 +322,9 @@ fn start_over(
         ..*cursor
     };
 }
+
+/// How often a gone partition's task looks whether the topic lists it again.
+const GONE_RECHECK: Duration = Duration::from_millis(500);
 
 fn is_gone(gone: &GonePartitions, partition: i32) -> bool {
     gone.lock()
