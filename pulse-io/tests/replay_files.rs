@@ -131,37 +131,82 @@ async fn plain_and_gzip_captures_replay_alike() {
     assert_eq!(from_gz.len(), 574);
 }
 
-/// A Binance dump CSV of the frames in `capture`, futures style (7
-/// columns, `true`/`false`, ms) or spot style (8 columns, `True`/`False`,
-/// µs as since 2025).
-fn dump_csv(capture: &Path, spot: bool, header: bool) -> String {
-    let mut csv = String::new();
-    if header {
-        csv.push_str(
-            "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker",
-        );
-        csv.push_str(if spot { ",is_best_match\r\n" } else { "\n" });
-    }
+/// A zip at `path` holding `text` as `entry`.
+fn write_zip(path: &Path, entry: &str, text: &str) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    zip.start_file(entry, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(text.as_bytes()).unwrap();
+    zip.finish().unwrap();
+}
+
+/// What a dump row holds of one frame.
+#[derive(Clone, Copy)]
+struct Row<'a> {
+    id: u64,
+    price: &'a str,
+    quantity: &'a str,
+    first: u64,
+    last: u64,
+    time: i64,
+    maker: bool,
+}
+
+/// A dump CSV of the frames in `capture`: `header` then a `row` each.
+fn dump_of(capture: &Path, header: &str, row: impl Fn(&Row<'_>) -> String) -> String {
+    let mut csv = header.to_string();
     for d in payloads(capture) {
         let id = id_of(&d);
         let (first, last) = match d["e"].as_str() {
             Some("aggTrade") => (d["f"].as_u64().unwrap(), d["l"].as_u64().unwrap()),
             _ => (id, id),
         };
-        let maker = d["m"].as_bool().unwrap();
-        let time = d["T"].as_i64().unwrap();
-        let (p, q) = (d["p"].as_str().unwrap(), d["q"].as_str().unwrap());
-        if spot {
-            let m = if maker { "True" } else { "False" };
-            csv.push_str(&format!(
-                "{id},{p},{q},{first},{last},{},{m},True\r\n",
-                time * 1000
-            ));
-        } else {
-            csv.push_str(&format!("{id},{p},{q},{first},{last},{time},{maker}\n"));
-        }
+        csv.push_str(&row(&Row {
+            id,
+            price: d["p"].as_str().unwrap(),
+            quantity: d["q"].as_str().unwrap(),
+            first,
+            last,
+            time: d["T"].as_i64().unwrap(),
+            maker: d["m"].as_bool().unwrap(),
+        }));
     }
     csv
+}
+
+/// Spot's flags.
+fn capitalised(flag: bool) -> &'static str {
+    if flag { "True" } else { "False" }
+}
+
+/// A Binance aggTrades dump CSV of the frames in `capture`, futures style
+/// (7 columns, `true`/`false`, ms) or spot style (8 columns,
+/// `True`/`False`, µs as since 2025).
+fn dump_csv(capture: &Path, spot: bool, header: bool) -> String {
+    let columns =
+        "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker";
+    let header = match (header, spot) {
+        (false, _) => String::new(),
+        (true, false) => format!("{columns}\n"),
+        (true, true) => format!("{columns},is_best_match\r\n"),
+    };
+    dump_of(capture, &header, |r| {
+        let Row {
+            id,
+            price: p,
+            quantity: q,
+            first,
+            last,
+            time,
+            maker,
+        } = *r;
+        if spot {
+            let (micros, m) = (time * 1000, capitalised(maker));
+            format!("{id},{p},{q},{first},{last},{micros},{m},True\r\n")
+        } else {
+            format!("{id},{p},{q},{first},{last},{time},{maker}\n")
+        }
+    })
 }
 
 #[tokio::test]
@@ -188,14 +233,7 @@ async fn dump_csv_gzip_and_zip_files_replay_the_frames() {
         enc.finish().unwrap();
 
         let zip_path = tmp.path().join(format!("{name}.zip"));
-        let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
-        zip.start_file(
-            format!("{name}.csv"),
-            zip::write::SimpleFileOptions::default(),
-        )
-        .unwrap();
-        zip.write_all(csv.as_bytes()).unwrap();
-        zip.finish().unwrap();
+        write_zip(&zip_path, &format!("{name}.csv"), &csv);
 
         // A file whose name does not say the symbol, given explicitly.
         let unnamed = tmp.path().join("dump.csv");
@@ -223,25 +261,29 @@ async fn dump_csv_gzip_and_zip_files_replay_the_frames() {
 /// A Binance trades dump of the `@trade` frames in `capture`: futures (6
 /// columns, a header, ms) or spot (7 columns, `True`/`False`, µs).
 fn trades_dump_csv(capture: &Path, spot: bool) -> String {
-    let mut csv = String::new();
-    if !spot {
-        csv.push_str("id,price,qty,quote_qty,time,is_buyer_maker\n");
-    }
-    for d in payloads(capture) {
-        let id = id_of(&d);
-        let (p, q) = (d["p"].as_str().unwrap(), d["q"].as_str().unwrap());
-        let (maker, time) = (d["m"].as_bool().unwrap(), d["T"].as_i64().unwrap());
+    let header = if spot {
+        ""
+    } else {
+        "id,price,qty,quote_qty,time,is_buyer_maker\n"
+    };
+    dump_of(capture, header, |r| {
+        let Row {
+            id,
+            price: p,
+            quantity: q,
+            time,
+            maker,
+            ..
+        } = *r;
         // Not read by pulse; Binance's own is p·q.
         let quote = "1.5";
         if spot {
-            let m = if maker { "True" } else { "False" };
-            let micros = time * 1000;
-            csv.push_str(&format!("{id},{p},{q},{quote},{micros},{m},True\n"));
+            let (micros, m) = (time * 1000, capitalised(maker));
+            format!("{id},{p},{q},{quote},{micros},{m},True\n")
         } else {
-            csv.push_str(&format!("{id},{p},{q},{quote},{time},{maker}\n"));
+            format!("{id},{p},{q},{quote},{time},{maker}\n")
         }
-    }
-    csv
+    })
 }
 
 #[tokio::test]
@@ -256,14 +298,7 @@ async fn trades_dumps_replay_the_frames_as_single_trades() {
         let plain = tmp.path().join(format!("{name}.csv"));
         std::fs::write(&plain, &csv).unwrap();
         let zip_path = tmp.path().join(format!("{name}.zip"));
-        let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
-        zip.start_file(
-            format!("{name}.csv"),
-            zip::write::SimpleFileOptions::default(),
-        )
-        .unwrap();
-        zip.write_all(csv.as_bytes()).unwrap();
-        zip.finish().unwrap();
+        write_zip(&zip_path, &format!("{name}.csv"), &csv);
         for path in [&plain, &zip_path] {
             let metrics = Metrics::new();
             let got = replay_all(path, ReplayOptions::default(), &metrics).await;
@@ -500,14 +535,7 @@ async fn a_file_named_by_nothing_is_read_by_its_content() {
     let csv = tmp.path().join("dump.dat");
     std::fs::write(&csv, &csv_text).unwrap();
     let zip_path = tmp.path().join("dumps.bin");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
-    zip.start_file(
-        "BTCUSDT-aggTrades-2024-08-08.csv",
-        zip::write::SimpleFileOptions::default(),
-    )
-    .unwrap();
-    zip.write_all(csv_text.as_bytes()).unwrap();
-    zip.finish().unwrap();
+    write_zip(&zip_path, "BTCUSDT-aggTrades-2024-08-08.csv", &csv_text);
 
     let btc = Symbol::new("BTCUSDT").unwrap();
     for (path, symbol) in [

@@ -466,21 +466,13 @@ async fn a_failing_sink_keeps_its_windows_while_the_others_go_on() {
     );
 }
 
-/// Trade times from 2019, as from a replay server: the latencies come
-/// from the monotonic clock and Binance's times, never from comparing the
-/// two, so they are the pipeline's own delays and not seven years.
-#[tokio::test(start_paused = true)]
-async fn latencies_ignore_how_far_the_wall_clock_is_from_trade_times() {
-    let t0 = 1_546_300_800_000; // 2019-01-01
+/// Runs `batches` as a live source pausing `pause` before each; the
+/// windows' starts, in the order stored, and the metrics.
+async fn run_live(batches: Vec<Vec<Trade>>, pause: Duration) -> (Vec<i64>, Metrics) {
     let source = BatchSource {
-        batches: vec![
-            vec![trade("BTCUSDT", 1, t0 + 100)],
-            vec![trade("BTCUSDT", 2, t0 + 1_100)],
-        ]
-        .into(),
+        batches: batches.into(),
         fail_at_end: false,
-        // Each trade is followed by 2 s of silence.
-        live_pause: Some(Duration::from_secs(2)),
+        live_pause: Some(pause),
     };
     let metrics = Metrics::new();
     let stored = Arc::new(Mutex::new(Vec::new()));
@@ -493,8 +485,22 @@ async fn latencies_ignore_how_far_the_wall_clock_is_from_trade_times() {
         .aggregator(Aggregator::new(AggregatorConfig::default()).unwrap())
         .window_sink(Box::new(sink));
     p.run(CancellationToken::new()).await.unwrap();
+    let windows = stored.lock().unwrap().iter().map(|w| w.start_ms).collect();
+    (windows, metrics)
+}
 
-    let windows: Vec<i64> = stored.lock().unwrap().iter().map(|w| w.start_ms).collect();
+/// Trade times from 2019, as from a replay server: the latencies come
+/// from the monotonic clock and Binance's times, never from comparing the
+/// two, so they are the pipeline's own delays and not seven years.
+#[tokio::test(start_paused = true)]
+async fn latencies_ignore_how_far_the_wall_clock_is_from_trade_times() {
+    let t0 = 1_546_300_800_000; // 2019-01-01
+    let batches = vec![
+        vec![trade("BTCUSDT", 1, t0 + 100)],
+        vec![trade("BTCUSDT", 2, t0 + 1_100)],
+    ];
+    // Each trade is followed by 2 s of silence.
+    let (windows, metrics) = run_live(batches, Duration::from_secs(2)).await;
     assert_eq!(windows, [t0, t0 + 1_000]);
     // Both windows close as idle, the idle margin (150 ms) after their end
     // as their trade's arrival places it; the sink stores them at once.
@@ -521,29 +527,12 @@ async fn latencies_ignore_how_far_the_wall_clock_is_from_trade_times() {
 async fn a_window_years_behind_is_no_latency() {
     let t0 = 1_764_000_000_000;
     let years = 94_608_000_000;
-    let source = BatchSource {
-        batches: vec![
-            vec![trade("BTCUSDT", 1, t0 - years)],
-            vec![trade("BTCUSDT", 2, t0 + 100)],
-            vec![trade("BTCUSDT", 3, t0 + 1_100)],
-        ]
-        .into(),
-        fail_at_end: false,
-        live_pause: Some(Duration::from_millis(300)),
-    };
-    let metrics = Metrics::new();
-    let stored = Arc::new(Mutex::new(Vec::new()));
-    let sink = RecordingSink {
-        stored: stored.clone(),
-        failures: 0,
-        retryable: true,
-    };
-    let p = Pipeline::new(Box::new(source), metrics.clone())
-        .aggregator(Aggregator::new(AggregatorConfig::default()).unwrap())
-        .window_sink(Box::new(sink));
-    p.run(CancellationToken::new()).await.unwrap();
-
-    let windows: Vec<i64> = stored.lock().unwrap().iter().map(|w| w.start_ms).collect();
+    let batches = vec![
+        vec![trade("BTCUSDT", 1, t0 - years)],
+        vec![trade("BTCUSDT", 2, t0 + 100)],
+        vec![trade("BTCUSDT", 3, t0 + 1_100)],
+    ];
+    let (windows, metrics) = run_live(batches, Duration::from_millis(300)).await;
     assert_eq!(windows, [t0 - years, t0, t0 + 1_000]);
     let emit = "pulse_window_emit_latency_seconds";
     assert_eq!(metric(&metrics, &format!("{emit}_count")), "2");
