@@ -64,9 +64,9 @@ pub struct AggregatorConfig {
     /// [`DEFAULT_MAX_OPEN_GAPS`]; past it the oldest are forgotten
     /// ([`AggregatorStats::forgotten_ids`]).
     pub max_open_gaps: usize,
-    /// A trade more than this far ahead of its symbol's newest trade time,
-    /// beyond what the caller's clock says has passed since the symbol's
-    /// previous input (live, [`Aggregator::handle_trade_at`]), moves the
+    /// A trade more than this far ahead of its symbol's newest trade time
+    /// and of the other symbols' newest, beyond what the caller's clock says
+    /// has passed since (live, [`Aggregator::handle_trade_at`]), moves the
     /// symbol's clock only once confirmed: by the next trade with a larger
     /// id coming no more than this before it, by the caller's clock
     /// catching up with it ([`advance`](Aggregator::advance)), by a
@@ -74,8 +74,9 @@ pub struct AggregatorConfig {
     /// at [`flush`](Aggregator::flush). One wrong timestamp would otherwise
     /// make every later trade of the symbol late; refuted, it is
     /// [`Event::TimeOutlier`]. The very first trade, with nothing to be
-    /// ahead of, is held the same way until the next trade of its symbol,
-    /// live no longer than until its window would close anyway. Default
+    /// ahead of, is held the same way until the next trade of its symbol;
+    /// live, when its window would close anyway, it is checked against the
+    /// other symbols' time if there is one by then, else taken. Default
     /// 60000 (the correction horizon).
     pub outlier_jump_ms: i64,
 }
