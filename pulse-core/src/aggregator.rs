@@ -1,7 +1,7 @@
 //! The sans-IO windowing engine: per-symbol event-time tumbling windows with a
 //! watermark, in the shape of quinn-proto (`handle_*`, `advance`, `poll`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::emitted::EmittedWindows;
 use crate::sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};
@@ -68,7 +68,8 @@ pub struct AggregatorConfig {
     /// and of the other symbols' newest, beyond what the caller's clock says
     /// has passed since (live, [`Aggregator::handle_trade_at`]), moves the
     /// symbol's clock only once confirmed: by the next trade with a larger
-    /// id coming no more than this before it, by the caller's clock
+    /// id coming no more than this before it, by another symbol's trade
+    /// reaching its time, by the caller's clock
     /// catching up with it ([`advance`](Aggregator::advance)), by a
     /// watermark near it ([`close_through`](Aggregator::close_through)), or
     /// at [`flush`](Aggregator::flush). One wrong timestamp would otherwise
@@ -324,6 +325,24 @@ fn front(symbols: &BTreeMap<Symbol, SymbolState>, except: Symbol) -> Option<Refe
     })
 }
 
+/// As [`front`], also counting the trades the other symbols hold ahead: at
+/// a live start every symbol's first trade is held, and together they still
+/// tell the time.
+fn front_seen(symbols: &BTreeMap<Symbol, SymbolState>, except: Symbol) -> Option<Reference> {
+    let others = symbols
+        .iter()
+        .filter(|(symbol, _)| **symbol != except)
+        .map(|(_, s)| s);
+    let newest = |s: &SymbolState| {
+        let held = s.ahead.values().map(|a| a.trade.trade_time_ms).max();
+        (s.max_time > i64::MIN).then_some(s.max_time).max(held)
+    };
+    Some(Reference {
+        time_ms: others.clone().filter_map(newest).max()?,
+        input_at: others.filter_map(|s| s.last_input_at).max(),
+    })
+}
+
 /// A trade held far ahead of its symbol's clock.
 #[derive(Clone, Copy, Debug)]
 struct Ahead {
@@ -511,6 +530,8 @@ fn accept(
 pub struct Aggregator {
     config: AggregatorConfig,
     symbols: BTreeMap<Symbol, SymbolState>,
+    /// Symbols that have held trades ahead, or had until last looked at.
+    holding: BTreeSet<Symbol>,
     events: VecDeque<Event>,
     stats: AggregatorStats,
 }
@@ -522,6 +543,7 @@ impl Aggregator {
         Ok(Aggregator {
             config,
             symbols: BTreeMap::new(),
+            holding: BTreeSet::new(),
             events: VecDeque::new(),
             stats: AggregatorStats::default(),
         })
@@ -661,10 +683,41 @@ impl Aggregator {
             // A wrong timestamp, or a clock that did not see the quiet
             // spell: what follows tells.
             state.ahead.insert(trade.id, Ahead { trade, reference });
+            self.holding.insert(trade.symbol);
             return TradeOutcome::Accepted;
         }
         accept(config, state, trade, &mut self.events, &mut self.stats);
+        if !self.holding.is_empty() {
+            self.vouch_for_held(&trade);
+        }
         TradeOutcome::Accepted
+    }
+
+    /// `taken`, just taken, vouches for the trades other symbols hold ahead
+    /// that are not after it: every symbol trades on one clock, so what
+    /// lagged was the holding symbol's own time (quiet, or wrong behind).
+    /// Not nearer than that: a symbol's own next trade tells better.
+    #[cold]
+    fn vouch_for_held(&mut self, taken: &Trade) {
+        let reach = taken.trade_time_ms;
+        for symbol in std::mem::take(&mut self.holding) {
+            let Some(state) = self.symbols.get_mut(&symbol) else {
+                continue;
+            };
+            if symbol != taken.symbol {
+                let vouched = |a: &Ahead| a.trade.trade_time_ms <= reach;
+                confirm_held(
+                    &self.config,
+                    state,
+                    vouched,
+                    &mut self.events,
+                    &mut self.stats,
+                );
+            }
+            if !state.ahead.is_empty() {
+                self.holding.insert(symbol);
+            }
+        }
     }
 
     /// Takes the trades of `symbol` held far ahead of its clock that
@@ -804,7 +857,7 @@ impl Aggregator {
             };
             // A first trade held with nothing to check it against: the
             // other symbols may have a time by now.
-            let front = front(&self.symbols, symbol);
+            let front = front_seen(&self.symbols, symbol);
             if let (Some(front), Some(state)) = (front, self.symbols.get_mut(&symbol)) {
                 for ahead in state.ahead.values_mut() {
                     if ahead.reference.is_none()

@@ -747,3 +747,114 @@ fn the_very_first_trade_waits_for_the_next_to_vouch_for_it() {
     c.advance(1_550);
     assert_eq!(windows(&drain(&mut c)), vec![(1_000, 1, 1)]);
 }
+
+/// Feeds `inputs` (caller's clock, trade) live, advancing whenever
+/// `poll_timeout` falls due before the next input and until `until`: each
+/// symbol's windows with the caller's time they came out, and the events.
+fn live_run(
+    a: &mut Aggregator,
+    inputs: &[(i64, Trade)],
+    until: i64,
+) -> (Vec<(Symbol, i64, i64)>, Vec<Event>) {
+    let mut timed: Vec<(i64, Event)> = Vec::new();
+    let steps = inputs.iter().map(|(at, t)| (*at, Some(*t)));
+    for (at, trade) in steps.chain([(until, None)]) {
+        while let Some(due) = a.poll_timeout().filter(|due| *due <= at) {
+            a.advance(due);
+            timed.extend(drain(a).into_iter().map(|e| (due, e)));
+        }
+        if let Some(trade) = trade {
+            a.handle_trade_at(trade, at);
+            timed.extend(drain(a).into_iter().map(|e| (at, e)));
+        }
+    }
+    let out = timed
+        .iter()
+        .filter_map(|(at, e)| match e {
+            Event::Window(w) => Some((w.symbol, w.start_ms, *at)),
+            _ => None,
+        })
+        .collect();
+    (out, timed.into_iter().map(|(_, e)| e).collect())
+}
+
+/// Found by QA, live: one symbol's time far behind (wrong) held the other
+/// symbols' true trades, or its own, until shutdown; and a wrong first
+/// trade was taken while the other symbols' first trades were still held.
+#[test]
+fn other_symbols_trades_vouch_for_what_a_wrong_time_held() {
+    let (q0, q1, q2) = (
+        Symbol::new("Q000USDT").unwrap(),
+        Symbol::new("Q001USDT").unwrap(),
+        Symbol::new("Q002USDT").unwrap(),
+    );
+    let (t, years, day) = (1_764_900_000_000, 94_608_000_000, 86_400_000);
+    let emitted = |out: &[(Symbol, i64, i64)], s: Symbol, start: i64| {
+        out.iter().find(|w| w.0 == s && w.1 == start).map(|w| w.2)
+    };
+
+    // Q000's first trade is three years behind; its next, right, waits
+    // only until Q001's trades reach its time.
+    let mut inputs = vec![
+        (0, trade(q0, 1, t - years + 500, "1", "1")),
+        (500, trade(q0, 2, t + 500, "1", "1")),
+    ];
+    for i in 0..10 {
+        inputs.push((
+            600 + 300 * i,
+            trade(q1, 1 + i as u64, t + 600 + 300 * i, "1", "1"),
+        ));
+    }
+    let (out, _) = live_run(&mut agg(AggregatorConfig::default()), &inputs, 10_000);
+    let at = emitted(&out, q0, t).expect("Q000's right window while running");
+    assert!(at < 2_000, "{at}");
+
+    // Q001's first trade is three years behind; Q000 and Q002 trade once,
+    // right, and Q001's right trades then vouch for them.
+    let mut inputs = vec![
+        (0, trade(q1, 1, t - years + 500, "1", "1")),
+        (1_200, trade(q0, 1, t + 1_200, "1", "1")),
+        (1_200, trade(q2, 1, t + 1_200, "1", "1")),
+    ];
+    for i in 0..10 {
+        inputs.push((
+            1_300 + 300 * i,
+            trade(q1, 2 + i as u64, t + 1_300 + 300 * i, "1", "1"),
+        ));
+    }
+    let (out, _) = live_run(&mut agg(AggregatorConfig::default()), &inputs, 10_000);
+    for s in [q0, q2] {
+        let at = emitted(&out, s, t + 1_000).expect("a right window while running");
+        assert!(at < 3_000, "{s}: {at}");
+    }
+
+    // Q000's first trade is a day ahead; Q001 and Q002 trade once 20 ms
+    // later, their first trades still held when Q000's falls due.
+    let mut inputs = vec![
+        (0, trade(q0, 1, t + day + 995, "1", "1")),
+        (20, trade(q1, 1, t + 20, "1", "1")),
+        (20, trade(q2, 1, t + 20, "1", "1")),
+    ];
+    for i in 0..10 {
+        inputs.push((
+            300 + 300 * i,
+            trade(q0, 2 + i as u64, t + 300 + 300 * i, "1", "1"),
+        ));
+    }
+    let mut a = agg(AggregatorConfig::default());
+    let (out, events) = live_run(&mut a, &inputs, 10_000);
+    let outliers: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TimeOutlier(o) if o.trade.symbol == q0 => Some(o.trade.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outliers, [1]);
+    assert_eq!(a.stats().late_trades, 0);
+    assert!(
+        emitted(&out, q0, t + day).is_none(),
+        "no row for the wrong time"
+    );
+    assert!(emitted(&out, q1, t).is_some() && emitted(&out, q2, t).is_some());
+}
