@@ -10,16 +10,23 @@ use crate::metrics::Metrics;
 /// Offsets above this are logged: past it, wall-clock tools mislead.
 const NOTABLE_MS: i64 = 1_000;
 
-/// The second smallest `local wall clock − event time` seen per interval
-/// (the smallest when only one was): the clock offset plus a fast
-/// delivery, so an upper bound on the offset when the local clock leads.
-/// Not the smallest, which one frame with a wrong time ahead would set.
+/// Offsets this far below the interval's median are frames with a wrong
+/// time ahead, not fast deliveries.
+const WRONG_AHEAD_MS: i64 = 60_000;
+
+/// Offsets kept per interval; past it the interval's first ones decide.
+const MAX_OFFSETS: usize = 1 << 16;
+
+/// The smallest `local wall clock − event time` seen per interval: the
+/// clock offset plus a fast delivery, so an upper bound on the offset when
+/// the local clock leads. Offsets a minute or more below the interval's
+/// median are left out: frames with a wrong time ahead would set them.
 #[derive(Debug)]
 pub(super) struct ClockOffset {
     interval: Duration,
     since: Instant,
-    /// The two smallest offsets this interval, smallest first.
-    smallest: [Option<i64>; 2],
+    /// The offsets this interval, one per batch.
+    offsets: Vec<i64>,
     notable: bool,
 }
 
@@ -28,29 +35,23 @@ impl ClockOffset {
         ClockOffset {
             interval,
             since: Instant::now(),
-            smallest: [None, None],
+            offsets: Vec::new(),
             notable: false,
         }
     }
 
     /// A batch whose oldest event time is `event_ms` arrived at `local_ms`.
     pub(super) fn observe(&mut self, local_ms: i64, event_ms: i64, metrics: &Metrics) {
-        let offset = local_ms.saturating_sub(event_ms);
-        match self.smallest {
-            [None, _] => self.smallest[0] = Some(offset),
-            [Some(first), _] if offset < first => self.smallest = [Some(offset), Some(first)],
-            [Some(_), second] if second.is_none_or(|s| offset < s) => {
-                self.smallest[1] = Some(offset);
-            }
-            _ => {}
+        if self.offsets.len() < MAX_OFFSETS {
+            self.offsets.push(local_ms.saturating_sub(event_ms));
         }
         if self.since.elapsed() < self.interval {
             return;
         }
-        let [first, second] = std::mem::take(&mut self.smallest);
-        let Some(estimate) = second.or(first) else {
+        let Some(estimate) = fastest_delivery(&mut self.offsets) else {
             return;
         };
+        self.offsets.clear();
         self.since = Instant::now();
         metrics.clock_offset.set(estimate as f64 / 1000.0);
         let notable = estimate.abs() > NOTABLE_MS;
@@ -69,18 +70,31 @@ impl ClockOffset {
     }
 }
 
+/// The smallest of `offsets` not a minute or more below their median.
+fn fastest_delivery(offsets: &mut [i64]) -> Option<i64> {
+    if offsets.is_empty() {
+        return None;
+    }
+    let middle = offsets.len() / 2;
+    let median = *offsets.select_nth_unstable(middle).1;
+    let floor = median.saturating_sub(WRONG_AHEAD_MS);
+    offsets.iter().copied().filter(|o| *o > floor).min()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn reports_the_second_smallest_offset_per_interval() {
+    async fn reports_the_smallest_offset_per_interval_but_wrong_times_ahead() {
         let metrics = Metrics::new();
         let mut clock = ClockOffset::new(Duration::from_secs(10));
         clock.observe(10_000, 4_800, &metrics); // 5.2 s
         clock.observe(11_000, 5_950, &metrics); // 5.05 s
-        // A frame dated a day ahead: -1 day, the smallest, left out.
+        // Frames dated a day and a year ahead: left out.
         clock.observe(11_500, 86_411_500, &metrics);
+        clock.observe(11_600, 31_536_011_600, &metrics);
+        clock.observe(11_700, 6_500, &metrics); // 5.2 s
         tokio::time::advance(Duration::from_secs(10)).await;
         clock.observe(12_000, 6_800, &metrics); // 5.2 s, ends the interval
         assert_eq!(metrics.clock_offset.get(), 5.05);
