@@ -75,10 +75,10 @@ pub struct AggregatorConfig {
     /// at [`flush`](Aggregator::flush). One wrong timestamp would otherwise
     /// make every later trade of the symbol late; refuted, it is
     /// [`Event::TimeOutlier`]. The very first trade, with nothing to be
-    /// ahead of, is held the same way until the next trade of its symbol;
-    /// live, when its window would close anyway, it is checked against the
-    /// other symbols' time if there is one by then, else taken. Default
-    /// 60000 (the correction horizon).
+    /// ahead of, is held the same way until the next trade of its symbol.
+    /// Live, when a held trade's window would close anyway, it is taken if
+    /// near what the other symbols say the time is (a first trade also when
+    /// there are none). Default 60000 (the correction horizon).
     pub outlier_jump_ms: i64,
 }
 
@@ -325,20 +325,29 @@ fn front(symbols: &BTreeMap<Symbol, SymbolState>, except: Symbol) -> Option<Refe
     })
 }
 
-/// As [`front`], also counting the trades the other symbols hold ahead: at
-/// a live start every symbol's first trade is held, and together they still
-/// tell the time.
-fn front_seen(symbols: &BTreeMap<Symbol, SymbolState>, except: Symbol) -> Option<Reference> {
+/// What the symbols other than `except` say the time is: the lower median
+/// of their newest times, a symbol with none counting its earliest held
+/// trade (at a live start every symbol's first trade is held), with the
+/// caller's clock at their latest input. A median, as one wrong time either
+/// way among them must not decide.
+fn consensus(symbols: &BTreeMap<Symbol, SymbolState>, except: Symbol) -> Option<Reference> {
     let others = symbols
         .iter()
         .filter(|(symbol, _)| **symbol != except)
         .map(|(_, s)| s);
-    let newest = |s: &SymbolState| {
-        let held = s.ahead.values().map(|a| a.trade.trade_time_ms).max();
-        (s.max_time > i64::MIN).then_some(s.max_time).max(held)
-    };
+    let mut times: Vec<i64> = others
+        .clone()
+        .filter_map(|s| {
+            let held = || s.ahead.values().map(|a| a.trade.trade_time_ms).min();
+            (s.max_time > i64::MIN).then_some(s.max_time).or_else(held)
+        })
+        .collect();
+    if times.is_empty() {
+        return None;
+    }
+    let lower = (times.len() - 1) / 2;
     Some(Reference {
-        time_ms: others.clone().filter_map(newest).max()?,
+        time_ms: *times.select_nth_unstable(lower).1,
         input_at: others.filter_map(|s| s.last_input_at).max(),
     })
 }
@@ -349,24 +358,38 @@ struct Ahead {
     trade: Trade,
     /// What it was too far ahead of; none for the very first trade.
     reference: Option<Reference>,
+    /// Checked against the other symbols when its window would have closed.
+    checked: bool,
 }
 
 impl Ahead {
-    /// When the caller's clock vouches for it, if live; `last_input_at` is
-    /// its symbol's.
-    fn plausible_at(&self, config: &AggregatorConfig, last_input_at: Option<i64>) -> Option<i64> {
-        match self.reference {
-            Some(r) => r.plausible_at(&self.trade, config.outlier_jump_ms),
-            // Nothing to be ahead of: taken when its window would close
-            // anyway, so holding it delays no row.
-            None => {
-                let time = self.trade.trade_time_ms;
-                let end = window_end(window_start(time, config.window_ms), config.window_ms);
-                let quiet = end
-                    .saturating_sub(time)
-                    .saturating_add(config.idle_margin_ms);
-                Some(last_input_at?.saturating_add(quiet))
-            }
+    /// When the caller's clock has covered its jump from its reference.
+    fn clock_due(&self, config: &AggregatorConfig) -> Option<i64> {
+        self.reference?
+            .plausible_at(&self.trade, config.outlier_jump_ms)
+    }
+
+    /// When its window would close were it taken, `last_input_at` being its
+    /// symbol's: then the other symbols' time is asked, so that holding it
+    /// delays no row they vouch for. Once only.
+    fn window_due(&self, config: &AggregatorConfig, last_input_at: Option<i64>) -> Option<i64> {
+        if self.checked {
+            return None;
+        }
+        let time = self.trade.trade_time_ms;
+        let end = window_end(window_start(time, config.window_ms), config.window_ms);
+        let quiet = end
+            .saturating_sub(time)
+            .saturating_add(config.idle_margin_ms);
+        Some(last_input_at?.saturating_add(quiet))
+    }
+
+    /// The earlier of the two, live.
+    fn due(&self, config: &AggregatorConfig, last_input_at: Option<i64>) -> Option<i64> {
+        let window = self.window_due(config, last_input_at);
+        match (self.clock_due(config), window) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }
@@ -682,7 +705,12 @@ impl Aggregator {
         if held && state.ahead.len() < MAX_HELD_AHEAD {
             // A wrong timestamp, or a clock that did not see the quiet
             // spell: what follows tells.
-            state.ahead.insert(trade.id, Ahead { trade, reference });
+            let ahead = Ahead {
+                trade,
+                reference,
+                checked: false,
+            };
+            state.ahead.insert(trade.id, ahead);
             self.holding.insert(trade.symbol);
             return TradeOutcome::Accepted;
         }
@@ -850,25 +878,33 @@ impl Aggregator {
             .filter(|(_, s)| !s.ahead.is_empty())
             .map(|(symbol, s)| (*symbol, s.last_input_at))
             .collect();
+        let jump = config.outlier_jump_ms;
         for (symbol, last_input_at) in holding {
-            let due = |a: &Ahead| {
-                a.plausible_at(&config, last_input_at)
-                    .is_some_and(|at| at <= now_ms)
-            };
-            // A first trade held with nothing to check it against: the
-            // other symbols may have a time by now.
-            let front = front_seen(&self.symbols, symbol);
-            if let (Some(front), Some(state)) = (front, self.symbols.get_mut(&symbol)) {
+            // When its window would close, a held trade near what the other
+            // symbols say is taken (its own symbol's time lagged, or it had
+            // none); one far ahead of them waits on, for its symbol's next
+            // trade. With nothing to ask, a first trade is taken.
+            let others = consensus(&self.symbols, symbol);
+            let mut take = Vec::new();
+            if let Some(state) = self.symbols.get_mut(&symbol) {
                 for ahead in state.ahead.values_mut() {
-                    if ahead.reference.is_none()
-                        && due(ahead)
-                        && front.too_far(&ahead.trade, config.outlier_jump_ms, Some(now_ms))
-                    {
-                        ahead.reference = Some(front);
+                    let due = ahead.window_due(&config, last_input_at);
+                    if due.is_none_or(|at| at > now_ms) {
+                        continue;
+                    }
+                    ahead.checked = true;
+                    match others {
+                        Some(o) if o.too_far(&ahead.trade, jump, Some(now_ms)) => {
+                            ahead.reference = ahead.reference.or(Some(o));
+                        }
+                        None if ahead.reference.is_some() => {}
+                        _ => take.push(ahead.trade.id),
                     }
                 }
             }
-            self.confirm_ahead(symbol, due);
+            self.confirm_ahead(symbol, |a| {
+                take.contains(&a.trade.id) || a.clock_due(&config).is_some_and(|at| at <= now_ms)
+            });
         }
         let due: Vec<(Symbol, i64)> = self
             .symbols
@@ -914,7 +950,7 @@ impl Aggregator {
             .symbols
             .values()
             .flat_map(|s| s.ahead.values().map(|a| (a, s.last_input_at)))
-            .filter_map(|(a, last_input_at)| a.plausible_at(&self.config, last_input_at));
+            .filter_map(|(a, last_input_at)| a.due(&self.config, last_input_at));
         closing.chain(vouching).min()
     }
 

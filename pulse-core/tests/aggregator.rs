@@ -857,4 +857,66 @@ fn other_symbols_trades_vouch_for_what_a_wrong_time_held() {
         "no row for the wrong time"
     );
     assert!(emitted(&out, q1, t).is_some() && emitted(&out, q2, t).is_some());
+
+    // Two first trades a day ahead do not vouch for each other, whether
+    // another symbol has a time by then (Q002 busy) or only a held trade.
+    for busy in [true, false] {
+        let mut inputs = vec![
+            (0, trade(q0, 1, t + day + 995, "1", "1")),
+            (0, trade(q1, 1, t + day + 995, "1", "1")),
+            (40, trade(q2, 1, t + 40, "1", "1")),
+        ];
+        if busy {
+            let q2_more = (1..20).map(|i| {
+                (
+                    40 + 10 * i,
+                    trade(q2, 1 + i as u64, t + 40 + 10 * i, "1", "1"),
+                )
+            });
+            inputs.extend(q2_more);
+        }
+        for i in 0..10 {
+            inputs.push((
+                300 + 300 * i,
+                trade(q0, 2 + i as u64, t + 300 + 300 * i, "1", "1"),
+            ));
+            inputs.push((
+                300 + 300 * i,
+                trade(q1, 2 + i as u64, t + 300 + 300 * i, "1", "1"),
+            ));
+        }
+        inputs.sort_by_key(|(at, _)| *at);
+        let mut a = agg(AggregatorConfig::default());
+        let (out, events) = live_run(&mut a, &inputs, 10_000);
+        let outliers: Vec<(Symbol, u64)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::TimeOutlier(o) => Some((o.trade.symbol, o.trade.id)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(outliers.len(), 2, "busy {busy}: {outliers:?}");
+        assert!(outliers.contains(&(q0, 1)) && outliers.contains(&(q1, 1)));
+        assert_eq!(a.stats().late_trades, 0, "busy {busy}");
+        assert!(!out.iter().any(|w| w.1 >= t + day), "busy {busy}: {out:?}");
+    }
+
+    // The run's first trade is three years behind, then twenty symbols
+    // trade once, right: each window comes out while running.
+    let wrong = Symbol::new("WRONGUSDT").unwrap();
+    let mut inputs = vec![(0, trade(wrong, 1, t - years, "1", "1"))];
+    let once: Vec<Symbol> = (0..20)
+        .map(|i| Symbol::new(&format!("S{i:02}USDT")).unwrap())
+        .collect();
+    for (i, s) in once.iter().enumerate() {
+        inputs.push((
+            300 + 10 * i as i64,
+            trade(*s, 1, t + 300 + 10 * i as i64, "1", "1"),
+        ));
+    }
+    let (out, _) = live_run(&mut agg(AggregatorConfig::default()), &inputs, 10_000);
+    for s in once {
+        let at = emitted(&out, s, t).unwrap_or_else(|| panic!("{s}: {out:?}"));
+        assert!(at < 1_500, "{s}: {at}");
+    }
 }
