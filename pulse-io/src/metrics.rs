@@ -382,6 +382,12 @@ impl Metrics {
             outages_unchecked_total: Counter::default(),
             registry: Arc::default(),
         };
+        #[cfg(feature = "kafka")]
+        r.register(
+            "kafka_slow_requests",
+            "Kafka requests answered late (retried inside: a broker restarting or slow), by operation",
+            crate::kafka::SLOW_REQUESTS.clone(),
+        );
         Metrics {
             registry: Arc::new(r.0),
             ..m

@@ -37,6 +37,7 @@ mod topic;
 mod utc_offset;
 
 pub use client::{Compression, KafkaClient, KafkaConfig, UnknownCompression};
+pub(crate) use deadline::SLOW_REQUESTS;
 pub use error::KafkaError;
 pub use message::{MessageError, decode_trade, encode_trade};
 pub use partitioner::{Placement, murmur2, partition_for};

@@ -203,7 +203,8 @@ impl PartitionReader {
         // The broker may hold a fetch for `max_wait` before it answers.
         let limit = self.request_deadline + self.config.max_wait;
         let fetch = self.client.fetch_records(offset, 1..max_bytes, max_wait_ms);
-        match deadline::within(limit, "fetch", &self.name(), fetch).await? {
+        let held = self.config.max_wait;
+        match deadline::within_after(limit, held, "fetch", &self.name(), fetch).await? {
             Ok((records, high_watermark)) => Ok(Some((
                 records
                     .into_iter()
