@@ -61,7 +61,8 @@ pub(super) async fn within_after<T>(
             after: limit,
         })?;
     let took = started.elapsed();
-    if took > held + SLOW {
+    // A request that failed in the end is logged and counted by its caller.
+    if result.is_ok() && took > held + SLOW {
         let label = OperationLabel {
             operation: format!("kafka_{}", operation.replace(' ', "_")),
         };
