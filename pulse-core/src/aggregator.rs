@@ -729,20 +729,14 @@ impl Aggregator {
     fn vouch_for_held(&mut self, taken: &Trade) {
         let reach = taken.trade_time_ms;
         for symbol in std::mem::take(&mut self.holding) {
-            let Some(state) = self.symbols.get_mut(&symbol) else {
-                continue;
-            };
             if symbol != taken.symbol {
-                let vouched = |a: &Ahead| a.trade.trade_time_ms <= reach;
-                confirm_held(
-                    &self.config,
-                    state,
-                    vouched,
-                    &mut self.events,
-                    &mut self.stats,
-                );
+                self.confirm_ahead(symbol, |a| a.trade.trade_time_ms <= reach);
             }
-            if !state.ahead.is_empty() {
+            if self
+                .symbols
+                .get(&symbol)
+                .is_some_and(|s| !s.ahead.is_empty())
+            {
                 self.holding.insert(symbol);
             }
         }

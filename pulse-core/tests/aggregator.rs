@@ -778,6 +778,17 @@ fn live_run(
     (out, timed.into_iter().map(|(_, e)| e).collect())
 }
 
+/// `n` right trades of `symbol` from id `first`, one every `every` ms from
+/// `from` on the caller's clock, dated `t` + their arrival.
+fn steady(symbol: Symbol, first: u64, t: i64, from: i64, every: i64, n: u64) -> Vec<(i64, Trade)> {
+    (0..n)
+        .map(|i| {
+            let at = from + every * i as i64;
+            (at, trade(symbol, first + i, t + at, "1", "1"))
+        })
+        .collect()
+}
+
 /// Found by QA, live: one symbol's time far behind (wrong) held the other
 /// symbols' true trades, or its own, until shutdown; and a wrong first
 /// trade was taken while the other symbols' first trades were still held.
@@ -799,12 +810,7 @@ fn other_symbols_trades_vouch_for_what_a_wrong_time_held() {
         (0, trade(q0, 1, t - years + 500, "1", "1")),
         (500, trade(q0, 2, t + 500, "1", "1")),
     ];
-    for i in 0..10 {
-        inputs.push((
-            600 + 300 * i,
-            trade(q1, 1 + i as u64, t + 600 + 300 * i, "1", "1"),
-        ));
-    }
+    inputs.extend(steady(q1, 1, t, 600, 300, 10));
     let (out, _) = live_run(&mut agg(AggregatorConfig::default()), &inputs, 10_000);
     let at = emitted(&out, q0, t).expect("Q000's right window while running");
     assert!(at < 2_000, "{at}");
@@ -816,12 +822,7 @@ fn other_symbols_trades_vouch_for_what_a_wrong_time_held() {
         (1_200, trade(q0, 1, t + 1_200, "1", "1")),
         (1_200, trade(q2, 1, t + 1_200, "1", "1")),
     ];
-    for i in 0..10 {
-        inputs.push((
-            1_300 + 300 * i,
-            trade(q1, 2 + i as u64, t + 1_300 + 300 * i, "1", "1"),
-        ));
-    }
+    inputs.extend(steady(q1, 2, t, 1_300, 300, 10));
     let (out, _) = live_run(&mut agg(AggregatorConfig::default()), &inputs, 10_000);
     for s in [q0, q2] {
         let at = emitted(&out, s, t + 1_000).expect("a right window while running");
@@ -835,12 +836,7 @@ fn other_symbols_trades_vouch_for_what_a_wrong_time_held() {
         (20, trade(q1, 1, t + 20, "1", "1")),
         (20, trade(q2, 1, t + 20, "1", "1")),
     ];
-    for i in 0..10 {
-        inputs.push((
-            300 + 300 * i,
-            trade(q0, 2 + i as u64, t + 300 + 300 * i, "1", "1"),
-        ));
-    }
+    inputs.extend(steady(q0, 2, t, 300, 300, 10));
     let mut a = agg(AggregatorConfig::default());
     let (out, events) = live_run(&mut a, &inputs, 10_000);
     let outliers: Vec<u64> = events
@@ -867,24 +863,10 @@ fn other_symbols_trades_vouch_for_what_a_wrong_time_held() {
             (40, trade(q2, 1, t + 40, "1", "1")),
         ];
         if busy {
-            let q2_more = (1..20).map(|i| {
-                (
-                    40 + 10 * i,
-                    trade(q2, 1 + i as u64, t + 40 + 10 * i, "1", "1"),
-                )
-            });
-            inputs.extend(q2_more);
+            inputs.extend(steady(q2, 2, t, 50, 10, 19));
         }
-        for i in 0..10 {
-            inputs.push((
-                300 + 300 * i,
-                trade(q0, 2 + i as u64, t + 300 + 300 * i, "1", "1"),
-            ));
-            inputs.push((
-                300 + 300 * i,
-                trade(q1, 2 + i as u64, t + 300 + 300 * i, "1", "1"),
-            ));
-        }
+        inputs.extend(steady(q0, 2, t, 300, 300, 10));
+        inputs.extend(steady(q1, 2, t, 300, 300, 10));
         inputs.sort_by_key(|(at, _)| *at);
         let mut a = agg(AggregatorConfig::default());
         let (out, events) = live_run(&mut a, &inputs, 10_000);
