@@ -864,8 +864,6 @@ impl Aggregator {
     pub fn advance(&mut self, now_ms: i64) {
         let margin = self.config.idle_margin_ms;
         let config = self.config.clone();
-        // A trade held ahead whose jump the caller's clock has caught up
-        // with: a quiet spell after all.
         let holding: Vec<(Symbol, Option<i64>)> = self
             .symbols
             .iter()
@@ -878,12 +876,19 @@ impl Aggregator {
             // symbols say is taken (its own symbol's time lagged, or it had
             // none); one far ahead of them waits on, for its symbol's next
             // trade. With nothing to ask, a first trade is taken.
-            let others = consensus(&self.symbols, symbol);
+            let window_due = |a: &Ahead| {
+                a.window_due(&config, last_input_at)
+                    .is_some_and(|at| at <= now_ms)
+            };
+            let asking = self
+                .symbols
+                .get(&symbol)
+                .is_some_and(|s| s.ahead.values().any(window_due));
+            let others = asking.then(|| consensus(&self.symbols, symbol)).flatten();
             let mut take = Vec::new();
-            if let Some(state) = self.symbols.get_mut(&symbol) {
+            if let Some(state) = self.symbols.get_mut(&symbol).filter(|_| asking) {
                 for ahead in state.ahead.values_mut() {
-                    let due = ahead.window_due(&config, last_input_at);
-                    if due.is_none_or(|at| at > now_ms) {
+                    if !window_due(ahead) {
                         continue;
                     }
                     ahead.checked = true;
@@ -896,6 +901,8 @@ impl Aggregator {
                     }
                 }
             }
+            // And one whose jump the caller's clock has caught up with: a
+            // quiet spell after all.
             self.confirm_ahead(symbol, |a| {
                 take.contains(&a.trade.id) || a.clock_due(&config).is_some_and(|at| at <= now_ms)
             });
