@@ -281,8 +281,8 @@ impl SymbolState {
     }
 }
 
-/// The time a trade is checked against: its symbol's newest trade time,
-/// or for a symbol with none yet, the newest of all symbols.
+/// A time a trade is checked against ([`front`], [`consensus`] or its own
+/// symbol's newest), with the caller's clock when it was seen.
 #[derive(Clone, Copy, Debug)]
 struct Reference {
     time_ms: i64,

@@ -92,8 +92,6 @@ pub fn parse_csv_row(line: &str, symbol: Symbol) -> Result<Option<Trade>, ParseE
         *slot = (start, line.len());
     }
     count += 1;
-    // Spot trades' sixth field is a flag, futures aggTrades' a time; a
-    // digit first says so at once.
     // Each arm reads with a constant layout, so its places are constants.
     match count {
         6 => row(line, &bounds, &TRADES, symbol),
