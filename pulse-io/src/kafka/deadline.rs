@@ -63,12 +63,13 @@ pub(super) async fn within_after<T>(
     let took = started.elapsed();
     // A request that failed in the end is logged and counted by its caller.
     if result.is_ok() && took > held + SLOW {
+        // The log names the operation as the metric's label does.
         let label = OperationLabel {
             operation: format!("kafka_{}", operation.replace(' ', "_")),
         };
         SLOW_REQUESTS.get_or_create(&label).inc();
         tracing::warn!(
-            operation,
+            operation = %label.operation,
             topic,
             ?took,
             "Kafka answered late: the broker was unreachable or slow meanwhile, and the request was retried"
