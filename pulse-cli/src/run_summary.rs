@@ -40,7 +40,7 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
         ),
         some(
             source.unchecked,
-            "outage(s) of symbols with no earlier trade not looked up (their trades then unknown)"
+            "symbol outage(s) not looked up over REST (trades missed then, if any, are in no window)"
         ),
         some(source.rejected, "malformed skipped"),
         some(
@@ -193,8 +193,8 @@ mod tests {
             "1032 trades → 2 windows (BTCUSDT 2) in 0.0 s; 0 late, 33 duplicates, 5 gaps, \
              173 backfilled over REST, 2 lost (backfill could not recover them), 9 held behind \
              gaps at the stop (backfill had not filled them), in no window, 15 missing ids not \
-             backfilled by the stop, in no window, 1 outage(s) of symbols with no earlier trade \
-             not looked up (their trades then unknown)",
+             backfilled by the stop, in no window, 1 symbol outage(s) not looked up over REST \
+             (trades missed then, if any, are in no window)",
         );
     }
 

@@ -186,6 +186,9 @@ struct Lane {
     /// Reconnected, and no live trade since: a quiet symbol may have missed
     /// trades that no later trade will reveal.
     quiet_since_reconnect: bool,
+    /// Reconnected or resumed, and neither a live trade nor an answered
+    /// catch-up since: trades of the outage may be missing, unseen.
+    outage_unchecked: bool,
     /// Backfill from `next` until caught up.
     want_catch_up: bool,
     /// Resumed after trades published before a restart, and no live trade
@@ -251,6 +254,7 @@ impl Lanes {
         lane.next = Some(point.id + 1);
         lane.seq.resume_after(point.id);
         lane.quiet_since_reconnect = true;
+        lane.outage_unchecked = true;
         lane.resume_limit = Some(max_backfill);
         lane.resumed = Some(point);
     }
@@ -292,6 +296,7 @@ impl Lanes {
         if lane.next.is_none_or(|next| trade.id >= next) {
             // Any gap since the reconnect now shows in the sequence.
             lane.quiet_since_reconnect = false;
+            lane.outage_unchecked = false;
             if let Some(limit) = lane.resume_limit.take() {
                 self.bound_resume_gap(trade.symbol, trade.id, limit);
             }
@@ -346,7 +351,10 @@ impl Lanes {
     pub fn reconnected(&mut self, symbols: &[Symbol], missed_since_ms: Option<i64>) {
         for &symbol in symbols {
             match self.lanes.get_mut(&symbol) {
-                Some(lane) if lane.next.is_some() => lane.quiet_since_reconnect = true,
+                Some(lane) if lane.next.is_some() => {
+                    lane.quiet_since_reconnect = true;
+                    lane.outage_unchecked = true;
+                }
                 _ => {
                     if let Some(since) = missed_since_ms {
                         let lane = self.lane(symbol);
@@ -400,7 +408,12 @@ impl Lanes {
     /// A backfill finished.
     pub fn backfilled(&mut self, request: BackfillRequest, mut outcome: BackfillOutcome) {
         let symbol = request.symbol;
-        self.lane(symbol).in_flight = false;
+        let lane = self.lane(symbol);
+        lane.in_flight = false;
+        // REST answered up to where it is: nothing missed is unseen now.
+        if outcome.failure.is_none() && request.from_time_ms.is_none() {
+            lane.outage_unchecked = false;
+        }
         let mut live = Vec::new();
         if request.from_time_ms.is_some() {
             let settled = self.anchored(symbol, &mut outcome);
@@ -572,22 +585,26 @@ impl Lanes {
         self.ready.len() + self.lanes.values().map(|l| l.held.len()).sum::<usize>()
     }
 
-    /// Symbols with no trade before a reconnect still looking up what they
-    /// traded while disconnected: a lookup due, under way, failed, or live
-    /// trades waiting for one. (One whose lookup found nothing waits for
-    /// the next trade and is not counted.)
-    pub fn looking_for_start(&self) -> usize {
+    /// Symbols whose outage (a reconnect, or a resume) is not checked yet,
+    /// so trades of it may be missing unseen: no live trade has shown the
+    /// gap and no catch-up has answered. A symbol with no trade before the
+    /// reconnect counts while its lookup is due, under way, failed, or live
+    /// trades wait for one (one whose lookup found nothing waits for the
+    /// next trade and is not counted).
+    pub fn unchecked_outages(&self) -> impl Iterator<Item = Symbol> + '_ {
         self.lanes
-            .values()
-            .filter(|l| {
-                l.anchor.is_some()
-                    && (l.in_flight
+            .iter()
+            .filter(|(_, l)| match l.anchor {
+                Some(_) => {
+                    l.in_flight
                         || l.want_catch_up
                         || l.quiet_since_reconnect
                         || l.lookup_failed
-                        || !l.held.is_empty())
+                        || !l.held.is_empty()
+                }
+                None => l.outage_unchecked,
             })
-            .count()
+            .map(|(s, _)| *s)
     }
 
     /// Trade ids known to be missing and not backfilled yet, all symbols:
@@ -812,6 +829,7 @@ impl Lane {
             held: BTreeMap::new(),
             want_until: None,
             quiet_since_reconnect: false,
+            outage_unchecked: false,
             want_catch_up: false,
             resume_limit: None,
             resumed: None,
@@ -1435,6 +1453,45 @@ mod tests {
     }
 
     #[test]
+    fn an_outage_is_unchecked_until_a_live_trade_or_a_catch_up_answers() {
+        let eth = Symbol::new("ETHUSDT").unwrap();
+        let sol = Symbol::new("SOLUSDT").unwrap();
+        let mut lanes = Lanes::new(1);
+        for symbol in [btc(), eth, sol] {
+            lanes.live(Trade { symbol, ..t(1) });
+        }
+        assert_eq!(lanes.unchecked_outages().count(), 0);
+        lanes.reconnected(&[btc(), eth, sol], None);
+        let unchecked = |lanes: &Lanes| lanes.unchecked_outages().collect::<Vec<_>>();
+        assert_eq!(unchecked(&lanes), [btc(), eth, sol]);
+
+        // ETH trades: any gap shows in its ids.
+        lanes.live(Trade {
+            symbol: eth,
+            ..t(2)
+        });
+        assert_eq!(unchecked(&lanes), [btc(), sol]);
+
+        // BTC's catch-up answers; SOL's fails for good.
+        lanes.catch_up_quiet(&[btc(), sol]);
+        let first = lanes.poll_backfill().unwrap();
+        let second = lanes.poll_backfill().unwrap();
+        assert_eq!((first.symbol, second.symbol), (btc(), sol));
+        assert_eq!(unchecked(&lanes), [btc(), sol], "under way");
+        lanes.backfilled(first, outcome(&[], Some(1), None));
+        lanes.backfilled(second, outcome(&[], None, Some("HTTP 400")));
+        assert_eq!(unchecked(&lanes), [sol]);
+        assert_eq!(lanes.poll_backfill(), None, "given up");
+
+        // Only a live trade of SOL tells now.
+        lanes.live(Trade {
+            symbol: sol,
+            ..t(2)
+        });
+        assert_eq!(lanes.unchecked_outages().count(), 0);
+    }
+
+    #[test]
     fn a_forgotten_symbol_starts_afresh() {
         let mut lanes = Lanes::new(3);
         for id in [1, 2, 5] {
@@ -1584,7 +1641,7 @@ mod tests {
         lanes.catch_up_quiet(&[sol]);
         let req = lanes.poll_backfill().unwrap();
         lanes.backfilled(req, outcome(&[], None, Some("HTTP 400")));
-        assert_eq!(lanes.looking_for_start(), 1);
+        assert_eq!(lanes.unchecked_outages().collect::<Vec<_>>(), [sol]);
         assert_eq!(lanes.poll_backfill(), None);
         lanes.live(Trade {
             symbol: sol,
@@ -1601,6 +1658,6 @@ mod tests {
             .to_vec();
         lanes.backfilled(req, found);
         assert_eq!(ids(&mut lanes), vec![28, 29, 30]);
-        assert_eq!(lanes.looking_for_start(), 0);
+        assert_eq!(lanes.unchecked_outages().count(), 0);
     }
 }

@@ -161,7 +161,10 @@ pub struct Metrics {
     /// look up (it listed nothing in time, or failed), by symbol: their
     /// trades during the outage, if any, are in no window and no count.
     pub outages_unchecked: Family<SymbolLabel, Counter>,
-    /// Such lookups still under way now (at the end of a run: never done).
+    /// Symbols whose outage is not checked yet now: their connection is
+    /// down, or back and neither a live trade nor a REST catch-up has
+    /// checked it, or (no earlier trade) its lookup by time is under way.
+    /// At the end of a run: never checked.
     pub outages_unchecked_pending: Gauge,
     /// WebSocket reconnects.
     pub reconnects: Counter,
@@ -248,8 +251,9 @@ pub struct SourceTotals {
     /// Trade ids known missing now, not backfilled (at the end of a run:
     /// in no window).
     pub missing: u64,
-    /// Outages of symbols with no earlier trade not looked up: REST could
-    /// not tell, or the run stopped first. Trades in them are unknown.
+    /// Symbol outages not looked up: REST could not tell, or the run
+    /// stopped first (a connection down, or back and not checked yet).
+    /// Trades in them are unknown.
     pub unchecked: u64,
 }
 
@@ -320,7 +324,7 @@ impl Metrics {
             ),
             outages_unchecked_pending: r.add(
                 "outages_unchecked_pending",
-                "Symbols with no earlier trade whose outage is still being looked up over REST",
+                "Symbols whose outage is not checked yet: connection down, or back and not looked up over REST yet",
             ),
             reconnects: r.add("reconnects", "WebSocket reconnects"),
             connect_failures: r.add(

@@ -217,6 +217,35 @@ async fn without_the_server_time_the_first_live_trade_dates_the_outage() {
     assert!(fake.stats().time_requests >= 3, "three tries at least");
 }
 
+/// Stopped while its connection is down, a source cannot look up what its
+/// symbols miss: it says so, per symbol, in the gauge and the totals.
+#[tokio::test]
+async fn a_stop_while_disconnected_counts_every_symbol_unchecked() {
+    let Some(trades) = recorded(ALTCOINS) else {
+        return;
+    };
+    let fake = paced_fake(trades, 100).await;
+    let followed = fake.symbols().len() as u64;
+    let metrics = Metrics::new();
+    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
+        .await
+        .expect("connect");
+    read_while(&mut source, |got| got.len() < 20).await;
+    assert_eq!(metrics.source_totals().unchecked, 0);
+    fake.reject_handshakes(u64::MAX);
+    fake.inject(Fault::Disconnect);
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while metrics.connect_failures.get() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no reconnect tried");
+        let mut batch = Vec::new();
+        let wait = Duration::from_millis(100);
+        let _ = tokio::time::timeout(wait, source.next_trades(&mut batch)).await;
+    }
+    assert_eq!(metrics.outages_unchecked_pending.get(), followed as i64);
+    drop(source);
+    assert_eq!(metrics.source_totals().unchecked, followed);
+}
+
 /// A fake whose tape keeps time with its pace (100 trades a second, 10 ms
 /// apart on the tape too, as on a live market) and drops every connection
 /// before its first trade.

@@ -231,18 +231,17 @@ impl BinanceSource {
     }
 
     /// Trades held behind id gaps, ids missing under them and outages
-    /// still being looked up, for the gauges (and the exit summary);
-    /// returns what it set.
+    /// not checked yet, for the gauges (and the exit summary); returns what
+    /// it set.
     fn set_backlog_gauges(&self) -> Backlog {
         let backlog = Backlog {
             held: self.lanes.held(),
             missing: self.lanes.missing(),
-            unchecked: self.lanes.looking_for_start()
-                + self
-                    .unanchored
-                    .values()
-                    .map(|(s, _)| s.len())
-                    .sum::<usize>(),
+            unchecked: if self.disconnected.is_empty() && self.unanchored.is_empty() {
+                self.lanes.unchecked_outages().count()
+            } else {
+                self.unchecked_outages().len()
+            },
         };
         self.metrics.trades_held.set(gauge_value(backlog.held));
         let missing = i64::try_from(backlog.missing).unwrap_or(i64::MAX);
@@ -251,6 +250,20 @@ impl BinanceSource {
             .outages_unchecked_pending
             .set(gauge_value(backlog.unchecked));
         backlog
+    }
+
+    /// Symbols that may have missed trades no one has looked for yet: their
+    /// connection is down, or it came back and neither a live trade nor a
+    /// catch-up over REST has checked the outage.
+    fn unchecked_outages(&self) -> BTreeSet<Symbol> {
+        let mut symbols: BTreeSet<Symbol> = self.lanes.unchecked_outages().collect();
+        for &index in &self.disconnected {
+            symbols.extend(self.readers.symbols(index));
+        }
+        for (unanchored, _) in self.unanchored.values() {
+            symbols.extend(unanchored);
+        }
+        symbols
     }
 
     /// What the lanes saw, as metrics and logs.
@@ -613,14 +626,24 @@ impl Drop for BinanceSource {
             missing,
             unchecked,
         } = self.set_backlog_gauges();
-        if held > 0 || missing > 0 || unchecked > 0 {
+        if held > 0 || missing > 0 {
             tracing::warn!(
                 held,
                 missing,
-                unchecked_outages = unchecked,
                 "stopped with id gaps that REST backfill had not filled yet: the missing trades \
                  were not fetched and those held behind them not handed on \
                  (pulse produce backfills them on its next start)"
+            );
+        }
+        if unchecked > 0 {
+            let symbols: Vec<Symbol> = self.unchecked_outages().into_iter().collect();
+            tracing::warn!(
+                unchecked_outages = unchecked,
+                symbols = %short_list(&symbols),
+                disconnected = self.disconnected.len(),
+                "stopped while connections were down or just back: trades these symbols \
+                 missed meanwhile were not looked up over REST, and their last windows may lack \
+                 them (pulse produce backfills them on its next start)"
             );
         }
     }
