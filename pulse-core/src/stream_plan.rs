@@ -38,17 +38,29 @@ pub fn plan_shards(ws_base: &str, symbols: &[Symbol], per_connection: usize) -> 
         .collect()
 }
 
+/// The suffix of every stream a plan names.
+const AGG_TRADE: &str = "@aggTrade";
+
 /// `{base}/market/stream?streams=btcusdt@aggTrade/ethusdt@aggTrade`.
 pub fn stream_url(ws_base: &str, symbols: &[Symbol]) -> String {
     let streams: Vec<String> = symbols
         .iter()
-        .map(|s| format!("{}@aggTrade", s.to_lowercase()))
+        .map(|s| format!("{}{AGG_TRADE}", s.to_lowercase()))
         .collect();
     format!(
         "{}/market/stream?streams={}",
         ws_base.trim_end_matches('/'),
         streams.join("/")
     )
+}
+
+/// True when `stream` (a combined-stream frame's name) is `symbol`'s
+/// aggTrade stream, as [`stream_url`] names it: `btcusdt@aggTrade` for
+/// BTCUSDT.
+pub fn is_agg_trade_stream_of(stream: &str, symbol: Symbol) -> bool {
+    stream
+        .strip_suffix(AGG_TRADE)
+        .is_some_and(|name| name.eq_ignore_ascii_case(symbol.as_str()))
 }
 
 #[cfg(test)]
@@ -75,6 +87,24 @@ mod tests {
         ];
         for (base, symbols, want) in cases {
             assert_eq!(stream_url(base, &syms(&symbols)), want);
+        }
+    }
+
+    #[test]
+    fn a_stream_name_is_its_symbols_aggtrade_stream_only() {
+        let [btc, shib] = syms(&["BTCUSDT", "1000SHIBUSDT"])[..] else {
+            unreachable!()
+        };
+        assert!(is_agg_trade_stream_of("btcusdt@aggTrade", btc));
+        assert!(is_agg_trade_stream_of("1000shibusdt@aggTrade", shib));
+        for other in [
+            "ethusdt@aggTrade",
+            "btcusdt@trade",
+            "btcusdt",
+            "btcusdtx@aggTrade",
+            "",
+        ] {
+            assert!(!is_agg_trade_stream_of(other, btc), "{other}");
         }
     }
 

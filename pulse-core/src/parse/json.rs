@@ -151,12 +151,62 @@ pub(super) fn parse_frame_general(bytes: &[u8]) -> Result<Frame, ParseError> {
 
 /// The reference path: serde_json, with its precise error messages.
 pub(super) fn parse_frame_serde(bytes: &[u8]) -> Result<Frame, ParseError> {
-    let outer: Wire<'_, Payload<'_>> = serde_json::from_slice(bytes)?;
+    let outer: Wire<'_, Payload<'_>> = match serde_json::from_slice(bytes) {
+        Ok(outer) => outer,
+        Err(e) => return Err(unsupported_event(bytes).unwrap_or_else(|| e.into())),
+    };
     let fields = match &outer.data {
         Some(inner) => inner.fields()?,
         None => outer.fields()?,
     };
     fields_to_frame(fields)
+}
+
+/// A frame's event name and nothing else, for frames unreadable as trades.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "D: Deserialize<'de>"))]
+struct Named<'a, D> {
+    #[serde(borrow)]
+    e: Option<Cow<'a, str>>,
+    data: Option<D>,
+}
+
+/// [`ParseError::UnsupportedEvent`] for a frame of an event pulse does not
+/// read, whatever its fields: a `depthUpdate`'s `a` is a list, not an id,
+/// and that is no reason to call the frame malformed JSON.
+fn unsupported_event(bytes: &[u8]) -> Option<ParseError> {
+    let outer: Named<'_, Named<'_, IgnoredAny>> = serde_json::from_slice(bytes).ok()?;
+    let name = match outer.data {
+        Some(inner) => inner.e,
+        None => outer.e,
+    }?;
+    (name != "aggTrade" && name != "trade").then(|| ParseError::UnsupportedEvent(name.into()))
+}
+
+/// The stream a combined-stream frame names
+/// (`{"stream":"btcusdt@aggTrade","data":…}`); `None` for a bare payload
+/// or a frame that is not JSON.
+///
+/// ```
+/// use pulse_core::frame_stream;
+/// let raw = br#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade"}}"#;
+/// assert_eq!(frame_stream(raw).as_deref(), Some("btcusdt@aggTrade"));
+/// assert_eq!(frame_stream(br#"{"e":"aggTrade"}"#), None);
+/// ```
+pub fn frame_stream(bytes: &[u8]) -> Option<Cow<'_, str>> {
+    // Binance writes `stream` first: read it in place.
+    if let Some(rest) = bytes.strip_prefix(br#"{"stream":""#)
+        && let Some(end) = rest.iter().position(|&b| b == b'"' || b == b'\\')
+        && rest[end] == b'"'
+    {
+        return std::str::from_utf8(&rest[..end]).ok().map(Cow::Borrowed);
+    }
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        stream: Option<Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Envelope<'_>>(bytes).ok()?.stream
 }
 
 /// Built lazily: constructing an unused error costs a drop on the hot path.
@@ -319,6 +369,29 @@ mod tests {
     }
 
     #[test]
+    fn the_stream_is_read_in_place_or_from_any_key_order() {
+        let cases: [(&[u8], Option<&str>); 5] = [
+            (
+                br#"{"stream":"btcusdt@aggTrade","data":{}}"#,
+                Some("btcusdt@aggTrade"),
+            ),
+            (
+                br#"{"data":{"s":"X"},"stream":"ethusdt@aggTrade"}"#,
+                Some("ethusdt@aggTrade"),
+            ),
+            (
+                br#"{"stream":"btc\u0075sdt@aggTrade","data":{}}"#,
+                Some("btcusdt@aggTrade"),
+            ),
+            (br#"{"e":"aggTrade","s":"BTCUSDT"}"#, None),
+            (b"not json", None),
+        ];
+        for (frame, stream) in cases {
+            assert_eq!(frame_stream(frame).as_deref(), stream, "{frame:?}");
+        }
+    }
+
+    #[test]
     fn malformed_frames_are_typed_errors() {
         let agg = |patch: &str| {
             format!(
@@ -331,6 +404,9 @@ mod tests {
             ("[1,2]".into(), "Json"),
             ("{}".into(), "UnknownFrame"),
             (r#"{"e":"depthUpdate","E":1}"#.into(), "UnsupportedEvent"),
+            // Its `a` is a list, not an id: still another event, not bad JSON.
+            (r#"{"stream":"btcusdt@depth","data":{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[["1.0","2"]],"a":[["1.1","3"]]}}"#.into(), "UnsupportedEvent"),
+            (r#"{"e":"depthUpdate","a":[["1.1","3"]]}"#.into(), "UnsupportedEvent"),
             (agg(r#""p":"1.0""#), "MissingField(q)"),
             (agg(r#""q":"1.0""#), "MissingField(p)"),
             (agg(r#""p":"1.0","q":"abc""#), "Decimal"),

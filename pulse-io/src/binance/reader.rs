@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use prometheus_client::metrics::gauge::Gauge;
-use pulse_core::{Frame, Symbol, parse_frame};
+use pulse_core::{
+    Frame, Symbol, Trade, TradeKind, frame_stream, is_agg_trade_stream_of, parse_frame,
+};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Bytes, Message};
@@ -325,21 +327,43 @@ impl ShardReader {
 
     fn on_text(&mut self, bytes: &[u8]) {
         match parse_frame(bytes) {
-            Ok(Frame::Trade(trade)) if self.followed.contains(&trade.symbol) => {
-                let time = trade.trade_time_ms;
-                self.delivered_until_ms =
-                    Some(self.delivered_until_ms.map_or(time, |t| t.max(time)));
-                self.inbox.push(trade)
-            }
-            Ok(Frame::Trade(trade)) => {
-                let error = format!(
-                    "trade of {}, which this connection does not follow",
-                    trade.symbol
-                );
-                self.reject(NOT_SUBSCRIBED, &error);
-            }
+            Ok(Frame::Trade(trade)) => match self.not_subscribed(&trade, bytes) {
+                None => {
+                    let time = trade.trade_time_ms;
+                    self.delivered_until_ms =
+                        Some(self.delivered_until_ms.map_or(time, |t| t.max(time)));
+                    self.inbox.push(trade)
+                }
+                Some(error) => self.reject(NOT_SUBSCRIBED, &error),
+            },
             Ok(Frame::Ack { .. }) => {}
             Err(e) => self.reject(e.reason(), &e.to_string()),
+        }
+    }
+
+    /// Why `trade`, read from `frame`, is not one of this connection's
+    /// streams, if it is not: a server or proxy mixing streams up. Its id
+    /// would be taken for one of another stream (a `@trade` id is no
+    /// aggTrade id) and open a false gap or hide a real trade.
+    fn not_subscribed(&self, trade: &Trade, frame: &[u8]) -> Option<String> {
+        if trade.kind != TradeKind::AggTrade {
+            return Some(format!(
+                "{} trade event (@trade), but this connection follows @aggTrade streams",
+                trade.symbol
+            ));
+        }
+        if !self.followed.contains(&trade.symbol) {
+            return Some(format!(
+                "trade of {}, which this connection does not follow",
+                trade.symbol
+            ));
+        }
+        match frame_stream(frame) {
+            Some(stream) if !is_agg_trade_stream_of(&stream, trade.symbol) => Some(format!(
+                "trade of {} in a frame of stream {stream}",
+                trade.symbol
+            )),
+            _ => None,
         }
     }
 

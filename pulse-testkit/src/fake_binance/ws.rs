@@ -73,7 +73,7 @@ async fn serve(tcp: TcpStream, shared: Arc<Shared>, cancel: CancellationToken) {
     // Like Binance since its 2026 split, other paths accept and stay silent.
     let streams = uri.as_ref().map(requested_streams).unwrap_or_default();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let id = shared.register(streams, tx);
+    let id = shared.register(streams.clone(), tx);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -93,17 +93,14 @@ async fn serve(tcp: TcpStream, shared: Arc<Shared>, cancel: CancellationToken) {
                     close(&mut ws).await;
                     break;
                 }
-                Some(Command::Fault(Fault::Malformed)) => {
-                    let junk = Message::text(r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","#);
-                    if ws.send(junk).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Command::Fault(Fault::Stranger)) => {
-                    let stranger = Message::text(
-                        r#"{"stream":"zzzusdt@aggTrade","data":{"e":"aggTrade","E":1617580800001,"a":7,"s":"ZZZUSDT","p":"1.5","q":"2","f":7,"l":7,"T":1617580800000,"m":false}}"#,
-                    );
-                    if ws.send(stranger).await.is_err() {
+                Some(Command::Fault(
+                    fault @ (Fault::Malformed
+                    | Fault::Stranger
+                    | Fault::Mislabeled
+                    | Fault::TradeEvent),
+                )) => {
+                    let frame = bad_frame(fault, &streams);
+                    if ws.send(Message::text(frame)).await.is_err() {
                         break;
                     }
                 }
@@ -139,6 +136,28 @@ async fn serve(tcp: TcpStream, shared: Arc<Shared>, cancel: CancellationToken) {
 }
 
 /// Streams named in `?streams=a@aggTrade/b@aggTrade` on `/market/stream`.
+/// The frame a fault of the bad-frame kind sends on a connection
+/// following `streams`; the last two carry a followed symbol's trade, with
+/// an id far ahead of the tape's.
+fn bad_frame(fault: Fault, streams: &HashSet<String>) -> String {
+    let followed = streams
+        .iter()
+        .min()
+        .and_then(|s| s.split('@').next())
+        .unwrap_or("btcusdt");
+    let symbol = followed.to_ascii_uppercase();
+    match fault {
+        Fault::Malformed => r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","#.to_owned(),
+        Fault::Stranger => r#"{"stream":"zzzusdt@aggTrade","data":{"e":"aggTrade","E":1617580800001,"a":7,"s":"ZZZUSDT","p":"1.5","q":"2","f":7,"l":7,"T":1617580800000,"m":false}}"#.to_owned(),
+        Fault::Mislabeled => format!(
+            r#"{{"stream":"zzzusdt@aggTrade","data":{{"e":"aggTrade","E":1617580800001,"a":999999999999,"s":"{symbol}","p":"1.5","q":"2","f":999999999999,"l":999999999999,"T":1617580800000,"m":false}}}}"#
+        ),
+        _ => format!(
+            r#"{{"stream":"{followed}@trade","data":{{"e":"trade","E":1617580800001,"T":1617580800000,"s":"{symbol}","t":999999999999,"p":"1.5","q":"2","X":"MARKET","m":false}}}}"#
+        ),
+    }
+}
+
 fn requested_streams(uri: &Uri) -> HashSet<String> {
     if uri.path().trim_end_matches('/') != "/market/stream" {
         return HashSet::new();
