@@ -61,6 +61,22 @@ pub trait TradeSource: Send {
     fn holding(&self) -> Vec<Symbol> {
         Vec::new()
     }
+
+    /// The oldest event time (Binance's `E`) of the trades that arrived live
+    /// since the last call, for the estimate of the local clock's offset;
+    /// `batch` is what the last [`next_trades`](Self::next_trades) gave. By
+    /// default the batch's oldest. A source that also hands on trades long
+    /// after they arrived (backfilled, or held behind a gap) should leave
+    /// those out: they would say the local clock is ahead.
+    fn arrived_event_ms(&mut self, batch: &[Trade]) -> Option<i64> {
+        oldest_event_ms(batch)
+    }
+}
+
+/// The oldest event time in `trades`: one frame with a wrong time ahead
+/// must not say the clock is a day behind.
+pub(crate) fn oldest_event_ms(trades: &[Trade]) -> Option<i64> {
+    trades.iter().map(|t| t.event_time_ms).min()
 }
 
 /// What a [`Pipeline`](crate::Pipeline) reads: batches of its stage's
@@ -82,6 +98,11 @@ pub trait Source<I>: Send {
     fn holding(&self) -> Vec<Symbol> {
         Vec::new()
     }
+
+    /// See [`TradeSource::arrived_event_ms`]; `trades` are the last batch's.
+    fn arrived_event_ms(&mut self, trades: &[Trade]) -> Option<i64> {
+        oldest_event_ms(trades)
+    }
 }
 
 #[async_trait]
@@ -96,5 +117,9 @@ impl Source<Trade> for Box<dyn TradeSource> {
 
     fn holding(&self) -> Vec<Symbol> {
         self.as_ref().holding()
+    }
+
+    fn arrived_event_ms(&mut self, trades: &[Trade]) -> Option<i64> {
+        self.as_mut().arrived_event_ms(trades)
     }
 }

@@ -70,6 +70,10 @@ pub struct BinanceSource {
     /// The server refused to tell it (a server without the endpoint, say):
     /// not asked again, trades tell the time instead.
     clock_unreadable: bool,
+    /// The oldest event time of the trades fed live since the driver last
+    /// asked: trades handed on later (backfilled, held) are no reading of
+    /// Binance's clock against the local one.
+    arrived_event_ms: Option<i64>,
     /// Reconnected shards that delivered no trade, by index: their symbols
     /// and when their connection was first lost, waiting for a clock to be
     /// looked up by.
@@ -170,6 +174,7 @@ impl BinanceSource {
             clock: None,
             reading_clock: JoinSet::new(),
             clock_unreadable: false,
+            arrived_event_ms: None,
             unanchored: BTreeMap::new(),
             _stop: cancel.drop_guard(),
         })
@@ -364,6 +369,8 @@ impl BinanceSource {
             }
             let ms = trade.trade_time_ms;
             oldest = Some(oldest.map_or(ms, |o| o.min(ms)));
+            let event = trade.event_time_ms;
+            self.arrived_event_ms = Some(self.arrived_event_ms.map_or(event, |e| e.min(event)));
             self.lanes.live(trade);
         }
         // The oldest errs early, and one wrong time ahead cannot move it.
@@ -686,6 +693,10 @@ impl TradeSource for BinanceSource {
 
     fn is_live(&self) -> bool {
         true
+    }
+
+    fn arrived_event_ms(&mut self, _batch: &[Trade]) -> Option<i64> {
+        self.arrived_event_ms.take()
     }
 
     fn holding(&self) -> Vec<Symbol> {

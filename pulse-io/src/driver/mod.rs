@@ -442,10 +442,8 @@ impl<S: Stage> Pipeline<S> {
         let arrived = Instant::now();
         let trades = S::trades(inputs);
         if !trades.is_empty() {
-            // The oldest: one frame with a wrong time ahead must not say
-            // the clock is a day behind.
             if self.source.is_live()
-                && let Some(oldest) = trades.iter().map(|t| t.event_time_ms).min()
+                && let Some(oldest) = self.source.arrived_event_ms(trades)
             {
                 self.clock_offset.observe(now_ms(), oldest, &self.metrics);
             }
