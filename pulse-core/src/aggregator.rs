@@ -139,6 +139,8 @@ impl AggregatorConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// A window closed (or, with [`LatePolicy::Reemit`], was corrected).
+    /// Live, late trades handled before the caller polls update the row
+    /// still queued instead of adding one each.
     Window(Window),
     /// A trade arrived after its window was closed.
     Late(LateTrade),
@@ -672,7 +674,7 @@ impl Aggregator {
                 corrected,
             }));
             // A window whose sums overflow has no row, so neither has the trade.
-            if !(corrected && self.reemit(trade, start)) {
+            if !(corrected && self.reemit(trade, start, now_ms.is_some())) {
                 self.stats.late_uncorrected += 1;
                 if let Some(Event::Late(late)) = self.events.get_mut(late_at) {
                     late.corrected = false;
@@ -1050,15 +1052,28 @@ impl Aggregator {
 
     /// Adds a late trade to its kept window and emits it again; false when
     /// the window came out [`Event::Rejected`] (or was not kept).
-    fn reemit(&mut self, trade: Trade, start: i64) -> bool {
+    fn reemit(&mut self, trade: Trade, start: i64, live: bool) -> bool {
         let window_ms = self.config.window_ms;
         let Some(state) = self.symbols.get_mut(&trade.symbol) else {
             return false;
         };
+        // Live, a row of the window not polled yet is brought up to date
+        // instead: a backfilled burst corrects a window with one row, not
+        // one per trade. Not in a recording, whose rows must not depend on
+        // when the caller polls.
+        let unpolled = live
+            .then(|| {
+                self.events.iter().rposition(|e| {
+                    matches!(e, Event::Window(w) if w.symbol == trade.symbol && w.start_ms == start)
+                })
+            })
+            .flatten();
         let (stats, version) = match state.emitted.get_mut(start) {
             Some((stats, version)) => {
                 stats.add(&trade);
-                *version += 1;
+                if unpolled.is_none() {
+                    *version += 1;
+                }
                 (stats.clone(), *version)
             }
             None => {
@@ -1069,6 +1084,12 @@ impl Aggregator {
             }
         };
         let event = stats.close(trade.symbol, start, window_end(start, window_ms), version);
+        if let Some(at) = unpolled
+            && matches!(event, Event::Window(_))
+        {
+            self.events[at] = event;
+            return true;
+        }
         let stored = !matches!(event, Event::Rejected(_));
         if !stored {
             self.stats.rejected_windows += 1;

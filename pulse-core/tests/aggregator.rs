@@ -181,6 +181,46 @@ fn reemit_policy_corrects_the_window_with_a_higher_version() {
     assert_eq!(a.stats().reemitted, 1);
 }
 
+/// Live, late trades handled before the caller polls (a backfilled burst)
+/// correct their window with one row; a recording gives a row per late
+/// trade, so its rows never depend on when the caller polls.
+#[test]
+fn live_late_trades_between_polls_correct_their_window_with_one_row() {
+    // (start, trades, version) of the rows drained after each step.
+    let run = |live: bool| {
+        let mut a = agg(AggregatorConfig {
+            late_policy: LatePolicy::Reemit,
+            ..AggregatorConfig::default()
+        });
+        let mut feed = |a: &mut Aggregator, id: u64, t: i64| match live {
+            true => a.handle_trade_at(trade(btc(), id, t, "10", "1"), 0),
+            false => a.handle_trade(trade(btc(), id, t, "10", "1")),
+        };
+        feed(&mut a, 1, 1_000);
+        feed(&mut a, 2, 4_500);
+        // [1000, 2000) has closed, its row not polled yet.
+        feed(&mut a, 3, 1_500);
+        feed(&mut a, 4, 1_600);
+        let first = windows(&drain(&mut a));
+        feed(&mut a, 5, 1_700);
+        feed(&mut a, 6, 1_800);
+        (first, windows(&drain(&mut a)))
+    };
+    assert_eq!(
+        run(true),
+        (vec![(1_000, 3, 1)], vec![(1_000, 5, 2)]),
+        "live: one row per poll"
+    );
+    assert_eq!(
+        run(false),
+        (
+            vec![(1_000, 1, 1), (1_000, 2, 2), (1_000, 3, 3)],
+            vec![(1_000, 4, 4), (1_000, 5, 5)]
+        ),
+        "recorded: one row per late trade"
+    );
+}
+
 #[test]
 fn in_id_order_the_next_trade_past_a_window_closes_it_at_once() {
     // (id, trade time, windows expected to close right after it)
