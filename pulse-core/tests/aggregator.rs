@@ -192,7 +192,7 @@ fn live_late_trades_between_polls_correct_their_window_with_one_row() {
             late_policy: LatePolicy::Reemit,
             ..AggregatorConfig::default()
         });
-        let mut feed = |a: &mut Aggregator, id: u64, t: i64| match live {
+        let feed = |a: &mut Aggregator, id: u64, t: i64| match live {
             true => a.handle_trade_at(trade(btc(), id, t, "10", "1"), 0),
             false => a.handle_trade(trade(btc(), id, t, "10", "1")),
         };
