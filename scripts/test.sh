@@ -83,6 +83,13 @@ cargo fmt --all --check
 step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "cargo check -p pulse-io with no feature, each feature alone, and kafka + clickhouse"
+# What a library user may pick; --all-features above does not see a
+# combination that fails alone (kafka + clickhouse once did).
+for features in "" binance replay kafka clickhouse kafka,clickhouse; do
+  cargo check --quiet -p pulse-io --no-default-features --features "$features"
+done
+
 step "cargo package --no-verify -p pulse-core -p pulse-io"
 # The published crates build their .crate files: manifests, READMEs and
 # versioned path dependencies are in order. --allow-dirty so uncommitted

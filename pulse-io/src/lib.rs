@@ -24,6 +24,9 @@
 //! - [`consumer`] (features `kafka` + `clickhouse`): topic → windows →
 //!   ClickHouse with exactly-once results across crashes.
 
+// The consumer's fetch task nests rskafka's futures deeper than the
+// default limit lets rustc lay them out with `kafka` + `clickhouse` alone.
+#![recursion_limit = "256"]
 // The layout above links every adapter; without its feature a link has
 // nothing to point at.
 #![cfg_attr(
@@ -48,6 +51,9 @@ pub mod source;
 pub mod terminal;
 pub mod time;
 
+/// The attribute that implements this crate's async traits
+/// ([`TradeSource`], [`WindowSink`], …), so a user needs no crate of their own for it.
+pub use async_trait::async_trait;
 pub use csv_sink::CsvSink;
 pub use driver::{Outcome, Pipeline, PipelineError, PipelineSummary, Stage, TradeStage};
 pub use metrics::{Metrics, SourceTotals};
