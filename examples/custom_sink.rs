@@ -17,10 +17,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use async_trait::async_trait;
 use pulse_core::{Aggregator, AggregatorConfig, Signal, Symbol, Window};
 use pulse_io::replay::{ReplayOptions, open_replay};
-use pulse_io::{CancellationToken, Metrics, Pipeline, PipelineSummary, SinkError, WindowSink};
+use pulse_io::{
+    CancellationToken, Metrics, Pipeline, PipelineSummary, SinkError, WindowSink, async_trait,
+};
 
 /// Prints signal changes and counts windows per signal, per symbol.
 #[derive(Debug, Default)]

@@ -12,14 +12,17 @@
 //!   or `Ok(false)` once the feed has ended for good;
 //! - within a symbol, trades come in id order, each once (pulse drops and
 //!   counts duplicates, and reports skipped ids as gaps);
+//! - `next_trades` is cancel-safe: the pipeline drops it when a timer fires
+//!   first, so it must not hold a trade it has taken across an await (keep
+//!   it in `self` until it is in `out`);
 //! - `is_live` says whether trade times follow the wall clock. Live sources
 //!   let the pipeline close a quiet symbol's last window by the clock;
 //!   replays and simulations like this one are driven by their own times.
 
-use async_trait::async_trait;
 use pulse_core::{Aggregator, AggregatorConfig, Decimal, SCALE, Side, Symbol, Trade, TradeKind};
 use pulse_io::{
     CancellationToken, Metrics, Pipeline, PipelineSummary, SourceError, TerminalSink, TradeSource,
+    async_trait,
 };
 
 /// A deterministic random-walk market for one symbol.

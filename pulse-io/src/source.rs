@@ -45,7 +45,14 @@ pub enum SourceError {
 pub trait TradeSource: Send {
     /// Waits for more trades and appends them to `out`. Returns `Ok(false)`
     /// once the source has ended (a replay reached end of file); live
-    /// sources never end.
+    /// sources never end. Trades appended before an error still count.
+    ///
+    /// It must be cancel-safe: the pipeline waits on it in a `select!`
+    /// beside its timers and drops the future when a timer fires first.
+    /// Keep what you have read in `self` until it is in `out`, and await
+    /// only to wait (a socket read, a channel receive), never between
+    /// taking a trade and appending it: a trade taken before such an await
+    /// is lost when the future is dropped there.
     async fn next_trades(&mut self, out: &mut Vec<Trade>) -> Result<bool, SourceError>;
 
     /// True when trade times follow the wall clock, so the driver may close
