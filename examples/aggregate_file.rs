@@ -139,9 +139,10 @@ pub(crate) const HEADER: &str =
 /// One window as a line under [`HEADER`].
 pub(crate) fn line(w: &Window) -> String {
     format!(
-        "{} {:<10} {:>12.2} {:>+10.3} {:>6.1} {:>11.3} {:>6}  {}",
+        "{} {:<10} {:>12.*} {:>+10.3} {:>6.1} {:>11.3} {:>6}  {}",
         utc_hms(w.start_ms),
         w.symbol,
+        vwap_decimals(w.vwap),
         w.vwap,
         w.net_delta,
         w.buy_pressure_pct,
@@ -149,6 +150,13 @@ pub(crate) fn line(w: &Window) -> String {
         w.trade_count,
         w.signal
     )
+}
+
+/// Decimals that show about seven significant digits of a price, so a coin
+/// at 0.69 keeps its ticks as BTC at 61800 does.
+fn vwap_decimals(price: f64) -> usize {
+    let magnitude = price.abs().max(1e-8).log10().floor() as i32;
+    (6 - magnitude).clamp(2, 8) as usize
 }
 
 /// `HH:MM:SS` (UTC) of a time in ms since the epoch.

@@ -135,23 +135,61 @@ impl fmt::Display for Decimal {
     }
 }
 
-/// Writes `int.frac`, `frac` in units of 10^-8, without trailing zeros.
+/// Writes `int.frac`, `frac` in units of 10^-8, without trailing zeros, or
+/// with exactly the formatter's precision (rounded half away from zero);
+/// width, fill, alignment and `+` apply as to a number.
 pub(crate) fn write_scaled(
     f: &mut fmt::Formatter<'_>,
     negative: bool,
-    int: impl fmt::Display,
+    int: impl Into<u128> + fmt::Display,
     mut frac: u64,
 ) -> fmt::Result {
-    let sign = if negative { "-" } else { "" };
-    if frac == 0 {
-        return write!(f, "{sign}{int}");
+    if f.width().is_none() && f.precision().is_none() && !f.sign_plus() {
+        // The usual case, and the CSV export's: no buffer.
+        let sign = if negative { "-" } else { "" };
+        if frac == 0 {
+            return write!(f, "{sign}{int}");
+        }
+        let mut width = SCALE_DIGITS as usize;
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        return write!(f, "{sign}{int}.{frac:0width$}");
     }
-    let mut width = SCALE_DIGITS as usize;
-    while frac % 10 == 0 {
-        frac /= 10;
-        width -= 1;
-    }
-    write!(f, "{sign}{int}.{frac:0width$}")
+    let mut int: u128 = int.into();
+    let digits = match f.precision() {
+        None => {
+            let mut width = SCALE_DIGITS as usize;
+            while frac != 0 && frac % 10 == 0 {
+                frac /= 10;
+                width -= 1;
+            }
+            match frac {
+                0 => int.to_string(),
+                _ => format!("{int}.{frac:0width$}"),
+            }
+        }
+        Some(places) if places >= SCALE_DIGITS as usize => {
+            let zeros = places - SCALE_DIGITS as usize;
+            format!("{int}.{frac:08}{}", "0".repeat(zeros))
+        }
+        Some(places) => {
+            let unit = 10u64.pow(SCALE_DIGITS - places as u32);
+            let mut kept = frac / unit + u64::from(frac % unit >= unit - frac % unit);
+            if kept == SCALE as u64 / unit {
+                int += 1;
+                kept = 0;
+            }
+            match places {
+                0 => int.to_string(),
+                _ => format!("{int}.{kept:0places$}"),
+            }
+        }
+    };
+    // A value that rounds to zero has no sign, as `0.00` and not `-0.00`.
+    let zero = digits.bytes().all(|b| b == b'0' || b == b'.');
+    f.pad_integral(!negative || zero, "", &digits)
 }
 
 impl serde::Serialize for Decimal {
@@ -282,6 +320,23 @@ mod tests {
     }
 
     #[test]
+    fn display_takes_width_precision_and_alignment_as_a_number_does() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let p = d("61800.125");
+        assert_eq!(format!("[{p:>12}]"), "[   61800.125]");
+        assert_eq!(format!("[{p:<12}]"), "[61800.125   ]");
+        assert_eq!(format!("[{p:012}]"), "[00061800.125]");
+        assert_eq!(
+            format!("{p:.2} {p:.0} {p:.10}"),
+            "61800.13 61800 61800.1250000000"
+        );
+        assert_eq!(format!("{:+}", d("1.5")), "+1.5");
+        assert_eq!(format!("[{:>8.1}]", d("-0.96")), "[    -1.0]");
+        assert_eq!(format!("{:.1}", d("-0.04")), "0.0", "no sign on a zero");
+        assert_eq!(format!("{:.3}", d("9.9995")), "10.000");
+    }
+
+    #[test]
     fn ratio_is_exact_for_whole_quotients() {
         assert_eq!(ratio_to_f64(6_180_030_000_000, SCALE as i128), 61800.3);
         assert_eq!(ratio_to_f64(-3, 2), -1.5);
@@ -342,6 +397,26 @@ mod tests {
             let (num, den) = (num >> narrow, den >> (narrow / 2));
             let den = if den == 0 { -7 } else { den };
             proptest::prop_assert_eq!(ratio_to_f64(num, den), oracle(num, den));
+        }
+
+        #[test]
+        fn display_rounds_to_any_precision_half_away_from_zero(raw: i64, places in 0usize..10) {
+            let shown = format!("{:.places$}", Decimal::from_raw(raw));
+            // The oracle rounds the whole raw value at once.
+            let kept = match places {
+                p if p >= 8 => i128::from(raw.unsigned_abs()) * 10i128.pow(p as u32 - 8),
+                p => {
+                    let unit = 10i128.pow(8 - p as u32);
+                    (i128::from(raw.unsigned_abs()) + unit / 2) / unit
+                }
+            };
+            let scale = 10i128.pow(places as u32);
+            let sign = if raw < 0 && kept != 0 { "-" } else { "" };
+            let expected = match places {
+                0 => format!("{sign}{kept}"),
+                _ => format!("{sign}{}.{:0places$}", kept / scale, kept % scale),
+            };
+            proptest::prop_assert_eq!(shown, expected);
         }
 
         #[test]

@@ -97,5 +97,7 @@ mod tests {
             DecimalSum::from_raw(10_000_000_000_000_000_000).to_f64(),
             1e11
         );
+        let big = DecimalSum::from_raw(3 * max);
+        assert_eq!(format!("[{big:>22.2}]"), "[       276701161105.64]");
     }
 }

@@ -4,8 +4,11 @@
 //! window metrics: VWAP, net delta, buy pressure, volume, trade count, average
 //! price, OHLC and a rule-based signal.
 //!
-//! It does no I/O and never reads a clock. Time is always an argument, in ms
-//! since the Unix epoch, so the same input gives the same output, bit for bit.
+//! It does no I/O and never reads a clock: time comes in as arguments, so the
+//! same input gives the same output, bit for bit. Two clocks appear, never
+//! compared: trade times (Binance's, ms since the Unix epoch, inside each
+//! [`Trade`]) and, live, the caller's monotonic clock in ms (any origin),
+//! which only measures how long a symbol has been quiet.
 //! Prices and quantities are exact fixed-point [`Decimal`]s; `f64` appears only
 //! in the output [`Window`].
 //!
@@ -25,13 +28,45 @@
 //! - [`DropOldest`]: the bounded drop-oldest queue.
 //!
 //! ## Driving the engine
-//! The [`Aggregator`] has the shape of `quinn-proto`:
-//! - [`Aggregator::handle_trade`] for every trade;
+//! The [`Aggregator`] is a state machine you feed and drain (the shape of
+//! `quinn-proto`, QUIC's sans-IO core):
+//! - a recording (a file, a topic): [`Aggregator::handle_trade`] for every
+//!   trade; the trade times are the only clock;
+//! - live: [`Aggregator::handle_trade_at`] with the arrival time on your
+//!   monotonic clock, so that a quiet symbol's last window can close;
+//!   [`Aggregator::poll_timeout`] says when to call
+//!   [`Aggregator::advance`] with that clock's time (with `handle_trade`
+//!   alone it stays `None` and `advance` closes nothing);
 //! - [`Aggregator::poll`] until `None` after every call, for closed windows,
 //!   late trades, gaps and trades whose wrong time the next ones refuted;
-//! - [`Aggregator::poll_timeout`] says when to call [`Aggregator::advance`]
-//!   so a quiet symbol's last window still closes;
 //! - [`Aggregator::flush`] at end of input.
+//!
+//! Live, with the clock read by hand where a program would read
+//! `Instant::now()`, and sleep until [`Aggregator::poll_timeout`]:
+//!
+//! ```
+//! use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, parse_frame};
+//!
+//! let mut agg = Aggregator::new(AggregatorConfig::default()).unwrap();
+//! let frames = [
+//!     (0, r#"{"e":"aggTrade","E":1723161256001,"a":1,"s":"BTCUSDT","p":"61180.10","q":"0.5","f":1,"l":1,"T":1723161256000,"m":false}"#),
+//!     (400, r#"{"e":"aggTrade","E":1723161256401,"a":2,"s":"BTCUSDT","p":"61180.30","q":"0.25","f":2,"l":2,"T":1723161256400,"m":true}"#),
+//! ];
+//! // Arrival times on our monotonic clock, in ms from any origin.
+//! for (arrived_ms, frame) in frames {
+//!     let Frame::Trade(trade) = parse_frame(frame.as_bytes()).unwrap() else { continue };
+//!     agg.handle_trade_at(trade, arrived_ms);
+//!     assert!(agg.poll().is_none(), "the window is still open");
+//! }
+//! // Then the market goes quiet: wake at the timeout and advance.
+//! let due = agg.poll_timeout().expect("a window waits to close");
+//! assert!(due > 400 && due < 2_000);
+//! agg.advance(due);
+//! let Some(Event::Window(w)) = agg.poll() else { panic!("closed by the quiet") };
+//! assert_eq!(w.trade_count, 2);
+//! ```
+//!
+//! A recording:
 //!
 //! ```
 //! use pulse_core::{Aggregator, AggregatorConfig, Event, Frame, parse_frame};

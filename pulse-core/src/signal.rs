@@ -57,7 +57,8 @@ impl Signal {
 
 impl fmt::Display for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so `{:<12}` lines columns up.
+        f.pad(self.as_str())
     }
 }
 
@@ -103,6 +104,11 @@ mod tests {
         for (avg, delta, expected) in cases {
             assert_eq!(Signal::classify(avg, delta), expected, "{avg:?} {delta:?}");
         }
+    }
+
+    #[test]
+    fn display_pads_to_a_width() {
+        assert_eq!(format!("[{:<12}]", Signal::Neutral), "[NEUTRAL     ]");
     }
 
     #[test]

@@ -166,7 +166,8 @@ impl std::str::FromStr for Symbol {
 
 impl fmt::Display for Symbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so `{:<10}` lines columns up.
+        f.pad(self.as_str())
     }
 }
 
@@ -205,6 +206,15 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn display_pads_to_a_width() {
+        let btc = Symbol::new("BTCUSDT").unwrap();
+        assert_eq!(
+            format!("[{btc:<9}] [{btc:>9}] [{btc}]"),
+            "[BTCUSDT  ] [  BTCUSDT] [BTCUSDT]"
+        );
+    }
 
     #[test]
     fn validates_and_uppercases() {
