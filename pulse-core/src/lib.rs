@@ -127,7 +127,7 @@ pub use parse::{
 pub use queue::{DEFAULT_QUEUE_CAPACITY, DropOldest};
 pub use sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};
 pub use signal::{Signal, UnknownSignal};
-pub use stream_plan::{Shard, is_agg_trade_stream_of, plan_shards, stream_url};
+pub use stream_plan::{Shard, plan_shards, stream_names_symbol, stream_url};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};
 pub use trade::{Side, Trade, TradeKind};
 pub use window::{RejectedWindow, Window, WindowError, WindowStats};

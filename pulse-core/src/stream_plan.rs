@@ -38,14 +38,11 @@ pub fn plan_shards(ws_base: &str, symbols: &[Symbol], per_connection: usize) -> 
         .collect()
 }
 
-/// The suffix of every stream a plan names.
-const AGG_TRADE: &str = "@aggTrade";
-
 /// `{base}/market/stream?streams=btcusdt@aggTrade/ethusdt@aggTrade`.
 pub fn stream_url(ws_base: &str, symbols: &[Symbol]) -> String {
     let streams: Vec<String> = symbols
         .iter()
-        .map(|s| format!("{}{AGG_TRADE}", s.to_lowercase()))
+        .map(|s| format!("{}@aggTrade", s.to_lowercase()))
         .collect();
     format!(
         "{}/market/stream?streams={}",
@@ -54,13 +51,13 @@ pub fn stream_url(ws_base: &str, symbols: &[Symbol]) -> String {
     )
 }
 
-/// True when `stream` (a combined-stream frame's name) is `symbol`'s
-/// aggTrade stream, as [`stream_url`] names it: `btcusdt@aggTrade` for
+/// True when `stream` (a combined-stream frame's name) is one of
+/// `symbol`'s streams, e.g. `btcusdt@aggTrade` or `btcusdt@trade` for
 /// BTCUSDT.
-pub fn is_agg_trade_stream_of(stream: &str, symbol: Symbol) -> bool {
+pub fn stream_names_symbol(stream: &str, symbol: Symbol) -> bool {
     stream
-        .strip_suffix(AGG_TRADE)
-        .is_some_and(|name| name.eq_ignore_ascii_case(symbol.as_str()))
+        .split_once('@')
+        .is_some_and(|(name, _)| name.eq_ignore_ascii_case(symbol.as_str()))
 }
 
 #[cfg(test)]
@@ -91,20 +88,15 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_name_is_its_symbols_aggtrade_stream_only() {
+    fn a_stream_name_names_its_symbol() {
         let [btc, shib] = syms(&["BTCUSDT", "1000SHIBUSDT"])[..] else {
             unreachable!()
         };
-        assert!(is_agg_trade_stream_of("btcusdt@aggTrade", btc));
-        assert!(is_agg_trade_stream_of("1000shibusdt@aggTrade", shib));
-        for other in [
-            "ethusdt@aggTrade",
-            "btcusdt@trade",
-            "btcusdt",
-            "btcusdtx@aggTrade",
-            "",
-        ] {
-            assert!(!is_agg_trade_stream_of(other, btc), "{other}");
+        assert!(stream_names_symbol("btcusdt@aggTrade", btc));
+        assert!(stream_names_symbol("btcusdt@trade", btc));
+        assert!(stream_names_symbol("1000shibusdt@aggTrade", shib));
+        for other in ["ethusdt@aggTrade", "btcusdt", "btcusdtx@aggTrade", ""] {
+            assert!(!stream_names_symbol(other, btc), "{other}");
         }
     }
 

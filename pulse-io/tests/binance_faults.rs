@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use binance_support::{ALTCOINS, paced_fake, recorded, total};
 
-use pulse_core::Trade;
+use pulse_core::{Trade, TradeKind};
 use pulse_io::{BinanceSource, Metrics, TradeSource};
 use pulse_testkit::fake_binance::{
     FakeBinance, FakeConfig, Fault, Pace, assert_same_trades, collect_trades,
@@ -172,6 +172,36 @@ async fn pings_are_answered_and_keep_the_connection() {
     assert_eq!(fake.stats().pings_sent, 3);
     assert_eq!(fake.stats().connections_accepted, 1);
     assert_eq!(metrics.reconnects.get(), 0);
+}
+
+/// A server that plays a `@trade` recording back as it was (not as
+/// aggTrades) is followed as it is: its trade ids are contiguous too.
+#[tokio::test]
+async fn trade_events_as_recorded_are_taken() {
+    let Some(trades) = recorded(ALTCOINS) else {
+        return;
+    };
+    let as_recorded: Vec<Trade> = trades
+        .iter()
+        .map(|t| Trade {
+            kind: TradeKind::Trade,
+            first_trade_id: t.id,
+            last_trade_id: t.id,
+            ..*t
+        })
+        .collect();
+    let fake = paced_fake(as_recorded.clone(), 1000).await;
+    let metrics = Metrics::new();
+    let mut source = BinanceSource::connect(fake.binance_config(), metrics.clone())
+        .await
+        .expect("connect");
+    let got = collect_trades(&mut source, trades.len(), WITHIN).await;
+    assert_same_trades(&as_recorded, &got);
+    assert!(
+        metrics
+            .encode()
+            .contains("pulse_frames_rejected_total{reason=\"not_subscribed\"} 0")
+    );
 }
 
 #[tokio::test]

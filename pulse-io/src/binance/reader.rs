@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use prometheus_client::metrics::gauge::Gauge;
-use pulse_core::{
-    Frame, Symbol, Trade, TradeKind, frame_stream, is_agg_trade_stream_of, parse_frame,
-};
+use pulse_core::{Frame, Symbol, Trade, TradeKind, frame_stream, parse_frame, stream_names_symbol};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Bytes, Message};
@@ -67,6 +65,9 @@ pub(crate) struct ShardReader {
     pub(crate) shard: Shard,
     /// The shard's symbols, to look each trade up in.
     pub(crate) followed: HashSet<Symbol>,
+    /// Symbols whose aggTrades this shard has carried: an `@trade` event
+    /// of one of them is another id space mixed in.
+    pub(crate) carried_agg_trades: HashSet<Symbol>,
     pub(crate) config: Arc<BinanceConfig>,
     pub(crate) tls: Arc<rustls::ClientConfig>,
     pub(crate) inbox: Arc<Inbox>,
@@ -343,27 +344,35 @@ impl ShardReader {
 
     /// Why `trade`, read from `frame`, is not one of this connection's
     /// streams, if it is not: a server or proxy mixing streams up. Its id
-    /// would be taken for one of another stream (a `@trade` id is no
-    /// aggTrade id) and open a false gap or hide a real trade.
-    fn not_subscribed(&self, trade: &Trade, frame: &[u8]) -> Option<String> {
-        if trade.kind != TradeKind::AggTrade {
-            return Some(format!(
-                "{} trade event (@trade), but this connection follows @aggTrade streams",
-                trade.symbol
-            ));
-        }
+    /// would be taken for one of another stream and open a false gap or
+    /// hide a real trade. A server that sends only `@trade` events (a
+    /// recording played back as it was) is taken as it is: its trade ids
+    /// are contiguous too.
+    fn not_subscribed(&mut self, trade: &Trade, frame: &[u8]) -> Option<String> {
         if !self.followed.contains(&trade.symbol) {
             return Some(format!(
                 "trade of {}, which this connection does not follow",
                 trade.symbol
             ));
         }
-        match frame_stream(frame) {
-            Some(stream) if !is_agg_trade_stream_of(&stream, trade.symbol) => Some(format!(
+        if let Some(stream) = frame_stream(frame)
+            && !stream_names_symbol(&stream, trade.symbol)
+        {
+            return Some(format!(
                 "trade of {} in a frame of stream {stream}",
                 trade.symbol
+            ));
+        }
+        match trade.kind {
+            TradeKind::AggTrade => {
+                self.carried_agg_trades.insert(trade.symbol);
+                None
+            }
+            TradeKind::Trade if self.carried_agg_trades.contains(&trade.symbol) => Some(format!(
+                "{} trade event (@trade) among its aggTrades: a trade id is no aggTrade id",
+                trade.symbol
             )),
-            _ => None,
+            TradeKind::Trade => None,
         }
     }
 

@@ -5,7 +5,7 @@
 //! (`0..n` at start-up, then counting on), so logs never mix up an old
 //! connection and its replacement.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use pulse_core::{Shard, Symbol};
@@ -99,6 +99,7 @@ impl Readers {
         let parts = &self.parts;
         ShardReader {
             followed: shard.symbols.iter().copied().collect(),
+            carried_agg_trades: HashSet::new(),
             shard,
             config: parts.config.clone(),
             tls: parts.tls.clone(),

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::config::{FakeStats, Fault, RestFault};
-use super::tape::{Tape, agg_trade_frame, stream_name};
+use super::tape::{Tape, stream_name, trade_frame};
 
 /// What a connection task is told to do.
 #[derive(Debug)]
@@ -149,7 +149,7 @@ impl Shared {
         let trade = self.tape.trades()[pos];
         self.published.store(pos + 1, Ordering::SeqCst);
         let stream = stream_name(trade.symbol).to_ascii_lowercase();
-        let frame = Utf8Bytes::from(agg_trade_frame(&trade));
+        let frame = Utf8Bytes::from(trade_frame(&trade));
         for conn in self.conns.lock().unwrap().iter() {
             if conn.streams.contains(&stream) {
                 let _ = conn.tx.send(Command::Frame(frame.clone()));

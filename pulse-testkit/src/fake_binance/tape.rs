@@ -60,12 +60,15 @@ pub fn as_agg_trade(trade: Trade) -> Trade {
 /// The combined-stream frame Binance sends for `trade`, keys in futures
 /// order `e,E,a,s,p,q,f,l,T,m`:
 /// `{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":..,"a":..,...}}`.
-pub(crate) fn agg_trade_frame(t: &Trade) -> String {
-    let payload = render::usdm_payload(&as_agg_trade(*t));
-    format!(
-        r#"{{"stream":"{}","data":{payload}}}"#,
-        stream_name(t.symbol)
-    )
+/// A trade of kind `Trade` goes out as recorded, as an `@trade` event,
+/// which is what a server playing a recording back as it was sends.
+pub(crate) fn trade_frame(t: &Trade) -> String {
+    let payload = render::usdm_payload(t);
+    let stream = match t.kind {
+        TradeKind::AggTrade => stream_name(t.symbol),
+        TradeKind::Trade => format!("{}@trade", t.symbol.to_lowercase()),
+    };
+    format!(r#"{{"stream":"{stream}","data":{payload}}}"#)
 }
 
 /// What a corrupted REST entry looks like: the id is intact, the price is
@@ -207,14 +210,14 @@ mod tests {
     fn frames_round_trip_through_the_parser() {
         for frame in [TRADE, AGG] {
             let t = trade(frame);
-            assert_eq!(trade(&agg_trade_frame(&t)), t, "{frame}");
+            assert_eq!(trade(&trade_frame(&t)), t, "{frame}");
         }
         let t = trade(TRADE);
         assert_eq!(
             (t.kind, t.first_trade_id, t.last_trade_id),
             (TradeKind::AggTrade, 3470478916, 3470478916)
         );
-        assert!(agg_trade_frame(&t).starts_with(r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1680652699882,"a":3470478916,"s":"BTCUSDT","p":"28160.3""#));
+        assert!(trade_frame(&t).starts_with(r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1680652699882,"a":3470478916,"s":"BTCUSDT","p":"28160.3""#));
     }
 
     #[test]
