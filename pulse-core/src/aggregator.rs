@@ -139,8 +139,8 @@ impl AggregatorConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// A window closed (or, with [`LatePolicy::Reemit`], was corrected).
-    /// Live, late trades handled before the caller polls update the row
-    /// still queued instead of adding one each.
+    /// Live, late trades handled before the caller polls update the
+    /// correction still queued instead of adding one each.
     Window(Window),
     /// A trade arrived after its window was closed.
     Late(LateTrade),
@@ -1057,14 +1057,16 @@ impl Aggregator {
         let Some(state) = self.symbols.get_mut(&trade.symbol) else {
             return false;
         };
-        // Live, a row of the window not polled yet is brought up to date
-        // instead: a backfilled burst corrects a window with one row, not
-        // one per trade. Not in a recording, whose rows must not depend on
-        // when the caller polls.
+        // Live, a correction of the window not polled yet is brought up to
+        // date instead: a backfilled burst corrects a window with one row,
+        // not one per trade. Never its first row: a late trade always comes
+        // out in a higher version. Not in a recording either, whose rows
+        // must not depend on when the caller polls.
         let unpolled = live
             .then(|| {
                 self.events.iter().rposition(|e| {
-                    matches!(e, Event::Window(w) if w.symbol == trade.symbol && w.start_ms == start)
+                    matches!(e, Event::Window(w)
+                        if w.symbol == trade.symbol && w.start_ms == start && w.version > 1)
                 })
             })
             .flatten();

@@ -182,8 +182,9 @@ fn reemit_policy_corrects_the_window_with_a_higher_version() {
 }
 
 /// Live, late trades handled before the caller polls (a backfilled burst)
-/// correct their window with one row; a recording gives a row per late
-/// trade, so its rows never depend on when the caller polls.
+/// correct their window with one row, in a higher version than the row
+/// they came after; a recording gives a row per late trade, so its rows
+/// never depend on when the caller polls.
 #[test]
 fn live_late_trades_between_polls_correct_their_window_with_one_row() {
     // (start, trades, version) of the rows drained after each step.
@@ -208,8 +209,8 @@ fn live_late_trades_between_polls_correct_their_window_with_one_row() {
     };
     assert_eq!(
         run(true),
-        (vec![(1_000, 3, 1)], vec![(1_000, 5, 2)]),
-        "live: one row per poll"
+        (vec![(1_000, 1, 1), (1_000, 3, 2)], vec![(1_000, 5, 3)]),
+        "live: the first row, then one correction per poll"
     );
     assert_eq!(
         run(false),
