@@ -121,13 +121,12 @@ pub use parse::fuzz_check;
 pub use parse::render;
 pub use parse::{
     AggTradesPage, Frame, MAX_TRADE_TIME_MS, ParseError, RejectedAggTrade, TradingPerpetuals,
-    frame_stream, parse_agg_trades, parse_csv_row, parse_exchange_info, parse_frame,
-    parse_server_time,
+    parse_agg_trades, parse_csv_row, parse_exchange_info, parse_frame, parse_server_time,
 };
 pub use queue::{DEFAULT_QUEUE_CAPACITY, DropOldest};
 pub use sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};
 pub use signal::{Signal, UnknownSignal};
-pub use stream_plan::{Shard, plan_shards, stream_names_symbol, stream_url};
+pub use stream_plan::{Shard, plan_shards, stream_url};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};
 pub use trade::{Side, Trade, TradeKind};
 pub use window::{RejectedWindow, Window, WindowError, WindowStats};

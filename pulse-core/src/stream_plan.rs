@@ -51,15 +51,6 @@ pub fn stream_url(ws_base: &str, symbols: &[Symbol]) -> String {
     )
 }
 
-/// True when `stream` (a combined-stream frame's name) is one of
-/// `symbol`'s streams, e.g. `btcusdt@aggTrade` or `btcusdt@trade` for
-/// BTCUSDT.
-pub fn stream_names_symbol(stream: &str, symbol: Symbol) -> bool {
-    stream
-        .split_once('@')
-        .is_some_and(|(name, _)| name.eq_ignore_ascii_case(symbol.as_str()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,19 +75,6 @@ mod tests {
         ];
         for (base, symbols, want) in cases {
             assert_eq!(stream_url(base, &syms(&symbols)), want);
-        }
-    }
-
-    #[test]
-    fn a_stream_name_names_its_symbol() {
-        let [btc, shib] = syms(&["BTCUSDT", "1000SHIBUSDT"])[..] else {
-            unreachable!()
-        };
-        assert!(stream_names_symbol("btcusdt@aggTrade", btc));
-        assert!(stream_names_symbol("btcusdt@trade", btc));
-        assert!(stream_names_symbol("1000shibusdt@aggTrade", shib));
-        for other in ["ethusdt@aggTrade", "btcusdt", "btcusdtx@aggTrade", ""] {
-            assert!(!stream_names_symbol(other, btc), "{other}");
         }
     }
 

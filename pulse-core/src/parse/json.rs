@@ -183,32 +183,6 @@ fn unsupported_event(bytes: &[u8]) -> Option<ParseError> {
     (name != "aggTrade" && name != "trade").then(|| ParseError::UnsupportedEvent(name.into()))
 }
 
-/// The stream a combined-stream frame names
-/// (`{"stream":"btcusdt@aggTrade","data":…}`); `None` for a bare payload
-/// or a frame that is not JSON.
-///
-/// ```
-/// use pulse_core::frame_stream;
-/// let raw = br#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade"}}"#;
-/// assert_eq!(frame_stream(raw).as_deref(), Some("btcusdt@aggTrade"));
-/// assert_eq!(frame_stream(br#"{"e":"aggTrade"}"#), None);
-/// ```
-pub fn frame_stream(bytes: &[u8]) -> Option<Cow<'_, str>> {
-    // Binance writes `stream` first: read it in place.
-    if let Some(rest) = bytes.strip_prefix(br#"{"stream":""#)
-        && let Some(end) = rest.iter().position(|&b| b == b'"' || b == b'\\')
-        && rest[end] == b'"'
-    {
-        return std::str::from_utf8(&rest[..end]).ok().map(Cow::Borrowed);
-    }
-    #[derive(Deserialize)]
-    struct Envelope<'a> {
-        #[serde(borrow)]
-        stream: Option<Cow<'a, str>>,
-    }
-    serde_json::from_slice::<Envelope<'_>>(bytes).ok()?.stream
-}
-
 /// Built lazily: constructing an unused error costs a drop on the hot path.
 fn missing(field: &'static str) -> ParseError {
     ParseError::MissingField(field)
@@ -365,29 +339,6 @@ mod tests {
         match parse_frame(br#"{"error":{"code":2,"msg":"Invalid request"},"id":3}"#) {
             Err(ParseError::Binance { code: 2, msg }) => assert_eq!(msg, "Invalid request"),
             other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn the_stream_is_read_in_place_or_from_any_key_order() {
-        let cases: [(&[u8], Option<&str>); 5] = [
-            (
-                br#"{"stream":"btcusdt@aggTrade","data":{}}"#,
-                Some("btcusdt@aggTrade"),
-            ),
-            (
-                br#"{"data":{"s":"X"},"stream":"ethusdt@aggTrade"}"#,
-                Some("ethusdt@aggTrade"),
-            ),
-            (
-                br#"{"stream":"btc\u0075sdt@aggTrade","data":{}}"#,
-                Some("btcusdt@aggTrade"),
-            ),
-            (br#"{"e":"aggTrade","s":"BTCUSDT"}"#, None),
-            (b"not json", None),
-        ];
-        for (frame, stream) in cases {
-            assert_eq!(frame_stream(frame).as_deref(), stream, "{frame:?}");
         }
     }
 

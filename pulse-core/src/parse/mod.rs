@@ -24,7 +24,7 @@ mod swar;
 
 pub use csv::parse_csv_row;
 pub use exchange_info::{TradingPerpetuals, parse_exchange_info};
-pub use json::{Frame, frame_stream, parse_frame};
+pub use json::{Frame, parse_frame};
 pub use rest::{AggTradesPage, RejectedAggTrade, parse_agg_trades};
 pub use server_time::parse_server_time;
 

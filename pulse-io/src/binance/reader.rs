@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use prometheus_client::metrics::gauge::Gauge;
-use pulse_core::{Frame, Symbol, Trade, TradeKind, frame_stream, parse_frame, stream_names_symbol};
+use pulse_core::{Frame, Symbol, Trade, TradeKind, parse_frame};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Bytes, Message};
@@ -328,7 +328,7 @@ impl ShardReader {
 
     fn on_text(&mut self, bytes: &[u8]) {
         match parse_frame(bytes) {
-            Ok(Frame::Trade(trade)) => match self.not_subscribed(&trade, bytes) {
+            Ok(Frame::Trade(trade)) => match self.not_subscribed(&trade) {
                 None => {
                     let time = trade.trade_time_ms;
                     self.delivered_until_ms =
@@ -342,24 +342,17 @@ impl ShardReader {
         }
     }
 
-    /// Why `trade`, read from `frame`, is not one of this connection's
-    /// streams, if it is not: a server or proxy mixing streams up. Its id
-    /// would be taken for one of another stream and open a false gap or
-    /// hide a real trade. A server that sends only `@trade` events (a
-    /// recording played back as it was) is taken as it is: its trade ids
-    /// are contiguous too.
-    fn not_subscribed(&mut self, trade: &Trade, frame: &[u8]) -> Option<String> {
+    /// Why `trade` is not one of this connection's streams, if it is not:
+    /// a server or proxy mixing streams up. Its id would be taken for one
+    /// of another stream and open a false gap or hide a real trade. A
+    /// server that sends only `@trade` events (a recording played back as
+    /// it was) is taken as it is: its trade ids are contiguous too. The
+    /// payload's `s` says whose trade it is, as in other clients; the
+    /// frame's `stream` label is not checked.
+    fn not_subscribed(&mut self, trade: &Trade) -> Option<String> {
         if !self.followed.contains(&trade.symbol) {
             return Some(format!(
                 "trade of {}, which this connection does not follow",
-                trade.symbol
-            ));
-        }
-        if let Some(stream) = frame_stream(frame)
-            && !stream_names_symbol(&stream, trade.symbol)
-        {
-            return Some(format!(
-                "trade of {} in a frame of stream {stream}",
                 trade.symbol
             ));
         }

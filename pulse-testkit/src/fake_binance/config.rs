@@ -59,11 +59,8 @@ pub enum Fault {
     /// Sends a well-formed trade of a symbol nobody subscribed to
     /// (`ZZZUSDT`), as a proxy mixing streams up would.
     Stranger,
-    /// Sends a trade of a followed symbol in a frame naming another stream
-    /// (`zzzusdt@aggTrade`), as a proxy mixing streams up would.
-    Mislabeled,
-    /// Sends an `@trade` event of a followed symbol, whose `t` is no
-    /// aggTrade id.
+    /// Sends an `@trade` event of a followed symbol, among its aggTrades:
+    /// its `t` is no aggTrade id.
     TradeEvent,
 }
 

@@ -96,7 +96,6 @@ async fn serve(tcp: TcpStream, shared: Arc<Shared>, cancel: CancellationToken) {
                 Some(Command::Fault(
                     fault @ (Fault::Malformed
                     | Fault::Stranger
-                    | Fault::Mislabeled
                     | Fault::TradeEvent),
                 )) => {
                     let frame = bad_frame(fault, &streams);
@@ -137,7 +136,7 @@ async fn serve(tcp: TcpStream, shared: Arc<Shared>, cancel: CancellationToken) {
 
 /// Streams named in `?streams=a@aggTrade/b@aggTrade` on `/market/stream`.
 /// The frame a fault of the bad-frame kind sends on a connection
-/// following `streams`; the last two carry a followed symbol's trade, with
+/// following `streams`; the last carries a followed symbol's trade, with
 /// an id far ahead of the tape's.
 fn bad_frame(fault: Fault, streams: &HashSet<String>) -> String {
     let followed = streams
@@ -149,9 +148,6 @@ fn bad_frame(fault: Fault, streams: &HashSet<String>) -> String {
     match fault {
         Fault::Malformed => r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","#.to_owned(),
         Fault::Stranger => r#"{"stream":"zzzusdt@aggTrade","data":{"e":"aggTrade","E":1617580800001,"a":7,"s":"ZZZUSDT","p":"1.5","q":"2","f":7,"l":7,"T":1617580800000,"m":false}}"#.to_owned(),
-        Fault::Mislabeled => format!(
-            r#"{{"stream":"zzzusdt@aggTrade","data":{{"e":"aggTrade","E":1617580800001,"a":999999999999,"s":"{symbol}","p":"1.5","q":"2","f":999999999999,"l":999999999999,"T":1617580800000,"m":false}}}}"#
-        ),
         _ => format!(
             r#"{{"stream":"{followed}@trade","data":{{"e":"trade","E":1617580800001,"T":1617580800000,"s":"{symbol}","t":999999999999,"p":"1.5","q":"2","X":"MARKET","m":false}}}}"#
         ),
