@@ -410,8 +410,12 @@ impl Lanes {
         let symbol = request.symbol;
         let lane = self.lane(symbol);
         lane.in_flight = false;
-        // REST answered up to where it is: nothing missed is unseen now.
-        if outcome.failure.is_none() && request.from_time_ms.is_none() {
+        // REST answered up to where it is (a catch-up, or a page that
+        // stopped short of its bound): nothing missed is unseen now.
+        let caught_up = request
+            .until
+            .is_none_or(|until| outcome.highest_listed.is_none_or(|highest| highest < until));
+        if outcome.failure.is_none() && request.from_time_ms.is_none() && caught_up {
             lane.outage_unchecked = false;
         }
         let mut live = Vec::new();
@@ -1489,6 +1493,23 @@ mod tests {
             ..t(2)
         });
         assert_eq!(lanes.unchecked_outages().count(), 0);
+
+        // A resume's catch-up that reached its bound with more listed beyond
+        // has not seen the whole outage.
+        let bnb = Symbol::new("BNBUSDT").unwrap();
+        lanes.resume_after(bnb, point(10), 2);
+        lanes.catch_up_quiet(&[bnb]);
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.from_id, req.until), (11, Some(12)));
+        let mut page = outcome(&[], Some(15), None);
+        page.trades = [11, 12]
+            .map(|id| Trade {
+                symbol: bnb,
+                ..t(id)
+            })
+            .to_vec();
+        lanes.backfilled(req, page);
+        assert_eq!(unchecked(&lanes), [bnb]);
     }
 
     #[test]
