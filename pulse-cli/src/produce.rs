@@ -191,7 +191,7 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
             // Resuming needs the symbols before connecting.
             config.symbols = resolve_all_perpetuals(&config).await?;
         }
-        config.resume_after =
+        (config.resume_after, config.quiet_until) =
             resume_points(&kafka, &args, &config.symbols, &mut sink, &metrics).await?;
         config.backfill.max_resume_backfill = args.resume_backfill_max;
         connect_live(config, metrics.clone()).await
@@ -238,14 +238,16 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
 }
 
 /// Each symbol's last aggTrade already on the topic, where publishing
-/// resumes; pins each symbol found to the partition its records are in.
+/// resumes, and, for symbols with none that an earlier producer followed,
+/// the time its progress markers vouched for them up to; pins each symbol
+/// found to the partition its records are in.
 async fn resume_points(
     kafka: &KafkaConfig,
     args: &ProduceArgs,
     symbols: &[Symbol],
     sink: &mut KafkaTradeSink,
     metrics: &Metrics,
-) -> anyhow::Result<BTreeMap<Symbol, ResumePoint>> {
+) -> anyhow::Result<(BTreeMap<Symbol, ResumePoint>, BTreeMap<Symbol, i64>)> {
     let client = kafka.connect().await?;
     let topic = &args.kafka.topic;
     // The live source publishes aggTrades only.
@@ -277,9 +279,14 @@ async fn resume_points(
             "no aggTrade of these symbols within --resume-scan records per partition: they start from the live stream, and what they missed while no producer ran is not backfilled (pulse_resume_not_found_total)"
         );
     }
-    if !scan.new.is_empty() {
-        tracing::info!(symbols = %symbol_list(&scan.new), "new to the topic: starting from the live stream");
+    // A symbol with no trade on the topic that an earlier producer's
+    // markers name was followed, quiet: what it traded since is looked up.
+    let (quiet, new): (Vec<Symbol>, Vec<Symbol>) =
+        scan.new.iter().partition(|s| scan.vouched.contains_key(s));
+    if !new.is_empty() {
+        tracing::info!(symbols = %symbol_list(&new), "new to the topic: starting from the live stream");
     }
+    let quiet_until = quiet.iter().map(|s| (*s, scan.vouched[s])).collect();
     for (symbol, partition) in &scan.partitions {
         if !sink.pin(*symbol, *partition) {
             tracing::warn!(%symbol, partition, "its records are in a partition the topic no longer lists; using the hash");
@@ -294,7 +301,7 @@ async fn resume_points(
         found = scan.last.len(),
         "resume scan done"
     );
-    Ok(scan
+    let points = scan
         .last
         .into_iter()
         .map(|(symbol, t)| {
@@ -304,7 +311,8 @@ async fn resume_points(
             };
             (symbol, point)
         })
-        .collect())
+        .collect();
+    Ok((points, quiet_until))
 }
 
 /// `A,B,C`, for logs.

@@ -121,6 +121,96 @@ async fn crash_and_restart(kafka: &TestKafka, restart_args: &[&str]) -> Option<C
     })
 }
 
+/// A symbol that had not traded when the producer was killed has no trade
+/// on the topic to resume after; the progress markers name it as followed,
+/// so the restarted producer looks up by time what it traded meanwhile.
+#[tokio::test]
+async fn a_symbol_first_trading_while_no_producer_runs_loses_nothing() {
+    let Some(kafka) = pulse_testkit::kafka() else {
+        return;
+    };
+    let Some(path) = capture(ALTCOINS) else {
+        return;
+    };
+    let mut tape = trades(&path);
+    // Times kept with the fake's pace (50 a second), as on a live market.
+    let start = tape[0].trade_time_ms;
+    for (i, t) in (0..).zip(tape.iter_mut()) {
+        t.trade_time_ms = start + 20 * i;
+        t.event_time_ms = t.trade_time_ms;
+    }
+    // The symbol that trades first last trades only from position 350 on,
+    // some 5 s after the kill.
+    let mut seen = Vec::new();
+    for t in &tape {
+        if !seen.contains(&t.symbol) {
+            seen.push(t.symbol);
+        }
+    }
+    let late = *seen.last().unwrap();
+    let recorded: Vec<Trade> = tape
+        .into_iter()
+        .enumerate()
+        .filter(|(i, t)| t.symbol != late || *i >= 350)
+        .map(|(_, t)| t)
+        .collect();
+    let first_late = recorded.iter().position(|t| t.symbol == late).unwrap();
+    let kill_at = 60;
+    assert!(kill_at + 200 < first_late && first_late + 50 < recorded.len());
+    let config = FakeConfig {
+        pace: Pace::TradesPerSecond(50),
+        ..FakeConfig::default()
+    };
+    let fake = FakeBinance::start_with(recorded.clone(), config).await;
+    let symbols = fake.symbols();
+    let brokers = kafka.brokers().join(",");
+    let symbol_list: Vec<String> = symbols.iter().map(|s| s.to_string()).collect();
+    let symbol_list = symbol_list.join(",");
+    let (ws, rest) = (fake.ws_base(), fake.rest_base());
+    let args = [
+        "produce",
+        "--brokers",
+        &brokers,
+        "--topic",
+        kafka.topic(),
+        "--symbols",
+        &symbol_list,
+        "--binance-ws-url",
+        &ws,
+        "--binance-rest-url",
+        &rest,
+    ];
+    let mut first = Pulse::spawn("produce #1", &args);
+    let client = kafka.client().await;
+    pulse_testkit::wait_until(WAIT, "a marker vouches for the quiet symbol", || async {
+        fake.published() >= kill_at
+            && last_trades_on_topic(&client, kafka.topic(), &symbols, AGG, 10_000)
+                .await
+                .is_ok_and(|scan| {
+                    scan.vouched.contains_key(&late) && !scan.last.contains_key(&late)
+                })
+    })
+    .await;
+    first.assert_running();
+    first.kill().await;
+    // It first trades while no producer runs.
+    pulse_testkit::wait_until(WAIT, "the quiet symbol trades", || async {
+        fake.published() >= first_late + 20
+    })
+    .await;
+    let mut second = Pulse::spawn("produce #2", &args);
+    let on_topic = read_topic(&kafka, &ends(&recorded, 1)).await;
+    assert_same_trades(&recorded, &on_topic);
+    second.terminate().await;
+    assert!(
+        second
+            .output()
+            .contains("no trade of it on the topic, but followed until then"),
+        "{}",
+        second.output()
+    );
+}
+
 /// The sum of a per-symbol counter on a /metrics page.
 fn counter_sum(metrics: &str, name: &str) -> u64 {
     metrics

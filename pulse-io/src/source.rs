@@ -69,6 +69,15 @@ pub trait TradeSource: Send {
         Vec::new()
     }
 
+    /// Every symbol the source follows, traded or not. Progress markers
+    /// vouch for the quiet ones too (those not [`holding`](Self::holding)),
+    /// so a restarted producer knows they were followed and looks up what
+    /// they traded meanwhile. Empty by default: only symbols that traded
+    /// are vouched for.
+    fn followed(&self) -> Vec<Symbol> {
+        Vec::new()
+    }
+
     /// The oldest event time (Binance's `E`) of the trades that arrived live
     /// since the last call, for the estimate of the local clock's offset;
     /// `batch` is what the last [`next_trades`](Self::next_trades) gave. By
@@ -106,6 +115,11 @@ pub trait Source<I>: Send {
         Vec::new()
     }
 
+    /// See [`TradeSource::followed`].
+    fn followed(&self) -> Vec<Symbol> {
+        Vec::new()
+    }
+
     /// See [`TradeSource::arrived_event_ms`]; `trades` are the last batch's.
     fn arrived_event_ms(&mut self, trades: &[Trade]) -> Option<i64> {
         oldest_event_ms(trades)
@@ -124,6 +138,10 @@ impl Source<Trade> for Box<dyn TradeSource> {
 
     fn holding(&self) -> Vec<Symbol> {
         self.as_ref().holding()
+    }
+
+    fn followed(&self) -> Vec<Symbol> {
+        self.as_ref().followed()
     }
 
     fn arrived_event_ms(&mut self, trades: &[Trade]) -> Option<i64> {

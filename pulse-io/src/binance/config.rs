@@ -69,6 +69,11 @@ pub struct BinanceConfig {
     /// time) is counted in `resume_ahead` and the symbol starts from the
     /// live stream, see [`Lanes::resume_after`](pulse_core::Lanes::resume_after).
     pub resume_after: BTreeMap<Symbol, ResumePoint>,
+    /// Symbols an earlier run followed without delivering a trade of them,
+    /// with the trade time (Binance's clock) up to which it vouched they
+    /// had none (e.g. from the producer's progress markers): what they
+    /// traded since is looked up by time, as after a reconnect.
+    pub quiet_until: BTreeMap<Symbol, i64>,
 }
 
 /// How gaps are backfilled over REST.
@@ -142,6 +147,7 @@ impl Default for BinanceConfig {
             retry: RetryPolicy::default(),
             backfill: BackfillConfig::default(),
             resume_after: BTreeMap::new(),
+            quiet_until: BTreeMap::new(),
         }
     }
 }
@@ -198,6 +204,15 @@ impl BinanceConfig {
         if let Some(symbol) = self.resume_after.keys().find(|s| !self.symbols.contains(s)) {
             return bad(format!(
                 "resume_after names {symbol}, which is not among the symbols followed"
+            ));
+        }
+        if let Some(symbol) = self
+            .quiet_until
+            .keys()
+            .find(|s| !self.symbols.contains(s) || self.resume_after.contains_key(s))
+        {
+            return bad(format!(
+                "quiet_until names {symbol}, which is not followed or has a resume point"
             ));
         }
         if self.rotation_overlap >= self.max_connection_age {

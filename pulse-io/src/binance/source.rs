@@ -151,6 +151,19 @@ impl BinanceSource {
             let symbols = config.resume_after.keys().copied().collect();
             catch_ups.push_back((Instant::now() + config.backfill.catch_up_delay, symbols));
         }
+        if !config.quiet_until.is_empty() {
+            // Like a reconnect of symbols with no trade before it: looked
+            // up by time, their first live trades waiting for the answer.
+            for (&symbol, &until_ms) in &config.quiet_until {
+                tracing::info!(%symbol, quiet_until_ms = until_ms, "no trade of it on the topic, but followed until then: looking up what it traded since");
+                // The time was vouched by other symbols' trades, whose
+                // frames may cross this one's.
+                let since = until_ms.saturating_sub(CROSSING_MARGIN_MS);
+                lanes.reconnected(&[symbol], Some(since));
+            }
+            let symbols = config.quiet_until.keys().copied().collect();
+            catch_ups.push_back((Instant::now() + config.backfill.catch_up_delay, symbols));
+        }
         let relisting = config
             .all_perpetuals
             .clone()
@@ -693,6 +706,10 @@ impl TradeSource for BinanceSource {
 
     fn is_live(&self) -> bool {
         true
+    }
+
+    fn followed(&self) -> Vec<Symbol> {
+        self.symbols.clone()
     }
 
     fn arrived_event_ms(&mut self, _batch: &[Trade]) -> Option<i64> {

@@ -31,7 +31,7 @@ mod slot;
 mod stage;
 mod summary;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use pulse_core::{Aggregator, Event, Symbol, Trade};
@@ -553,7 +553,14 @@ impl<S: Stage> Pipeline<S> {
             return Ok(());
         };
         markers.next = Instant::now() + markers.interval;
-        let watermarks = self.stage.watermarks(now, end_of_input);
+        let mut watermarks = self.stage.watermarks(now, end_of_input);
+        if now.is_some() {
+            vouch_for_silent(
+                &mut watermarks,
+                self.source.followed(),
+                &self.source.holding(),
+            );
+        }
         if watermarks.is_empty() {
             return Ok(());
         }
@@ -726,6 +733,25 @@ impl<S: Stage> Pipeline<S> {
             position = %self.stage.progress(),
             "progress"
         );
+    }
+}
+
+/// Adds the followed symbols that have not traded, and are not held, at the
+/// oldest time vouched for any symbol: nothing of theirs has come before
+/// it. Their markers tell a restarted producer they were followed, so it
+/// looks up what they traded while it was down.
+fn vouch_for_silent(
+    watermarks: &mut BTreeMap<Symbol, i64>,
+    followed: Vec<Symbol>,
+    holding: &[Symbol],
+) {
+    let Some(oldest) = watermarks.values().copied().min() else {
+        return;
+    };
+    for symbol in followed {
+        if !holding.contains(&symbol) {
+            watermarks.entry(symbol).or_insert(oldest);
+        }
     }
 }
 

@@ -641,3 +641,28 @@ fn the_end_marker_covers_a_last_trade_held_ahead() {
     // Not at the end: only what the clock vouches for.
     assert!(stage.watermarks(None, false)[&btc] < t0 + 100_000);
 }
+
+#[test]
+fn markers_vouch_for_followed_symbols_that_have_not_traded_unless_held() {
+    let sym = |s: &str| Symbol::new(s).unwrap();
+    let mut watermarks: BTreeMap<Symbol, i64> =
+        [(sym("BTCUSDT"), 5_000), (sym("ETHUSDT"), 4_000)].into();
+    let followed = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
+        .map(sym)
+        .to_vec();
+    vouch_for_silent(&mut watermarks, followed.clone(), &[sym("XRPUSDT")]);
+    let expected: BTreeMap<Symbol, i64> = [
+        (sym("BTCUSDT"), 5_000),
+        (sym("ETHUSDT"), 4_000),
+        (sym("SOLUSDT"), 4_000),
+    ]
+    .into();
+    assert_eq!(
+        watermarks, expected,
+        "the oldest, and none for a held symbol"
+    );
+    // Before any trade there is no time to vouch for.
+    let mut none = BTreeMap::new();
+    vouch_for_silent(&mut none, followed, &[]);
+    assert!(none.is_empty());
+}

@@ -17,7 +17,9 @@ use super::KafkaClient;
 use pulse_core::{Symbol, TradeKind};
 use rskafka::client::partition::OffsetAt;
 
-use super::{FetchConfig, KafkaError, PartitionReader, decode_trade, is_progress_key};
+use super::{
+    FetchConfig, KafkaError, PartitionReader, decode_progress, decode_trade, is_progress_key,
+};
 
 /// The newest trade of a symbol found on the topic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +51,10 @@ pub struct ResumeScan {
     pub beyond_scan: Vec<Symbol>,
     /// Symbols not found on the whole topic: new to it.
     pub new: Vec<Symbol>,
+    /// Per symbol, the latest time a progress marker read vouched for:
+    /// every trade of it before this time was published (so one without a
+    /// trade on the topic was followed, quiet, up to then).
+    pub vouched: BTreeMap<Symbol, i64>,
     /// Records read, over all partitions.
     pub records_read: u64,
     /// Records read that were neither a trade nor a progress marker.
@@ -61,8 +67,9 @@ pub struct ResumeScan {
 /// turn, until every symbol has a trade of `kind` in some partition, or
 /// each partition's start is reached or `scan_limit` records of it were
 /// read (the bound is per partition).
-/// Progress markers and records that do not decode are skipped. A missing
-/// topic finds nothing, and every symbol is new.
+/// Progress markers tell what they vouch for ([`ResumeScan::vouched`]);
+/// records that do not decode are skipped. A missing topic finds nothing,
+/// and every symbol is new.
 ///
 /// The end is found by reading until a fetch comes back empty rather than by
 /// trusting the broker's reported end offset (tansu's in-memory storage
@@ -205,6 +212,7 @@ impl PartitionCursor {
                 self.scanned += 1;
                 found.scan.records_read += 1;
                 if is_progress_key(record.key.as_deref()) {
+                    found.vouch(record.value.as_deref());
                     continue;
                 }
                 found.observe(self.partition, record.offset, record.value.as_deref());
@@ -231,6 +239,19 @@ impl PartitionCursor {
 impl Found<'_> {
     fn all_found(&self) -> bool {
         self.wanted.iter().all(|s| self.scan.last.contains_key(s))
+    }
+
+    /// A progress marker: the times it vouches for, per wanted symbol.
+    fn vouch(&mut self, value: Option<&[u8]>) {
+        let Some(Ok(marker)) = value.map(decode_progress) else {
+            return;
+        };
+        for (symbol, time) in marker.watermarks {
+            if self.wanted.contains(&symbol) {
+                let vouched = self.scan.vouched.entry(symbol).or_insert(time);
+                *vouched = (*vouched).max(time);
+            }
+        }
     }
 
     fn observe(&mut self, partition: i32, offset: i64, value: Option<&[u8]>) {
