@@ -217,6 +217,14 @@ pub async fn run(args: ProduceArgs, shutdown: CancellationToken) -> anyhow::Resu
         .run(shutdown.clone())
         .await;
     progress.abort();
+    if result.is_err() && live {
+        // The trades received but not on the topic are not lost: the next
+        // start resumes where the topic ends.
+        tracing::warn!(
+            published = produced.load(Ordering::Relaxed),
+            "stopped before every trade received was on the topic; the next pulse produce resumes where the topic ends and backfills the rest over REST"
+        );
+    }
     let summary = result.context("publishing trades")?;
     check_replay_found_trades(&args.replay, &summary, &metrics)?;
     let published = produced.load(Ordering::Relaxed);

@@ -41,9 +41,11 @@ pub enum ClickHouseError {
 }
 
 /// Server error codes that describe a passing state (overload, restart,
-/// timeouts), not a problem with the request itself.
+/// timeouts, a full disk), not a problem with the request itself.
 const RETRYABLE_CODES: &[u32] = &[
     3,   // UNEXPECTED_END_OF_FILE
+    74,  // CANNOT_READ_FROM_FILE_DESCRIPTOR
+    75,  // CANNOT_WRITE_TO_FILE_DESCRIPTOR (e.g. no space left on device)
     159, // TIMEOUT_EXCEEDED
     164, // READONLY
     202, // TOO_MANY_SIMULTANEOUS_QUERIES
@@ -53,6 +55,7 @@ const RETRYABLE_CODES: &[u32] = &[
     236, // ABORTED
     241, // MEMORY_LIMIT_EXCEEDED
     242, // TABLE_IS_READ_ONLY
+    243, // NOT_ENOUGH_SPACE
     252, // TOO_MANY_PARTS
     285, // TOO_FEW_LIVE_REPLICAS
     319, // UNKNOWN_STATUS_OF_INSERT
@@ -123,6 +126,15 @@ mod tests {
     fn classifies_server_errors() {
         assert!(bad("Code: 252, e.displayText() = DB::Exception: Too many parts").is_retryable());
         assert!(bad("Code: 241. DB::Exception: Memory limit exceeded").is_retryable());
+        // A full disk passes once space is freed; the rows wait meanwhile.
+        assert!(
+            bad("Code: 75, e.displayText() = DB::ErrnoException: Cannot write to file , errno: 28, strerror: No space left on device")
+                .is_retryable()
+        );
+        assert!(
+            bad("Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space")
+                .is_retryable()
+        );
         assert!(
             !bad("Code: 60, e.displayText() = DB::Exception: Table x.y doesn't exist")
                 .is_retryable()
