@@ -20,6 +20,27 @@ use pulse_testkit::fake_binance::{FakeBinance, FakeConfig, Fault, Pace, assert_s
 
 const AGG: TradeKind = TradeKind::AggTrade;
 
+/// `pulse produce` live from `fake` into `kafka`'s topic, every symbol of
+/// the fake followed.
+fn produce_args(kafka: &TestKafka, fake: &FakeBinance) -> Vec<String> {
+    let symbols: Vec<String> = fake.symbols().iter().map(|s| s.to_string()).collect();
+    [
+        "produce",
+        "--brokers",
+        &kafka.brokers().join(","),
+        "--topic",
+        kafka.topic(),
+        "--symbols",
+        &symbols.join(","),
+        "--binance-ws-url",
+        &fake.ws_base(),
+        "--binance-rest-url",
+        &fake.rest_base(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// A producer killed in mid-market and a second one started after the
 /// market moved on, with `restart_args` added to its flags.
 struct CrashedProducer {
@@ -59,25 +80,9 @@ async fn crash_and_restart(kafka: &TestKafka, restart_args: &[&str]) -> Option<C
     fake.schedule(120, Fault::Malformed);
     fake.schedule(170, Fault::Close);
 
-    let brokers = kafka.brokers().join(",");
-    let symbol_list: Vec<String> = symbols.iter().map(|s| s.to_string()).collect();
-    let symbol_list = symbol_list.join(",");
-    let (ws, rest) = (fake.ws_base(), fake.rest_base());
-    let mut args = vec![
-        "produce",
-        "--brokers",
-        &brokers,
-        "--topic",
-        kafka.topic(),
-        "--partitions",
-        "3",
-        "--symbols",
-        &symbol_list,
-        "--binance-ws-url",
-        &ws,
-        "--binance-rest-url",
-        &rest,
-    ];
+    let mut owned = produce_args(kafka, &fake);
+    owned.extend(["--partitions", "3"].map(String::from));
+    let mut args: Vec<&str> = owned.iter().map(String::as_str).collect();
 
     let mut first = Pulse::spawn("produce #1", &args);
     pulse_testkit::wait_until(WAIT, "the market passes the kill point", || async {
@@ -163,23 +168,8 @@ async fn a_symbol_first_trading_while_no_producer_runs_loses_nothing() {
     };
     let fake = FakeBinance::start_with(recorded.clone(), config).await;
     let symbols = fake.symbols();
-    let brokers = kafka.brokers().join(",");
-    let symbol_list: Vec<String> = symbols.iter().map(|s| s.to_string()).collect();
-    let symbol_list = symbol_list.join(",");
-    let (ws, rest) = (fake.ws_base(), fake.rest_base());
-    let args = [
-        "produce",
-        "--brokers",
-        &brokers,
-        "--topic",
-        kafka.topic(),
-        "--symbols",
-        &symbol_list,
-        "--binance-ws-url",
-        &ws,
-        "--binance-rest-url",
-        &rest,
-    ];
+    let owned = produce_args(&kafka, &fake);
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
     let mut first = Pulse::spawn("produce #1", &args);
     let client = kafka.client().await;
     pulse_testkit::wait_until(WAIT, "a marker vouches for the quiet symbol", || async {
