@@ -135,6 +135,27 @@ impl fmt::Display for Decimal {
     }
 }
 
+/// `int.frac`, `frac` in units of 10^-8, without trailing zeros.
+struct Shortest<T> {
+    int: T,
+    frac: u64,
+}
+
+impl<T: fmt::Display> fmt::Display for Shortest<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (int, mut frac) = (&self.int, self.frac);
+        if frac == 0 {
+            return write!(f, "{int}");
+        }
+        let mut width = SCALE_DIGITS as usize;
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        write!(f, "{int}.{frac:0width$}")
+    }
+}
+
 /// Writes `int.frac`, `frac` in units of 10^-8, without trailing zeros, or
 /// with exactly the formatter's precision (rounded half away from zero);
 /// width, fill, alignment and `+` apply as to a number.
@@ -142,34 +163,16 @@ pub(crate) fn write_scaled(
     f: &mut fmt::Formatter<'_>,
     negative: bool,
     int: impl Into<u128> + fmt::Display,
-    mut frac: u64,
+    frac: u64,
 ) -> fmt::Result {
     if f.width().is_none() && f.precision().is_none() && !f.sign_plus() {
         // The usual case, and the CSV export's: no buffer.
         let sign = if negative { "-" } else { "" };
-        if frac == 0 {
-            return write!(f, "{sign}{int}");
-        }
-        let mut width = SCALE_DIGITS as usize;
-        while frac % 10 == 0 {
-            frac /= 10;
-            width -= 1;
-        }
-        return write!(f, "{sign}{int}.{frac:0width$}");
+        return write!(f, "{sign}{}", Shortest { int, frac });
     }
     let mut int: u128 = int.into();
     let digits = match f.precision() {
-        None => {
-            let mut width = SCALE_DIGITS as usize;
-            while frac != 0 && frac % 10 == 0 {
-                frac /= 10;
-                width -= 1;
-            }
-            match frac {
-                0 => int.to_string(),
-                _ => format!("{int}.{frac:0width$}"),
-            }
-        }
+        None => Shortest { int, frac }.to_string(),
         Some(places) if places >= SCALE_DIGITS as usize => {
             let zeros = places - SCALE_DIGITS as usize;
             format!("{int}.{frac:08}{}", "0".repeat(zeros))

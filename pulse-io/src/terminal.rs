@@ -23,7 +23,7 @@ pub fn window_line(w: &Window) -> String {
     format!(
         "{time} {symbol:<10} vwap {vwap:>12.price_digits$}  delta {delta:>+10.3}  buy {buy:>5.1}%  \
          vol {vol:>11.3}  trades {trades:>5}  {signal}{corrected}",
-        symbol = w.symbol.as_str(),
+        symbol = w.symbol,
         vwap = w.vwap,
         delta = w.net_delta,
         buy = w.buy_pressure_pct,

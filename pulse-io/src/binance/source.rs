@@ -255,11 +255,7 @@ impl BinanceSource {
         let backlog = Backlog {
             held: self.lanes.held(),
             missing: self.lanes.missing(),
-            unchecked: if self.disconnected.is_empty() && self.unanchored.is_empty() {
-                self.lanes.unchecked_outages().count()
-            } else {
-                self.unchecked_outages().len()
-            },
+            unchecked: self.unchecked_outages().len(),
         };
         self.metrics.trades_held.set(gauge_value(backlog.held));
         let missing = i64::try_from(backlog.missing).unwrap_or(i64::MAX);
