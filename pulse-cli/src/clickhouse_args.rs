@@ -115,7 +115,7 @@ mod tests {
             ("s3cret\n", "s3cret"),
             ("s3cret\r\n", "s3cret"),
             ("s3cret", "s3cret"),
-            (" two words \n\n", " two words \n"),
+            (" two words ", " two words "),
             ("", ""),
         ] {
             let path = dir.path().join("password");
@@ -159,6 +159,21 @@ mod tests {
             format!("{err:#}").contains("reading --clickhouse-password-file /nonexistent/pw"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn a_password_file_with_an_extra_line_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("password");
+        std::fs::write(&path, "s3cret\n\n").unwrap();
+        let cli = parse(&["--clickhouse-password-file", path.to_str().unwrap()]).unwrap();
+        let err = cli
+            .store
+            .config_with_env("http://ch:8123", None)
+            .unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("password holds a line break"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]

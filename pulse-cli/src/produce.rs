@@ -13,7 +13,7 @@ use pulse_io::binance::resolve_all_perpetuals;
 use pulse_io::kafka::{
     Compression, KafkaConfig, KafkaTradeSink, ProducerConfig, UtcOffset, last_trades_on_topic,
 };
-use pulse_io::{CancellationToken, Metrics, Pipeline};
+use pulse_io::{CancellationToken, Metrics, Pipeline, short_list};
 
 use crate::binance_args::BinanceArgs;
 use crate::duration::parse_duration;
@@ -282,7 +282,7 @@ async fn resume_points(
     }
     if !scan.beyond_scan.is_empty() {
         tracing::warn!(
-            symbols = %symbol_list(&scan.beyond_scan),
+            symbols = %short_list(&scan.beyond_scan),
             resume_scan = args.resume_scan,
             "no aggTrade of these symbols within --resume-scan records per partition: they start from the live stream, and what they missed while no producer ran is not backfilled (pulse_resume_not_found_total)"
         );
@@ -292,7 +292,7 @@ async fn resume_points(
     let (quiet, new): (Vec<Symbol>, Vec<Symbol>) =
         scan.new.iter().partition(|s| scan.vouched.contains_key(s));
     if !new.is_empty() {
-        tracing::info!(symbols = %symbol_list(&new), "new to the topic: starting from the live stream");
+        tracing::info!(count = new.len(), symbols = %short_list(&new), "new to the topic: starting from the live stream");
     }
     let quiet_until = quiet.iter().map(|s| (*s, scan.vouched[s])).collect();
     for (symbol, partition) in &scan.partitions {
@@ -321,12 +321,6 @@ async fn resume_points(
         })
         .collect();
     Ok((points, quiet_until))
-}
-
-/// `A,B,C`, for logs.
-fn symbol_list(symbols: &[Symbol]) -> String {
-    let names: Vec<&str> = symbols.iter().map(Symbol::as_str).collect();
-    names.join(",")
 }
 
 async fn log_progress(produced: Arc<AtomicU64>, started: Instant, shutdown: CancellationToken) {

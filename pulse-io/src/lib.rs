@@ -46,6 +46,7 @@ pub mod driver;
 pub mod metrics;
 pub mod retry;
 pub mod row_version;
+mod short_list;
 pub mod sink;
 pub mod source;
 pub mod terminal;
@@ -59,6 +60,7 @@ pub use driver::{Outcome, Pipeline, PipelineError, PipelineSummary, Stage, Trade
 pub use metrics::{Metrics, SourceTotals};
 pub use retry::RetryPolicy;
 pub use row_version::row_version;
+pub use short_list::short_list;
 pub use sink::{Batching, CheckpointStore, SinkError, TradeSink, WindowSink};
 pub use source::{Source, SourceError, TradeSource};
 pub use terminal::TerminalSink;

@@ -26,9 +26,6 @@ use super::rest::RestClient;
 use super::universe::{AllPerpetuals, ListingError, list_trading};
 use crate::retry::Backoff;
 
-/// Symbol names logged one by one; more are only counted.
-const NAMES_LOGGED: usize = 10;
-
 /// When to list again, the listing in flight, and a switch under way.
 #[derive(Debug)]
 pub(crate) struct Relisting {
@@ -76,21 +73,6 @@ impl Change {
     pub(crate) fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty()
     }
-}
-
-/// Up to [`NAMES_LOGGED`] names, then how many more: `AUSDT BUSDT (+3)`.
-pub(crate) fn short_list(symbols: &[Symbol]) -> String {
-    let mut out: Vec<&str> = symbols
-        .iter()
-        .take(NAMES_LOGGED)
-        .map(Symbol::as_str)
-        .collect();
-    let more = symbols.len().saturating_sub(NAMES_LOGGED);
-    let more = format!("(+{more})");
-    if symbols.len() > NAMES_LOGGED {
-        out.push(&more);
-    }
-    out.join(" ")
 }
 
 impl Relisting {
@@ -207,16 +189,6 @@ mod tests {
         assert_eq!(change.added, syms(&["CUSDT"]));
         assert_eq!(change.removed, syms(&["BUSDT"]));
         assert!(Change::between(&syms(&["AUSDT"]), &syms(&["AUSDT"])).is_empty());
-    }
-
-    #[test]
-    fn long_lists_are_shortened() {
-        assert_eq!(short_list(&syms(&["AUSDT", "BUSDT"])), "AUSDT BUSDT");
-        let names: Vec<String> = (0..13).map(|i| format!("S{i}USDT")).collect();
-        let many: Vec<Symbol> = names.iter().map(|n| Symbol::new(n).unwrap()).collect();
-        let short = short_list(&many);
-        assert!(short.starts_with("S0USDT S1USDT"), "{short}");
-        assert!(short.ends_with("S9USDT (+3)"), "{short}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -19,9 +19,10 @@ use super::connect::tls_config;
 use super::inbox::Inbox;
 use super::reader::{BINARY_FRAME, NOT_SUBSCRIBED, ShardEvent, connect_at_startup};
 use super::readers::{ReaderParts, Readers};
-use super::relist::{Change, Relisting, Switch, short_list};
+use super::relist::{Change, Relisting, Switch};
 use super::rest::{RestClient, RestError};
 use super::universe::ListingError;
+use crate::short_list;
 use crate::{Metrics, SourceError, TradeSource};
 
 /// How far before a shard's last delivered trade time (or, when it

@@ -7,7 +7,7 @@ use pulse_core::Symbol;
 
 use super::config::BinanceConfig;
 use super::rest::{RestClient, RestError};
-use crate::SourceError;
+use crate::{SourceError, short_list};
 
 /// Follow every perpetual trading now, except these.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,6 +47,13 @@ pub(crate) async fn list_trading(
     let found = rest.trading_perpetuals().await?;
     if !found.unsupported.is_empty() {
         tracing::warn!(symbols = ?found.unsupported, "skipping trading perpetuals whose names pulse cannot hold");
+    }
+    let unlisted: Vec<Symbol> = (all.except.iter())
+        .filter(|s| !found.symbols.contains(s))
+        .copied()
+        .collect();
+    if !unlisted.is_empty() {
+        tracing::warn!(symbols = %short_list(&unlisted), "excluded symbols that exchangeInfo does not list as trading perpetuals (a typo?)");
     }
     let symbols: Vec<Symbol> = found
         .symbols

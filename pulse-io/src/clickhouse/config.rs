@@ -57,6 +57,27 @@ pub const POSITIONS_TABLE: &str = "pulse_consumer_positions";
 impl ClickHouseConfig {
     /// Checks the settings once, up front.
     pub fn validate(&self) -> Result<(), ClickHouseError> {
+        // Checked first, so no error below echoes a password.
+        if has_credentials(&self.url) {
+            return Err(ClickHouseError::Config(
+                "the URL must not carry a user or password (`user:password@`): it would show in \
+                 logs and in `ps`; name the user with --clickhouse-user and give the password in \
+                 PULSE_CLICKHOUSE_PASSWORD or --clickhouse-password-file"
+                    .to_owned(),
+            ));
+        }
+        for (what, value) in [("user", &self.user), ("password", &self.password)] {
+            // An HTTP header cannot hold them; say so before the server is asked.
+            if value
+                .as_deref()
+                .is_some_and(|v| v.chars().any(char::is_control))
+            {
+                return Err(ClickHouseError::Config(format!(
+                    "the {what} holds a line break or another control character \
+                     (a password file may end in an extra empty line)"
+                )));
+            }
+        }
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(ClickHouseError::Config(format!(
                 "URL must start with http:// or https://, got {:?}",
@@ -109,6 +130,19 @@ fn qualified(database: &str, table: &str) -> String {
     format!("`{database}`.`{table}`")
 }
 
+/// True when the URL has a `userinfo@` part, or a `user` or `password`
+/// query parameter (ClickHouse's HTTP interface reads both).
+fn has_credentials(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    authority.contains('@')
+        || query.split('&').any(|pair| {
+            let name = pair.split('=').next().unwrap_or(pair);
+            name.eq_ignore_ascii_case("user") || name.eq_ignore_ascii_case("password")
+        })
+}
+
 /// Names are restricted so they never need escaping.
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
@@ -159,6 +193,50 @@ mod tests {
         };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("--clickhouse-timeout"), "{err}");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused_without_echoing_them() {
+        for url in [
+            "http://pulse:s3cret@127.0.0.1:8123",
+            "https://pulse@ch.example:8443/",
+            "ftp://pulse:s3cret@ch",
+            "http://127.0.0.1:8123/?password=s3cret",
+            "http://127.0.0.1:8123/?database=x&User=pulse",
+        ] {
+            let config = ClickHouseConfig {
+                url: url.into(),
+                ..ClickHouseConfig::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("PULSE_CLICKHOUSE_PASSWORD"), "{url}: {err}");
+            assert!(!err.contains("s3cret"), "{url}: {err}");
+        }
+        for url in [
+            "http://127.0.0.1:8123",
+            "http://ch:8123/path@x",
+            "http://ch:8123/?database=users",
+        ] {
+            let config = ClickHouseConfig {
+                url: url.into(),
+                ..ClickHouseConfig::default()
+            };
+            assert!(config.validate().is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_password_a_header_cannot_carry_is_refused() {
+        for (user, password) in [(None, "two\nlines"), (None, "cr\r"), (Some("a\nb"), "ok")] {
+            let config = ClickHouseConfig {
+                user: user.map(str::to_owned),
+                password: Some(password.into()),
+                ..ClickHouseConfig::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("control character"), "{err}");
+            assert!(!err.contains(password), "{err}");
+        }
         assert_eq!(
             ClickHouseConfig::default().metrics_table(),
             "`default`.`pulse_metrics`"
