@@ -377,3 +377,42 @@ fn a_quiet_symbol_stops_pinning_the_resume_offset_once_markers_pass_it() {
         records.len()
     );
 }
+
+#[test]
+fn a_capture_produced_twice_gives_duplicates_not_trades_too_late() {
+    let mut rng = Rng(3);
+    let btc = Symbol::new("BTCUSDT").unwrap();
+    let base = 1_700_000_000_000i64;
+    // 200 s of trades, then the same trades again: the copies of the first
+    // windows are far beyond the 60 s retention.
+    let trades: Vec<Trade> = (0..2_000)
+        .map(|i| trade(btc, 100 + i, base + i as i64 * 100, &mut rng))
+        .collect();
+    let mut records: Vec<Rec> = trades.iter().chain(&trades).map(message).collect();
+    // A trade no one saw, as old as the first copies: really too late.
+    let unseen = trade(btc, 99, base, &mut rng);
+    // Another id space: the trade id 150 is not the aggTrade id 150.
+    let other_kind = Trade {
+        kind: TradeKind::Trade,
+        ..trades[50]
+    };
+    records.extend([message(&unseen), message(&other_kind)]);
+    let mut state = PartitionState::restore(0, config(), None).unwrap();
+    let mut windows = Vec::new();
+    let (mut dup, mut late, mut too_late) = (0, 0, 0);
+    for (offset, rec) in records.iter().enumerate() {
+        match rec.feed(&mut state, offset as i64, &mut windows) {
+            RecordOutcome::Duplicate(_) => dup += 1,
+            RecordOutcome::Late(_) => late += 1,
+            _ => {}
+        }
+        too_late += state
+            .take_notices()
+            .filter(|e| matches!(e, Event::Late(l) if !l.corrected))
+            .count();
+    }
+    assert_eq!((dup, late, too_late), (2_000, 2, 2));
+    state.flush(&mut windows);
+    let counted: i64 = final_rows(&windows).values().map(|r| r.trade_count).sum();
+    assert_eq!(counted, 2_000);
+}

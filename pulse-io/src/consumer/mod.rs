@@ -24,7 +24,7 @@
 //! - [`Consumer`], [`ConsumerConfig`], [`ConsumeSummary`], [`ConsumeError`]: the API.
 //! - [`PartitionSelection`]: `--partitions 0,2` / `--instance 1/3`.
 //! - `partition`: one partition's sans-IO state (aggregation, duplicates,
-//!   positions).
+//!   positions); `stored_ids`: the ids of windows it let go.
 //! - `partitions`: all of them as the pipeline's [`Stage`](crate::Stage),
 //!   with positions as its checkpoint.
 //! - `fetcher`, `topic`: a fetch task per partition, together the
@@ -50,6 +50,7 @@ mod positions;
 mod record_path;
 mod run;
 mod startup;
+mod stored_ids;
 mod topic;
 
 pub use assignment::{PartitionSelection, SelectionError};

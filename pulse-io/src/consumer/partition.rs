@@ -21,7 +21,9 @@
 //! ReplacingMergeTree keeps one.
 //!
 //! Duplicates are dropped by id within each held window (open, or closed
-//! but still correctable). This state is rebuilt by the replay too.
+//! but still correctable). This state is rebuilt by the replay too. Past
+//! the retention, the ids of windows let go are kept as ranges
+//! (`stored_ids`), so an older copy is still told from a late trade.
 //! pulse-core's sequence tracker is not used for this: after a restart it
 //! would see backfilled ids, which arrive after larger ids, as duplicates.
 //!
@@ -44,10 +46,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use foldhash::HashSet;
 
 use pulse_core::{
-    Aggregator, AggregatorConfig, Event, LatePolicy, Symbol, Trade, TradeOutcome, Window,
+    Aggregator, AggregatorConfig, Event, LatePolicy, Symbol, Trade, TradeKind, TradeOutcome, Window,
 };
 
 use super::identity::record_hash;
+use super::stored_ids::StoredIds;
 use crate::clickhouse::PartitionPosition;
 use crate::kafka::{MessageError, decode_progress, decode_trade, is_progress_key};
 
@@ -76,7 +79,8 @@ pub(crate) enum RecordOutcome {
 struct HeldWindow {
     /// Offset of its first trade; offsets only grow, so also the smallest.
     first_offset: i64,
-    ids: HashSet<u64>,
+    /// By id space too: a topic can hold aggTrades and trades of a symbol.
+    ids: HashSet<(TradeKind, u64)>,
 }
 
 /// A record's key and value, copied into buffers that are reused.
@@ -114,6 +118,8 @@ pub(crate) struct PartitionState {
     partition: i32,
     aggregator: Aggregator,
     held: BTreeMap<(Symbol, i64), HeldWindow>,
+    /// Ids of the windows let go from `held`.
+    stored: StoredIds,
     /// How long behind the watermark a closed window can still be corrected.
     retention_ms: i64,
     symbols: BTreeSet<Symbol>,
@@ -157,6 +163,7 @@ impl PartitionState {
             partition,
             aggregator,
             held: BTreeMap::new(),
+            stored: StoredIds::default(),
             retention_ms,
             symbols,
             handled: None,
@@ -238,7 +245,7 @@ impl PartitionState {
         if self
             .held
             .get(&key)
-            .is_some_and(|w| w.ids.contains(&trade.id))
+            .is_some_and(|w| w.ids.contains(&(trade.kind, trade.id)))
         {
             return RecordOutcome::Duplicate(symbol);
         }
@@ -246,7 +253,12 @@ impl PartitionState {
         let horizon = self.horizon(symbol);
         if start.saturating_add(window_ms) <= horizon {
             // Too old to correct: the aggregator only counts it, or, read
-            // again, only lets it decide a trade held ahead as it did.
+            // again or a copy of a stored trade, only lets it decide a
+            // trade held ahead as it did.
+            if !replayed && self.stored.contains(symbol, trade.kind, trade.id) {
+                self.aggregator.restore_trade(trade);
+                return RecordOutcome::Duplicate(symbol);
+            }
             if replayed {
                 self.aggregator.restore_trade(trade);
             } else {
@@ -272,7 +284,7 @@ impl PartitionState {
                 ids: HashSet::default(),
             })
             .ids
-            .insert(trade.id);
+            .insert((trade.kind, trade.id));
         outcome
     }
 
@@ -377,7 +389,7 @@ impl PartitionState {
                     let start = self.aggregator.window_start(trade.trade_time_ms);
                     let key = (trade.symbol, start);
                     if let Some(window) = self.held.get_mut(&key) {
-                        window.ids.remove(&trade.id);
+                        window.ids.remove(&(trade.kind, trade.id));
                         if window.ids.is_empty() {
                             self.held.remove(&key);
                         }
@@ -399,7 +411,9 @@ impl PartitionState {
                 .take_while(|(_, start)| start.saturating_add(window_ms) <= horizon)
                 .collect();
             for key in stale {
-                self.held.remove(&key);
+                if let Some(window) = self.held.remove(&key) {
+                    self.stored.extend(symbol, window.ids);
+                }
             }
         }
     }
