@@ -14,7 +14,10 @@
   const bySymbol = new Map();
   const known = new Set(); // symbols with windows
   let configured = []; // symbols from the status, in the order given
-  let selected = decodeURIComponent(location.hash.slice(1)) || null;
+  // The symbol asked for (the URL's #SYMBOL, or the picker) and the one
+  // shown: they differ while the one asked for has no window yet.
+  let wanted = fromHash();
+  let selected = wanted;
   let historyLimit = Infinity;
   let state = "connecting";
   let pending = false; // a render is scheduled
@@ -29,7 +32,10 @@
     if (events) events.close();
     events = new EventSource("events?symbol=" + encodeURIComponent(selected || ""));
     events.onopen = () => setConn(state === "ended" ? "ended" : "live");
-    events.onerror = () => setConn(state === "ended" ? "ended" : "disconnected");
+    // A finished or stopped pulse closes the stream: keep saying so.
+    events.onerror = () => {
+      if (state !== "ended" && state !== "stopped") setConn("disconnected");
+    };
     events.addEventListener("snapshot", (e) => {
       const snap = JSON.parse(e.data);
       bySymbol.clear();
@@ -90,11 +96,18 @@
   // -------------------------------------------------------------- picker --
 
   const picker = $("symbol");
-  picker.addEventListener("change", () => {
-    selected = picker.value;
-    history.replaceState(null, "", "#" + encodeURIComponent(selected));
+  picker.addEventListener("change", () => select(picker.value));
+  window.addEventListener("hashchange", () => select(fromHash()));
+
+  function fromHash() {
+    return decodeURIComponent(location.hash.slice(1)).toUpperCase() || null;
+  }
+
+  function select(symbol) {
+    wanted = selected = symbol;
+    if (symbol) history.replaceState(null, "", "#" + encodeURIComponent(symbol));
     connect(); // the page redraws when the new snapshot arrives
-  });
+  }
 
   function symbols() {
     const seen = [...known].filter((s) => !configured.includes(s)).sort();
@@ -105,10 +118,17 @@
     if (picker.options.length !== list.length || [...picker.options].some((o, i) => o.value !== list[i])) {
       picker.replaceChildren(...list.map((s) => new Option(s, s)));
     }
-    if (!selected || !list.includes(selected)) {
-      selected = list.find((s) => bySymbol.has(s)) || list[0] || null;
+    // The one asked for, as soon as it is listed; meanwhile another.
+    const next = wanted && list.includes(wanted) ? wanted : list.includes(selected) ? selected : null;
+    if (next !== selected || !selected) {
+      selected = next || list.find((s) => bySymbol.has(s)) || list[0] || null;
       // A symbol whose history this page has not loaded yet.
       if (selected && !bySymbol.has(selected) && known.has(selected)) connect();
+    }
+    // Once nothing new can come, the URL names what is shown.
+    if (wanted && !list.includes(wanted) && (state === "ended" || state === "stopped") && selected) {
+      wanted = selected;
+      history.replaceState(null, "", "#" + encodeURIComponent(selected));
     }
     picker.value = selected || "";
     $("picker").hidden = list.length < 2;

@@ -2,8 +2,8 @@
 //! WebDriver (chromedriver + fantoccini) while `pulse run` replays a real
 //! capture at 20x (about 17 s, so a slow browser start still opens the
 //! page mid-replay). Checks that the charts draw, that what the page shows
-//! equals the `--csv` rows, that the symbol picker works, and saves
-//! `docs/dashboard.png`.
+//! equals the `--csv` rows, that the symbol picker and the URL's `#SYMBOL`
+//! work, that a stopped run says so, and saves `docs/dashboard.png`.
 //!
 //! Skips, saying why, when chromium or chromedriver is missing, unless
 //! `CI=true`. Install: `apt-get install chromium chromium-driver`.
@@ -344,6 +344,50 @@ async fn dashboard_renders_the_replay_and_matches_the_csv() {
         assert_eq!(latest["signal"], last[column(&header, "signal")]);
     }
 
-    client.close().await.unwrap();
+    // Editing the URL's #SYMBOL switches too.
+    js(&client, "location.hash = '#NEOUSDT'; return null").await;
+    wait_for(
+        &client,
+        Duration::from_secs(10),
+        "the page to follow the edited URL",
+        "return document.getElementById('latest').dataset.symbol === 'NEOUSDT' \
+         && document.getElementById('symbol').value === 'NEOUSDT'",
+    )
+    .await;
     assert!(pulse.interrupt().await.success());
+
+    // A symbol named in the URL before its first window is shown once it
+    // has one; meanwhile another is. At real speed CHRUSDT comes seconds in.
+    let mut pulse = RunningPulse::start(&[
+        "--replay",
+        altcoins.to_str().unwrap(),
+        "--speed",
+        "1",
+        "-q",
+    ])
+    .await;
+    client
+        .goto(&format!("{}#CHRUSDT", pulse.url()))
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        Duration::from_secs(60),
+        "the symbol the URL names",
+        "return document.getElementById('latest').dataset.symbol === 'CHRUSDT' \
+         && location.hash === '#CHRUSDT'",
+    )
+    .await;
+    // Stopped mid-replay: the page says so, not that it is reconnecting.
+    assert!(pulse.interrupt().await.success());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let conn = js(
+        &client,
+        "return document.getElementById('conn').textContent",
+    )
+    .await;
+    assert_eq!(conn, "stopped");
+    // Off the dead server first: closing on its page fails with its error.
+    client.goto("about:blank").await.unwrap();
+    client.close().await.unwrap();
 }
