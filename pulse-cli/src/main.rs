@@ -154,4 +154,18 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_negative_utc_offset_is_a_value_not_a_flag() {
+        for args in [
+            ["pulse", "produce", "--timezone", "-04:00"],
+            ["pulse", "produce", "--timezone", "+05:30"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Produce(produce) = cli.command else {
+                panic!("{args:?}")
+            };
+            assert_eq!(produce.timezone.to_string(), args[3]);
+        }
+    }
 }

@@ -113,8 +113,14 @@ pub struct ProduceArgs {
 
     /// UTC offset of each message's readable `timestamp` field: +HH:MM,
     /// -HH:MM, UTC or IST.
-    #[arg(long, env = "PULSE_TIMEZONE", default_value = "IST")]
-    timezone: UtcOffset,
+    // A value may start with '-': `--timezone -04:00`.
+    #[arg(
+        long,
+        env = "PULSE_TIMEZONE",
+        default_value = "IST",
+        allow_hyphen_values = true
+    )]
+    pub(crate) timezone: UtcOffset,
 
     /// On start (live mode only), read every partition of the topic
     /// backwards from its end, at most N records per partition, looking for

@@ -358,14 +358,8 @@ async fn dashboard_renders_the_replay_and_matches_the_csv() {
 
     // A symbol named in the URL before its first window is shown once it
     // has one; meanwhile another is. At real speed CHRUSDT comes seconds in.
-    let mut pulse = RunningPulse::start(&[
-        "--replay",
-        altcoins.to_str().unwrap(),
-        "--speed",
-        "1",
-        "-q",
-    ])
-    .await;
+    let mut pulse =
+        RunningPulse::start(&["--replay", altcoins.to_str().unwrap(), "--speed", "1", "-q"]).await;
     client
         .goto(&format!("{}#CHRUSDT", pulse.url()))
         .await
