@@ -142,9 +142,9 @@ pub struct ProduceArgs {
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     resume_backfill_max: u64,
 
-    /// How often to write a progress marker to each partition whose symbols
-    /// moved on (and once at the end): consumers close a quiet symbol's
-    /// windows from them. See docs/schema.md.
+    /// How often to write a progress marker to each partition where a
+    /// symbol's watermark passed a whole second (and once at the end):
+    /// consumers close a quiet symbol's windows from them. See docs/schema.md.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
     marker_interval: Duration,
 

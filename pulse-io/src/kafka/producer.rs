@@ -62,9 +62,9 @@ impl Default for ProducerConfig {
 /// twice: the consumer drops such duplicates by trade id.
 ///
 /// [`write_watermarks`](TradeSink::write_watermarks) writes one progress
-/// marker ([`ProgressMarker`]) to each partition whose symbols' watermarks
-/// moved, after the trades it vouches for: a symbol's watermark goes to the
-/// partition its trades go to.
+/// marker ([`ProgressMarker`]) to each partition where a symbol's watermark
+/// passed a whole second (or a symbol is new to it), after the trades it
+/// vouches for: a symbol's watermark goes to the partition its trades go to.
 pub struct KafkaTradeSink {
     topic: String,
     /// Indexed by partition number; Kafka numbers partitions `0..n`.
@@ -218,7 +218,7 @@ impl KafkaTradeSink {
             markers[partition].watermarks.insert(*symbol, *watermark);
         }
         for (partition, marker) in markers.into_iter().enumerate() {
-            if marker.watermarks.is_empty() || marker == self.markers[partition] {
+            if !closes_more(&marker, &self.markers[partition]) {
                 continue;
             }
             let newest = marker.watermarks.values().copied().max().unwrap_or(0);
@@ -328,5 +328,53 @@ impl TradeSink for KafkaTradeSink {
         self.produce_markers(watermarks)
             .await
             .map_err(SinkError::from)
+    }
+}
+
+/// Windows end on whole seconds.
+const WINDOW_END_STEP_MS: i64 = 1_000;
+
+/// True when `new` lets a reader close a window `old` did not: a watermark
+/// passed a whole second, or a symbol is new. Markers in between would close
+/// nothing, yet be written five times a second per partition even while
+/// nothing trades (the watermarks move on the elapsed clock).
+fn closes_more(new: &ProgressMarker, old: &ProgressMarker) -> bool {
+    let step = |ms: i64| ms.div_euclid(WINDOW_END_STEP_MS);
+    new.watermarks.iter().any(|(symbol, ms)| {
+        old.watermarks
+            .get(symbol)
+            .is_none_or(|old| step(*ms) > step(*old))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker(watermarks: &[(&str, i64)]) -> ProgressMarker {
+        ProgressMarker {
+            watermarks: watermarks
+                .iter()
+                .map(|(s, ms)| (Symbol::new(s).unwrap(), *ms))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_marker_is_written_when_it_closes_a_window_the_last_did_not() {
+        let last = marker(&[("BTCUSDT", 1_000), ("ETHUSDT", 2_999)]);
+        for (new, written) in [
+            (marker(&[("BTCUSDT", 1_999), ("ETHUSDT", 2_999)]), false),
+            (marker(&[("BTCUSDT", 2_000), ("ETHUSDT", 2_999)]), true),
+            (marker(&[("BTCUSDT", 1_200), ("ETHUSDT", 3_000)]), true),
+            (marker(&[("BTCUSDT", 1_200), ("SOLUSDT", 5)]), true),
+            (marker(&[("BTCUSDT", 1_200)]), false),
+            (marker(&[]), false),
+        ] {
+            assert_eq!(closes_more(&new, &last), written, "{new:?}");
+        }
+        assert!(closes_more(&last, &ProgressMarker::default()));
+        let before_1970 = marker(&[("BTCUSDT", -1)]);
+        assert!(closes_more(&marker(&[("BTCUSDT", 0)]), &before_1970));
     }
 }
