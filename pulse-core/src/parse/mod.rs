@@ -78,7 +78,7 @@ pub enum ParseError {
     #[error("symbol: {0}")]
     Symbol(#[from] SymbolError),
     /// A CSV row had the wrong number of columns.
-    #[error("expected 7 or 8 CSV columns, got {0}")]
+    #[error("expected 6, 7 or 8 CSV columns, got {0}")]
     ColumnCount(usize),
     /// A CSV column could not be read as its type.
     #[error("CSV column `{column}` is not a valid {expected}: {value:?}")]
