@@ -79,8 +79,29 @@ pub(crate) enum RecordOutcome {
 struct HeldWindow {
     /// Offset of its first trade; offsets only grow, so also the smallest.
     first_offset: i64,
-    /// By id space too: a topic can hold aggTrades and trades of a symbol.
-    ids: HashSet<(TradeKind, u64)>,
+    /// Per id space ([`kind_index`]): a topic can hold both of a symbol.
+    ids: [HashSet<u64>; 2],
+}
+
+impl HeldWindow {
+    fn ids(&self, kind: TradeKind) -> &HashSet<u64> {
+        &self.ids[kind_index(kind)]
+    }
+
+    fn ids_mut(&mut self, kind: TradeKind) -> &mut HashSet<u64> {
+        &mut self.ids[kind_index(kind)]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ids.iter().all(HashSet::is_empty)
+    }
+}
+
+fn kind_index(kind: TradeKind) -> usize {
+    match kind {
+        TradeKind::AggTrade => 0,
+        TradeKind::Trade => 1,
+    }
 }
 
 /// A record's key and value, copied into buffers that are reused.
@@ -245,7 +266,7 @@ impl PartitionState {
         if self
             .held
             .get(&key)
-            .is_some_and(|w| w.ids.contains(&(trade.kind, trade.id)))
+            .is_some_and(|w| w.ids(trade.kind).contains(&trade.id))
         {
             return RecordOutcome::Duplicate(symbol);
         }
@@ -281,10 +302,10 @@ impl PartitionState {
             .entry(key)
             .or_insert_with(|| HeldWindow {
                 first_offset: offset,
-                ids: HashSet::default(),
+                ids: Default::default(),
             })
-            .ids
-            .insert((trade.kind, trade.id));
+            .ids_mut(trade.kind)
+            .insert(trade.id);
         outcome
     }
 
@@ -389,8 +410,8 @@ impl PartitionState {
                     let start = self.aggregator.window_start(trade.trade_time_ms);
                     let key = (trade.symbol, start);
                     if let Some(window) = self.held.get_mut(&key) {
-                        window.ids.remove(&(trade.kind, trade.id));
-                        if window.ids.is_empty() {
+                        window.ids_mut(trade.kind).remove(&trade.id);
+                        if window.is_empty() {
                             self.held.remove(&key);
                         }
                     }
@@ -412,7 +433,9 @@ impl PartitionState {
                 .collect();
             for key in stale {
                 if let Some(window) = self.held.remove(&key) {
-                    self.stored.extend(symbol, window.ids);
+                    for kind in [TradeKind::AggTrade, TradeKind::Trade] {
+                        self.stored.extend(symbol, kind, window.ids(kind));
+                    }
                 }
             }
         }

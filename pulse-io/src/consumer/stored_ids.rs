@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use pulse_core::{Symbol, TradeKind};
 
 /// Ranges kept per symbol and id space; the lowest ids go first.
@@ -33,25 +33,25 @@ impl StoredIds {
             .is_some_and(|(_, last)| id <= *last)
     }
 
-    /// Adds one window's ids, in any order.
-    pub(crate) fn extend(
-        &mut self,
-        symbol: Symbol,
-        ids: impl IntoIterator<Item = (TradeKind, u64)>,
-    ) {
-        let mut ids: Vec<(TradeKind, u64)> = ids.into_iter().collect();
-        ids.sort_unstable_by_key(|&(kind, id)| (kind as u8, id));
-        let mut runs = ids.into_iter().peekable();
-        while let Some((kind, first)) = runs.next() {
+    /// Adds one window's ids of one id space.
+    pub(crate) fn extend(&mut self, symbol: Symbol, kind: TradeKind, ids: &HashSet<u64>) {
+        let (Some(&min), Some(&max)) = (ids.iter().min(), ids.iter().max()) else {
+            return;
+        };
+        let ranges = self.ranges.entry((symbol, kind)).or_default();
+        // A window's ids are one run as a rule: no sorting then.
+        if max - min == ids.len() as u64 - 1 {
+            insert(ranges, min, max);
+            return;
+        }
+        let mut sorted: Vec<u64> = ids.iter().copied().collect();
+        sorted.sort_unstable();
+        let mut runs = sorted.into_iter().peekable();
+        while let Some(first) = runs.next() {
             let mut last = first;
-            while let Some(&(k, id)) = runs.peek() {
-                if k != kind || id > last.saturating_add(1) {
-                    break;
-                }
+            while let Some(id) = runs.next_if(|&id| id == last + 1) {
                 last = id;
-                runs.next();
             }
-            let ranges = self.ranges.entry((symbol, kind)).or_default();
             insert(ranges, first, last);
         }
     }
@@ -83,34 +83,43 @@ mod tests {
         Symbol::new("BTCUSDT").unwrap()
     }
 
+    fn ids(ids: impl IntoIterator<Item = u64>) -> HashSet<u64> {
+        ids.into_iter().collect()
+    }
+
+    fn ranges(stored: &StoredIds, kind: TradeKind) -> Vec<(u64, u64)> {
+        let ranges = &stored.ranges[&(btc(), kind)];
+        ranges.iter().map(|(a, b)| (*a, *b)).collect()
+    }
+
     #[test]
     fn windows_merge_into_ranges_by_id_space() {
         let mut stored = StoredIds::default();
-        stored.extend(btc(), [(AggTrade, 12), (AggTrade, 10), (AggTrade, 11)]);
-        stored.extend(btc(), [(AggTrade, 14), (AggTrade, 13)]);
-        stored.extend(btc(), [(AggTrade, 20), (Trade, 5)]);
-        let ranges: Vec<_> = stored.ranges[&(btc(), AggTrade)].iter().collect();
-        assert_eq!(ranges, [(&10, &14), (&20, &20)]);
-        for (id, known) in [(9, false), (10, true), (14, true), (15, false), (20, true)] {
+        stored.extend(btc(), AggTrade, &ids([12, 10, 11]));
+        stored.extend(btc(), AggTrade, &ids([14, 13]));
+        stored.extend(btc(), AggTrade, &ids([20, 22, 23]));
+        stored.extend(btc(), Trade, &ids([5]));
+        stored.extend(btc(), Trade, &ids([]));
+        assert_eq!(ranges(&stored, AggTrade), [(10, 14), (20, 20), (22, 23)]);
+        for (id, known) in [(9, false), (10, true), (14, true), (15, false), (21, false)] {
             assert_eq!(stored.contains(btc(), AggTrade, id), known, "{id}");
         }
         assert!(stored.contains(btc(), Trade, 5));
         assert!(!stored.contains(btc(), Trade, 12), "another id space");
         let eth = Symbol::new("ETHUSDT").unwrap();
         assert!(!stored.contains(eth, AggTrade, 12));
-        // A window filling the hole joins the two ranges.
-        stored.extend(btc(), (15..20).map(|id| (AggTrade, id)));
-        let ranges: Vec<_> = stored.ranges[&(btc(), AggTrade)].iter().collect();
-        assert_eq!(ranges, [(&10, &20)]);
+        // A window filling the holes joins the ranges.
+        stored.extend(btc(), AggTrade, &ids([15, 16, 17, 18, 19, 21]));
+        assert_eq!(ranges(&stored, AggTrade), [(10, 23)]);
     }
 
     #[test]
     fn the_oldest_ranges_are_forgotten_beyond_the_bound() {
         let mut stored = StoredIds::default();
         for i in 0..(MAX_RANGES as u64 + 3) {
-            stored.extend(btc(), [(AggTrade, 10 * i), (AggTrade, 10 * i + 1)]);
+            stored.extend(btc(), AggTrade, &ids([10 * i, 10 * i + 1]));
         }
-        assert_eq!(stored.ranges[&(btc(), AggTrade)].len(), MAX_RANGES);
+        assert_eq!(ranges(&stored, AggTrade).len(), MAX_RANGES);
         assert!(!stored.contains(btc(), AggTrade, 21));
         assert!(stored.contains(btc(), AggTrade, 31));
         assert!(stored.contains(btc(), AggTrade, 10 * (MAX_RANGES as u64 + 2) + 1));
@@ -119,10 +128,15 @@ mod tests {
     #[test]
     fn ids_at_the_top_of_the_range_do_not_overflow() {
         let mut stored = StoredIds::default();
-        stored.extend(btc(), [(AggTrade, u64::MAX), (AggTrade, u64::MAX - 1)]);
-        stored.extend(btc(), [(AggTrade, 0)]);
-        assert!(stored.contains(btc(), AggTrade, u64::MAX));
-        assert!(stored.contains(btc(), AggTrade, 0));
-        assert!(!stored.contains(btc(), AggTrade, 1));
+        stored.extend(btc(), AggTrade, &ids([u64::MAX, u64::MAX - 1]));
+        stored.extend(btc(), AggTrade, &ids([0, u64::MAX - 3]));
+        assert_eq!(
+            ranges(&stored, AggTrade),
+            [
+                (0, 0),
+                (u64::MAX - 3, u64::MAX - 3),
+                (u64::MAX - 1, u64::MAX)
+            ]
+        );
     }
 }
