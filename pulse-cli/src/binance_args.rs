@@ -46,13 +46,14 @@ pub struct BinanceArgs {
     pub binance_rest_url: String,
 
     /// Replace a connection that answers pings but carries no trade for
-    /// this long (a wrong URL does this); raise it for rarely traded
-    /// symbols, since each replacement checks every symbol over REST. Under
-    /// 10s is warned of.
+    /// this long (a wrong URL, a stalled feed). Each replacement checks
+    /// every symbol over REST. Under 10s is warned of, and so is over 50s:
+    /// what a silent connection missed then reaches the topic more than
+    /// pulse consume's 60 s correction horizon behind the progress markers.
     #[arg(
         long,
         env = "PULSE_DATA_TIMEOUT",
-        default_value = "2m",
+        default_value = "45s",
         value_name = "DURATION",
         value_parser = parse_duration
     )]
@@ -63,6 +64,12 @@ pub struct BinanceArgs {
 /// streams go a few seconds without a trade at times (funding,
 /// maintenance).
 const SHORT_DATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `--data-timeout` longer than this is warned of: until a silent
+/// connection is replaced, progress markers vouch for its symbols as quiet,
+/// and `pulse consume` corrects windows only 60 s back (less a margin for
+/// the reconnect and the markers' interval).
+const LONG_DATA_TIMEOUT: Duration = Duration::from_secs(50);
 
 /// One item of `--symbols`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +171,13 @@ impl BinanceArgs {
                 SHORT_DATA_TIMEOUT.as_secs()
             );
         }
+        if self.data_timeout > LONG_DATA_TIMEOUT {
+            tracing::warn!(
+                data_timeout = ?self.data_timeout,
+                "--data-timeout over {}s: trades a silent connection missed reach the topic more than 60 s behind the progress markers, and pulse consume counts them as too late, in no row (pulse run's own windows are not affected)",
+                LONG_DATA_TIMEOUT.as_secs()
+            );
+        }
         Ok(BinanceConfig {
             symbols: self.listed(),
             all_perpetuals: self.all_perpetuals()?,
@@ -228,6 +242,14 @@ mod tests {
         assert_eq!(
             c.binance.config().unwrap().data_timeout,
             Duration::from_secs(600)
+        );
+        // Below consume's 60 s correction horizon, with room to spare.
+        assert!(BinanceConfig::default().data_timeout <= LONG_DATA_TIMEOUT);
+        assert!(
+            LONG_DATA_TIMEOUT
+                < Duration::from_millis(
+                    pulse_core::AggregatorConfig::default().late_retention_ms as u64
+                )
         );
         // Short is allowed (a local test server), with a warning.
         let c = Cli::try_parse_from(["pulse", "--data-timeout", "500ms"]).unwrap();

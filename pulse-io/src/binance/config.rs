@@ -39,8 +39,11 @@ pub struct BinanceConfig {
     /// an ack, even a malformed frame) for this long is replaced, counted in
     /// `silent_connections`: Binance's legacy `/ws` paths accept and then
     /// send nothing. Each replacement of a shard whose symbols are merely
-    /// quiet costs a REST check per symbol, so raise it for rarely traded
-    /// symbols.
+    /// quiet costs a REST check per symbol. Default 45 s: until a silent
+    /// connection is replaced, its symbols count as quiet and progress
+    /// markers vouch for the time passing, so what it missed reaches a
+    /// topic that far behind them; `pulse consume` corrects windows up to
+    /// 60 s back, and counts older trades as too late, in no row.
     pub data_timeout: Duration,
     /// Connections are replaced before this age (Binance cuts at 24 h).
     /// With `all_perpetuals`, the symbol list is read again as often.
@@ -138,7 +141,7 @@ impl Default for BinanceConfig {
             rest_base: DEFAULT_REST_BASE.to_string(),
             streams_per_connection: 200,
             stall_timeout: Duration::from_secs(15),
-            data_timeout: Duration::from_secs(120),
+            data_timeout: Duration::from_secs(45),
             max_connection_age: Duration::from_secs(23 * 3600),
             rotation_overlap: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
