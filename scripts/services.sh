@@ -4,7 +4,8 @@
 #   scripts/services.sh up      install what is missing, start, wait until ready, print env
 #   scripts/services.sh env     print `export ...` lines: eval "$(scripts/services.sh env)"
 #   scripts/services.sh status  say what runs where
-#   scripts/services.sh down    stop what `up` started (by pid file); logs stay for reading
+#   scripts/services.sh down    stop what `up` started (by pid file); logs stay for reading;
+#                               `down clickhouse` stops only that one
 #
 # Services: ClickHouse (Debian clickhouse-server), tansu with memory storage
 # (fast) and tansu with sqlite storage (durable). State, logs and pid files
@@ -280,16 +281,22 @@ case ${1:-} in
     print_env
     ;;
   down)
+    # The services named, or all.
+    names=("${services[@]}")
+    [ $# -gt 1 ] && names=("${@:2}")
+    for name in "${names[@]}"; do
+      [[ " ${services[*]} " == *" $name "* ]] || die "no service $name (services: ${services[*]})"
+    done
     lock_state
     # In parallel: each takes about 2 s to shut down.
-    for name in "${services[@]}"; do stop_service "$name" & done
+    for name in "${names[@]}"; do stop_service "$name" & done
     wait
     ;;
   env) print_env ;;
   status) status ;;
   install) install_all ;;
   *)
-    echo "usage: $0 up|down|env|status|install" >&2
+    echo "usage: $0 up|down [NAME...]|env|status|install" >&2
     exit 2
     ;;
 esac

@@ -102,8 +102,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p pulse-core -p pulse-io --all-f
 step "start services (ClickHouse, tansu memory, tansu sqlite)"
 # Services a developer already had running stay up afterwards; the ones
 # started here stop on any exit, failed or not.
-if ! "$services" env >/dev/null 2>&1; then
-  trap 'step "stop services"; "$services" down' EXIT
+stopped=$("$services" status | sed -n 's/: stopped$//p' | tr '\n' ' ')
+if [ -n "$stopped" ]; then
+  trap 'step "stop services"; "$services" down $stopped' EXIT
 fi
 services_env=$("$services" up)
 eval "$services_env"

@@ -57,7 +57,7 @@ fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
             let why = "chromium and chromedriver are not installed \
                        (apt-get install chromium chromium-driver, or set PULSE_CHROMIUM and PULSE_CHROMEDRIVER)";
             assert!(!is_ci(), "{why}, and CI=true makes that a failure");
-            eprintln!("skipping browser test: {why}");
+            pulse_testkit::skip(&format!("browser test: {why}"));
             None
         }
     }

@@ -344,7 +344,7 @@ fn sqlite3() -> Option<PathBuf> {
         true => Some(PathBuf::from("sqlite3")),
         false if pulse_testkit::is_ci() => panic!("sqlite3 is needed (Debian package sqlite3)"),
         false => {
-            eprintln!("skipping: no sqlite3 shell (Debian package sqlite3)");
+            pulse_testkit::skip("no sqlite3 shell (Debian package sqlite3)");
             None
         }
     }

@@ -30,6 +30,14 @@ pub fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
+/// Says on the terminal why the calling test does nothing. Written to the
+/// process's stderr itself: libtest captures `eprintln!` and shows it only
+/// for failing tests, so a skipped test would look just like a passed one.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "skipping test: {reason}");
+}
+
 /// Reads `var`, or says why the calling test is skipped.
 ///
 /// Returns `None` (after printing the reason to stderr) when `var` is unset
@@ -75,7 +83,7 @@ fn missing<T>(reason: &str, var: &str, hint: &str) -> Option<T> {
     if is_ci() {
         panic!("{reason}, and CI=true makes that a failure: set {var}; {hint}");
     }
-    eprintln!("skipping test: {reason}; {hint}");
+    skip(&format!("{reason}; {hint}"));
     None
 }
 

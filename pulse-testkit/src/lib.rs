@@ -55,7 +55,7 @@ mod wait;
 pub use clickhouse_process::{ClickHouseProcess, PASSWORD_USER};
 pub use env::{
     CLICKHOUSE_SERVER_BIN_VAR, CLICKHOUSE_URL_VAR, DATA_DIR_VAR, KAFKA_BROKERS_VAR,
-    KAFKA_DURABLE_BROKERS_VAR, TANSU_BIN_VAR, data_dir, is_ci, require_env, unique_name,
+    KAFKA_DURABLE_BROKERS_VAR, TANSU_BIN_VAR, data_dir, is_ci, require_env, skip, unique_name,
 };
 pub use services::{
     TestClickHouse, TestKafka, clickhouse, clickhouse_client, durable_kafka, kafka, kafka_client,
