@@ -575,6 +575,25 @@ async fn a_file_named_by_nothing_is_read_by_its_content() {
         err.contains("cannot tell the format of") && err.contains(".jsonl"),
         "{err}"
     );
+    // A compression pulse does not read is named, whatever the file's name.
+    for (name, magic, kind) in [
+        (
+            "capture.jsonl.xz",
+            &b"\xfd7zXZ\x00rest"[..],
+            "xz-compressed",
+        ),
+        (
+            "capture.zst",
+            &b"\x28\xb5\x2f\xfdrest"[..],
+            "zstd-compressed",
+        ),
+        ("capture", &b"BZh91AY&SY"[..], "bzip2-compressed"),
+    ] {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, magic).unwrap();
+        let err = open_err(&path);
+        assert!(err.contains(kind) && err.contains("gzip"), "{name}: {err}");
+    }
 }
 
 /// A pipe cannot be read twice: the bytes that tell its format are read

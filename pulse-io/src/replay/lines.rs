@@ -88,6 +88,15 @@ impl Opened {
             Sniff::Unknown | Sniff::NeedMore => None,
         }
     }
+
+    /// What the first bytes are when not text or gzip, e.g.
+    /// `xz-compressed`, for a message saying why a file cannot be read.
+    pub(crate) fn other_content(&self) -> Option<&'static str> {
+        match Content::of(&self.head) {
+            Content::Other(kind) => Some(kind),
+            Content::Gzip | Content::Text => None,
+        }
+    }
 }
 
 /// How a path is named in messages.

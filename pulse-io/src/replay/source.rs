@@ -113,7 +113,11 @@ impl ReplaySource {
             Some(format) => format,
             None => {
                 let format = opened.format().ok_or_else(|| {
-                    SourceError::Config(if path == Path::new(STDIN) {
+                    SourceError::Config(if let Some(kind) = opened.other_content() {
+                        format!(
+                            "{shown} is {kind}, which pulse does not read: decompress it, or compress it with gzip"
+                        )
+                    } else if path == Path::new(STDIN) {
                         "cannot tell the format of standard input from its first bytes: \
                          pipe in JSONL frames or a dump CSV, plain or gzip"
                             .to_string()
