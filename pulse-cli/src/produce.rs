@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use pulse_core::{Aggregator, AggregatorConfig, ResumePoint, Symbol, TradeKind};
+use pulse_core::{Aggregator, AggregatorConfig, ResumePoint, Symbol, TradeKind, short_list};
 use pulse_io::binance::resolve_all_perpetuals;
 use pulse_io::kafka::{
     Compression, KafkaConfig, KafkaTradeSink, ProducerConfig, UtcOffset, last_trades_on_topic,
 };
-use pulse_io::{CancellationToken, Metrics, Pipeline, short_list};
+use pulse_io::{CancellationToken, Metrics, Pipeline};
 
 use crate::binance_args::BinanceArgs;
 use crate::duration::parse_duration;

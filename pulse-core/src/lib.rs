@@ -26,6 +26,7 @@
 //!   emitted windows a while so late trades can correct them.
 //! - [`WindowStats`], [`Window`], [`Signal`]: the metrics.
 //! - [`DropOldest`]: the bounded drop-oldest queue.
+//! - [`short_list`]: a few symbol names and how many more, for log lines.
 //!
 //! ## Driving the engine
 //! The [`Aggregator`] is a state machine you feed and drain (the shape of
@@ -99,6 +100,7 @@ mod lanes;
 mod parse;
 mod queue;
 mod sequence;
+mod short_list;
 mod signal;
 mod stream_plan;
 mod symbol;
@@ -125,6 +127,7 @@ pub use parse::{
 };
 pub use queue::{DEFAULT_QUEUE_CAPACITY, DropOldest};
 pub use sequence::{DEFAULT_MAX_OPEN_GAPS, IdRange, Sequence, SequenceOutcome};
+pub use short_list::short_list;
 pub use signal::{Signal, UnknownSignal};
 pub use stream_plan::{Shard, plan_shards, stream_url};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};

@@ -46,7 +46,6 @@ pub mod driver;
 pub mod metrics;
 pub mod retry;
 pub mod row_version;
-mod short_list;
 pub mod sink;
 pub mod source;
 pub mod terminal;
@@ -60,7 +59,6 @@ pub use driver::{Outcome, Pipeline, PipelineError, PipelineSummary, Stage, Trade
 pub use metrics::{Metrics, SourceTotals};
 pub use retry::RetryPolicy;
 pub use row_version::row_version;
-pub use short_list::short_list;
 pub use sink::{Batching, CheckpointStore, SinkError, TradeSink, WindowSink};
 pub use source::{Source, SourceError, TradeSource};
 pub use terminal::TerminalSink;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pulse_core::{
     BackfillOutcome, BackfillRequest, IdRange, LaneEvent, Lanes, ParseError, Symbol, Trade,
+    short_list,
 };
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinSet};
@@ -22,7 +23,6 @@ use super::readers::{ReaderParts, Readers};
 use super::relist::{Change, Relisting, Switch};
 use super::rest::{RestClient, RestError};
 use super::universe::ListingError;
-use crate::short_list;
 use crate::{Metrics, SourceError, TradeSource};
 
 /// How far before a shard's last delivered trade time (or, when it

@@ -3,11 +3,11 @@
 //! Read at start-up here, and again around every daily reconnect by the
 //! source (`relist`).
 
-use pulse_core::Symbol;
+use pulse_core::{Symbol, short_list};
 
 use super::config::BinanceConfig;
 use super::rest::{RestClient, RestError};
-use crate::{SourceError, short_list};
+use crate::SourceError;
 
 /// Follow every perpetual trading now, except these.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Symbol lists for log lines: with `--symbols ALL` a list can name
 //! hundreds, so a line names a few and counts the rest.
 
-use pulse_core::Symbol;
+use crate::Symbol;
 
 /// Symbol names logged one by one; more are only counted.
 const NAMES_LOGGED: usize = 10;
