@@ -66,6 +66,16 @@ impl ClickHouseConfig {
                     .to_owned(),
             ));
         }
+        // The client sends its own query string and drops this one, so a
+        // `?password=` there would only be logged.
+        if self.url.contains('?') {
+            return Err(ClickHouseError::Config(
+                "the URL must not have a query (`?…`): the client drops it; name the database \
+                 with --database, the user with --clickhouse-user, and give the password in \
+                 PULSE_CLICKHOUSE_PASSWORD or --clickhouse-password-file"
+                    .to_owned(),
+            ));
+        }
         for (what, value) in [("user", &self.user), ("password", &self.password)] {
             // An HTTP header cannot hold them; say so before the server is asked.
             if value
@@ -130,17 +140,11 @@ fn qualified(database: &str, table: &str) -> String {
     format!("`{database}`.`{table}`")
 }
 
-/// True when the URL has a `userinfo@` part, or a `user` or `password`
-/// query parameter (ClickHouse's HTTP interface reads both).
+/// True when the URL's authority has a `userinfo@` part.
 fn has_credentials(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let query = rest.split_once('?').map_or("", |(_, q)| q);
     authority.contains('@')
-        || query.split('&').any(|pair| {
-            let name = pair.split('=').next().unwrap_or(pair);
-            name.eq_ignore_ascii_case("user") || name.eq_ignore_ascii_case("password")
-        })
 }
 
 /// Names are restricted so they never need escaping.
@@ -202,6 +206,7 @@ mod tests {
             "https://pulse@ch.example:8443/",
             "ftp://pulse:s3cret@ch",
             "http://127.0.0.1:8123/?password=s3cret",
+            "http://127.0.0.1:8123/?pass%77ord=s3cret",
             "http://127.0.0.1:8123/?database=x&User=pulse",
         ] {
             let config = ClickHouseConfig {
@@ -215,7 +220,7 @@ mod tests {
         for url in [
             "http://127.0.0.1:8123",
             "http://ch:8123/path@x",
-            "http://ch:8123/?database=users",
+            "https://ch:8443/",
         ] {
             let config = ClickHouseConfig {
                 url: url.into(),
