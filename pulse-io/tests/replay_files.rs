@@ -588,6 +588,11 @@ async fn a_file_named_by_nothing_is_read_by_its_content() {
             "zstd-compressed",
         ),
         ("capture", &b"BZh91AY&SY"[..], "bzip2-compressed"),
+        (
+            "capture.jsonl.lz4",
+            &b"\x04\x22\x4d\x18rest"[..],
+            "lz4-compressed",
+        ),
     ] {
         let path = tmp.path().join(name);
         std::fs::write(&path, magic).unwrap();

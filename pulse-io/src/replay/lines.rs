@@ -359,12 +359,13 @@ enum Content {
 
 impl Content {
     fn of(head: &[u8]) -> Content {
-        const OTHERS: [(&[u8], &str); 5] = [
+        const OTHERS: [(&[u8], &str); 6] = [
             (b"PK\x03\x04", "a zip archive (name it .zip)"),
             (b"PK\x05\x06", "an empty zip archive"),
             (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
             (b"BZh", "bzip2-compressed"),
             (b"\xfd7zXZ\x00", "xz-compressed"),
+            (b"\x04\x22\x4d\x18", "lz4-compressed"),
         ];
         if head.starts_with(&gzip::MAGIC) {
             return Content::Gzip;
