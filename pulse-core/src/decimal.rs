@@ -118,6 +118,18 @@ impl Decimal {
     pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
         self.0.checked_add(other.0).map(Decimal)
     }
+
+    /// Subtracts, failing on overflow.
+    ///
+    /// ```
+    /// use pulse_core::Decimal;
+    /// let (a, b): (Decimal, Decimal) = ("61180.1".parse().unwrap(), "0.25".parse().unwrap());
+    /// assert_eq!(a.checked_sub(b).unwrap().to_string(), "61179.85");
+    /// assert_eq!(Decimal::from_raw(i64::MIN).checked_sub(b), None);
+    /// ```
+    pub fn checked_sub(self, other: Decimal) -> Option<Decimal> {
+        self.0.checked_sub(other.0).map(Decimal)
+    }
 }
 
 impl FromStr for Decimal {

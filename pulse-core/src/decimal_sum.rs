@@ -40,6 +40,24 @@ impl DecimalSum {
     pub fn to_decimal(self) -> Option<Decimal> {
         i64::try_from(self.0).ok().map(Decimal::from_raw)
     }
+
+    /// Adds, failing on overflow.
+    pub fn checked_add(self, other: DecimalSum) -> Option<DecimalSum> {
+        self.0.checked_add(other.0).map(DecimalSum)
+    }
+
+    /// Subtracts, failing on overflow.
+    ///
+    /// ```
+    /// use pulse_core::{Decimal, DecimalSum};
+    /// let buy = DecimalSum::from("2.5".parse::<Decimal>().unwrap());
+    /// let sell = DecimalSum::from("3.75".parse::<Decimal>().unwrap());
+    /// assert_eq!(buy.checked_sub(sell).unwrap().to_string(), "-1.25");
+    /// assert_eq!(DecimalSum::from_raw(i128::MIN).checked_sub(buy), None);
+    /// ```
+    pub fn checked_sub(self, other: DecimalSum) -> Option<DecimalSum> {
+        self.0.checked_sub(other.0).map(DecimalSum)
+    }
 }
 
 impl From<Decimal> for DecimalSum {

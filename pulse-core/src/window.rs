@@ -261,7 +261,8 @@ fn mul_wide(x: u128, y: u128) -> (u128, u128) {
 /// A closed window's metrics: one row of `pulse_metrics`.
 ///
 /// The `f64` fields are computed from exact integer sums, so the same trades
-/// always give the same bits. The exact values are kept beside them.
+/// always give the same bits. The exact values are kept beside them (and
+/// [`exact_net_delta`](Self::exact_net_delta) gives the delta exactly).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Window {
     /// Trading pair.
@@ -306,6 +307,15 @@ pub struct Window {
     pub last_trade_id: u64,
 }
 
+impl Window {
+    /// Σq(BUY) − Σq(SELL), exact: [`net_delta`](Self::net_delta) before
+    /// its rounding to `f64`.
+    pub fn exact_net_delta(&self) -> DecimalSum {
+        // Both lie in 0..=Σq, so the difference cannot overflow.
+        DecimalSum::from_raw(self.buy_volume.raw() - self.sell_volume.raw())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +345,18 @@ mod tests {
     }
 
     #[test]
+    fn the_exact_delta_keeps_what_f64_rounds() {
+        // 0.1 + 0.2 of buys against 0.3 of sells: exactly zero.
+        let w = window(&[
+            trade(1, 10, "100", "0.1", Side::Buy),
+            trade(2, 20, "100", "0.2", Side::Buy),
+            trade(3, 30, "100", "0.30000001", Side::Sell),
+        ]);
+        assert_eq!(w.exact_net_delta().to_string(), "-0.00000001");
+        assert_eq!(w.exact_net_delta().to_f64(), w.net_delta);
+    }
+
+    #[test]
     fn metrics_by_hand() {
         // vwap = (100·1 + 110·3) / 4 = 107.5; avg = 105; delta = 1 − 3 = −2.
         let w = window(&[
@@ -344,6 +366,7 @@ mod tests {
         assert_eq!(w.vwap, 107.5);
         assert_eq!(w.avg_price_1_sec, 105.0);
         assert_eq!(w.net_delta, -2.0);
+        assert_eq!(w.exact_net_delta().to_string(), "-2");
         assert_eq!(w.buy_pressure_pct, 25.0);
         assert_eq!(w.total_volume, 4.0);
         assert_eq!(w.trade_count, 2);

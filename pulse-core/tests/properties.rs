@@ -235,6 +235,11 @@ proptest! {
             let sum_pq: i128 = inside.iter().map(|t| t.price.raw() as i128 * t.quantity.raw() as i128).sum();
             let delta: i128 = inside
                 .iter()
+                .map(|t| if t.side == Side::Buy { 1 } else { -1 } * t.quantity.raw() as i128)
+                .sum();
+            prop_assert_eq!(w.exact_net_delta().raw(), delta);
+            let delta: i128 = inside
+                .iter()
                 .map(|t| if t.side == Side::Buy { t.quantity.raw() as i128 } else { -(t.quantity.raw() as i128) })
                 .sum();
             let avg = sum_p * sum_q;
