@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use pulse_core::{
-    Aggregator, AggregatorConfig, Decimal, DecimalSum, Event, LatePolicy, Side, Signal, Symbol,
-    Trade, TradeKind, Window,
+    Aggregator, AggregatorConfig, Decimal, Event, LatePolicy, Side, Signal, Symbol, Trade,
+    TradeKind, Window,
 };
 
 const LATENESS: i64 = 2_000;
@@ -216,7 +216,7 @@ proptest! {
         for w in run(&trades).0 {
             prop_assert_eq!(w.buy_volume.raw() + w.sell_volume.raw(), w.volume.raw());
             prop_assert_eq!(w.total_volume, w.volume.to_f64());
-            prop_assert_eq!(w.net_delta, DecimalSum::from_raw(w.buy_volume.raw() - w.sell_volume.raw()).to_f64());
+            prop_assert_eq!(w.net_delta, w.exact_net_delta().to_f64());
         }
     }
 
