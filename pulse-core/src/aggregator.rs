@@ -27,11 +27,17 @@ pub enum WatermarkPolicy {
     /// at or before `T` complete: it closes them at once. Only while the
     /// symbol has an open id gap (seen with
     /// [`track_sequence`](AggregatorConfig::track_sequence)) does the
-    /// watermark trail the newest trade by `allowed_lateness_ms`.
+    /// watermark trail the newest trade by `allowed_lateness_ms`; live, for
+    /// at most `allowed_lateness_ms` on the caller's clock after the gap
+    /// showed, since a gap no one fills must not slow the symbol for good.
+    /// (Ids just below the very first trade show no gap, so live they are
+    /// not waited for: input whose order is not known wants `Lateness`.)
     #[default]
     IdOrder,
     /// The newest trade time minus `allowed_lateness_ms`, whatever the ids:
     /// for inputs whose order is not known (`pulse consume` keeps this).
+    /// Live, a quiet symbol's windows close `allowed_lateness_ms`, not
+    /// `idle_margin_ms`, past their end.
     Lateness,
 }
 
@@ -52,6 +58,8 @@ pub struct AggregatorConfig {
     /// offset between the two is harmless. Small (default 150 ms) because
     /// it only has to cover the exchange's delivery jitter; a trade that
     /// still comes later re-emits its window under [`LatePolicy::Reemit`].
+    /// While the watermark cannot follow ids (see [`WatermarkPolicy`]),
+    /// `allowed_lateness_ms` is waited for instead, if larger.
     pub idle_margin_ms: i64,
     /// Late-trade handling. Default [`LatePolicy::Count`].
     pub late_policy: LatePolicy,
@@ -244,6 +252,9 @@ struct SymbolState {
     watermark: i64,
     /// Caller's clock at the last input, for closing the tail.
     last_input_at: Option<i64>,
+    /// Caller's clock when the newest id gap showed, live: its missing
+    /// trades may still come, out of order, for `allowed_lateness_ms`.
+    gap_at: Option<i64>,
     /// End of the window of the first trade seen. Ids below the first may
     /// still come (a reorder at the very start shows no gap), so windows up
     /// to here close by the lateness only.
@@ -257,6 +268,11 @@ struct SymbolState {
     /// `sequence.forgotten()` already in the stats.
     forgotten_ids: u64,
     late_trades: u64,
+    /// A trade of it came more than `allowed_lateness_ms` behind the
+    /// newest of all symbols: the input is not in time order across
+    /// symbols (a file sorted by symbol), so in a recording the others'
+    /// time vouches for nothing of its own.
+    behind_front: bool,
 }
 
 impl SymbolState {
@@ -265,6 +281,7 @@ impl SymbolState {
             max_time: i64::MIN,
             watermark: i64::MIN,
             last_input_at: None,
+            gap_at: None,
             first_end: None,
             open: BTreeMap::new(),
             emitted: EmittedWindows::default(),
@@ -272,6 +289,7 @@ impl SymbolState {
             ahead: BTreeMap::new(),
             forgotten_ids: 0,
             late_trades: 0,
+            behind_front: false,
         }
     }
 
@@ -280,6 +298,50 @@ impl SymbolState {
             watermark_ms: self.watermark,
             max_time_ms: self.max_time,
         }
+    }
+
+    /// Until when, on the caller's clock, trades of the symbol may still
+    /// come out of id order: always under [`WatermarkPolicy::Lateness`],
+    /// and for `allowed_lateness_ms` after a gap showed under `IdOrder`.
+    fn unordered_until(&self, config: &AggregatorConfig) -> Option<i64> {
+        if config.watermark == WatermarkPolicy::Lateness {
+            return Some(i64::MAX);
+        }
+        let at = self
+            .gap_at
+            .filter(|_| config.track_sequence && self.sequence.has_gaps())?;
+        Some(at.saturating_add(config.allowed_lateness_ms))
+    }
+
+    /// How far behind its live clock (newest trade time plus the caller's
+    /// time since its last input) the symbol's windows close at `now_ms`.
+    fn live_lag(&self, config: &AggregatorConfig, now_ms: i64) -> i64 {
+        let margin = config.idle_margin_ms;
+        match self.unordered_until(config) {
+            Some(until) if now_ms < until => margin.max(config.allowed_lateness_ms),
+            _ => margin,
+        }
+    }
+
+    /// When, on the caller's clock, [`live_lag`](Self::live_lag) lets the
+    /// window ending at `end` close: the first time the live clock less the
+    /// lag reaches it.
+    fn live_closes_at(&self, config: &AggregatorConfig, end: i64) -> Option<i64> {
+        let input_at = self.last_input_at?;
+        let quiet_for = |lag: i64| {
+            let quiet = end.saturating_add(lag).saturating_sub(self.max_time).max(0);
+            input_at.saturating_add(quiet)
+        };
+        let margin = config.idle_margin_ms;
+        let by_margin = quiet_for(margin);
+        Some(match self.unordered_until(config) {
+            // Whichever comes first: the lateness passed, or the margin once
+            // the trades may no longer come out of order.
+            Some(until) => {
+                quiet_for(margin.max(config.allowed_lateness_ms)).min(by_margin.max(until))
+            }
+            None => by_margin,
+        })
     }
 }
 
@@ -409,6 +471,7 @@ fn resolve_ahead(
     next: Trade,
     events: &mut VecDeque<Event>,
     stats: &mut AggregatorStats,
+    late: &mut Vec<Trade>,
 ) {
     while let Some(held) = state.ahead.first_entry() {
         if *held.key() >= next.id {
@@ -417,7 +480,7 @@ fn resolve_ahead(
         let ahead = held.remove().trade;
         let floor = ahead.trade_time_ms.saturating_sub(config.outlier_jump_ms);
         if next.trade_time_ms >= floor {
-            accept(config, state, ahead, events, stats);
+            take(config, state, ahead, events, stats, late);
         } else {
             stats.time_outliers += 1;
             events.push_back(Event::TimeOutlier(TimeOutlier {
@@ -430,20 +493,49 @@ fn resolve_ahead(
 }
 
 /// Accepts the trades held ahead of `state`'s clock that `vouched` says
-/// are right, in id order.
+/// are right, in id order, and with them those held with smaller ids and
+/// no later times than one of them: time never falls as ids rise.
 fn confirm_held(
     config: &AggregatorConfig,
     state: &mut SymbolState,
     vouched: impl Fn(&Ahead) -> bool,
     events: &mut VecDeque<Event>,
     stats: &mut AggregatorStats,
+    late: &mut Vec<Trade>,
 ) {
+    let last_vouched = state
+        .ahead
+        .values()
+        .filter(|a| vouched(a))
+        .map(|a| a.trade)
+        .last();
+    let before =
+        |t: &Trade| last_vouched.is_some_and(|v| t.id < v.id && t.trade_time_ms <= v.trade_time_ms);
     for (id, ahead) in std::mem::take(&mut state.ahead) {
-        if vouched(&ahead) {
-            accept(config, state, ahead.trade, events, stats);
+        if before(&ahead.trade) || vouched(&ahead) {
+            take(config, state, ahead.trade, events, stats, late);
         } else {
             state.ahead.insert(id, ahead);
         }
+    }
+}
+
+/// Accepts a trade held ahead, now decided, unless its window closed
+/// meanwhile (the trades after it were windowed as usual): then it is late
+/// like any other, put in `late` for [`Aggregator::settle_late`].
+fn take(
+    config: &AggregatorConfig,
+    state: &mut SymbolState,
+    trade: Trade,
+    events: &mut VecDeque<Event>,
+    stats: &mut AggregatorStats,
+    late: &mut Vec<Trade>,
+) {
+    let start = window_start(trade.trade_time_ms, config.window_ms);
+    if window_end(start, config.window_ms) <= state.watermark {
+        late.push(trade);
+    } else {
+        accept(config, state, trade, events, stats);
     }
 }
 
@@ -557,6 +649,10 @@ pub struct Aggregator {
     symbols: BTreeMap<Symbol, SymbolState>,
     /// Symbols that have held trades ahead, or had until last looked at.
     holding: BTreeSet<Symbol>,
+    /// Newest trade time taken, of all symbols.
+    front_ms: i64,
+    /// Trades held ahead and decided after their window closed.
+    decided_late: Vec<Trade>,
     events: VecDeque<Event>,
     stats: AggregatorStats,
 }
@@ -569,6 +665,8 @@ impl Aggregator {
             config,
             symbols: BTreeMap::new(),
             holding: BTreeSet::new(),
+            front_ms: i64::MIN,
+            decided_late: Vec::new(),
             events: VecDeque::new(),
             stats: AggregatorStats::default(),
         })
@@ -603,6 +701,7 @@ impl Aggregator {
         let state = self.state(symbol);
         state.watermark = state.watermark.max(checkpoint.watermark_ms);
         state.max_time = state.max_time.max(checkpoint.max_time_ms);
+        self.front_ms = self.front_ms.max(checkpoint.max_time_ms);
     }
 
     /// Feeds one trade of a recording, whose clock is the data itself. Call
@@ -621,6 +720,14 @@ impl Aggregator {
     }
 
     fn handle(&mut self, trade: Trade, now_ms: Option<i64>) -> TradeOutcome {
+        let outcome = self.handle_one(trade, now_ms);
+        if !self.decided_late.is_empty() {
+            self.settle_late();
+        }
+        outcome
+    }
+
+    fn handle_one(&mut self, trade: Trade, now_ms: Option<i64>) -> TradeOutcome {
         let config = &self.config;
         let window_ms = config.window_ms;
         // One map lookup per trade: this is the hot path.
@@ -641,6 +748,7 @@ impl Aggregator {
                 }
                 SequenceOutcome::Gap(missing) => {
                     self.stats.gaps += 1;
+                    state.gap_at = now_ms.or(state.gap_at);
                     self.stats.missing_ids += missing.len();
                     // Only a new gap can push out an old one.
                     let forgotten: u64 = state.sequence.forgotten();
@@ -656,31 +764,17 @@ impl Aggregator {
         }
 
         // Decided first, as it may move the clock.
-        resolve_ahead(config, state, trade, &mut self.events, &mut self.stats);
+        resolve_ahead(
+            config,
+            state,
+            trade,
+            &mut self.events,
+            &mut self.stats,
+            &mut self.decided_late,
+        );
         let start = window_start(trade.trade_time_ms, window_ms);
         if window_end(start, window_ms) <= state.watermark {
-            state.late_trades += 1;
-            let watermark_ms = state.watermark;
-            // Older windows are no longer kept, so they cannot be corrected.
-            let corrected = config.late_policy == LatePolicy::Reemit
-                && window_end(start, window_ms)
-                    > watermark_ms.saturating_sub(config.late_retention_ms);
-            self.stats.late_trades += 1;
-            let late_at = self.events.len();
-            self.events.push_back(Event::Late(LateTrade {
-                trade,
-                window_start_ms: start,
-                watermark_ms,
-                corrected,
-            }));
-            // A window whose sums overflow has no row, so neither has the trade.
-            if !(corrected && self.reemit(trade, start, now_ms.is_some())) {
-                self.stats.late_uncorrected += 1;
-                if let Some(Event::Late(late)) = self.events.get_mut(late_at) {
-                    late.corrected = false;
-                }
-            }
-            return TradeOutcome::Late;
+            return self.late(trade, now_ms.is_some());
         }
 
         // Checked against its symbol's time and, when far ahead of that or
@@ -716,7 +810,11 @@ impl Aggregator {
             self.holding.insert(trade.symbol);
             return TradeOutcome::Accepted;
         }
+        if trade.trade_time_ms < self.front_ms.saturating_sub(config.allowed_lateness_ms) {
+            state.behind_front = true;
+        }
         accept(config, state, trade, &mut self.events, &mut self.stats);
+        self.front_ms = self.front_ms.max(state.max_time);
         if !self.holding.is_empty() {
             self.vouch_for_held(&trade);
         }
@@ -755,7 +853,49 @@ impl Aggregator {
                 vouched,
                 &mut self.events,
                 &mut self.stats,
+                &mut self.decided_late,
             );
+            self.front_ms = self.front_ms.max(state.max_time);
+            self.settle_late();
+        }
+    }
+
+    /// A trade whose window the watermark has passed: counted and surfaced,
+    /// and under [`LatePolicy::Reemit`] its window corrected.
+    fn late(&mut self, trade: Trade, live: bool) -> TradeOutcome {
+        let window_ms = self.config.window_ms;
+        let start = window_start(trade.trade_time_ms, window_ms);
+        let state = self.state(trade.symbol);
+        state.late_trades += 1;
+        let watermark_ms = state.watermark;
+        // Older windows are no longer kept, so they cannot be corrected.
+        let config = &self.config;
+        let corrected = config.late_policy == LatePolicy::Reemit
+            && window_end(start, window_ms) > watermark_ms.saturating_sub(config.late_retention_ms);
+        self.stats.late_trades += 1;
+        let late_at = self.events.len();
+        self.events.push_back(Event::Late(LateTrade {
+            trade,
+            window_start_ms: start,
+            watermark_ms,
+            corrected,
+        }));
+        // A window whose sums overflow has no row, so neither has the trade.
+        if !(corrected && self.reemit(trade, start, live)) {
+            self.stats.late_uncorrected += 1;
+            if let Some(Event::Late(late)) = self.events.get_mut(late_at) {
+                late.corrected = false;
+            }
+        }
+        TradeOutcome::Late
+    }
+
+    /// Hands on the trades held ahead that were decided after their window
+    /// closed, as late.
+    #[cold]
+    fn settle_late(&mut self) {
+        for trade in std::mem::take(&mut self.decided_late) {
+            self.late(trade, false);
         }
     }
 
@@ -793,6 +933,7 @@ impl Aggregator {
             trade,
             &mut self.events,
             &mut self.stats,
+            &mut self.decided_late,
         );
         let horizon = state
             .watermark
@@ -802,6 +943,9 @@ impl Aggregator {
                 Some((stats, _)) => stats.add(&trade),
                 None => state.emitted.insert(start, WindowStats::new(&trade), 1),
             }
+        }
+        if !self.decided_late.is_empty() {
+            self.settle_late();
         }
     }
 
@@ -824,10 +968,14 @@ impl Aggregator {
     /// fed. Live (`now_ms` on the caller's clock of
     /// [`handle_trade_at`](Self::handle_trade_at)), a quiet symbol counts as
     /// being at its newest trade time plus the time since its last input,
-    /// less `idle_margin_ms`, also with no window open. In a recording
+    /// less `idle_margin_ms` (or the lateness, as in
+    /// [`advance`](Self::advance)), also with no window open. In a recording
     /// (`None`), whose clock is the data, a quiet symbol follows the newest
-    /// trade time of all symbols less `allowed_lateness_ms`. Never below the
-    /// symbol's own watermark; symbols that saw no trade are left out.
+    /// trade time of all symbols less `allowed_lateness_ms`, unless one of
+    /// its trades came further behind that (the input is not in time order
+    /// across symbols, e.g. sorted by symbol): then only its own trades
+    /// vouch for it. Never below the symbol's own watermark; symbols that
+    /// saw no trade are left out.
     pub fn watermarks_at(&self, now_ms: Option<i64>) -> impl Iterator<Item = (Symbol, i64)> + '_ {
         let config = &self.config;
         let front = self.symbols.values().map(|s| s.max_time).max();
@@ -842,8 +990,9 @@ impl Aggregator {
                     (Some(now), Some(at)) => s
                         .max_time
                         .saturating_add(now.saturating_sub(at))
-                        .saturating_sub(config.idle_margin_ms),
+                        .saturating_sub(s.live_lag(config, now)),
                     (Some(_), None) => i64::MIN,
+                    (None, _) if s.behind_front => i64::MIN,
                     (None, _) => recording,
                 };
                 (*symbol, s.watermark.max(quiet))
@@ -861,10 +1010,10 @@ impl Aggregator {
     /// given to [`handle_trade_at`](Self::handle_trade_at): a symbol whose
     /// newest trade was at `T` and whose last input came at `t` is taken to
     /// be at `T + (now_ms - t)` on the exchange's clock, and windows ending
-    /// `idle_margin_ms` before that close. Call when
+    /// `idle_margin_ms` before that close (`allowed_lateness_ms` while its
+    /// trades may come out of id order, see [`WatermarkPolicy`]). Call when
     /// [`poll_timeout`](Self::poll_timeout) is reached, then drain `poll`.
     pub fn advance(&mut self, now_ms: i64) {
-        let margin = self.config.idle_margin_ms;
         let config = self.config.clone();
         let holding: Vec<(Symbol, Option<i64>)> = self
             .symbols
@@ -915,10 +1064,8 @@ impl Aggregator {
             .filter(|(_, s)| !s.open.is_empty())
             .filter_map(|(sym, s)| {
                 let quiet = now_ms.saturating_sub(s.last_input_at?);
-                Some((
-                    *sym,
-                    s.max_time.saturating_add(quiet).saturating_sub(margin),
-                ))
+                let lag = s.live_lag(&config, now_ms);
+                Some((*sym, s.max_time.saturating_add(quiet).saturating_sub(lag)))
             })
             .collect();
         for (symbol, watermark) in due {
@@ -941,13 +1088,9 @@ impl Aggregator {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<i64> {
         let window_ms = self.config.window_ms;
-        let margin = self.config.idle_margin_ms;
         let closing = self.symbols.values().filter_map(|s| {
             let (&start, _) = s.open.first_key_value()?;
-            let end = window_end(start, window_ms);
-            // Quiet long enough that T + quiet − margin reaches `end`.
-            let quiet = end.saturating_add(margin).saturating_sub(s.max_time).max(0);
-            Some(s.last_input_at?.saturating_add(quiet))
+            s.live_closes_at(&self.config, window_end(start, window_ms))
         });
         let vouching = self
             .symbols

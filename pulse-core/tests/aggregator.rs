@@ -303,6 +303,122 @@ fn held_input_keeps_windows_open() {
     assert_eq!(a.poll_timeout(), None);
 }
 
+/// Live, an id gap holds its symbol's windows for the allowed lateness on
+/// the caller's clock, as the watermark trails by it in a recording: the
+/// missing trade, merely delivered out of order, still lands in its window.
+#[test]
+fn live_a_gap_holds_windows_for_the_lateness_then_no_longer() {
+    let mut a = agg(AggregatorConfig::default());
+    // The caller's clock is 5 s ahead of trade times; only differences count.
+    let at = |t: i64| t + 5_000;
+    a.handle_trade_at(trade(btc(), 1, 100, "1", "1"), at(100));
+    a.handle_trade_at(trade(btc(), 3, 900, "1", "1"), at(900));
+    a.handle_trade_at(trade(btc(), 4, 1_150, "1", "1"), at(1_150));
+    assert!(matches!(
+        &drain(&mut a)[..],
+        [Event::Gap {
+            missing: IdRange { first: 2, last: 2 },
+            ..
+        }]
+    ));
+    // Without the gap, [0, 1000) would close 150 ms after its end; with it,
+    // 2 s after the gap showed at 900.
+    assert_eq!(a.poll_timeout(), Some(at(2_900)));
+    a.advance(at(1_200));
+    assert!(drain(&mut a).is_empty(), "the gap holds [0, 1000) open");
+    assert_eq!(
+        a.handle_trade_at(trade(btc(), 2, 950, "1", "1"), at(1_250)),
+        TradeOutcome::Accepted
+    );
+    // Filled: the margin again, which [0, 1000) is long past.
+    assert_eq!(a.poll_timeout(), Some(at(1_250)));
+    a.advance(at(1_250));
+    assert_eq!(windows(&drain(&mut a)), vec![(0, 3, 1)]);
+
+    // A gap no one fills holds only for the lateness: then the symbol's
+    // windows close by the idle margin again, and the missing trade is late.
+    a.handle_trade_at(trade(btc(), 6, 1_500, "1", "1"), at(1_500));
+    drain(&mut a);
+    assert_eq!(a.poll_timeout(), Some(at(3_500)));
+    a.advance(at(3_499));
+    assert!(drain(&mut a).is_empty());
+    a.advance(at(3_500));
+    assert_eq!(windows(&drain(&mut a)), vec![(1_000, 2, 1)]);
+    a.handle_trade_at(trade(btc(), 7, 3_700, "1", "1"), at(3_700));
+    assert_eq!(a.poll_timeout(), Some(at(4_150)), "the margin again");
+    assert_eq!(
+        a.handle_trade_at(trade(btc(), 5, 1_400, "1", "1"), at(3_800)),
+        TradeOutcome::Late
+    );
+}
+
+/// Live under the lateness policy, whose input may come in any order, a
+/// quiet window closes the lateness past its end, not the margin.
+#[test]
+fn live_under_the_lateness_policy_quiet_windows_wait_for_the_lateness() {
+    let mut a = agg(lateness());
+    a.handle_trade_at(trade(btc(), 2, 10_700, "1", "1"), 0);
+    // A first trade waits to be vouched for until its window would close
+    // by the margin; taken then, its window waits on for the lateness.
+    assert_eq!(a.poll_timeout(), Some(300 + 150));
+    a.advance(450);
+    assert!(drain(&mut a).is_empty());
+    assert_eq!(a.poll_timeout(), Some(300 + 2_000));
+    a.advance(2_299);
+    assert!(drain(&mut a).is_empty());
+    assert_eq!(
+        a.handle_trade_at(trade(btc(), 1, 10_100, "1", "1"), 2_000),
+        TradeOutcome::Accepted
+    );
+    // Its input restarts the quiet time.
+    assert_eq!(a.poll_timeout(), Some(2_000 + 2_300));
+    a.advance(4_300);
+    assert_eq!(windows(&drain(&mut a)), vec![(10_000, 2, 1)]);
+    assert_eq!(
+        a.watermarks_at(Some(4_300)).collect::<Vec<_>>(),
+        vec![(btc(), 11_000)],
+        "markers vouch as far as the windows closed"
+    );
+}
+
+/// A symbol's first trades, come out of id order, wait together: the one
+/// its window's closing vouches for takes the older one with it. One that
+/// is decided only after its window closed is late like any other: it
+/// never reopens the window, which would then never close (and a caller
+/// sleeping until `poll_timeout` would spin).
+#[test]
+fn held_trades_out_of_id_order_go_together_or_late_never_reopening_a_window() {
+    let neo = Symbol::new("NEOUSDT").unwrap();
+    let mut a = agg(AggregatorConfig::default());
+    a.handle_trade_at(trade(neo, 102, 474, "1", "1"), 474);
+    a.handle_trade_at(trade(neo, 101, 0, "1", "1"), 843);
+    assert_eq!(a.poll_timeout(), Some(843 + 1_000 + 150 - 474));
+    a.advance(1_519);
+    assert_eq!(windows(&drain(&mut a)), vec![(0, 2, 1)]);
+    assert_eq!(a.poll_timeout(), None);
+
+    // Time falls as ids rise, so one of the two is wrong: the older id,
+    // due first, is taken alone and its window closes; the newer one,
+    // decided after that, is late.
+    let mut a = agg(AggregatorConfig::default());
+    a.handle_trade_at(trade(neo, 102, 474, "1", "1"), 474);
+    a.handle_trade_at(trade(neo, 101, 600, "1", "1"), 843);
+    let mut events = Vec::new();
+    let mut last = None;
+    while let Some(due) = a.poll_timeout() {
+        assert_ne!(Some(due), last, "advance({due}) got nowhere");
+        last = Some(due);
+        a.advance(due);
+        events.extend(drain(&mut a));
+    }
+    assert_eq!(windows(&events), vec![(0, 1, 1)]);
+    assert!(
+        matches!(&events[1..], [Event::Late(LateTrade { trade, corrected: false, .. })] if trade.id == 102),
+        "{events:?}"
+    );
+    assert_eq!(a.late_trades(neo), 1);
+}
+
 #[test]
 fn recorded_trades_are_never_closed_by_the_callers_clock() {
     let mut a = agg(AggregatorConfig::default());
@@ -500,12 +616,24 @@ fn watermarks_at_vouch_for_quiet_symbols_by_elapsed_time_or_the_recordings_front
 
     let mut replay = agg(AggregatorConfig::default());
     replay.handle_trade(trade(btc(), 1, 4_000, "1", "1"));
+    replay.handle_trade(trade(eth, 1, 3_000, "1", "1"));
     replay.handle_trade(trade(btc(), 2, 9_500, "1", "1"));
-    replay.handle_trade(trade(eth, 1, 1_000, "1", "1"));
     // ETH is quiet while the recording moves on: front 9_500 − 2_000.
     assert_eq!(
         replay.watermarks_at(None).collect::<Vec<_>>(),
         vec![(btc(), 9_500), (eth, 7_500)]
+    );
+
+    // A file sorted by symbol: ETH's trades come after BTC's, far behind
+    // its time, so BTC's time vouches for nothing of ETH's.
+    let mut sorted = agg(AggregatorConfig::default());
+    sorted.handle_trade(trade(btc(), 1, 4_000, "1", "1"));
+    sorted.handle_trade(trade(btc(), 2, 9_500, "1", "1"));
+    sorted.handle_trade(trade(eth, 1, 1_000, "1", "1"));
+    sorted.handle_trade(trade(eth, 2, 5_000, "1", "1"));
+    assert_eq!(
+        sorted.watermarks_at(None).collect::<Vec<_>>(),
+        vec![(btc(), 9_500), (eth, 5_000)]
     );
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use pulse_core::{
     Aggregator, AggregatorConfig, Decimal, Event, LatePolicy, Side, Signal, Symbol, Trade,
-    TradeKind, Window,
+    TradeKind, WatermarkPolicy, Window,
 };
 
 const LATENESS: i64 = 2_000;
@@ -108,33 +108,59 @@ fn run_live(trades: &[Trade], delays: &[i64], offset: i64) -> Vec<Window> {
         late_policy: LatePolicy::Reemit,
         ..AggregatorConfig::default()
     };
-    let mut agg = Aggregator::new(config).unwrap();
     let mut last_arrival: BTreeMap<Symbol, i64> = BTreeMap::new();
-    let mut arrivals: Vec<(i64, usize, Trade)> = trades
-        .iter()
+    let arrivals = trades.iter().enumerate().map(|(i, t)| {
+        let at = t.trade_time_ms + offset + delays[i % delays.len()];
+        let prev = last_arrival.entry(t.symbol).or_insert(at);
+        *prev = (*prev).max(at);
+        *prev
+    });
+    run_arrivals(config, trades, arrivals.collect()).0
+}
+
+/// Feeds `trades[i]` at caller time `arrivals[i]`, in arrival order, calling
+/// `advance` whenever `poll_timeout` is due; returns the newest version of
+/// each window and the trades found late.
+fn run_arrivals(
+    config: AggregatorConfig,
+    trades: &[Trade],
+    arrivals: Vec<i64>,
+) -> (Vec<Window>, u64) {
+    let mut agg = Aggregator::new(config).unwrap();
+    let mut arrivals: Vec<(i64, usize, Trade)> = arrivals
+        .into_iter()
+        .zip(trades)
         .enumerate()
-        .map(|(i, t)| {
-            let at = t.trade_time_ms + offset + delays[i % delays.len()];
-            let prev = last_arrival.entry(t.symbol).or_insert(at);
-            *prev = (*prev).max(at);
-            (*prev, i, *t)
-        })
+        .map(|(i, (at, t))| (at, i, *t))
         .collect();
     arrivals.sort_by_key(|(at, i, _)| (*at, *i));
     let mut newest: BTreeMap<(Symbol, i64), Window> = BTreeMap::new();
+    let mut late = 0;
     let mut keep = |agg: &mut Aggregator| {
         while let Some(e) = agg.poll() {
-            if let Event::Window(w) = e {
-                let slot = newest
-                    .entry((w.symbol, w.start_ms))
-                    .or_insert_with(|| w.clone());
-                assert!(w.version >= slot.version, "versions only grow");
-                *slot = w;
+            match e {
+                Event::Window(w) => {
+                    let slot = newest
+                        .entry((w.symbol, w.start_ms))
+                        .or_insert_with(|| w.clone());
+                    assert!(w.version >= slot.version, "versions only grow");
+                    *slot = w;
+                }
+                Event::Late(_) => late += 1,
+                _ => {}
             }
         }
     };
     for (at, _, trade) in arrivals {
+        let mut last_due = None;
         while let Some(due) = agg.poll_timeout().filter(|due| *due <= at) {
+            // A caller sleeping until `due` would otherwise spin.
+            assert_ne!(
+                Some(due),
+                last_due,
+                "advance({due}) left poll_timeout where it was"
+            );
+            last_due = Some(due);
             agg.advance(due);
             keep(&mut agg);
         }
@@ -143,7 +169,7 @@ fn run_live(trades: &[Trade], delays: &[i64], offset: i64) -> Vec<Window> {
     }
     agg.flush();
     keep(&mut agg);
-    newest.into_values().collect()
+    (newest.into_values().collect(), late)
 }
 
 proptest! {
@@ -161,6 +187,47 @@ proptest! {
             prop_assert_eq!(a.vwap.to_bits(), b.vwap.to_bits());
             prop_assert_eq!(a, &b);
         }
+    }
+
+    /// Input in any order, each trade delayed less than the lateness: under
+    /// the lateness policy nothing is late live either.
+    #[test]
+    fn live_delivery_out_of_order_within_the_lateness_changes_no_row(
+        trades in trades(),
+        delays in prop::collection::vec(0i64..LATENESS, 1..50),
+        offset in -400_000_000_000i64..400_000_000_000,
+    ) {
+        let (replayed, _) = run(&trades);
+        let config = AggregatorConfig {
+            watermark: WatermarkPolicy::Lateness,
+            ..AggregatorConfig::default()
+        };
+        let arrivals = trades
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t.trade_time_ms + offset + delays[i % delays.len()])
+            .collect();
+        let (live, late) = run_arrivals(config, &trades, arrivals);
+        prop_assert_eq!(late, 0);
+        prop_assert_eq!(replayed, live);
+    }
+
+    /// In id order or not, `advance` at `poll_timeout` always gets on (no
+    /// caller spins), and every trade is in a window or counted late.
+    #[test]
+    fn live_delivery_in_any_order_loses_no_trade_uncounted(
+        trades in trades(),
+        delays in prop::collection::vec(0i64..3 * LATENESS, 1..50),
+        offset in -400_000_000_000i64..400_000_000_000,
+    ) {
+        let arrivals = trades
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t.trade_time_ms + offset + delays[i % delays.len()])
+            .collect();
+        let (live, late) = run_arrivals(AggregatorConfig::default(), &trades, arrivals);
+        let counted: u64 = live.iter().map(|w| w.trade_count).sum();
+        prop_assert_eq!(counted + late, trades.len() as u64);
     }
 
     #[test]
