@@ -178,3 +178,80 @@ async fn three_consumers_on_three_partitions_write_what_one_consumer_writes() {
     assert_same_rows(&split_store.select_final().await.unwrap(), &expected);
     assert_same_rows(&whole_store.select_final().await.unwrap(), &expected);
 }
+
+/// A file whose symbols are not in time order with each other (one symbol's
+/// frames 90 s of trade time behind the rest, as in files merged per
+/// symbol): `pulse run --replay` windows each symbol by its own ids, and so
+/// must consume. Paced, the producer writes markers while it runs, and the
+/// others' time must not vouch for the lagging symbol.
+#[tokio::test]
+async fn a_symbol_behind_the_rest_of_the_file_loses_no_window_through_the_broker() {
+    let Some(kafka) = pulse_testkit::kafka() else {
+        return;
+    };
+    let Some(db) = pulse_testkit::clickhouse().await else {
+        return;
+    };
+    let Some(path) = capture(ALTCOINS) else {
+        return;
+    };
+    let brokers = kafka.brokers().join(",");
+    let topic = kafka.topic();
+    let trades = trades(&path);
+
+    let dir = tempfile::tempdir().unwrap();
+    let lagged = dir.path().join("neo-behind.jsonl");
+    let text = std::io::read_to_string(flate2::read::GzDecoder::new(
+        std::fs::File::open(&path).unwrap(),
+    ))
+    .unwrap();
+    let mut lines: Vec<(i64, &str)> = text
+        .lines()
+        .map(|line| match pulse_core::parse_frame(line.as_bytes()) {
+            Ok(pulse_core::Frame::Trade(t)) if t.symbol.as_str() == "NEOUSDT" => {
+                (t.trade_time_ms + 90_000, line)
+            }
+            Ok(pulse_core::Frame::Trade(t)) => (t.trade_time_ms, line),
+            _ => (i64::MIN, line),
+        })
+        .collect();
+    lines.sort_by_key(|(at, _)| *at);
+    let body: String = lines.iter().map(|(_, line)| format!("{line}\n")).collect();
+    std::fs::write(&lagged, body).unwrap();
+
+    // 60× real time: about 4.5 s, with a marker every 200 ms.
+    let mut produce = Pulse::spawn(
+        "produce",
+        &[
+            "produce",
+            "--brokers",
+            &brokers,
+            "--topic",
+            topic,
+            "--replay",
+            lagged.to_str().unwrap(),
+            "--speed",
+            "60",
+        ],
+    );
+    produce.wait_success().await;
+    assert!(
+        produce.output().contains("published=574"),
+        "{}",
+        produce.output()
+    );
+
+    let mut consume = Pulse::spawn(
+        "consume",
+        &consume_args(&brokers, topic, db.url(), db.database(), "pulse_metrics"),
+    );
+    let store = store(db.url(), db.database(), "pulse_metrics");
+    wait_processed(&store, topic, &trade_ends(&kafka, &ends(&trades, 1)).await).await;
+    consume.terminate().await;
+    let output = consume.output();
+    assert!(output.contains(" late=0 too_late=0"), "{output}");
+    assert_same_rows(
+        &store.select_final().await.unwrap(),
+        &expected_rows(&trades),
+    );
+}
