@@ -1,7 +1,7 @@
 //! `pulse run`: source → aggregator → terminal, CSV and the live dashboard
 //! (and optionally ClickHouse and Kafka), all in one process.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -37,7 +37,7 @@ pub struct RunArgs {
     #[command(flatten)]
     replay: ReplayArgs,
 
-    /// Also write every window to this CSV file (header: the `pulse_metrics` column names).
+    /// Also write every window to this CSV file (header: the `pulse_metrics` column names); `-` writes it to standard output instead of the table.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
 
@@ -111,13 +111,19 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
         replay = Some(source.map_err(|e| with_hint(e, live))?);
     }
     let mut sinks: Vec<Box<dyn WindowSink>> = Vec::new();
-    if !args.quiet {
+    let csv_to_stdout = args.csv.as_deref() == Some(Path::new("-"));
+    // The table would mix into CSV written to standard output.
+    if !args.quiet && !csv_to_stdout {
         sinks.push(Box::new(TerminalSink::stdout()));
     }
-    if let Some(path) = &args.csv {
-        sinks.push(Box::new(
+    match &args.csv {
+        Some(_) if csv_to_stdout => sinks.push(Box::new(
+            CsvSink::stdout().context("writing CSV to standard output")?,
+        )),
+        Some(path) => sinks.push(Box::new(
             CsvSink::create(path).context("opening the --csv file")?,
-        ));
+        )),
+        None => {}
     }
     if args.keep_serving && args.dashboard.0.is_none() {
         tracing::warn!(
@@ -224,7 +230,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
             ""
         }
     );
-    if let Some(path) = &args.csv {
+    if let Some(path) = args.csv.as_deref().filter(|_| !csv_to_stdout) {
         eprintln!("csv: {} rows in {}", summary.windows, path.display());
     }
     if let Err(e) = result {

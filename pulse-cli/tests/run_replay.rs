@@ -103,6 +103,23 @@ async fn replay_is_byte_for_byte_deterministic() {
     assert_eq!(stdout_a, stdout_b, "terminal lines differ");
 }
 
+/// `--csv -` writes the same bytes to standard output, with no table
+/// mixed in; the summary stays on standard error.
+#[tokio::test]
+async fn csv_to_standard_output_is_the_file_alone() {
+    let Some(capture) = capture(ALTCOINS_CAPTURE) else {
+        return;
+    };
+    let dir = temp_dir();
+    let file = dir.path().join("windows.csv");
+    replay(&capture, &file).await;
+    let (stdout, stderr) = replay(&capture, Path::new("-")).await;
+    assert_eq!(stdout.as_bytes(), std::fs::read(&file).unwrap());
+    assert!(stderr.contains("574 trades → 268 windows"), "{stderr}");
+    assert!(!stderr.contains("csv:"), "{stderr}");
+    assert!(!dir.path().join("-").exists() && !Path::new("-").exists());
+}
+
 /// `--replay -` reads standard input, gzip or plain, and writes the same
 /// rows as the file itself; a zip cannot be read from a pipe and says so.
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! CSV export of closed windows (`pulse run --csv FILE`).
+//! CSV export of closed windows (`pulse run --csv FILE`, or `--csv -` for
+//! standard output).
 //!
 //! The header uses the `pulse_metrics` column names: first the original
 //! design's columns, then `symbol`, the extras and `version` (as stored, see
@@ -57,23 +58,47 @@ pub fn csv_row(w: &Window) -> String {
 
 /// Writes windows to a CSV file, one row each, flushed after every batch so
 /// the file can be followed while pulse runs.
-#[derive(Debug)]
 pub struct CsvSink {
     path: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<Box<dyn Write + Send>>,
+    /// The file again, to sync at the end; none for standard output.
+    file: Option<File>,
+}
+
+impl std::fmt::Debug for CsvSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsvSink").field("path", &self.path).finish()
+    }
 }
 
 impl CsvSink {
     /// Creates (or truncates) `path` and writes the header.
     pub fn create(path: impl AsRef<Path>) -> Result<Self, SinkError> {
         let path = path.as_ref().to_path_buf();
-        let file = File::create(&path).map_err(|source| SinkError::Io {
+        let io_error = |source| SinkError::Io {
             path: path.display().to_string(),
             source,
-        })?;
+        };
+        let file = File::create(&path).map_err(io_error)?;
+        let sync = file.try_clone().map_err(io_error)?;
+        Self::start(path, Box::new(file), Some(sync))
+    }
+
+    /// Writes to standard output, e.g. for a pipe into another tool.
+    pub fn stdout() -> Result<Self, SinkError> {
+        let path = PathBuf::from("standard output");
+        Self::start(path, Box::new(std::io::stdout()), None)
+    }
+
+    fn start(
+        path: PathBuf,
+        out: Box<dyn Write + Send>,
+        file: Option<File>,
+    ) -> Result<Self, SinkError> {
         let mut sink = CsvSink {
             path,
-            out: BufWriter::new(file),
+            out: BufWriter::new(out),
+            file,
         };
         sink.write_line(CSV_HEADER)?;
         sink.flush_file()?;
@@ -117,7 +142,10 @@ impl WindowSink for CsvSink {
 
     async fn flush(&mut self) -> Result<(), SinkError> {
         self.flush_file()?;
-        match self.out.get_ref().sync_all() {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        match file.sync_all() {
             // A pipe or a device (`--csv /dev/stdout`, `/dev/null`) has
             // nothing to sync, and says so with EINVAL.
             Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
