@@ -32,6 +32,6 @@ USER pulse
 # pulse handles SIGTERM itself: it flushes open windows and pending batches,
 # then exits 0.
 STOPSIGNAL SIGTERM
-ENV PULSE_LOG=info
+ENV PULSE_LOG=info,rskafka=error
 ENTRYPOINT ["/usr/local/bin/pulse"]
 CMD ["--help"]
