@@ -671,7 +671,17 @@ impl<S: Stage> Pipeline<S> {
                         .stream_gaps
                         .get_or_create(&Metrics::symbol(symbol.as_str()))
                         .inc();
-                    tracing::warn!(%symbol, first = missing.first, last = missing.last, "trade id gap");
+                    // A file slightly out of order has thousands, filled at once.
+                    let total = self.summary.gaps;
+                    if is_power_of_ten(total) {
+                        tracing::warn!(
+                            %symbol,
+                            first = missing.first,
+                            last = missing.last,
+                            total,
+                            "trade id gap (logged at the 1st, 10th, 100th…; all are counted in pulse_stream_gaps_total)"
+                        );
+                    }
                 }
             }
         }
