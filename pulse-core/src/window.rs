@@ -271,7 +271,11 @@ pub struct Window {
     pub start_ms: i64,
     /// Exclusive window end, ms since the epoch.
     pub end_ms: i64,
-    /// 1 on first emission; higher when re-emitted with late trades.
+    /// 1 on first emission; higher when re-emitted with late trades. This
+    /// counts emissions by this aggregator only: a sink that keeps the
+    /// newest row of a window across restarts (pulse's `version` column,
+    /// ReplacingMergeTree) should order rows by `trade_count`, since every
+    /// later row of a window holds more of its trades.
     pub version: u64,
     /// Σ(p·q) / Σq.
     pub vwap: f64,
