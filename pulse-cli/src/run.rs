@@ -51,8 +51,8 @@ pub struct RunArgs {
     dashboard: ListenAddr,
 
     /// Windows kept per symbol for browsers that open the dashboard late.
-    #[arg(long, value_name = "N", default_value_t = 3600)]
-    history: usize,
+    #[arg(long, value_name = "N", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
+    history: u32,
 
     /// After a replay ends, keep serving the dashboard until Ctrl-C.
     #[arg(long)]
@@ -132,7 +132,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<(
     }
     let dashboard = match args.dashboard.0 {
         Some(addr) => {
-            let dashboard = Dashboard::new(args.history, &status);
+            let dashboard = Dashboard::new(args.history as usize, &status);
             let routes = http::metrics_routes(metrics.clone()).merge(dashboard.routes());
             // Its own token: after Ctrl-C it still sends the windows flushed
             // at shutdown and the final status, then stops.
