@@ -494,7 +494,7 @@ fn resolve_ahead(
 
 /// Accepts the trades held ahead of `state`'s clock that `vouched` says
 /// are right, in id order, and with them those held with smaller ids and
-/// no later times than one of them: time never falls as ids rise.
+/// no later times than the last of them: time never falls as ids rise.
 fn confirm_held(
     config: &AggregatorConfig,
     state: &mut SymbolState,
