@@ -253,21 +253,25 @@ async fn live_run_survives_a_dropped_connection_and_records_metrics() {
         },
     )
     .await;
+    // Live windows are timed, when emitted and once the CSV sink stored
+    // them (a moment later: a scrape can fall in between).
+    wait_until(
+        Duration::from_secs(30),
+        "windows timed as emitted and as stored",
+        || async move {
+            let (_, _, text) = http_get(addr, "/metrics").await;
+            sample(&text, "pulse_window_emit_latency_seconds_count") > 0.0
+                && sample(
+                    &text,
+                    "pulse_window_store_latency_seconds_count{sink=\"csv\"}",
+                ) > 0.0
+        },
+    )
+    .await;
     let (_, _, text) = http_get(addr, "/metrics").await;
     assert!(sample(&text, "pulse_reconnects_total") >= 1.0, "{text}");
     assert_eq!(sample(&text, "pulse_connect_failures_total"), 2.0, "{text}");
     assert_eq!(sample(&text, "pulse_connections"), 1.0, "{text}");
-    assert!(
-        sample(&text, "pulse_window_emit_latency_seconds_count") > 0.0,
-        "live windows are timed: {text}"
-    );
-    assert!(
-        sample(
-            &text,
-            "pulse_window_store_latency_seconds_count{sink=\"csv\"}"
-        ) > 0.0,
-        "{text}"
-    );
 
     // Ctrl-C flushes the windows still open; then the CSV holds exactly
     // what pulse-core computes from the tape: nothing lost, nothing twice.
