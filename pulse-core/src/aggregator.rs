@@ -323,6 +323,18 @@ impl SymbolState {
         }
     }
 
+    /// The symbol's live clock at `now_ms` (its newest trade time plus the
+    /// caller's time since its last input) less the lag: how far its
+    /// windows may close. `None` before any live input.
+    fn live_watermark(&self, config: &AggregatorConfig, now_ms: i64) -> Option<i64> {
+        let quiet = now_ms.saturating_sub(self.last_input_at?);
+        Some(
+            self.max_time
+                .saturating_add(quiet)
+                .saturating_sub(self.live_lag(config, now_ms)),
+        )
+    }
+
     /// When, on the caller's clock, [`live_lag`](Self::live_lag) lets the
     /// window ending at `end` close: the first time the live clock less the
     /// lag reaches it.
@@ -986,14 +998,10 @@ impl Aggregator {
             .iter()
             .filter(|(_, s)| s.max_time > i64::MIN)
             .map(move |(symbol, s)| {
-                let quiet = match (now_ms, s.last_input_at) {
-                    (Some(now), Some(at)) => s
-                        .max_time
-                        .saturating_add(now.saturating_sub(at))
-                        .saturating_sub(s.live_lag(config, now)),
-                    (Some(_), None) => i64::MIN,
-                    (None, _) if s.behind_front => i64::MIN,
-                    (None, _) => recording,
+                let quiet = match now_ms {
+                    Some(now) => s.live_watermark(config, now).unwrap_or(i64::MIN),
+                    None if s.behind_front => i64::MIN,
+                    None => recording,
                 };
                 (*symbol, s.watermark.max(quiet))
             })
@@ -1062,11 +1070,7 @@ impl Aggregator {
             .symbols
             .iter()
             .filter(|(_, s)| !s.open.is_empty())
-            .filter_map(|(sym, s)| {
-                let quiet = now_ms.saturating_sub(s.last_input_at?);
-                let lag = s.live_lag(&config, now_ms);
-                Some((*sym, s.max_time.saturating_add(quiet).saturating_sub(lag)))
-            })
+            .filter_map(|(sym, s)| Some((*sym, s.live_watermark(&config, now_ms)?)))
             .collect();
         for (symbol, watermark) in due {
             self.raise_watermark(symbol, watermark);
