@@ -20,7 +20,7 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
         }
     };
     format!(
-        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}{}{}{}{}{}",
+        "pulse run: {} trades → {} windows ({}) in {seconds:.1} s; {} late{}, {} duplicates, {} gaps{}{}{}{}{}{}{}{}{}{}",
         summary.trades + source.duplicates,
         summary.windows - summary.reemitted,
         busiest(summary),
@@ -28,6 +28,7 @@ pub fn summary_line(summary: &PipelineSummary, source: SourceTotals, seconds: f6
         late_detail(summary),
         summary.duplicates + source.duplicates,
         summary.gaps + source.gaps,
+        gap_detail(summary),
         some(source.backfilled, "backfilled over REST"),
         some(source.unfilled, "lost (backfill could not recover them)"),
         some(
@@ -70,6 +71,17 @@ fn late_detail(summary: &PipelineSummary) -> String {
         (c, 0) => format!(" ({c} in re-emitted windows)"),
         (0, t) => format!(" ({t} too late to correct, in no row)"),
         (c, t) => format!(" ({c} in re-emitted windows, {t} too late to correct, in no row)"),
+    }
+}
+
+/// ` (4 ids never came)`: what became of the ids the pipeline's own gaps
+/// left missing (a file out of order fills most of them later). The
+/// source's gaps are told by what it backfilled or lost.
+fn gap_detail(summary: &PipelineSummary) -> String {
+    match (summary.gaps, summary.still_missing) {
+        (0, _) => String::new(),
+        (_, 0) => " (each filled later)".to_owned(),
+        (_, n) => format!(" ({n} ids never came)"),
     }
 }
 
@@ -167,6 +179,17 @@ mod tests {
             rejected_windows: 2,
             ..corrected
         };
+        // A file out of order opens gaps that its later lines fill.
+        let reordered = PipelineSummary {
+            gaps: 3,
+            ..summary(&[("BTCUSDT", 2)])
+        };
+        assert_says(&reordered, NONE, "0 duplicates, 3 gaps (each filled later)");
+        let holed = PipelineSummary {
+            still_missing: 40,
+            ..reordered
+        };
+        assert_says(&holed, NONE, "0 duplicates, 3 gaps (40 ids never came)");
         assert_says(
             &too_late,
             NONE,

@@ -479,7 +479,7 @@ async fn trades_too_late_to_correct_are_named_on_the_summary() {
 
     assert!(
         stderr.contains("21313 trades → 344 windows (BTCUSDT 344)")
-            && stderr.contains("; 1 late (1 too late to correct, in no row), 0 duplicates, 1 gaps"),
+            && stderr.contains("; 1 late (1 too late to correct, in no row), 0 duplicates, 1 gaps (each filled later)"),
         "{stderr}"
     );
     assert!(

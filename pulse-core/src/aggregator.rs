@@ -1176,6 +1176,17 @@ impl Aggregator {
             .unwrap_or_default()
     }
 
+    /// Ids that gaps left missing and no trade has filled so far, over
+    /// every symbol, counting those the open-gap limit gave up on.
+    pub fn still_missing(&self) -> u64 {
+        let open: u64 = self
+            .symbols
+            .values()
+            .map(|s| s.sequence.missing_count())
+            .sum();
+        open + self.stats.forgotten_ids
+    }
+
     fn state(&mut self, symbol: Symbol) -> &mut SymbolState {
         let max_open_gaps = self.config.max_open_gaps;
         self.symbols

@@ -162,6 +162,14 @@ impl Sequence {
         !self.missing.is_empty()
     }
 
+    /// How many ids are still missing, over every open gap.
+    pub fn missing_count(&self) -> u64 {
+        self.missing
+            .iter()
+            .map(|(first, last)| last - first + 1)
+            .sum()
+    }
+
     /// Ranges still missing, oldest first.
     pub fn missing(&self) -> impl Iterator<Item = IdRange> + '_ {
         self.missing

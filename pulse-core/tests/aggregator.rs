@@ -459,8 +459,13 @@ fn gaps_and_duplicates_are_reported_per_symbol() {
         (a.stats().duplicates, a.stats().gaps, a.stats().missing_ids),
         (1, 1, 3)
     );
+    assert_eq!(a.still_missing(), 3);
+    // A late-coming id fills part of the gap; the rest never comes.
+    a.handle_trade(trade(btc(), 12, 1_050, "1", "1"));
+    assert_eq!(a.still_missing(), 2);
     a.flush();
-    assert_eq!(windows(&drain(&mut a)), vec![(1_000, 2, 1)]);
+    assert_eq!(windows(&drain(&mut a)), vec![(1_000, 3, 1)]);
+    assert_eq!(a.still_missing(), 2);
 }
 
 #[test]

@@ -323,6 +323,7 @@ impl<S: Stage> Pipeline<S> {
         let checkpoint = self.stage.checkpoint();
         self.stage.flush();
         self.drain_events();
+        self.summary.still_missing = self.stage.still_missing();
         for slot in &mut self.slots {
             let name = slot.sink.name();
             if failures.failed(name) {

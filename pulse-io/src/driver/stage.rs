@@ -116,6 +116,12 @@ pub trait Stage: Send {
         BTreeMap::new()
     }
 
+    /// Ids its sequence gaps left missing that never came, for the exit
+    /// summary.
+    fn still_missing(&self) -> u64 {
+        0
+    }
+
     /// A few words on where the stage is, for progress logs.
     fn progress(&self) -> String {
         String::new()
@@ -222,6 +228,12 @@ impl Stage for TradeStage {
 
     fn watermark_lag_ms(&self, symbol: Symbol) -> Option<i64> {
         self.aggregator.as_ref()?.watermark_lag_ms(symbol)
+    }
+
+    fn still_missing(&self) -> u64 {
+        self.aggregator
+            .as_ref()
+            .map_or(0, Aggregator::still_missing)
     }
 
     fn emits_windows(&self) -> bool {

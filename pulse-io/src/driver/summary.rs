@@ -30,6 +30,8 @@ pub struct PipelineSummary {
     pub duplicates: u64,
     /// Sequence gaps seen by the aggregator.
     pub gaps: u64,
+    /// Ids those gaps left missing that never came, at the end.
+    pub still_missing: u64,
     /// Inputs that were not valid, counted and skipped.
     pub rejected: u64,
     /// Inputs read again after a restart only to rebuild state.
