@@ -448,7 +448,14 @@ impl Lanes {
         trades.sort_unstable_by_key(|t| t.id);
         let mut progress = superseded;
         let mut accepted = 0;
+        // A page runs on past the hole asked for: the later holes it covers
+        // are filled too, one reply for many. What the stream delivered, or
+        // has yet to deliver, is left to it.
+        let asked = |id: u64| request.until.is_none_or(|until| id <= until);
         for trade in trades.into_iter().filter(|t| t.symbol == symbol) {
+            if !asked(trade.id) && !self.lane(symbol).seq.is_missing(trade.id) {
+                continue;
+            }
             if self.accept(trade) {
                 accepted += 1;
             }
@@ -991,8 +998,33 @@ mod tests {
         assert_eq!(lanes.holding().count(), 0, "the gap is closed");
         assert_eq!(lanes.stats().gaps, 1);
         assert_eq!(lanes.stats().backfilled, 3);
-        assert_eq!(lanes.stats().duplicates, 1);
+        // 6 came live: past the hole asked for, the reply's copy is no news.
+        assert_eq!(lanes.stats().duplicates, 0);
         assert_eq!(lanes.poll_backfill(), None);
+    }
+
+    #[test]
+    fn one_reply_fills_every_hole_it_covers() {
+        let mut lanes = Lanes::new(3);
+        for id in [1, 3, 4, 6, 8, 9] {
+            lanes.live(t(id));
+        }
+        assert_eq!(ids(&mut lanes), vec![1]);
+        assert_eq!((lanes.held(), lanes.missing()), (5, 3));
+        let req = lanes.poll_backfill().unwrap();
+        assert_eq!((req.from_id, req.until), (2, Some(2)));
+        // REST pages on from 2 to what it has, past the stream's newest.
+        lanes.backfilled(req, outcome(&(2..=11).collect::<Vec<_>>(), Some(11), None));
+        assert_eq!(ids(&mut lanes), (1..=9).collect::<Vec<_>>()[1..]);
+        assert_eq!(lanes.missing(), 0);
+        assert_eq!(lanes.stats().backfilled, 3, "2, 5 and 7");
+        assert_eq!(lanes.stats().duplicates, 0);
+        assert_eq!(lanes.poll_backfill(), None, "no request per hole");
+        // 10 and 11 are the stream's to bring, once.
+        lanes.live(t(10));
+        lanes.live(t(11));
+        assert_eq!(ids(&mut lanes), vec![10, 11]);
+        assert_eq!(lanes.stats().duplicates, 0);
     }
 
     #[test]
@@ -1251,7 +1283,8 @@ mod tests {
         assert_eq!((req.from_id, req.until), (5, Some(7)));
         lanes.backfilled(req, outcome(&[5, 6, 7, 8], Some(8), None));
         assert_eq!(ids(&mut lanes), vec![5, 6, 7, 8, 9]);
-        assert_eq!(lanes.stats().duplicates, 3);
+        // 3 and 4; the reply's 8, past the hole, is the stream's.
+        assert_eq!(lanes.stats().duplicates, 2);
         assert_eq!(lanes.stats().backfilled, 3);
         assert_eq!(lanes.stats().unfilled, 0);
     }

@@ -162,6 +162,14 @@ impl Sequence {
         !self.missing.is_empty()
     }
 
+    /// True when `id` lies in an open gap.
+    pub fn is_missing(&self, id: u64) -> bool {
+        self.missing
+            .range(..=id)
+            .next_back()
+            .is_some_and(|(_, &last)| id <= last)
+    }
+
     /// How many ids are still missing, over every open gap.
     pub fn missing_count(&self) -> u64 {
         self.missing

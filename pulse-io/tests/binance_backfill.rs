@@ -9,6 +9,7 @@ use std::time::Duration;
 use binance_support::{ALTCOINS, paced_fake, recorded, total};
 
 use pulse_core::Trade;
+use pulse_io::binance::BackfillConfig;
 use pulse_io::{BinanceSource, Metrics, TradeSource};
 use pulse_testkit::fake_binance::{
     FakeBinance, Fault, RestFault, assert_same_trades, collect_trades,
@@ -59,6 +60,39 @@ async fn queue_overflow_is_repaired_from_rest() {
         .min();
     assert_eq!(source.arrived_event_ms(&got), live_from);
     assert_eq!(source.arrived_event_ms(&got), None, "taken");
+}
+
+/// A stream that skips every 25th trade (REST has them all), 80 holes a
+/// second against Binance's pace of a request a second: each reply runs
+/// on past the hole it was asked for and fills the later ones too. One
+/// request per hole would fall ever further behind.
+#[tokio::test]
+async fn one_reply_fills_every_hole_it_covers() {
+    let Some(trades) = recorded(BTC_2024_07) else {
+        return;
+    };
+    let fake = paced_fake(trades.clone(), 2000).await;
+    let skipped: Vec<usize> = (24..trades.len() - 1).step_by(25).collect();
+    fake.keep_off_stream(skipped.iter().copied());
+    let metrics = Metrics::new();
+    let mut config = fake.binance_config();
+    config.backfill.requests_per_minute = BackfillConfig::default().requests_per_minute;
+    let mut source = BinanceSource::connect(config, metrics.clone())
+        .await
+        .expect("connect");
+    let got = collect_trades(&mut source, trades.len(), WITHIN).await;
+    assert_same_trades(fake.trades(), &got);
+    assert_eq!(skipped.len(), 428);
+    assert_eq!(
+        total(&fake, |l| metrics.trades_backfilled.get_or_create(l).get()),
+        428
+    );
+    assert_eq!(
+        total(&fake, |l| metrics.trades_unfilled.get_or_create(l).get()),
+        0
+    );
+    let requests = fake.stats().rest_requests;
+    assert!(requests <= 60, "{requests} requests for 428 holes");
 }
 
 #[tokio::test]

@@ -46,18 +46,13 @@ pub(crate) async fn run(
                 let Some(highest) = page.highest_id().filter(|&h| h >= from) else {
                     return outcome;
                 };
-                // Ids past `until` were listed but not kept: claim no more
-                // than what this backfill hands back.
-                outcome.highest_listed =
-                    Some(req.until.map_or(highest, |until| highest.min(until)));
-                // Past `until` the live stream has it: keep only what is missing.
-                let wanted = |id: u64| req.until.is_none_or(|until| id <= until);
-                outcome.unreadable.extend(
-                    reject_unreadable(&page, symbol, from, metrics).filter(|&id| wanted(id)),
-                );
+                // Past `until` too: the lanes fill the later holes a page
+                // covers and leave the rest to the stream.
+                outcome.highest_listed = Some(highest);
                 outcome
-                    .trades
-                    .extend(page.trades.into_iter().filter(|t| wanted(t.id)));
+                    .unreadable
+                    .extend(reject_unreadable(&page, symbol, from, metrics));
+                outcome.trades.extend(page.trades);
                 from = highest + 1;
                 if !full || req.until.is_some_and(|until| highest >= until) {
                     return outcome;

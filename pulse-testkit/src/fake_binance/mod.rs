@@ -215,6 +215,12 @@ impl FakeBinance {
         self.shared.time_faults.push(fault, times);
     }
 
+    /// Publishes the trades at these tape positions on REST only, never on
+    /// a socket: id gaps with no disconnect, that a backfill fills.
+    pub fn keep_off_stream(&self, positions: impl IntoIterator<Item = usize>) {
+        self.shared.keep_off_stream(positions);
+    }
+
     /// Serves trade `id` of `symbol` mangled (its price is `"NaN"`) in every
     /// REST page from now on; the WebSocket still sends it intact.
     pub fn corrupt_on_rest(&self, symbol: Symbol, id: u64) {

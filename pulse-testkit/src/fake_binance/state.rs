@@ -77,6 +77,8 @@ pub(crate) struct Shared {
     pub(crate) time_faults: FaultQueue,
     /// (symbol, id) of trades REST serves mangled, every time.
     corrupt_on_rest: Mutex<HashSet<(Symbol, u64)>>,
+    /// Tape positions published on REST only, never sent on a socket.
+    kept_off_stream: Mutex<HashSet<usize>>,
     handshakes_to_reject: AtomicU64,
     /// Accepted connections still to drop right after the handshake.
     connections_to_drop: AtomicU64,
@@ -100,6 +102,7 @@ impl Shared {
             listing_faults: FaultQueue::default(),
             time_faults: FaultQueue::default(),
             corrupt_on_rest: Mutex::new(HashSet::new()),
+            kept_off_stream: Mutex::new(HashSet::new()),
             handshakes_to_reject: AtomicU64::new(0),
             connections_to_drop: AtomicU64::new(0),
             listed: Mutex::new(None),
@@ -148,6 +151,9 @@ impl Shared {
     pub(crate) fn publish(&self, pos: usize) {
         let trade = self.tape.trades()[pos];
         self.published.store(pos + 1, Ordering::SeqCst);
+        if self.kept_off_stream.lock().unwrap().contains(&pos) {
+            return;
+        }
         let stream = stream_name(trade.symbol).to_ascii_lowercase();
         let frame = Utf8Bytes::from(trade_frame(&trade));
         for conn in self.conns.lock().unwrap().iter() {
@@ -220,6 +226,10 @@ impl Shared {
         let later = scheduled.split_off(&(pos + 1));
         let due = std::mem::replace(&mut *scheduled, later);
         due.into_values().flatten().collect()
+    }
+
+    pub(crate) fn keep_off_stream(&self, positions: impl IntoIterator<Item = usize>) {
+        self.kept_off_stream.lock().unwrap().extend(positions);
     }
 
     pub(crate) fn corrupt_on_rest(&self, symbol: Symbol, id: u64) {
