@@ -29,10 +29,13 @@ pub(crate) const BINARY_FRAME: &str = "binary";
 /// The `frames_rejected` reason of a trade of a symbol the connection was
 /// not subscribed to: a server or proxy mixing streams up.
 pub(crate) const NOT_SUBSCRIBED: &str = "not_subscribed";
-/// A connection that lived this long was healthy: the next failure starts
-/// the reconnect delays over. One that dies sooner (a server that accepts
-/// and then drops every connection) keeps them growing.
-const HEALTHY_FOR: Duration = Duration::from_secs(60);
+/// A connection that lived (or, for a silent one, carried data) this long
+/// was healthy: the next failure starts the reconnect delays over, so a
+/// feed dropped every minute is not waited for longer each time. One that
+/// dies sooner (a server that accepts and then drops every connection)
+/// keeps them growing; 10 s keeps that to a handshake per 10 s per shard,
+/// far inside Binance's connection limits.
+const HEALTHY_FOR: Duration = Duration::from_secs(10);
 
 /// What a reader tells the source besides trades.
 #[derive(Debug)]
