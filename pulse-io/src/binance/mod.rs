@@ -66,6 +66,7 @@
 //!   switch to a new shard plan when it changed.
 //! - `source`: [`BinanceSource`].
 
+mod arrivals;
 mod backfill;
 mod binance_clock;
 mod config;

@@ -13,6 +13,7 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::arrivals::Arrivals;
 use super::backfill;
 use super::binance_clock::BinanceClock;
 use super::config::BinanceConfig;
@@ -72,9 +73,9 @@ pub struct BinanceSource {
     /// not asked again, trades tell the time instead.
     clock_unreadable: bool,
     /// The oldest event time of the trades fed live since the driver last
-    /// asked: trades handed on later (backfilled, held) are no reading of
-    /// Binance's clock against the local one.
-    arrived_event_ms: Option<i64>,
+    /// asked, as they came: trades handed on later (backfilled, held) are
+    /// no reading of Binance's clock against the local one.
+    arrivals: Arrivals,
     /// Reconnected shards that delivered no trade, by index: their symbols
     /// and when their connection was first lost, waiting for a clock to be
     /// looked up by.
@@ -188,7 +189,7 @@ impl BinanceSource {
             clock: None,
             reading_clock: JoinSet::new(),
             clock_unreadable: false,
-            arrived_event_ms: None,
+            arrivals: Arrivals::default(),
             unanchored: BTreeMap::new(),
             _stop: cancel.drop_guard(),
         })
@@ -366,6 +367,7 @@ impl BinanceSource {
     /// (all without it).
     fn feed(&mut self, until: Option<u64>) {
         let mut oldest: Option<i64> = None;
+        let now = Instant::now();
         while let Some(&(position, trade)) = self.incoming.front() {
             if until.is_some_and(|u| position >= u) {
                 break;
@@ -379,8 +381,7 @@ impl BinanceSource {
             }
             let ms = trade.trade_time_ms;
             oldest = Some(oldest.map_or(ms, |o| o.min(ms)));
-            let event = trade.event_time_ms;
-            self.arrived_event_ms = Some(self.arrived_event_ms.map_or(event, |e| e.min(event)));
+            self.arrivals.fed(trade.event_time_ms, now);
             self.lanes.live(trade);
         }
         // The oldest errs early, and one wrong time ahead cannot move it.
@@ -710,7 +711,7 @@ impl TradeSource for BinanceSource {
     }
 
     fn arrived_event_ms(&mut self, _batch: &[Trade]) -> Option<i64> {
-        self.arrived_event_ms.take()
+        self.arrivals.take(Instant::now())
     }
 
     fn holding(&self) -> Vec<Symbol> {
