@@ -481,6 +481,7 @@ fn resolve_ahead(
     config: &AggregatorConfig,
     state: &mut SymbolState,
     next: Trade,
+    behind_ms: i64,
     events: &mut VecDeque<Event>,
     stats: &mut AggregatorStats,
     late: &mut Vec<Trade>,
@@ -492,7 +493,7 @@ fn resolve_ahead(
         let ahead = held.remove().trade;
         let floor = ahead.trade_time_ms.saturating_sub(config.outlier_jump_ms);
         if next.trade_time_ms >= floor {
-            take(config, state, ahead, events, stats, late);
+            take(config, state, ahead, behind_ms, events, stats, late);
         } else {
             stats.time_outliers += 1;
             events.push_back(Event::TimeOutlier(TimeOutlier {
@@ -511,6 +512,7 @@ fn confirm_held(
     config: &AggregatorConfig,
     state: &mut SymbolState,
     vouched: impl Fn(&Ahead) -> bool,
+    behind_ms: i64,
     events: &mut VecDeque<Event>,
     stats: &mut AggregatorStats,
     late: &mut Vec<Trade>,
@@ -525,7 +527,7 @@ fn confirm_held(
         |t: &Trade| last_vouched.is_some_and(|v| t.id < v.id && t.trade_time_ms <= v.trade_time_ms);
     for (id, ahead) in std::mem::take(&mut state.ahead) {
         if before(&ahead.trade) || vouched(&ahead) {
-            take(config, state, ahead.trade, events, stats, late);
+            take(config, state, ahead.trade, behind_ms, events, stats, late);
         } else {
             state.ahead.insert(id, ahead);
         }
@@ -534,15 +536,23 @@ fn confirm_held(
 
 /// Accepts a trade held ahead, now decided, unless its window closed
 /// meanwhile (the trades after it were windowed as usual): then it is late
-/// like any other, put in `late` for [`Aggregator::settle_late`].
+/// like any other, put in `late` for [`Aggregator::settle_late`]. Taken
+/// before `behind_ms` (the front less the lateness) it marks its symbol
+/// behind the front, as a trade taken at once would: at the start of a
+/// file every first trade is held, so the front came after it, and a
+/// symbol lagging from the first line shows only so.
 fn take(
     config: &AggregatorConfig,
     state: &mut SymbolState,
     trade: Trade,
+    behind_ms: i64,
     events: &mut VecDeque<Event>,
     stats: &mut AggregatorStats,
     late: &mut Vec<Trade>,
 ) {
+    if trade.trade_time_ms < behind_ms {
+        state.behind_front = true;
+    }
     let start = window_start(trade.trade_time_ms, config.window_ms);
     if window_end(start, config.window_ms) <= state.watermark {
         late.push(trade);
@@ -776,10 +786,12 @@ impl Aggregator {
         }
 
         // Decided first, as it may move the clock.
+        let behind_ms = self.front_ms.saturating_sub(config.allowed_lateness_ms);
         resolve_ahead(
             config,
             state,
             trade,
+            behind_ms,
             &mut self.events,
             &mut self.stats,
             &mut self.decided_late,
@@ -820,9 +832,18 @@ impl Aggregator {
             };
             state.ahead.insert(trade.id, ahead);
             self.holding.insert(trade.symbol);
+            // Whether it came behind the others is told now too: held
+            // first trades are in no front yet.
+            let lateness = config.allowed_lateness_ms;
+            if consensus(&self.symbols, trade.symbol)
+                .is_some_and(|c| trade.trade_time_ms < c.time_ms.saturating_sub(lateness))
+                && let Some(state) = self.symbols.get_mut(&trade.symbol)
+            {
+                state.behind_front = true;
+            }
             return TradeOutcome::Accepted;
         }
-        if trade.trade_time_ms < self.front_ms.saturating_sub(config.allowed_lateness_ms) {
+        if trade.trade_time_ms < behind_ms {
             state.behind_front = true;
         }
         accept(config, state, trade, &mut self.events, &mut self.stats);
@@ -858,11 +879,15 @@ impl Aggregator {
     /// `vouched` says are right: the caller's clock, a watermark or the end
     /// of input vouches for them.
     fn confirm_ahead(&mut self, symbol: Symbol, vouched: impl Fn(&Ahead) -> bool) {
+        let behind_ms = self
+            .front_ms
+            .saturating_sub(self.config.allowed_lateness_ms);
         if let Some(state) = self.symbols.get_mut(&symbol) {
             confirm_held(
                 &self.config,
                 state,
                 vouched,
+                behind_ms,
                 &mut self.events,
                 &mut self.stats,
                 &mut self.decided_late,
@@ -939,10 +964,14 @@ impl Aggregator {
             return;
         }
         // It decided a trade held ahead before the restart too.
+        let behind_ms = self
+            .front_ms
+            .saturating_sub(self.config.allowed_lateness_ms);
         resolve_ahead(
             &self.config,
             state,
             trade,
+            behind_ms,
             &mut self.events,
             &mut self.stats,
             &mut self.decided_late,

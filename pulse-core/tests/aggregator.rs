@@ -621,8 +621,9 @@ fn watermarks_at_vouch_for_quiet_symbols_by_elapsed_time_or_the_recordings_front
 
     let mut replay = agg(AggregatorConfig::default());
     replay.handle_trade(trade(btc(), 1, 4_000, "1", "1"));
+    replay.handle_trade(trade(btc(), 2, 4_500, "1", "1"));
     replay.handle_trade(trade(eth, 1, 3_000, "1", "1"));
-    replay.handle_trade(trade(btc(), 2, 9_500, "1", "1"));
+    replay.handle_trade(trade(btc(), 3, 9_500, "1", "1"));
     // ETH is quiet while the recording moves on: front 9_500 − 2_000.
     assert_eq!(
         replay.watermarks_at(None).collect::<Vec<_>>(),
@@ -639,6 +640,39 @@ fn watermarks_at_vouch_for_quiet_symbols_by_elapsed_time_or_the_recordings_front
     assert_eq!(
         sorted.watermarks_at(None).collect::<Vec<_>>(),
         vec![(btc(), 9_500), (eth, 5_000)]
+    );
+
+    // Found by QA: a file whose lines interleave a symbol 80 s behind the
+    // rest. Every first trade is held for the next to vouch for, so none
+    // is in the front when the lagging one comes; it is still behind, and
+    // so is a lagging symbol on the file's very first line.
+    let (sand, ctk) = (
+        Symbol::new("SANDUSDT").unwrap(),
+        Symbol::new("CTKUSDT").unwrap(),
+    );
+    let mut lagging = agg(AggregatorConfig::default());
+    lagging.handle_trade(trade(btc(), 1, 100_000, "1", "1"));
+    lagging.handle_trade(trade(sand, 1, 100_050, "1", "1"));
+    lagging.handle_trade(trade(ctk, 1, 20_000, "1", "1"));
+    // BTC's next trade decides its first, and vouches for the others'.
+    lagging.handle_trade(trade(btc(), 2, 100_400, "1", "1"));
+    assert_eq!(
+        lagging.watermarks_at(None).collect::<Vec<_>>(),
+        vec![(btc(), 98_400), (ctk, 18_000), (sand, 98_400)]
+    );
+    lagging.handle_trade(trade(ctk, 2, 21_500, "1", "1"));
+    assert_eq!(
+        lagging.watermarks_at(None).nth(1),
+        Some((ctk, 19_500)),
+        "its own trades vouch for it"
+    );
+    let mut first_line = agg(AggregatorConfig::default());
+    first_line.handle_trade(trade(ctk, 1, 20_000, "1", "1"));
+    first_line.handle_trade(trade(btc(), 1, 100_000, "1", "1"));
+    first_line.handle_trade(trade(btc(), 2, 100_400, "1", "1"));
+    assert_eq!(
+        first_line.watermarks_at(None).collect::<Vec<_>>(),
+        vec![(btc(), 98_400), (ctk, 18_000)]
     );
 }
 
