@@ -26,7 +26,8 @@ pub struct ReplayArgs {
     pub replay: Option<PathBuf>,
 
     /// Pace the replay at FACTOR × real time, by trade time (10 = ten times
-    /// faster). Default: as fast as possible.
+    /// faster); a pause in the recording longer than 10 s at that pace is
+    /// cut to 10 s. Default: as fast as possible.
     #[arg(long, value_name = "FACTOR", requires = "replay", value_parser = positive_factor, allow_negative_numbers = true)]
     pub speed: Option<f64>,
 }
