@@ -1012,11 +1012,14 @@ impl Aggregator {
     /// less `idle_margin_ms` (or the lateness, as in
     /// [`advance`](Self::advance)), also with no window open. In a recording
     /// (`None`), whose clock is the data, a quiet symbol follows the newest
-    /// trade time of all symbols less `allowed_lateness_ms`, unless one of
-    /// its trades came further behind that (the input is not in time order
-    /// across symbols, e.g. sorted by symbol): then only its own trades
-    /// vouch for it. Never below the symbol's own watermark; symbols that
-    /// saw no trade are left out.
+    /// trade time of all symbols less `allowed_lateness_ms`, but no further
+    /// than the end of its own last window: that closes the window, and a
+    /// symbol that lags the others (a file not in time order across
+    /// symbols, which can show only later) then finds its next trades at
+    /// most a window behind, correctable. If one of its trades came further
+    /// behind the others than the lateness, only its own trades vouch for
+    /// it. Never below the symbol's own watermark; symbols that saw no
+    /// trade are left out.
     pub fn watermarks_at(&self, now_ms: Option<i64>) -> impl Iterator<Item = (Symbol, i64)> + '_ {
         let config = &self.config;
         let front = self.symbols.values().map(|s| s.max_time).max();
@@ -1030,7 +1033,13 @@ impl Aggregator {
                 let quiet = match now_ms {
                     Some(now) => s.live_watermark(config, now).unwrap_or(i64::MIN),
                     None if s.behind_front => i64::MIN,
-                    None => recording,
+                    None => {
+                        let last_end = window_end(
+                            window_start(s.max_time, config.window_ms),
+                            config.window_ms,
+                        );
+                        recording.min(last_end)
+                    }
                 };
                 (*symbol, s.watermark.max(quiet))
             })
