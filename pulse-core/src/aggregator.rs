@@ -750,6 +750,8 @@ impl Aggregator {
     }
 
     fn handle_one(&mut self, trade: Trade, now_ms: Option<i64>) -> TradeOutcome {
+        // Taken before a trade moves the front.
+        let behind_ms = self.behind_front_ms();
         let config = &self.config;
         let window_ms = config.window_ms;
         // One map lookup per trade: this is the hot path.
@@ -786,7 +788,6 @@ impl Aggregator {
         }
 
         // Decided first, as it may move the clock.
-        let behind_ms = self.front_ms.saturating_sub(config.allowed_lateness_ms);
         resolve_ahead(
             config,
             state,
@@ -879,9 +880,7 @@ impl Aggregator {
     /// `vouched` says are right: the caller's clock, a watermark or the end
     /// of input vouches for them.
     fn confirm_ahead(&mut self, symbol: Symbol, vouched: impl Fn(&Ahead) -> bool) {
-        let behind_ms = self
-            .front_ms
-            .saturating_sub(self.config.allowed_lateness_ms);
+        let behind_ms = self.behind_front_ms();
         if let Some(state) = self.symbols.get_mut(&symbol) {
             confirm_held(
                 &self.config,
@@ -955,6 +954,7 @@ impl Aggregator {
     pub fn restore_trade(&mut self, trade: Trade) {
         let window_ms = self.config.window_ms;
         let start = window_start(trade.trade_time_ms, window_ms);
+        let behind_ms = self.behind_front_ms();
         let Some(state) = self.symbols.get_mut(&trade.symbol) else {
             self.handle(trade, None);
             return;
@@ -964,9 +964,6 @@ impl Aggregator {
             return;
         }
         // It decided a trade held ahead before the restart too.
-        let behind_ms = self
-            .front_ms
-            .saturating_sub(self.config.allowed_lateness_ms);
         resolve_ahead(
             &self.config,
             state,
@@ -1212,6 +1209,13 @@ impl Aggregator {
             .get(&symbol)
             .map(|s| s.sequence.missing().collect())
             .unwrap_or_default()
+    }
+
+    /// Trades before this time came behind the front of all symbols by
+    /// more than the lateness: their symbol is marked behind it.
+    fn behind_front_ms(&self) -> i64 {
+        self.front_ms
+            .saturating_sub(self.config.allowed_lateness_ms)
     }
 
     /// Ids that gaps left missing and no trade has filled so far, over

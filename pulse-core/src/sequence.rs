@@ -172,10 +172,7 @@ impl Sequence {
 
     /// How many ids are still missing, over every open gap.
     pub fn missing_count(&self) -> u64 {
-        self.missing
-            .iter()
-            .map(|(first, last)| last - first + 1)
-            .sum()
+        self.missing().map(|range| range.len()).sum()
     }
 
     /// Ranges still missing, oldest first.
