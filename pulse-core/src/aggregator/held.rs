@@ -176,19 +176,21 @@ pub(super) fn confirm_held(
     stats: &mut AggregatorStats,
     late: &mut Vec<Trade>,
 ) {
-    let last_vouched = state
-        .ahead
-        .values()
-        .filter(|a| vouched(a))
-        .map(|a| a.trade)
-        .last();
+    let held: Vec<(Ahead, bool)> = std::mem::take(&mut state.ahead)
+        .into_values()
+        .map(|a| {
+            let v = vouched(&a);
+            (a, v)
+        })
+        .collect();
+    let last_vouched = held.iter().rev().find(|(_, v)| *v).map(|(a, _)| a.trade);
     let before =
         |t: &Trade| last_vouched.is_some_and(|v| t.id < v.id && t.trade_time_ms <= v.trade_time_ms);
-    for (id, ahead) in std::mem::take(&mut state.ahead) {
-        if before(&ahead.trade) || vouched(&ahead) {
+    for (ahead, vouched) in held {
+        if vouched || before(&ahead.trade) {
             take(config, state, ahead.trade, behind_ms, events, stats, late);
         } else {
-            state.ahead.insert(id, ahead);
+            state.ahead.insert(ahead.trade.id, ahead);
         }
     }
 }
