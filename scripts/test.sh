@@ -90,11 +90,12 @@ for features in "" binance replay kafka clickhouse kafka,clickhouse; do
   cargo check --quiet -p pulse-io --no-default-features --features "$features"
 done
 
-step "cargo package --no-verify -p pulse-core -p pulse-io"
-# The published crates build their .crate files: manifests, READMEs and
-# versioned path dependencies are in order. --allow-dirty so uncommitted
-# work does not fail a developer's run; CI's clone is clean anyway.
-cargo package --no-verify --allow-dirty -p pulse-core -p pulse-io
+step "cargo package -p pulse-core -p pulse-io --all-features (builds the packaged crates)"
+# The published crates build from their .crate files alone: manifests,
+# READMEs, versioned path dependencies, and every file they embed (the DDL
+# once lived outside pulse-io and --no-verify hid it). --allow-dirty so
+# uncommitted work does not fail a developer's run; CI's clone is clean.
+cargo package --allow-dirty -p pulse-core -p pulse-io --all-features
 
 step "cargo doc --no-deps -p pulse-core -p pulse-io --all-features (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p pulse-core -p pulse-io --all-features

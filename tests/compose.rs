@@ -331,7 +331,10 @@ fn every_bind_mount_and_build_context_exists() {
             );
         }
     }
-    assert!(binds >= 3, "expected the sql/ and grafana/ bind mounts");
+    assert!(
+        binds >= 3,
+        "expected the pulse-io/sql/ and grafana/ bind mounts"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //!
 //! ## Layout
 //! - [`ClickHouseConfig`]: server, database, table.
-//! - [`schema_statements`], [`create_schema`]: the DDL from `sql/*.sql`.
+//! - [`schema_statements`], [`create_schema`]: the DDL from `pulse-io/sql/*.sql`.
 //! - [`WindowRow`], [`row_version`], [`RowError`]: one `pulse_metrics` row,
 //!   or why a window cannot be one.
 //! - [`WindowStore`]: inserts and `FINAL` reads; `partitions` keeps each

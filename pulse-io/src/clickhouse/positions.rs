@@ -2,7 +2,7 @@
 //!
 //! rskafka has no consumer groups or offset commits, so `pulse consume`
 //! records per partition where to resume, and each symbol's clock, in
-//! `pulse_consumer_positions` (see `sql/002_pulse_consumer_positions.sql`).
+//! `pulse_consumer_positions` (see `pulse-io/sql/002_pulse_consumer_positions.sql`).
 //! A position is written only after the windows it covers, so a crash
 //! between the two at worst re-emits identical windows. Both inserts are
 //! synchronous (see `durability.rs`), so "after" holds on the server too.

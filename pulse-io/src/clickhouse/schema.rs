@@ -1,12 +1,12 @@
-//! The DDL, shared with docker compose: the `sql/*.sql` files are the one
+//! The DDL, shared with docker compose: the `pulse-io/sql/*.sql` files are the one
 //! source; pulse only substitutes the configured database and table names.
 
 use super::{ClickHouseConfig, ClickHouseError, POSITIONS_TABLE};
 
-/// `sql/001_pulse_metrics.sql`: the windows table.
-pub const METRICS_DDL: &str = include_str!("../../../sql/001_pulse_metrics.sql");
-/// `sql/002_pulse_consumer_positions.sql`: the consumer positions table.
-pub const POSITIONS_DDL: &str = include_str!("../../../sql/002_pulse_consumer_positions.sql");
+/// `pulse-io/sql/001_pulse_metrics.sql`: the windows table.
+pub const METRICS_DDL: &str = include_str!("../../sql/001_pulse_metrics.sql");
+/// `pulse-io/sql/002_pulse_consumer_positions.sql`: the consumer positions table.
+pub const POSITIONS_DDL: &str = include_str!("../../sql/002_pulse_consumer_positions.sql");
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS ";
 
