@@ -69,6 +69,10 @@ impl WindowStats {
 }
 
 impl WindowError {
+    /// Every label [`reason`](Self::reason) gives, so a metric can show
+    /// each at zero before the first rejected window.
+    pub const REASONS: &'static [&'static str] = &["overflow", "no_volume"];
+
     /// A short, stable label for metrics, e.g. `overflow`.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -324,6 +328,13 @@ impl Window {
 mod tests {
     use super::*;
     use crate::TradeKind;
+
+    #[test]
+    fn reasons_lists_every_label() {
+        let errors = [WindowError::Overflow { sum: "Σq" }, WindowError::NoVolume];
+        let labels: Vec<&str> = errors.iter().map(WindowError::reason).collect();
+        assert_eq!(labels, WindowError::REASONS);
+    }
 
     fn trade(id: u64, t: i64, p: &str, q: &str, side: Side) -> Trade {
         Trade {

@@ -433,6 +433,9 @@ impl Metrics {
             &self.trades_unfilled,
             &self.duplicates,
             &self.late_trades,
+            &self.resume_not_found,
+            &self.resume_ahead,
+            &self.outages_unchecked,
         ] {
             drop(family.get_or_create(&label));
         }
@@ -449,6 +452,12 @@ impl Metrics {
             &self.trade_time_outliers,
         ] {
             drop(family.get_or_create(&label));
+        }
+        for reason in window_rejections() {
+            drop(self.windows_rejected.get_or_create(&SymbolReasonLabel {
+                symbol: symbol.to_string(),
+                reason: reason.to_string(),
+            }));
         }
     }
 
@@ -556,6 +565,16 @@ impl Metrics {
     }
 }
 
+/// Every `reason` of `windows_rejected`: the aggregator's, and the
+/// ClickHouse sink's when it is built in.
+fn window_rejections() -> impl Iterator<Item = &'static str> {
+    #[cfg(feature = "clickhouse")]
+    let sink = crate::clickhouse::RowError::REASONS;
+    #[cfg(not(feature = "clickhouse"))]
+    let sink: &[&str] = &[];
+    pulse_core::WindowError::REASONS.iter().chain(sink).copied()
+}
+
 /// Adds `n` to `symbol`'s series of `family` and to its `total`.
 fn count(family: &Family<SymbolLabel, Counter>, total: &Counter, symbol: &str, n: u64) {
     family.get_or_create(&Metrics::symbol(symbol)).inc_by(n);
@@ -651,6 +670,11 @@ mod tests {
             "pulse_late_trades_total{symbol=\"ETHUSDT\"} 0",
             "pulse_stream_gaps_total{symbol=\"ETHUSDT\"} 0",
             "pulse_trades_backfilled_total{symbol=\"ETHUSDT\"} 0",
+            "pulse_outages_unchecked_total{symbol=\"ETHUSDT\"} 0",
+            "pulse_resume_ahead_total{symbol=\"ETHUSDT\"} 0",
+            "pulse_resume_not_found_total{symbol=\"ETHUSDT\"} 0",
+            "pulse_windows_rejected_total{symbol=\"ETHUSDT\",reason=\"no_volume\"} 0",
+            "pulse_windows_rejected_total{symbol=\"ETHUSDT\",reason=\"overflow\"} 0",
             "pulse_sink_errors_total{sink=\"csv\"} 0",
             "pulse_window_store_latency_seconds_count{sink=\"csv\"} 0",
         ] {

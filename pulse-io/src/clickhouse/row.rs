@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::row_version::row_version;
 
-/// A window as stored in `pulse_metrics` (see `sql/001_pulse_metrics.sql`).
+/// A window as stored in `pulse_metrics` (see `pulse-io/sql/001_pulse_metrics.sql`).
 ///
 /// `DateTime` columns travel as seconds since the epoch, so windows must
 /// start on whole seconds (the default 1 s windows do).
@@ -70,6 +70,9 @@ pub enum RowError {
 }
 
 impl RowError {
+    /// Every label [`reason`](Self::reason) gives.
+    pub const REASONS: &'static [&'static str] = &["time_range"];
+
     /// A short, stable label for metrics.
     pub fn reason(&self) -> &'static str {
         match self {
