@@ -294,7 +294,12 @@ impl<S: Stage> Pipeline<S> {
             }
             other => other,
         };
-        self.finish(&mut failures).await;
+        // A recording that fails part-way (cut short, trailing garbage)
+        // still ended: what it held is all there is, as `flush` takes it.
+        // A live source that fails may be restarted and continue.
+        let end_of_input = self.summary.source_ended
+            || (matches!(source_result, Err(PipelineError::Source(_))) && !self.source.is_live());
+        self.finish(end_of_input, &mut failures).await;
         if !failures.none()
             && let Err(e) = &source_result
         {
@@ -309,12 +314,11 @@ impl<S: Stage> Pipeline<S> {
     /// The writes after the main loop: markers, the windows still open, the
     /// sinks' buffers and the last checkpoint, each with the bounded retries
     /// of shutdown. A sink that fails is skipped from then on.
-    async fn finish(&mut self, failures: &mut Failures) {
+    async fn finish(&mut self, end_of_input: bool, failures: &mut Failures) {
         let done = CancellationToken::new();
         done.cancel();
         // Before the flush, which would close every window "for ever": a
         // live source only vouches for what its watermark says.
-        let end_of_input = self.summary.source_ended;
         if !self.trade_sinks.iter().any(|s| failures.failed(s.name())) {
             failures.note(self.write_markers(end_of_input, &done).await);
         }

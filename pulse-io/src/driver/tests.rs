@@ -666,3 +666,54 @@ fn markers_vouch_for_followed_symbols_that_have_not_traded_unless_held() {
     vouch_for_silent(&mut none, followed, &[]);
     assert!(none.is_empty());
 }
+
+/// A trade sink that keeps every marker it is given.
+#[derive(Default)]
+struct MarkerSink {
+    markers: Arc<Mutex<Vec<BTreeMap<Symbol, i64>>>>,
+}
+
+#[async_trait]
+impl TradeSink for MarkerSink {
+    fn name(&self) -> &'static str {
+        "markers"
+    }
+
+    async fn write_trades(&mut self, _: &[Trade]) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    async fn write_watermarks(&mut self, marks: &BTreeMap<Symbol, i64>) -> Result<(), SinkError> {
+        self.markers.lock().unwrap().push(marks.clone());
+        Ok(())
+    }
+}
+
+/// The last marker of a producer whose source failed: a recording cut
+/// short has still ended (its last windows are vouched for, as `pulse run`
+/// flushes them), a live source may go on after a restart.
+#[tokio::test(start_paused = true)]
+async fn a_recording_that_fails_part_way_still_ends_its_windows_in_the_last_marker() {
+    let btc = Symbol::new("BTCUSDT").unwrap();
+    for live in [false, true] {
+        let source = BatchSource {
+            batches: vec![vec![trade("BTCUSDT", 1, 1_000), trade("BTCUSDT", 2, 1_200)]].into(),
+            fail_at_end: true,
+            live_pause: live.then_some(Duration::from_millis(1)),
+        };
+        let sink = MarkerSink::default();
+        let markers = sink.markers.clone();
+        let aggregator = Aggregator::new(AggregatorConfig::default()).unwrap();
+        let err = Pipeline::new(Box::new(source), Metrics::new())
+            .watermarks(aggregator)
+            .trade_sink(Box::new(sink))
+            .progress_markers(Duration::from_millis(200))
+            .run(CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PipelineError::Source(_)), "{err}");
+        let last = markers.lock().unwrap().last().cloned().unwrap_or_default();
+        let vouched = last.get(&btc).copied().unwrap_or(i64::MIN);
+        assert_eq!(vouched >= 2_000, !live, "live {live}: {last:?}");
+    }
+}
