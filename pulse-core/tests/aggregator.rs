@@ -562,6 +562,59 @@ fn close_through_closes_a_quiet_symbols_windows_and_makes_later_trades_late() {
     );
 }
 
+/// A trade 90 s ahead, refuted by the next: read again after a restart
+/// whose restored clock is within the jump of it, it is refuted again, not
+/// taken (which would make every later trade late).
+#[test]
+fn a_refuted_time_read_again_after_a_restart_is_refuted_again() {
+    let config = AggregatorConfig {
+        late_policy: LatePolicy::Reemit,
+        ..lateness()
+    };
+    let wrong = trade(btc(), 3, 92_000, "99", "1");
+    let mut trades = vec![
+        trade(btc(), 1, 1_100, "10", "1"),
+        trade(btc(), 2, 2_100, "10", "1"),
+        wrong,
+    ];
+    trades.extend((4..=60).map(|id| trade(btc(), id, id as i64 * 1_000, "10", "1")));
+    let after: Vec<Trade> = (61..=100)
+        .map(|id| trade(btc(), id, id as i64 * 1_000, "10", "1"))
+        .collect();
+    let rows = |agg: &mut Aggregator, trades: &[Trade]| {
+        for t in trades {
+            agg.handle_trade(*t);
+        }
+        agg.flush();
+        drained_windows(agg)
+    };
+    let mut clean = agg(config.clone());
+    let mut before = Vec::new();
+    for t in &trades {
+        clean.handle_trade(*t);
+        before.extend(drain(&mut clean));
+    }
+    let checkpoint = clean.checkpoint(btc()).unwrap();
+    assert!(checkpoint.max_time_ms > wrong.trade_time_ms - 60_000);
+    let clean_rows = rows(&mut clean, &after);
+    assert_eq!(clean.stats().time_outliers, 1);
+
+    // Restart after trade 60: every trade from the start read again.
+    let mut again = agg(config);
+    again.restore(btc(), checkpoint);
+    for t in &trades {
+        again.restore_trade(*t);
+    }
+    assert!(
+        drained_windows(&mut again).is_empty(),
+        "restoring emits no window"
+    );
+    let again_rows = rows(&mut again, &after);
+    assert_eq!(again.stats().late_trades, 0);
+    assert_eq!(again_rows, clean_rows);
+    assert!(again_rows.iter().all(|w| w.trade_count == 1));
+}
+
 #[test]
 fn restored_trades_rebuild_emitted_windows_so_a_later_correction_is_whole() {
     let config = AggregatorConfig {

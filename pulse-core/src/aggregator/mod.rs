@@ -337,7 +337,43 @@ impl Aggregator {
             self.handle(trade, None);
             return;
         };
-        if window_end(start, window_ms) > state.watermark {
+        // Newer than the restored clock, it was not taken before the
+        // restart (taking it would have moved the clock to it): it was held
+        // ahead then, and is held again for the trades after it to decide
+        // as they did. Handled afresh, the restored clock, nearer to it
+        // than the trades were when it came, could take a time they refuted.
+        let open = window_end(start, window_ms) > state.watermark;
+        if open
+            && state.max_time > i64::MIN
+            && trade.trade_time_ms > state.max_time
+            && state.ahead.len() < MAX_HELD_AHEAD
+        {
+            resolve_ahead(
+                &self.config,
+                state,
+                trade,
+                behind_ms,
+                &mut self.events,
+                &mut self.stats,
+                &mut self.decided_late,
+            );
+            let reference = Some(Reference {
+                time_ms: state.max_time,
+                input_at: None,
+            });
+            let ahead = Ahead {
+                trade,
+                reference,
+                checked: false,
+            };
+            state.ahead.insert(trade.id, ahead);
+            self.holding.insert(trade.symbol);
+            if !self.decided_late.is_empty() {
+                self.settle_late();
+            }
+            return;
+        }
+        if open {
             self.handle(trade, None);
             return;
         }

@@ -53,7 +53,8 @@ fn config() -> AggregatorConfig {
 
 /// A topic partition's records: trades of three symbols with jittered
 /// times, duplicates, backfilled id ranges arriving late, trades beyond the
-/// lateness, trades dated a day ahead (wrong timestamps), garbage, and
+/// lateness, trades dated a day or a minute and more ahead (wrong
+/// timestamps), garbage, and
 /// progress markers that vouch a little too early now and then (so later
 /// trades correct closed windows).
 fn records(seed: u64, n: usize) -> Vec<Rec> {
@@ -113,8 +114,15 @@ fn records(seed: u64, n: usize) -> Vec<Rec> {
             next_id[s] += 5;
         }
         if rng.chance(1) {
-            // A wrong timestamp, which the producer does not vouch for.
-            let wrong = trade(symbols[s], next_id[s], time + 86_400_000, &mut rng);
+            // A wrong timestamp, which the producer does not vouch for: a
+            // day ahead, or just past the jump that makes a trade held, so
+            // that a restored clock may be nearer it than the trades were
+            // when it came.
+            let ahead = match rng.chance(50) {
+                true => 86_400_000,
+                false => 60_000 + rng.below(40_000) as i64,
+            };
+            let wrong = trade(symbols[s], next_id[s], time + ahead, &mut rng);
             next_id[s] += 1;
             out.push(message(&wrong));
             sent.push(wrong);
