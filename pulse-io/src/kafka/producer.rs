@@ -7,13 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use chrono::DateTime;
 use pulse_core::{Symbol, Trade};
+use rskafka::BackoffError;
+use rskafka::client::error::{Error as ClientError, ProtocolError};
 use rskafka::client::partition::PartitionClient;
 use rskafka::record::Record;
 
 use super::{
     Compression, KafkaClient, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE, PROGRESS_KEY,
     Placement, ProgressMarker, RECORD_HEADER, UtcOffset, deadline, encode_progress, encode_trade,
-    ensure_topic,
+    ensure_topic, topic_partitions,
 };
 use crate::sink::{SinkError, TradeSink};
 
@@ -73,6 +75,9 @@ pub struct KafkaTradeSink {
     /// A request got no answer: open the partitions again, on a fresh
     /// connection, before the next one (see [`KafkaClient`]).
     reopen: bool,
+    /// The broker did not know the topic or a partition: look the topic up
+    /// again (create it if gone) before the next request.
+    check_topic: bool,
     placement: Placement,
     config: ProducerConfig,
     retry: Option<BatchProgress>,
@@ -153,6 +158,7 @@ impl KafkaTradeSink {
             partitions,
             client,
             reopen: false,
+            check_topic: false,
             config,
             retry: None,
             produced: Arc::default(),
@@ -211,6 +217,7 @@ impl KafkaTradeSink {
         &mut self,
         watermarks: &BTreeMap<Symbol, i64>,
     ) -> Result<(), KafkaError> {
+        self.recheck_topic().await?;
         let count = self.partitions.len();
         let mut markers = vec![ProgressMarker::default(); count];
         for (symbol, watermark) in watermarks {
@@ -248,8 +255,8 @@ impl KafkaTradeSink {
     ) -> Result<(), KafkaError> {
         if self.reopen {
             self.client.mark_stale();
-            self.partitions =
-                open_partitions(&self.client, &self.topic, self.partitions.len()).await?;
+            let opened = open_partitions(&self.client, &self.topic, self.partitions.len()).await;
+            self.partitions = opened.inspect_err(|e| self.check_topic = topic_may_be_gone(e))?;
             self.reopen = false;
         }
         let compression = self.config.compression.to_rskafka();
@@ -257,16 +264,67 @@ impl KafkaTradeSink {
         let name = format!("{}/{partition}", self.topic);
         let limit = self.client.request_deadline();
         let produced = deadline::request(limit, operation, &name, produce).await;
-        if matches!(produced, Err(KafkaError::TimedOut { .. })) {
-            self.reopen = true;
+        match &produced {
+            Err(KafkaError::TimedOut { .. }) => self.reopen = true,
+            Err(e) if topic_may_be_gone(e) => self.check_topic = true,
+            _ => {}
         }
         produced.map(drop)
+    }
+
+    /// After the broker did not know the topic or one of its partitions:
+    /// the topic may be gone (a broker that lost its data) or made again
+    /// with another partition count. Creates it again if it is missing, as
+    /// at start, and follows its partition count; a batch part-written to
+    /// what is gone is written again whole (the consumer drops duplicates).
+    async fn recheck_topic(&mut self) -> Result<(), KafkaError> {
+        if !self.check_topic {
+            return Ok(());
+        }
+        let topic = self.topic.clone();
+        let existed = topic_partitions(&self.client, &topic).await?.is_some();
+        let config = &self.config;
+        let ids = ensure_topic(
+            &self.client,
+            &topic,
+            config.partitions,
+            config.replication_factor,
+        )
+        .await?;
+        if !existed {
+            tracing::warn!(
+                topic,
+                partitions = ids.len(),
+                "the topic was gone (did the broker lose its data?): created it again"
+            );
+        }
+        let count = ids.len();
+        if count != self.partitions.len() {
+            tracing::warn!(
+                topic,
+                was = self.partitions.len(),
+                now = count,
+                "the topic's partition count changed: symbols are placed over the partitions it has now"
+            );
+            self.placement = Placement::new(count as i32);
+        }
+        if !existed || count != self.partitions.len() {
+            self.markers = vec![ProgressMarker::default(); count];
+            self.retry = None;
+        }
+        // Until this succeeds, the next request looks again.
+        self.client.mark_stale();
+        self.partitions = open_partitions(&self.client, &topic, count).await?;
+        self.reopen = false;
+        self.check_topic = false;
+        Ok(())
     }
 
     async fn produce(&mut self, trades: &[Trade]) -> Result<(), KafkaError> {
         let Some(fingerprint) = Fingerprint::of(trades) else {
             return Ok(());
         };
+        self.recheck_topic().await?;
         let mut progress = match self.retry.take() {
             Some(p) if p.fingerprint == fingerprint => p,
             _ => BatchProgress {
@@ -295,6 +353,29 @@ impl KafkaTradeSink {
             }
         }
         Ok(())
+    }
+}
+
+/// The broker does not know the topic or a partition of it (rskafka says
+/// so of a partition missing from the metadata with an invalid response,
+/// and wraps what its own retries ended on).
+fn topic_may_be_gone(error: &KafkaError) -> bool {
+    fn unknown(error: &ClientError) -> bool {
+        match error {
+            ClientError::ServerError {
+                protocol_error: ProtocolError::UnknownTopicOrPartition,
+                ..
+            }
+            | ClientError::InvalidResponse(_) => true,
+            ClientError::RetryFailed(BackoffError::DeadlineExceded { source, .. }) => {
+                source.downcast_ref::<ClientError>().is_some_and(unknown)
+            }
+            _ => false,
+        }
+    }
+    match error {
+        KafkaError::Request { source, .. } => unknown(source),
+        _ => false,
     }
 }
 
