@@ -562,6 +562,41 @@ fn close_through_closes_a_quiet_symbols_windows_and_makes_later_trades_late() {
     );
 }
 
+/// Whether a late trade still corrects its window depends on how far it is
+/// behind the newest trade, not on how the watermark follows trades: a
+/// recording read in id order (`pulse run`) and by the lateness (`pulse
+/// consume`) correct the same trades.
+#[test]
+fn the_correction_horizon_is_the_same_whatever_the_watermark_policy() {
+    for behind_ms in [58_500, 59_500, 60_500, 61_500, 62_500] {
+        let corrected: Vec<bool> = [WatermarkPolicy::IdOrder, WatermarkPolicy::Lateness]
+            .into_iter()
+            .map(|watermark| {
+                let mut a = agg(AggregatorConfig {
+                    watermark,
+                    late_policy: LatePolicy::Reemit,
+                    ..AggregatorConfig::default()
+                });
+                for id in 1..=800u64 {
+                    a.handle_trade(trade(btc(), id, id as i64 * 100, "10", "1"));
+                }
+                drain(&mut a);
+                let late = trade(btc(), 801, 80_000 - behind_ms, "10", "1");
+                a.handle_trade(late);
+                drain(&mut a)
+                    .into_iter()
+                    .find_map(|e| match e {
+                        Event::Late(l) => Some(l.corrected),
+                        _ => None,
+                    })
+                    .expect("late")
+            })
+            .collect();
+        let expected = behind_ms < 60_000;
+        assert_eq!(corrected, [expected, expected], "{behind_ms} ms behind");
+    }
+}
+
 /// A trade 90 s ahead, refuted by the next: read again after a restart
 /// whose restored clock is within the jump of it, it is refuted again, not
 /// taken (which would make every later trade late).

@@ -283,9 +283,9 @@ impl Aggregator {
         state.late_trades += 1;
         let watermark_ms = state.watermark;
         // Older windows are no longer kept, so they cannot be corrected.
-        let config = &self.config;
-        let corrected = config.late_policy == LatePolicy::Reemit
-            && window_end(start, window_ms) > watermark_ms.saturating_sub(config.late_retention_ms);
+        let horizon = self.correction_horizon(trade.symbol).unwrap_or(i64::MIN);
+        let corrected =
+            self.config.late_policy == LatePolicy::Reemit && window_end(start, window_ms) > horizon;
         self.stats.late_trades += 1;
         let late_at = self.events.len();
         self.events.push_back(Event::Late(LateTrade {
@@ -387,9 +387,7 @@ impl Aggregator {
             &mut self.stats,
             &mut self.decided_late,
         );
-        let horizon = state
-            .watermark
-            .saturating_sub(self.config.late_retention_ms);
+        let horizon = state.correction_horizon(&self.config);
         if self.config.late_policy == LatePolicy::Reemit && window_end(start, window_ms) > horizon {
             match state.emitted.get_mut(start) {
                 Some((stats, _)) => stats.add(&trade),
@@ -598,6 +596,19 @@ impl Aggregator {
     /// Late trades seen for one symbol.
     pub fn late_trades(&self, symbol: Symbol) -> u64 {
         self.symbols.get(&symbol).map_or(0, |s| s.late_trades)
+    }
+
+    /// Windows of `symbol` ending at or before this can no longer change:
+    /// its watermark under [`LatePolicy::Count`]; under
+    /// [`LatePolicy::Reemit`], `late_retention_ms` behind its newest trade
+    /// time (or behind its watermark less a window, when a quiet symbol's
+    /// watermark went on). `None` before its first trade.
+    pub fn correction_horizon(&self, symbol: Symbol) -> Option<i64> {
+        let state = self.symbols.get(&symbol)?;
+        Some(match self.config.late_policy {
+            LatePolicy::Count => state.watermark,
+            LatePolicy::Reemit => state.correction_horizon(&self.config),
+        })
     }
 
     /// A symbol's watermark, if it has seen a trade.

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(doc)]
+use super::LatePolicy;
 use super::held::Ahead;
 use super::{AggregatorConfig, SymbolCheckpoint, WatermarkPolicy};
 use crate::WindowStats;
@@ -61,6 +63,22 @@ impl SymbolState {
             watermark_ms: self.watermark,
             max_time_ms: self.max_time,
         }
+    }
+
+    /// Windows ending at or before this can no longer be corrected under
+    /// [`LatePolicy::Reemit`]: `late_retention_ms` behind the newest trade
+    /// time, or behind the watermark less a window when that is later (a
+    /// quiet symbol vouched for by the caller's clock or a producer's
+    /// markers). Not the watermark alone: it trails the newest trade by the
+    /// lateness under [`WatermarkPolicy::Lateness`] or while a gap is open,
+    /// so `pulse consume` would correct trades `pulse run` cannot; and a
+    /// marker closing the last window vouches up to a window past the
+    /// newest trade.
+    pub(super) fn correction_horizon(&self, config: &AggregatorConfig) -> i64 {
+        let vouched = self.watermark.saturating_sub(config.window_ms);
+        self.max_time
+            .max(vouched)
+            .saturating_sub(config.late_retention_ms)
     }
 
     /// Until when, on the caller's clock, trades of the symbol may still

@@ -51,7 +51,7 @@ pub(super) fn close_windows(
         }
     }
     if keep {
-        let horizon = watermark.saturating_sub(config.late_retention_ms);
+        let horizon = state.correction_horizon(config);
         // Starts ascend, so what is past the horizon is a prefix: no full
         // scan on every trade that moves the clock.
         state

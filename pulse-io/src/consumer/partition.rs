@@ -46,7 +46,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use foldhash::HashSet;
 
 use pulse_core::{
-    Aggregator, AggregatorConfig, Event, LatePolicy, Symbol, Trade, TradeKind, TradeOutcome, Window,
+    Aggregator, AggregatorConfig, Event, Symbol, Trade, TradeKind, TradeOutcome, Window,
 };
 
 use super::identity::record_hash;
@@ -141,8 +141,6 @@ pub(crate) struct PartitionState {
     held: BTreeMap<(Symbol, i64), HeldWindow>,
     /// Ids of the windows let go from `held`.
     stored: StoredIds,
-    /// How long behind the watermark a closed window can still be corrected.
-    retention_ms: i64,
     symbols: BTreeSet<Symbol>,
     /// Offset after the last record handled by this instance.
     handled: Option<i64>,
@@ -168,10 +166,6 @@ impl PartitionState {
         position: Option<&PartitionPosition>,
     ) -> Result<Self, pulse_core::ConfigError> {
         debug_assert!(!config.track_sequence);
-        let retention_ms = match config.late_policy {
-            LatePolicy::Reemit => config.late_retention_ms,
-            LatePolicy::Count => 0,
-        };
         let mut aggregator = Aggregator::new(config)?;
         let mut symbols = BTreeSet::new();
         if let Some(p) = position {
@@ -185,7 +179,6 @@ impl PartitionState {
             aggregator,
             held: BTreeMap::new(),
             stored: StoredIds::default(),
-            retention_ms,
             symbols,
             handled: None,
             last_record: None,
@@ -312,9 +305,8 @@ impl PartitionState {
     /// Windows of `symbol` ending at or before this can no longer change.
     fn horizon(&self, symbol: Symbol) -> i64 {
         self.aggregator
-            .watermark(symbol)
+            .correction_horizon(symbol)
             .unwrap_or(i64::MIN)
-            .saturating_sub(self.retention_ms)
     }
 
     /// Closes every open window (end of input or shutdown).
