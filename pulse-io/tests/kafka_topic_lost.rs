@@ -44,64 +44,64 @@ async fn reader(kafka: &KafkaConfig, topic: &str, partition: i32) -> PartitionRe
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_topic_the_broker_lost_is_made_again_and_written() {
-    let Some(mut broker) = TansuProcess::start_memory().await else {
-        return;
-    };
-    let Some(trades) = capture(ALTCOINS) else {
-        return;
-    };
+/// A broker of its own, a capture split in two, and a producer of a new
+/// topic with `partitions` that wrote the first half; `None` to skip.
+async fn producing(
+    name: &str,
+    partitions: i32,
+) -> Option<(
+    TansuProcess,
+    KafkaConfig,
+    String,
+    KafkaTradeSink,
+    Vec<Trade>,
+)> {
+    let broker = TansuProcess::start_memory().await?;
+    let trades = capture(ALTCOINS)?;
     let (first, second) = trades.split_at(trades.len() / 2);
     let kafka = KafkaConfig::new(broker.brokers());
-    let topic = pulse_testkit::unique_name("lost");
+    let topic = pulse_testkit::unique_name(name);
     let producer = ProducerConfig {
         topic: topic.clone(),
+        partitions,
         ..ProducerConfig::default()
     };
     let mut sink = KafkaTradeSink::connect(&kafka, producer).await.unwrap();
+    assert_eq!(sink.partition_count(), partitions);
     sink.write_trades(first).await.unwrap();
+    Some((broker, kafka, topic, sink, second.to_vec()))
+}
 
+#[tokio::test]
+async fn a_topic_the_broker_lost_is_made_again_and_written() {
+    let Some((mut broker, kafka, topic, mut sink, second)) = producing("lost", 1).await else {
+        return;
+    };
     broker.restart().await;
     let client = kafka.connect().await.unwrap();
     assert_eq!(topic_partitions(&client, &topic).await.unwrap(), None);
-    let failures = write_until_stored(&mut sink, second).await;
+    let failures = write_until_stored(&mut sink, &second).await;
     assert!(failures >= 1, "the first write after the loss fails");
 
     // The trades of before the loss went with it; the rest are on the
     // topic made again.
     let mut reader = reader(&kafka, &topic, 0).await;
     let on_topic = read_trades(&mut reader, second.len()).await;
-    assert_same_trades_once(on_topic, second);
+    assert_same_trades_once(on_topic, &second);
 }
 
 #[tokio::test]
 async fn a_topic_made_again_with_fewer_partitions_is_followed() {
-    let Some(mut broker) = TansuProcess::start_memory().await else {
+    let Some((mut broker, kafka, topic, mut sink, second)) = producing("fewer", 3).await else {
         return;
     };
-    let Some(trades) = capture(ALTCOINS) else {
-        return;
-    };
-    let (first, second) = trades.split_at(trades.len() / 2);
-    let kafka = KafkaConfig::new(broker.brokers());
-    let topic = pulse_testkit::unique_name("fewer");
-    let producer = ProducerConfig {
-        topic: topic.clone(),
-        partitions: 3,
-        ..ProducerConfig::default()
-    };
-    let mut sink = KafkaTradeSink::connect(&kafka, producer).await.unwrap();
-    assert_eq!(sink.partition_count(), 3);
-    sink.write_trades(first).await.unwrap();
-
     broker.restart().await;
     let client = kafka.connect().await.unwrap();
     assert_eq!(ensure_topic(&client, &topic, 1, 1).await.unwrap(), [0]);
-    write_until_stored(&mut sink, second).await;
+    write_until_stored(&mut sink, &second).await;
     assert_eq!(sink.partition_count(), 1);
 
     let mut reader = reader(&kafka, &topic, 0).await;
     let on_topic = read_trades(&mut reader, second.len()).await;
-    assert_same_trades_once(on_topic, second);
+    assert_same_trades_once(on_topic, &second);
 }

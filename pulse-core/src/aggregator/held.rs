@@ -2,7 +2,7 @@
 //! of the symbol's newest time (or its very first) waits for the next trade,
 //! the other symbols' time or the caller's clock to confirm or refute it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::symbol_state::SymbolState;
 use super::windows::{accept, window_end, window_start};
@@ -127,6 +127,23 @@ impl Ahead {
             (a, b) => a.or(b),
         }
     }
+}
+
+/// Holds `trade` ahead of `state`'s clock until decided; `holding` lists
+/// the symbols that hold any.
+pub(super) fn hold(
+    state: &mut SymbolState,
+    holding: &mut BTreeSet<Symbol>,
+    trade: Trade,
+    reference: Option<Reference>,
+) {
+    let ahead = Ahead {
+        trade,
+        reference,
+        checked: false,
+    };
+    state.ahead.insert(trade.id, ahead);
+    holding.insert(trade.symbol);
 }
 
 /// Trades held ahead at once per symbol; past it, one is taken as it is.

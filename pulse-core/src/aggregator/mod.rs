@@ -21,7 +21,7 @@ pub use events::{AggregatorStats, Event, LateTrade, SymbolCheckpoint, TimeOutlie
 
 use crate::sequence::{IdRange, SequenceOutcome};
 use crate::{Symbol, Trade, WindowStats};
-use held::{Ahead, MAX_HELD_AHEAD, Reference, confirm_held, consensus, front, resolve_ahead};
+use held::{Ahead, MAX_HELD_AHEAD, Reference, confirm_held, consensus, front, hold, resolve_ahead};
 use symbol_state::SymbolState;
 use windows::{accept, close_windows, window_end, window_start};
 
@@ -204,13 +204,7 @@ impl Aggregator {
         if held && state.ahead.len() < MAX_HELD_AHEAD {
             // A wrong timestamp, or a clock that did not see the quiet
             // spell: what follows tells.
-            let ahead = Ahead {
-                trade,
-                reference,
-                checked: false,
-            };
-            state.ahead.insert(trade.id, ahead);
-            self.holding.insert(trade.symbol);
+            hold(state, &mut self.holding, trade, reference);
             // Whether it came behind the others is told now too: held
             // first trades are in no front yet.
             let lateness = config.allowed_lateness_ms;
@@ -343,37 +337,11 @@ impl Aggregator {
         // as they did. Handled afresh, the restored clock, nearer to it
         // than the trades were when it came, could take a time they refuted.
         let open = window_end(start, window_ms) > state.watermark;
-        if open
+        let held = open
             && state.max_time > i64::MIN
             && trade.trade_time_ms > state.max_time
-            && state.ahead.len() < MAX_HELD_AHEAD
-        {
-            resolve_ahead(
-                &self.config,
-                state,
-                trade,
-                behind_ms,
-                &mut self.events,
-                &mut self.stats,
-                &mut self.decided_late,
-            );
-            let reference = Some(Reference {
-                time_ms: state.max_time,
-                input_at: None,
-            });
-            let ahead = Ahead {
-                trade,
-                reference,
-                checked: false,
-            };
-            state.ahead.insert(trade.id, ahead);
-            self.holding.insert(trade.symbol);
-            if !self.decided_late.is_empty() {
-                self.settle_late();
-            }
-            return;
-        }
-        if open {
+            && state.ahead.len() < MAX_HELD_AHEAD;
+        if open && !held {
             self.handle(trade, None);
             return;
         }
@@ -387,8 +355,15 @@ impl Aggregator {
             &mut self.stats,
             &mut self.decided_late,
         );
-        let horizon = state.correction_horizon(&self.config);
-        if self.config.late_policy == LatePolicy::Reemit && window_end(start, window_ms) > horizon {
+        if held {
+            let reference = Some(Reference {
+                time_ms: state.max_time,
+                input_at: None,
+            });
+            hold(state, &mut self.holding, trade, reference);
+        } else if self.config.late_policy == LatePolicy::Reemit
+            && window_end(start, window_ms) > state.correction_horizon(&self.config)
+        {
             match state.emitted.get_mut(start) {
                 Some((stats, _)) => stats.add(&trade),
                 None => state.emitted.insert(start, WindowStats::new(&trade), 1),
