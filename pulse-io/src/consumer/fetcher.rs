@@ -9,10 +9,10 @@
 //! (`identity.rs`). When it does not, the topic was recreated, truncated or
 //! expired under the consumer: the task warns, counts it, tells the loop to
 //! start the partition's state afresh, and reads from the earliest record.
-//! It checks again before records that follow a quiet spell, and every
-//! second while records come, as rskafka reconnects to a restarted broker
-//! without an error; windows made from a new topic's records before a check
-//! are superseded by the re-read's versions.
+//! It checks again before records that follow an empty fetch or a quiet
+//! spell, and every second while records come, as rskafka reconnects to a
+//! restarted broker without an error; windows made from a new topic's
+//! records before a check are superseded by the re-read's versions.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -135,6 +135,8 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
         // Longer than a fetch that waits out `max_wait` for nothing.
         let quiet = config.max_wait * 2 + Duration::from_millis(200);
         let mut records_at = Instant::now();
+        // The last fetch found nothing new.
+        let mut caught_up = false;
         loop {
             let result = match reader.as_mut() {
                 Some(r) => {
@@ -158,13 +160,17 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                     // rskafka reconnects by itself, so a broker that lost its
                     // data or a recreated topic may raise no error: check the
                     // last record handed on again before records that follow
-                    // a quiet spell (a recreation takes one), every second
-                    // while records flow, and once after the last ones.
+                    // an empty fetch or a quiet spell (a recreation takes
+                    // one), every second while records flow, and once after
+                    // the last ones. The check before is the one that counts:
+                    // once a new topic's records are handed on, the last
+                    // record is the new topic's own.
                     let stale = checked_at.elapsed() >= RECHECK_EVERY;
                     let due = match records.is_empty() {
-                        false => stale || records_at.elapsed() >= quiet,
+                        false => stale || caught_up || records_at.elapsed() >= quiet,
                         true => stale && handed_on_since_check,
                     };
+                    caught_up = records.is_empty();
                     if !records.is_empty() {
                         records_at = Instant::now();
                     }

@@ -65,6 +65,9 @@ pub struct PartitionReader {
     end_before: Option<i64>,
     /// Records skipped because retention deleted them before they were read.
     expired: u64,
+    /// The partition's end as the last fetch reported it: while the reader
+    /// is behind it, a fetch asks the broker not to wait for more.
+    known_end: i64,
     config: FetchConfig,
 }
 
@@ -103,6 +106,7 @@ impl PartitionReader {
             aligned: start.is_none(),
             end_before: None,
             expired: 0,
+            known_end: 0,
             config,
         };
         reader.next_offset = match start {
@@ -155,10 +159,19 @@ impl PartitionReader {
     pub async fn fetch(&mut self) -> Result<Vec<FetchedRecord>, KafkaError> {
         let wanted = self.next_offset;
         self.end_before = None;
-        let Some((mut records, end)) = self.fetch_at(wanted).await? else {
+        // Records known to be there are asked for without the wait, which
+        // tansu sits out even when it has them.
+        let wait = match self.known_end > wanted {
+            true => Duration::ZERO,
+            false => self.config.max_wait,
+        };
+        let Some((mut records, end)) = self.fetch_at(wanted, wait).await? else {
+            self.known_end = 0;
             self.recover_out_of_range().await?;
             return Ok(Vec::new());
         };
+        // An empty answer waits next time, whatever the end says.
+        self.known_end = if records.is_empty() { 0 } else { end };
         // Unaligned, an empty answer may be tansu skipping the rest of the
         // batch holding `wanted` (its end can lag too): step back first.
         if records.is_empty() && end < wanted && self.aligned {
@@ -185,7 +198,8 @@ impl PartitionReader {
     /// The consumer compares it with what it processed before, to notice a
     /// recreated topic.
     pub async fn record_at(&self, offset: i64) -> Result<Option<FetchedRecord>, KafkaError> {
-        let Some((mut records, _)) = self.fetch_at(offset).await? else {
+        // The record is there or not: waiting for more changes nothing.
+        let Some((mut records, _)) = self.fetch_at(offset, Duration::ZERO).await? else {
             return Ok(None);
         };
         if records.first().is_none_or(|r| r.offset > offset) {
@@ -197,13 +211,17 @@ impl PartitionReader {
     /// Records from the batch holding `offset` on (rskafka drops the ones
     /// before `offset`) and the partition's end (high watermark); `None`
     /// when `offset` is out of range.
-    async fn fetch_at(&self, offset: i64) -> Result<Option<(Vec<FetchedRecord>, i64)>, KafkaError> {
-        let max_wait_ms = self.config.max_wait.as_millis().min(i32::MAX as u128) as i32;
+    async fn fetch_at(
+        &self,
+        offset: i64,
+        wait: Duration,
+    ) -> Result<Option<(Vec<FetchedRecord>, i64)>, KafkaError> {
+        let max_wait_ms = wait.as_millis().min(i32::MAX as u128) as i32;
         let max_bytes = self.config.max_bytes.max(MIN_FETCH_BYTES);
-        // The broker may hold a fetch for `max_wait` before it answers.
-        let limit = self.request_deadline + self.config.max_wait;
+        // The broker may hold a fetch for `wait` before it answers.
+        let limit = self.request_deadline + wait;
         let fetch = self.client.fetch_records(offset, 1..max_bytes, max_wait_ms);
-        let held = self.config.max_wait;
+        let held = wait;
         match deadline::within_after(limit, held, "fetch", &self.name(), fetch).await? {
             Ok((records, high_watermark)) => Ok(Some((
                 records
@@ -243,7 +261,12 @@ impl PartitionReader {
             if from >= wanted {
                 return Ok(ahead);
             }
-            let mut got = self.fetch_at(from).await?.unwrap_or_default().0;
+            // Offsets before `wanted`: there, or never coming.
+            let mut got = self
+                .fetch_at(from, Duration::ZERO)
+                .await?
+                .unwrap_or_default()
+                .0;
             if got.first().is_some_and(|r| r.offset <= wanted) {
                 // Covered: read forward (small fetches may stop short of `wanted`).
                 loop {
@@ -256,7 +279,11 @@ impl PartitionReader {
                         Some(last) if last >= from => from = last + 1,
                         _ => return Ok(ahead),
                     }
-                    got = self.fetch_at(from).await?.unwrap_or_default().0;
+                    got = self
+                        .fetch_at(from, Duration::ZERO)
+                        .await?
+                        .unwrap_or_default()
+                        .0;
                 }
             }
             if from == earliest {
