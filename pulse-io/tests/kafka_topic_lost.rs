@@ -97,7 +97,9 @@ async fn a_topic_made_again_with_fewer_partitions_is_followed() {
     };
     broker.restart().await;
     let client = kafka.connect().await.unwrap();
-    assert_eq!(ensure_topic(&client, &topic, 1, 1).await.unwrap(), [0]);
+    let remade = ensure_topic(&client, &topic, 1, 1).await.unwrap();
+    assert_eq!(remade.partitions, [0]);
+    assert!(remade.created);
     write_until_stored(&mut sink, &second).await;
     assert_eq!(sink.partition_count(), 1);
 

@@ -48,5 +48,5 @@ pub use progress::{
 };
 pub use reader::{FetchConfig, FetchedRecord, MIN_FETCH_BYTES, PartitionReader};
 pub use resume::{LastTrade, ResumeScan, last_trades_on_topic};
-pub use topic::{ensure_topic, topic_partitions};
+pub use topic::{EnsuredTopic, ensure_topic, topic_partitions};
 pub use utc_offset::{UtcOffset, UtcOffsetError};

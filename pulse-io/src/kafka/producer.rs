@@ -15,7 +15,7 @@ use rskafka::record::Record;
 use super::{
     Compression, KafkaClient, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE, PROGRESS_KEY,
     Placement, ProgressMarker, RECORD_HEADER, UtcOffset, deadline, encode_progress, encode_trade,
-    ensure_topic, topic_partitions,
+    ensure_topic,
 };
 use crate::sink::{SinkError, TradeSink};
 
@@ -139,7 +139,8 @@ impl KafkaTradeSink {
             config.partitions,
             config.replication_factor,
         )
-        .await?;
+        .await?
+        .partitions;
         if ids
             .iter()
             .enumerate()
@@ -282,23 +283,22 @@ impl KafkaTradeSink {
             return Ok(());
         }
         let topic = self.topic.clone();
-        let existed = topic_partitions(&self.client, &topic).await?.is_some();
         let config = &self.config;
-        let ids = ensure_topic(
+        let ensured = ensure_topic(
             &self.client,
             &topic,
             config.partitions,
             config.replication_factor,
         )
         .await?;
-        if !existed {
+        let count = ensured.partitions.len();
+        if ensured.created {
             tracing::warn!(
                 topic,
-                partitions = ids.len(),
+                partitions = count,
                 "the topic was gone (did the broker lose its data?): created it again"
             );
         }
-        let count = ids.len();
         if count != self.partitions.len() {
             tracing::warn!(
                 topic,
@@ -308,7 +308,7 @@ impl KafkaTradeSink {
             );
             self.placement = Placement::new(count as i32);
         }
-        if !existed || count != self.partitions.len() {
+        if ensured.created || count != self.partitions.len() {
             self.markers = vec![ProgressMarker::default(); count];
             self.retry = None;
         }

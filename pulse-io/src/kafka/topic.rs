@@ -23,15 +23,25 @@ pub async fn topic_partitions(
         .map(|t| t.partitions.into_iter().collect()))
 }
 
-/// Creates `topic` with `partitions` partitions unless it exists, and
-/// returns its partition ids. An existing topic keeps its partition count;
-/// a different request is logged, not enforced.
+/// A topic as [`ensure_topic`] left it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnsuredTopic {
+    /// Its partition ids, sorted.
+    pub partitions: Vec<i32>,
+    /// It did not exist when looked up: it is new (made by this call, or by
+    /// another client meanwhile).
+    pub created: bool,
+}
+
+/// Creates `topic` with `partitions` partitions unless it exists. An
+/// existing topic keeps its partition count; a different request is
+/// logged, not enforced.
 pub async fn ensure_topic(
     client: &KafkaClient,
     topic: &str,
     partitions: i32,
     replication_factor: i16,
-) -> Result<Vec<i32>, KafkaError> {
+) -> Result<EnsuredTopic, KafkaError> {
     if partitions < 1 {
         return Err(KafkaError::Config(format!(
             "a topic needs at least 1 partition, got {partitions}"
@@ -46,7 +56,10 @@ pub async fn ensure_topic(
                 "topic exists with a different partition count; using it as it is"
             );
         }
-        return Ok(existing);
+        return Ok(EnsuredTopic {
+            partitions: existing,
+            created: false,
+        });
     }
     let controller = client
         .rskafka()
@@ -67,7 +80,10 @@ pub async fn ensure_topic(
         if let Some(ids) = topic_partitions(client, topic).await?
             && !ids.is_empty()
         {
-            return Ok(ids);
+            return Ok(EnsuredTopic {
+                partitions: ids,
+                created: true,
+            });
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(KafkaError::TopicMissing(topic.to_owned()));
