@@ -2,6 +2,8 @@
 //! outcome of each trade, its running totals and the clock state saved
 //! beside stored windows.
 
+use std::collections::VecDeque;
+
 #[cfg(doc)]
 use super::{Aggregator, AggregatorConfig, LatePolicy};
 use crate::sequence::IdRange;
@@ -108,4 +110,14 @@ pub struct AggregatorStats {
     pub rejected_windows: u64,
     /// Trades with a time the next trades refuted, see [`Event::TimeOutlier`].
     pub time_outliers: u64,
+}
+
+/// What the aggregator hands out, kept together so the functions that
+/// decide a trade fill it through one borrow.
+#[derive(Debug, Default)]
+pub(super) struct Outputs {
+    pub(super) events: VecDeque<Event>,
+    pub(super) stats: AggregatorStats,
+    /// Trades held ahead and decided after their window closed.
+    pub(super) decided_late: Vec<Trade>,
 }

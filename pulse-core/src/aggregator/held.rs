@@ -2,11 +2,11 @@
 //! of the symbol's newest time (or its very first) waits for the next trade,
 //! the other symbols' time or the caller's clock to confirm or refute it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::symbol_state::SymbolState;
 use super::windows::{accept, window_end, window_start};
-use super::{AggregatorConfig, AggregatorStats, Event, TimeOutlier};
+use super::{AggregatorConfig, Event, Outputs, TimeOutlier};
 use crate::{Symbol, Trade};
 
 /// A time a trade is checked against ([`front`], [`consensus`] or its own
@@ -158,9 +158,7 @@ pub(super) fn resolve_ahead(
     state: &mut SymbolState,
     next: Trade,
     behind_ms: i64,
-    events: &mut VecDeque<Event>,
-    stats: &mut AggregatorStats,
-    late: &mut Vec<Trade>,
+    out: &mut Outputs,
 ) {
     while let Some(held) = state.ahead.first_entry() {
         if *held.key() >= next.id {
@@ -169,10 +167,10 @@ pub(super) fn resolve_ahead(
         let ahead = held.remove().trade;
         let floor = ahead.trade_time_ms.saturating_sub(config.outlier_jump_ms);
         if next.trade_time_ms >= floor {
-            take(config, state, ahead, behind_ms, events, stats, late);
+            take(config, state, ahead, behind_ms, out);
         } else {
-            stats.time_outliers += 1;
-            events.push_back(Event::TimeOutlier(TimeOutlier {
+            out.stats.time_outliers += 1;
+            out.events.push_back(Event::TimeOutlier(TimeOutlier {
                 trade: ahead,
                 newest_ms: (state.max_time > i64::MIN).then_some(state.max_time),
                 next,
@@ -189,9 +187,7 @@ pub(super) fn confirm_held(
     state: &mut SymbolState,
     vouched: impl Fn(&Ahead) -> bool,
     behind_ms: i64,
-    events: &mut VecDeque<Event>,
-    stats: &mut AggregatorStats,
-    late: &mut Vec<Trade>,
+    out: &mut Outputs,
 ) {
     let held: Vec<(Ahead, bool)> = std::mem::take(&mut state.ahead)
         .into_values()
@@ -205,7 +201,7 @@ pub(super) fn confirm_held(
         |t: &Trade| last_vouched.is_some_and(|v| t.id < v.id && t.trade_time_ms <= v.trade_time_ms);
     for (ahead, vouched) in held {
         if vouched || before(&ahead.trade) {
-            take(config, state, ahead.trade, behind_ms, events, stats, late);
+            take(config, state, ahead.trade, behind_ms, out);
         } else {
             state.ahead.insert(ahead.trade.id, ahead);
         }
@@ -214,7 +210,7 @@ pub(super) fn confirm_held(
 
 /// Accepts a trade held ahead, now decided, unless its window closed
 /// meanwhile (the trades after it were windowed as usual): then it is late
-/// like any other, put in `late` for [`Aggregator::settle_late`]. Taken
+/// like any other, put in `out.decided_late` for [`Aggregator::settle_late`]. Taken
 /// before `behind_ms` (the front less the lateness) it marks its symbol
 /// behind the front, as a trade taken at once would: at the start of a
 /// file every first trade is held, so the front came after it, and a
@@ -224,17 +220,15 @@ fn take(
     state: &mut SymbolState,
     trade: Trade,
     behind_ms: i64,
-    events: &mut VecDeque<Event>,
-    stats: &mut AggregatorStats,
-    late: &mut Vec<Trade>,
+    out: &mut Outputs,
 ) {
     if trade.trade_time_ms < behind_ms {
         state.behind_front = true;
     }
     let start = window_start(trade.trade_time_ms, config.window_ms);
     if window_end(start, config.window_ms) <= state.watermark {
-        late.push(trade);
+        out.decided_late.push(trade);
     } else {
-        accept(config, state, trade, events, stats);
+        accept(config, state, trade, out);
     }
 }

@@ -14,9 +14,10 @@ mod held;
 mod symbol_state;
 mod windows;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use config::{AggregatorConfig, ConfigError, LatePolicy, WatermarkPolicy};
+use events::Outputs;
 pub use events::{AggregatorStats, Event, LateTrade, SymbolCheckpoint, TimeOutlier, TradeOutcome};
 
 use crate::sequence::{IdRange, SequenceOutcome};
@@ -51,10 +52,7 @@ pub struct Aggregator {
     holding: BTreeSet<Symbol>,
     /// Newest trade time taken, of all symbols.
     front_ms: i64,
-    /// Trades held ahead and decided after their window closed.
-    decided_late: Vec<Trade>,
-    events: VecDeque<Event>,
-    stats: AggregatorStats,
+    out: Outputs,
 }
 
 impl Aggregator {
@@ -66,9 +64,7 @@ impl Aggregator {
             symbols: BTreeMap::new(),
             holding: BTreeSet::new(),
             front_ms: i64::MIN,
-            decided_late: Vec::new(),
-            events: VecDeque::new(),
-            stats: AggregatorStats::default(),
+            out: Outputs::default(),
         })
     }
 
@@ -121,7 +117,7 @@ impl Aggregator {
 
     fn handle(&mut self, trade: Trade, now_ms: Option<i64>) -> TradeOutcome {
         let outcome = self.handle_one(trade, now_ms);
-        if !self.decided_late.is_empty() {
+        if !self.out.decided_late.is_empty() {
             self.settle_late();
         }
         outcome
@@ -145,18 +141,18 @@ impl Aggregator {
         if config.track_sequence {
             match state.sequence.observe(trade.id) {
                 SequenceOutcome::Duplicate => {
-                    self.stats.duplicates += 1;
+                    self.out.stats.duplicates += 1;
                     return TradeOutcome::Duplicate;
                 }
                 SequenceOutcome::Gap(missing) => {
-                    self.stats.gaps += 1;
+                    self.out.stats.gaps += 1;
                     state.gap_at = now_ms.or(state.gap_at);
-                    self.stats.missing_ids += missing.len();
+                    self.out.stats.missing_ids += missing.len();
                     // Only a new gap can push out an old one.
                     let forgotten: u64 = state.sequence.forgotten();
-                    self.stats.forgotten_ids += forgotten - state.forgotten_ids;
+                    self.out.stats.forgotten_ids += forgotten - state.forgotten_ids;
                     state.forgotten_ids = forgotten;
-                    self.events.push_back(Event::Gap {
+                    self.out.events.push_back(Event::Gap {
                         symbol: trade.symbol,
                         missing,
                     });
@@ -166,15 +162,7 @@ impl Aggregator {
         }
 
         // Decided first, as it may move the clock.
-        resolve_ahead(
-            config,
-            state,
-            trade,
-            behind_ms,
-            &mut self.events,
-            &mut self.stats,
-            &mut self.decided_late,
-        );
+        resolve_ahead(config, state, trade, behind_ms, &mut self.out);
         let start = window_start(trade.trade_time_ms, window_ms);
         if window_end(start, window_ms) <= state.watermark {
             return self.late(trade, now_ms.is_some());
@@ -219,7 +207,7 @@ impl Aggregator {
         if trade.trade_time_ms < behind_ms {
             state.behind_front = true;
         }
-        accept(config, state, trade, &mut self.events, &mut self.stats);
+        accept(config, state, trade, &mut self.out);
         self.front_ms = self.front_ms.max(state.max_time);
         if !self.holding.is_empty() {
             self.vouch_for_held(&trade);
@@ -254,15 +242,7 @@ impl Aggregator {
     fn confirm_ahead(&mut self, symbol: Symbol, vouched: impl Fn(&Ahead) -> bool) {
         let behind_ms = self.behind_front_ms();
         if let Some(state) = self.symbols.get_mut(&symbol) {
-            confirm_held(
-                &self.config,
-                state,
-                vouched,
-                behind_ms,
-                &mut self.events,
-                &mut self.stats,
-                &mut self.decided_late,
-            );
+            confirm_held(&self.config, state, vouched, behind_ms, &mut self.out);
             self.front_ms = self.front_ms.max(state.max_time);
             self.settle_late();
         }
@@ -280,9 +260,9 @@ impl Aggregator {
         let horizon = self.correction_horizon(trade.symbol).unwrap_or(i64::MIN);
         let corrected =
             self.config.late_policy == LatePolicy::Reemit && window_end(start, window_ms) > horizon;
-        self.stats.late_trades += 1;
-        let late_at = self.events.len();
-        self.events.push_back(Event::Late(LateTrade {
+        self.out.stats.late_trades += 1;
+        let late_at = self.out.events.len();
+        self.out.events.push_back(Event::Late(LateTrade {
             trade,
             window_start_ms: start,
             watermark_ms,
@@ -290,8 +270,8 @@ impl Aggregator {
         }));
         // A window whose sums overflow has no row, so neither has the trade.
         if !(corrected && self.reemit(trade, start, live)) {
-            self.stats.late_uncorrected += 1;
-            if let Some(Event::Late(late)) = self.events.get_mut(late_at) {
+            self.out.stats.late_uncorrected += 1;
+            if let Some(Event::Late(late)) = self.out.events.get_mut(late_at) {
                 late.corrected = false;
             }
         }
@@ -302,7 +282,7 @@ impl Aggregator {
     /// closed, as late.
     #[cold]
     fn settle_late(&mut self) {
-        for trade in std::mem::take(&mut self.decided_late) {
+        for trade in std::mem::take(&mut self.out.decided_late) {
             self.late(trade, false);
         }
     }
@@ -346,15 +326,7 @@ impl Aggregator {
             return;
         }
         // It decided a trade held ahead before the restart too.
-        resolve_ahead(
-            &self.config,
-            state,
-            trade,
-            behind_ms,
-            &mut self.events,
-            &mut self.stats,
-            &mut self.decided_late,
-        );
+        resolve_ahead(&self.config, state, trade, behind_ms, &mut self.out);
         if held {
             let reference = Some(Reference {
                 time_ms: state.max_time,
@@ -369,7 +341,7 @@ impl Aggregator {
                 None => state.emitted.insert(start, WindowStats::new(&trade), 1),
             }
         }
-        if !self.decided_late.is_empty() {
+        if !self.out.decided_late.is_empty() {
             self.settle_late();
         }
     }
@@ -560,12 +532,12 @@ impl Aggregator {
     /// and `flush` until it returns `None`.
     #[must_use]
     pub fn poll(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.out.events.pop_front()
     }
 
     /// Running totals.
     pub fn stats(&self) -> AggregatorStats {
-        self.stats
+        self.out.stats
     }
 
     /// Late trades seen for one symbol.
@@ -626,7 +598,7 @@ impl Aggregator {
             .values()
             .map(|s| s.sequence.missing_count())
             .sum();
-        open + self.stats.forgotten_ids
+        open + self.out.stats.forgotten_ids
     }
 
     fn state(&mut self, symbol: Symbol) -> &mut SymbolState {
@@ -639,14 +611,7 @@ impl Aggregator {
     /// Emits, in start order, every window whose end the new watermark reaches.
     fn raise_watermark(&mut self, symbol: Symbol, watermark: i64) {
         if let Some(state) = self.symbols.get_mut(&symbol) {
-            close_windows(
-                &self.config,
-                symbol,
-                state,
-                watermark,
-                &mut self.events,
-                &mut self.stats,
-            );
+            close_windows(&self.config, symbol, state, watermark, &mut self.out);
         }
     }
 
@@ -664,7 +629,7 @@ impl Aggregator {
         // must not depend on when the caller polls.
         let unpolled = live
             .then(|| {
-                self.events.iter().rposition(|e| {
+                self.out.events.iter().rposition(|e| {
                     matches!(e, Event::Window(w)
                         if w.symbol == trade.symbol && w.start_ms == start && w.version > 1)
                 })
@@ -689,18 +654,18 @@ impl Aggregator {
         if let Some(at) = unpolled
             && matches!(event, Event::Window(_))
         {
-            self.events[at] = event;
+            self.out.events[at] = event;
             return true;
         }
         let stored = !matches!(event, Event::Rejected(_));
         if !stored {
-            self.stats.rejected_windows += 1;
+            self.out.stats.rejected_windows += 1;
         } else if version == 1 {
-            self.stats.windows += 1;
+            self.out.stats.windows += 1;
         } else {
-            self.stats.reemitted += 1;
+            self.out.stats.reemitted += 1;
         }
-        self.events.push_back(event);
+        self.out.events.push_back(event);
         stored
     }
 }

@@ -1,9 +1,7 @@
 //! Opening and closing one symbol's windows: the hot path every trade takes.
 
-use std::collections::VecDeque;
-
 use super::symbol_state::SymbolState;
-use super::{AggregatorConfig, AggregatorStats, Event, LatePolicy, WatermarkPolicy};
+use super::{AggregatorConfig, Event, LatePolicy, Outputs, WatermarkPolicy};
 use crate::{Symbol, Trade, WindowStats};
 
 /// Start of the window holding `time_ms`; negative times round down too.
@@ -25,8 +23,7 @@ pub(super) fn close_windows(
     symbol: Symbol,
     state: &mut SymbolState,
     watermark: i64,
-    events: &mut VecDeque<Event>,
-    stats: &mut AggregatorStats,
+    out: &mut Outputs,
 ) {
     if watermark <= state.watermark {
         return;
@@ -42,10 +39,10 @@ pub(super) fn close_windows(
         let window = entry.remove();
         let event = window.close(symbol, start, window_end(start, window_ms), 1);
         match event {
-            Event::Rejected(_) => stats.rejected_windows += 1,
-            _ => stats.windows += 1,
+            Event::Rejected(_) => out.stats.rejected_windows += 1,
+            _ => out.stats.windows += 1,
         }
-        events.push_back(event);
+        out.events.push_back(event);
         if keep {
             state.emitted.insert(start, window, 1);
         }
@@ -66,8 +63,7 @@ pub(super) fn accept(
     config: &AggregatorConfig,
     state: &mut SymbolState,
     trade: Trade,
-    events: &mut VecDeque<Event>,
-    stats: &mut AggregatorStats,
+    out: &mut Outputs,
 ) {
     let window_ms = config.window_ms;
     let start = window_start(trade.trade_time_ms, window_ms);
@@ -77,7 +73,7 @@ pub(super) fn accept(
             state.open.insert(start, WindowStats::new(&trade));
         }
     }
-    stats.trades += 1;
+    out.stats.trades += 1;
     let first_end = *state.first_end.get_or_insert(window_end(start, window_ms));
     let newest = state.max_time.max(trade.trade_time_ms);
     let trailing = newest.saturating_sub(config.allowed_lateness_ms);
@@ -88,6 +84,6 @@ pub(super) fn accept(
         state.max_time = newest;
         // Every earlier id is in: nothing before the newest time is missing.
         let watermark = if follows_ids { newest } else { trailing };
-        close_windows(config, trade.symbol, state, watermark, events, stats);
+        close_windows(config, trade.symbol, state, watermark, out);
     }
 }
