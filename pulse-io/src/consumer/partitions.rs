@@ -61,8 +61,10 @@ impl Partitions {
             self.dirty = true;
             self.notices.extend(old.take_notices());
             state.continue_versions(old.version());
-            // Symbols may come back in other partitions of the new topic.
-            self.owners.retain(|_, p| *p != partition);
+            // The topic was made again (or lost records): where symbols
+            // were says nothing about the new one, whose other partitions
+            // may not be found reset or gone yet.
+            self.owners.clear();
         }
         self.states.insert(partition, state);
     }
@@ -203,8 +205,12 @@ mod tests {
     use crate::kafka::{FetchedRecord, UtcOffset, encode_trade};
 
     fn record(offset: i64, time_ms: i64) -> TopicInput {
+        record_of(0, "BTCUSDT", offset, time_ms)
+    }
+
+    fn record_of(partition: i32, symbol: &str, offset: i64, time_ms: i64) -> TopicInput {
         let trade = Trade {
-            symbol: Symbol::new("BTCUSDT").unwrap(),
+            symbol: Symbol::new(symbol).unwrap(),
             id: 1_000 + offset as u64,
             kind: TradeKind::AggTrade,
             price: Decimal::from_raw(6_000_000_000_000),
@@ -218,10 +224,10 @@ mod tests {
         let mut value = Vec::new();
         encode_trade(&trade, UtcOffset::IST, &mut value);
         TopicInput::Record {
-            partition: 0,
+            partition,
             record: FetchedRecord {
                 offset,
-                key: Some(b"BTCUSDT".to_vec()),
+                key: Some(symbol.as_bytes().to_vec()),
                 value: Some(value),
             },
         }
@@ -367,6 +373,38 @@ mod tests {
         std::iter::from_fn(|| stage.poll()).for_each(drop);
         let position = stage.checkpoint().unwrap();
         assert_eq!(position[0].resume_offset, 5);
+    }
+
+    /// A topic made again with fewer partitions: once partition 0 is found
+    /// reset, a symbol of the old partition 1 read from it is no producer's
+    /// mistake, though partition 1 is not found gone yet.
+    #[test]
+    fn a_reset_forgets_where_every_symbol_was() {
+        let config = crate::consumer::ConsumerConfig::default().aggregator;
+        let mut stage = Partitions::new(config);
+        let t0 = 1_723_161_000_000;
+        let eth = Symbol::new("ETHUSDT").unwrap();
+        for partition in [0, 1] {
+            stage.handle(
+                &TopicInput::Start {
+                    partition,
+                    position: None,
+                    versions_from: 0,
+                },
+                None,
+            );
+        }
+        stage.handle(&record(0, t0), None);
+        stage.handle(&record_of(1, "ETHUSDT", 0, t0), None);
+        assert_eq!(stage.owners.get(&eth), Some(&1));
+
+        stage.handle(&start(None, 0), None);
+        stage.handle(&record_of(0, "ETHUSDT", 0, t0 + 3_600_000), None);
+        assert_eq!(stage.owners.get(&eth), Some(&0));
+        assert!(stage.warned.is_empty(), "{:?}", stage.warned);
+        // A producer that does place one symbol in two partitions is still told.
+        stage.handle(&record_of(1, "ETHUSDT", 1, t0 + 100), None);
+        assert!(stage.warned.contains(&eth));
     }
 
     /// A partition the topic no longer has: its symbol may turn up in
