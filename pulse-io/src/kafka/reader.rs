@@ -26,7 +26,8 @@ pub struct FetchConfig {
     /// empty fetch. Default 100 ms: tansu waits this out even when records
     /// come in meanwhile, so it bounds how soon a consumer sees them (a
     /// window's freshness in `pulse consume`); idle, it is ten small
-    /// requests a second per partition.
+    /// requests a second per partition. A reader behind the end the last
+    /// fetch reported asks for no wait.
     pub max_wait: Duration,
 }
 
