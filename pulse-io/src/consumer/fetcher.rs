@@ -11,8 +11,12 @@
 //! start the partition's state afresh, and reads from the earliest record.
 //! It checks again before records that follow an empty fetch or a quiet
 //! spell, and every second while records come, as rskafka reconnects to a
-//! restarted broker without an error; windows made from a new topic's
-//! records before a check are superseded by the re-read's versions.
+//! restarted broker without an error and a topic deleted and made again
+//! on a running broker raises none. A check looks for the last record
+//! handed on at the check before (the anchor), not the newest, so a new
+//! topic's records that came through between two checks are found out
+//! too; windows made from them are superseded by the re-read's versions
+//! unless they hold more trades.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -23,7 +27,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::identity::{self, LastRecord, Mismatch, record_hash};
+use super::identity::{self, LastRecord, Mismatch};
 use super::partition::PartitionState;
 use crate::clickhouse::PartitionPosition;
 use crate::kafka::{FetchConfig, FetchedRecord, KafkaError, PartitionReader};
@@ -90,8 +94,15 @@ pub(crate) type GonePartitions = Arc<Mutex<BTreeSet<i32>>>;
 struct Cursor {
     /// Offset to open the reader at; `None`: the earliest record.
     next: Option<i64>,
-    /// The last record processed (stored or fetched), to check on open.
+    /// The last record processed (stored or fetched).
     last: Option<LastRecord>,
+    /// What the next identity check looks for: the last record handed on
+    /// when the topic was last found unchanged, or the first one handed on
+    /// since reading started afresh; `None`: `last`. Older than the records
+    /// since, so a topic made again whose records came through unchecked
+    /// (no error, no empty fetch between) still shows: its records at the
+    /// anchor's offset are not the anchor.
+    anchor: Option<LastRecord>,
     /// The loop has not been told where the partition starts yet.
     unannounced: Option<Option<PartitionPosition>>,
     /// The stored position's version.
@@ -126,6 +137,7 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                     offset: p.next_offset - 1,
                     hash: p.last_record_hash,
                 }),
+            anchor: None,
             unannounced: Some(target.stored.clone()),
             stored_version: target.stored.as_ref().map_or(0, |p| p.version),
             checked_end: None,
@@ -159,12 +171,9 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                     delays.reset();
                     // rskafka reconnects by itself, so a broker that lost its
                     // data or a recreated topic may raise no error: check the
-                    // last record handed on again before records that follow
-                    // an empty fetch or a quiet spell (a recreation takes
-                    // one), every second while records flow, and once after
-                    // the last ones. The check before is the one that counts:
-                    // once a new topic's records are handed on, the last
-                    // record is the new topic's own.
+                    // anchor before records that follow an empty fetch or a
+                    // quiet spell, every second while records flow, and once
+                    // after the last ones.
                     let stale = checked_at.elapsed() >= RECHECK_EVERY;
                     let due = match records.is_empty() {
                         false => stale || caught_up || records_at.elapsed() >= quiet,
@@ -177,19 +186,21 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                     if due {
                         checked_at = Instant::now();
                         handed_on_since_check = false;
-                        if let (Some(r), Some(last)) = (reader.as_ref(), cursor.last) {
+                        if let Some(r) = reader.as_ref() {
                             let checked = tokio::select! {
                                 _ = stop.cancelled() => return,
-                                checked = identity::check(r, last) => checked,
+                                checked = check_cursor(r, &cursor) => checked,
                             };
                             match checked {
                                 // A new topic starts at offset 0, so shows
                                 // as truncated or replaced; records expired
                                 // under a reader that waited (ClickHouse
                                 // down) are retention's, counted below.
-                                Ok(None | Some(Mismatch::Expired { .. })) => {}
-                                Ok(Some(mismatch)) => {
-                                    start_over(&mut cursor, &metrics, &target, last, mismatch);
+                                Ok(None | Some((_, Mismatch::Expired { .. }))) => {
+                                    cursor.anchor = cursor.last;
+                                }
+                                Ok(Some((checked, mismatch))) => {
+                                    start_over(&mut cursor, &metrics, &target, checked, mismatch);
                                     reader = None;
                                     continue;
                                 }
@@ -231,10 +242,10 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                         }
                         continue;
                     };
-                    cursor.last = Some(LastRecord {
-                        offset: newest.offset,
-                        hash: record_hash(newest.key.as_deref(), newest.value.as_deref()),
-                    });
+                    if cursor.anchor.is_none() && cursor.last.is_none() {
+                        cursor.anchor = records.first().map(LastRecord::of);
+                    }
+                    cursor.last = Some(LastRecord::of(newest));
                     let batch = Fetched::Records {
                         partition: target.partition,
                         records,
@@ -282,8 +293,8 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
 }
 
 /// Opens the partition at `cursor.next` after checking it still holds
-/// `cursor.last`; on a mismatch, warns, counts it and opens at the earliest
-/// record with fresh state.
+/// the cursor's anchor; on a mismatch, warns, counts it and opens at the
+/// earliest record with fresh state.
 async fn open_checked(
     client: &KafkaClient,
     target: &FetchTarget,
@@ -293,30 +304,50 @@ async fn open_checked(
 ) -> Result<PartitionReader, KafkaError> {
     let (topic, partition) = (target.topic.as_str(), target.partition);
     let reader = PartitionReader::open(client, topic, partition, cursor.next, config).await?;
-    let Some(last) = cursor.last else {
-        return Ok(reader);
-    };
-    let Some(mismatch) = identity::check(&reader, last).await? else {
+    let Some((checked, mismatch)) = check_cursor(&reader, cursor).await? else {
+        cursor.anchor = cursor.last;
         return Ok(reader);
     };
     // Before opening again, so a failed open is not counted twice.
-    start_over(cursor, metrics, target, last, mismatch);
+    start_over(cursor, metrics, target, checked, mismatch);
     PartitionReader::open(client, topic, partition, None, config).await
 }
 
-/// The position (ending on `last`) does not belong to the topic: warns,
-/// counts it, and moves the cursor to the earliest record with fresh state.
+/// Whether the partition still holds the cursor's anchor (or, when
+/// retention took the anchor, its last record); the record checked and
+/// how it differs.
+async fn check_cursor(
+    reader: &PartitionReader,
+    cursor: &Cursor,
+) -> Result<Option<(LastRecord, Mismatch)>, KafkaError> {
+    let Some(anchor) = cursor.anchor.or(cursor.last) else {
+        return Ok(None);
+    };
+    let found = identity::check(reader, anchor).await?;
+    if let (Some(Mismatch::Expired { .. }), Some(last)) = (found, cursor.last)
+        && last != anchor
+    {
+        return Ok(identity::check(reader, last).await?.map(|m| (last, m)));
+    }
+    Ok(found.map(|m| (anchor, m)))
+}
+
+/// The position does not belong to the topic (`checked`, a record it
+/// covers, is not there): warns, counts it, and moves the cursor to the
+/// earliest record with fresh state.
 fn start_over(
     cursor: &mut Cursor,
     metrics: &Metrics,
     target: &FetchTarget,
-    last: LastRecord,
+    checked: LastRecord,
     mismatch: Mismatch,
 ) {
+    let position = cursor.last.map_or(checked.offset, |l| l.offset) + 1;
     tracing::warn!(
         topic = %target.topic,
         partition = target.partition,
-        position = last.offset + 1,
+        position,
+        checked_offset = checked.offset,
         reason = mismatch.reason(),
         "the position does not belong to this topic: {mismatch}; reading the partition again from its earliest record"
     );
@@ -324,6 +355,7 @@ fn start_over(
     *cursor = Cursor {
         next: None,
         last: None,
+        anchor: None,
         unannounced: Some(None),
         ..*cursor
     };

@@ -12,7 +12,7 @@ use std::fmt;
 use rskafka::client::partition::OffsetAt;
 use twox_hash::XxHash3_64;
 
-use crate::kafka::{KafkaError, PartitionReader};
+use crate::kafka::{FetchedRecord, KafkaError, PartitionReader};
 
 /// Marks a missing value, so a tombstone and an empty value differ.
 const NO_VALUE: u64 = 0x6e6f_2076_616c_7565;
@@ -34,6 +34,16 @@ pub(crate) struct LastRecord {
     pub(crate) offset: i64,
     /// [`record_hash`] of it; 0 when not known.
     pub(crate) hash: u64,
+}
+
+impl LastRecord {
+    /// `record`'s offset and hash.
+    pub(crate) fn of(record: &FetchedRecord) -> LastRecord {
+        LastRecord {
+            offset: record.offset,
+            hash: record_hash(record.key.as_deref(), record.value.as_deref()),
+        }
+    }
 }
 
 /// Why a position does not belong to the partition read. Each starts the
