@@ -16,6 +16,8 @@ use consume_support::{
 use pulse_core::Trade;
 use pulse_io::clickhouse::{ClickHouseConfig, WindowRow, WindowStore};
 use pulse_io::consumer::PartitionSelection;
+use pulse_io::kafka::{KafkaConfig, KafkaTradeSink, ProducerConfig};
+use pulse_io::sink::TradeSink;
 use pulse_testkit::{ClickHouseProcess, TansuProcess};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -212,6 +214,70 @@ async fn a_broker_that_lost_its_data_is_read_again_from_the_start() {
     );
     assert_eq!(summary.rejected, 0);
     wait_for_exact_rows(&store, &rows_of(&[a, &b, &c])).await;
+}
+
+/// A position that ends on a progress marker: the broker loses its data
+/// and other trades at the same times come, as many, so the same
+/// watermarks land at the same offset. Their marker must still differ
+/// (it names the record before it), so the restarted consumer finds its
+/// position replaced and reads the new trades, not only what follows.
+#[tokio::test]
+async fn a_position_ending_on_a_marker_is_not_taken_for_another_topics() {
+    let Some(trades) = capture(BUSY_BTC) else {
+        return;
+    };
+    let Some(mut servers) = Servers::start().await else {
+        return;
+    };
+    let topic = pulse_testkit::unique_name("pulse_test");
+    let brokers = servers.broker.brokers();
+    let config = || consumer_config(&topic, PartitionSelection::All);
+    let a = &trades[..3_000];
+    let other_ids = |t: &Trade| Trade {
+        id: t.id + 1_000_000_000,
+        ..*t
+    };
+    let b1: Vec<Trade> = a.iter().map(other_ids).collect();
+    let b2 = shifted(&b1, HOUR_MS);
+    let end = |trades: &[Trade]| {
+        let last = trades.last().unwrap();
+        let watermark = last.trade_time_ms - last.trade_time_ms.rem_euclid(1_000) + 1_000;
+        BTreeMap::from([(last.symbol, watermark)])
+    };
+    let publish_ended = |trades: Vec<Trade>| {
+        let brokers = brokers.clone();
+        let topic = topic.clone();
+        async move {
+            let config = ProducerConfig {
+                topic,
+                partitions: 1,
+                ..ProducerConfig::default()
+            };
+            let kafka = KafkaConfig::new(brokers);
+            let mut sink = KafkaTradeSink::connect(&kafka, config).await.unwrap();
+            sink.write_trades(&trades).await.unwrap();
+            sink.write_watermarks(&end(&trades)).await.unwrap();
+        }
+    };
+
+    publish_ended(a.to_vec()).await;
+    let consumer =
+        RunningConsumer::start(&brokers, clickhouse_config(&servers.clickhouse), config());
+    let with_marker = |n: usize| BTreeMap::from([(0, n as i64 + 1)]);
+    consumer.wait_processed(&with_marker(a.len()), WAIT).await;
+    assert_eq!(consumer.stop().await.trades, a.len() as u64);
+
+    servers.lose_volume().await;
+    publish_ended(b1.clone()).await;
+    publish_ended(b2.clone()).await;
+    let consumer =
+        RunningConsumer::start(&brokers, clickhouse_config(&servers.clickhouse), config());
+    consumer
+        .wait_processed(&with_marker(b1.len() + 1 + b2.len()), WAIT)
+        .await;
+    assert_eq!(resets(&consumer, "replaced"), 1);
+    let summary = consumer.stop().await;
+    assert_eq!(summary.trades, (b1.len() + b2.len()) as u64, "{summary:?}");
 }
 
 /// tansu 0.6 has no CreatePartitions, so the topic grows as an operator

@@ -86,6 +86,7 @@ fn records(seed: u64, n: usize) -> Vec<Rec> {
                     .iter()
                     .map(|(s, t)| (*s, t - rng.below(800) as i64))
                     .collect(),
+                after: None,
             };
             let mut value = Vec::new();
             encode_progress(&marker, &mut value);
@@ -357,6 +358,7 @@ fn a_quiet_symbol_stops_pinning_the_resume_offset_once_markers_pass_it() {
         // recording's front less the lateness.
         let marker = ProgressMarker {
             watermarks: [(busy, time), (quiet, time - 2_000)].into_iter().collect(),
+            after: None,
         };
         let mut value = Vec::new();
         encode_progress(&marker, &mut value);

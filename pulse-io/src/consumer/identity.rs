@@ -9,24 +9,9 @@
 
 use std::fmt;
 
-use rskafka::client::partition::OffsetAt;
-use twox_hash::XxHash3_64;
-
+use crate::kafka::record_hash;
 use crate::kafka::{FetchedRecord, KafkaError, PartitionReader};
-
-/// Marks a missing value, so a tombstone and an empty value differ.
-const NO_VALUE: u64 = 0x6e6f_2076_616c_7565;
-
-/// A deterministic hash of a record's key and value (xxh3-64), never 0
-/// (0 stands for "not known").
-pub(crate) fn record_hash(key: Option<&[u8]>, value: Option<&[u8]>) -> u64 {
-    let key_hash = key.map_or(NO_VALUE.rotate_left(1), XxHash3_64::oneshot);
-    let hash = match value {
-        Some(v) => XxHash3_64::oneshot_with_seed(key_hash, v),
-        None => XxHash3_64::oneshot_with_seed(key_hash ^ NO_VALUE, &[]),
-    };
-    hash.max(1)
-}
+use rskafka::client::partition::OffsetAt;
 
 /// The last record a position covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,24 +107,4 @@ pub(crate) async fn check(
     // In range but no record there (compacted away), or retention stopped
     // right after it: nothing to compare.
     Ok(None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hashes_are_stable_and_tell_records_apart() {
-        let value: &[u8] = br#"{"symbol":"BTCUSDT","price":"61234.50"}"#;
-        let h = record_hash(Some(b"BTCUSDT"), Some(value));
-        // Stored in ClickHouse: must not change between releases.
-        assert_eq!(h, 0xa5a3_8524_92c7_28a9, "{h:#x}");
-        assert_ne!(h, record_hash(Some(b"ETHUSDT"), Some(value)));
-        assert_ne!(h, record_hash(None, Some(value)));
-        assert_ne!(
-            record_hash(Some(b"BTCUSDT"), None),
-            record_hash(Some(b"BTCUSDT"), Some(b""))
-        );
-        assert_ne!(record_hash(None, None), 0);
-    }
 }

@@ -49,9 +49,9 @@ use pulse_core::{
     Aggregator, AggregatorConfig, Event, Symbol, Trade, TradeKind, TradeOutcome, Window,
 };
 
-use super::identity::record_hash;
 use super::stored_ids::StoredIds;
 use crate::clickhouse::PartitionPosition;
+use crate::kafka::record_hash;
 use crate::kafka::{MessageError, decode_progress, decode_trade, is_progress_key};
 
 /// What happened to one record.

@@ -17,6 +17,7 @@
 //! - [`last_trades_on_topic`], [`ResumeScan`]: where a restarted producer
 //!   left off, per symbol and kind, over every partition (the Binance source
 //!   continues from there, see `BinanceConfig::resume_after`).
+//! - `record_hash`: a record's identity, for positions and markers.
 //! - [`KafkaError`]: retryable vs fatal failures.
 
 mod client;
@@ -32,6 +33,7 @@ mod partitioner;
 mod producer;
 mod progress;
 mod reader;
+mod record_hash;
 mod resume;
 mod topic;
 mod utc_offset;
@@ -47,6 +49,7 @@ pub use progress::{
     encode_progress, is_progress_key,
 };
 pub use reader::{FetchConfig, FetchedRecord, MIN_FETCH_BYTES, PartitionReader};
+pub(crate) use record_hash::record_hash;
 pub use resume::{LastTrade, ResumeScan, last_trades_on_topic};
 pub use topic::{EnsuredTopic, ensure_topic, topic_partitions};
 pub use utc_offset::{UtcOffset, UtcOffsetError};

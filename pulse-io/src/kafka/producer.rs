@@ -15,7 +15,7 @@ use rskafka::record::Record;
 use super::{
     Compression, KafkaClient, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE, PROGRESS_KEY,
     Placement, ProgressMarker, RECORD_HEADER, UtcOffset, deadline, encode_progress, encode_trade,
-    ensure_topic,
+    ensure_topic, record_hash,
 };
 use crate::sink::{SinkError, TradeSink};
 
@@ -83,6 +83,9 @@ pub struct KafkaTradeSink {
     retry: Option<BatchProgress>,
     /// The last marker stored on each partition.
     markers: Vec<ProgressMarker>,
+    /// The hash of the last record stored on each partition: the next
+    /// marker's `after`.
+    last_records: Vec<Option<u64>>,
     produced: Arc<AtomicU64>,
     value: Vec<u8>,
 }
@@ -155,6 +158,7 @@ impl KafkaTradeSink {
         Ok(KafkaTradeSink {
             topic: config.topic.clone(),
             markers: vec![ProgressMarker::default(); partitions.len()],
+            last_records: vec![None; partitions.len()],
             placement: Placement::new(partitions.len() as i32),
             partitions,
             client,
@@ -230,7 +234,11 @@ impl KafkaTradeSink {
                 continue;
             }
             let newest = marker.watermarks.values().copied().max().unwrap_or(0);
-            let mut value = Vec::with_capacity(64);
+            let marker = ProgressMarker {
+                after: self.last_records[partition],
+                ..marker
+            };
+            let mut value = Vec::with_capacity(96);
             encode_progress(&marker, &mut value);
             let record = Record {
                 key: Some(PROGRESS_KEY.as_bytes().to_vec()),
@@ -260,6 +268,9 @@ impl KafkaTradeSink {
             self.partitions = opened.inspect_err(|e| self.check_topic = topic_may_be_gone(e))?;
             self.reopen = false;
         }
+        let last = records
+            .last()
+            .map(|r| record_hash(r.key.as_deref(), r.value.as_deref()));
         let compression = self.config.compression.to_rskafka();
         let produce = self.partitions[partition].produce(records, compression);
         let name = format!("{}/{partition}", self.topic);
@@ -268,7 +279,8 @@ impl KafkaTradeSink {
         match &produced {
             Err(KafkaError::TimedOut { .. }) => self.reopen = true,
             Err(e) if topic_may_be_gone(e) => self.check_topic = true,
-            _ => {}
+            Err(_) => {}
+            Ok(_) => self.last_records[partition] = last,
         }
         produced.map(drop)
     }
@@ -310,6 +322,7 @@ impl KafkaTradeSink {
         }
         if ensured.created || count != self.partitions.len() {
             self.markers = vec![ProgressMarker::default(); count];
+            self.last_records = vec![None; count];
             self.retry = None;
         }
         // Until this succeeds, the next request looks again.
@@ -438,6 +451,7 @@ mod tests {
                 .iter()
                 .map(|(s, ms)| (Symbol::new(s).unwrap(), *ms))
                 .collect(),
+            after: None,
         }
     }
 

@@ -9,8 +9,14 @@
 //! would, and a restart reading the same records closes them the same way.
 //!
 //! ```json
-//! {"kind":"progress","watermarks":{"BTCUSDT":1723161503000,"ETHUSDT":1723161502000}}
+//! {"kind":"progress","watermarks":{"BTCUSDT":1723161503000,"ETHUSDT":1723161502000},"after":"a5a3852492c728a9"}
 //! ```
+//!
+//! `after` is the hash of the record the producer wrote to the partition
+//! just before the marker (absent for its first record there). Markers of
+//! different data thus differ even when their watermarks agree, so a
+//! consumer position that ends on a marker is not taken for another
+//! topic's (see the consumer's identity check).
 //!
 //! Key `__pulse_progress` and header `pulse-record: progress`, so plain
 //! Kafka readers can skip them without parsing JSON; see `docs/schema.md`.
@@ -42,12 +48,16 @@ const PROGRESS_KIND: &str = "progress";
 pub struct ProgressMarker {
     /// Every trade of the symbol before this time is already on the partition.
     pub watermarks: BTreeMap<Symbol, i64>,
+    /// The hash of the record written to the partition just before it.
+    pub after: Option<u64>,
 }
 
 #[derive(Serialize)]
 struct Outgoing<'a> {
     kind: &'static str,
     watermarks: BTreeMap<&'a str, i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -56,7 +66,12 @@ struct Incoming<'a> {
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     watermarks: Option<BTreeMap<Cow<'a, str>, i64>>,
+    #[serde(borrow)]
+    after: Option<Cow<'a, str>>,
 }
+
+/// `after`'s text: 16 lower-case hex digits.
+const AFTER_DIGITS: usize = 16;
 
 /// Appends `marker` as JSON to `out`.
 pub fn encode_progress(marker: &ProgressMarker, out: &mut Vec<u8>) {
@@ -67,6 +82,7 @@ pub fn encode_progress(marker: &ProgressMarker, out: &mut Vec<u8>) {
             .iter()
             .map(|(s, w)| (s.as_str(), *w))
             .collect(),
+        after: marker.after.map(|h| format!("{h:0AFTER_DIGITS$x}")),
     };
     // Serializing plain fields into a Vec cannot fail.
     let _ = serde_json::to_writer(out, &message);
@@ -86,7 +102,20 @@ pub fn decode_progress(bytes: &[u8]) -> Result<ProgressMarker, MessageError> {
         .into_iter()
         .map(|(s, w)| Ok((Symbol::new(&s)?, w)))
         .collect::<Result<_, MessageError>>()?;
-    Ok(ProgressMarker { watermarks })
+    let after = match m.after.as_deref() {
+        None => None,
+        Some(hex) if hex.len() == AFTER_DIGITS && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            u64::from_str_radix(hex, 16).ok()
+        }
+        Some(hex) => return Err(bad_after(hex)),
+    };
+    Ok(ProgressMarker { watermarks, after })
+}
+
+fn bad_after(hex: &str) -> MessageError {
+    MessageError::WrongType(serde::de::Error::custom(format!(
+        "`after` must be {AFTER_DIGITS} hex digits, got {hex:?}"
+    )))
 }
 
 /// Whether a record with this key is a progress marker.
@@ -108,6 +137,7 @@ mod tests {
             watermarks: [(sym("ETHUSDT"), 1_723_161_502_000), (sym("BTCUSDT"), -5)]
                 .into_iter()
                 .collect(),
+            after: None,
         };
         let mut json = Vec::new();
         encode_progress(&marker, &mut json);
@@ -116,6 +146,18 @@ mod tests {
             r#"{"kind":"progress","watermarks":{"BTCUSDT":-5,"ETHUSDT":1723161502000}}"#
         );
         assert_eq!(decode_progress(&json).unwrap(), marker);
+
+        let after = ProgressMarker {
+            after: Some(0x0a5a_3852_492c_728a),
+            ..marker
+        };
+        json.clear();
+        encode_progress(&after, &mut json);
+        assert_eq!(
+            std::str::from_utf8(&json).unwrap(),
+            r#"{"kind":"progress","watermarks":{"BTCUSDT":-5,"ETHUSDT":1723161502000},"after":"0a5a3852492c728a"}"#
+        );
+        assert_eq!(decode_progress(&json).unwrap(), after);
     }
 
     #[test]
@@ -133,6 +175,14 @@ mod tests {
                 "kafka_wrong_type",
             ),
             ("progress", "kafka_not_json"),
+            (
+                r#"{"kind":"progress","watermarks":{},"after":"+a5a3852492c728a"}"#,
+                "kafka_wrong_type",
+            ),
+            (
+                r#"{"kind":"progress","watermarks":{},"after":"a5a3"}"#,
+                "kafka_wrong_type",
+            ),
         ];
         for (input, reason) in cases {
             let err = decode_progress(input.as_bytes()).expect_err(input);
