@@ -70,7 +70,7 @@ impl fmt::Display for Mismatch {
                 "the partition ends at offset {end}, before the position (truncated or recreated)"
             ),
             Mismatch::Replaced => f.write_str(
-                "another record stands at the position's last offset (the topic was recreated)",
+                "another record stands where the position had one (the topic was recreated)",
             ),
             Mismatch::Expired { earliest } => write!(
                 f,
