@@ -10,9 +10,9 @@
 //! expired under the consumer: the task warns, counts it, tells the loop to
 //! start the partition's state afresh, and reads from the earliest record.
 //! It checks again before records that follow an empty fetch or a quiet
-//! spell, and every second while records come, as rskafka reconnects to a
-//! restarted broker without an error and a topic deleted and made again
-//! on a running broker raises none. A check looks for the last record
+//! spell or that a slow fetch brought, and every second while records
+//! come, as rskafka reconnects to a restarted broker without an error and
+//! a topic deleted and made again on a running broker raises none. A check looks for the last record
 //! handed on at the check before (the anchor), not the newest, so a new
 //! topic's records that came through between two checks are found out
 //! too; windows made from them are superseded by the re-read's versions
@@ -146,10 +146,14 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
         let mut handed_on_since_check = false;
         // Longer than a fetch that waits out `max_wait` for nothing.
         let quiet = config.max_wait * 2 + Duration::from_millis(200);
+        // Longer than a fetch takes, unless rskafka reconnected within it
+        // (a broker restarted meanwhile) or the broker was slow.
+        let slow = config.max_wait + Duration::from_millis(100);
         let mut records_at = Instant::now();
         // The last fetch found nothing new.
         let mut caught_up = false;
         loop {
+            let fetch_started = Instant::now();
             let result = match reader.as_mut() {
                 Some(r) => {
                     tokio::select! {
@@ -172,11 +176,16 @@ pub(crate) fn spawn(ctx: FetchContext, target: FetchTarget) -> JoinHandle<()> {
                     // rskafka reconnects by itself, so a broker that lost its
                     // data or a recreated topic may raise no error: check the
                     // anchor before records that follow an empty fetch or a
-                    // quiet spell, every second while records flow, and once
-                    // after the last ones.
+                    // quiet spell or that a slow fetch brought, every second
+                    // while records flow, and once after the last ones.
                     let stale = checked_at.elapsed() >= RECHECK_EVERY;
                     let due = match records.is_empty() {
-                        false => stale || caught_up || records_at.elapsed() >= quiet,
+                        false => {
+                            stale
+                                || caught_up
+                                || records_at.elapsed() >= quiet
+                                || fetch_started.elapsed() >= slow
+                        }
                         true => stale && handed_on_since_check,
                     };
                     caught_up = records.is_empty();
