@@ -12,11 +12,11 @@
 //! It checks again before records that follow an empty fetch or a quiet
 //! spell or that a slow fetch brought, and every second while records
 //! come, as rskafka reconnects to a restarted broker without an error and
-//! a topic deleted and made again on a running broker raises none. A check looks for the last record
-//! handed on at the check before (the anchor), not the newest, so a new
-//! topic's records that came through between two checks are found out
-//! too; windows made from them are superseded by the re-read's versions
-//! unless they hold more trades.
+//! a topic deleted and made again on a running broker raises none. A
+//! check looks for the last record handed on at the check before (the
+//! anchor), not the newest, so a new topic's records that came through
+//! between two checks are found out too; windows made from them are
+//! superseded by the re-read's versions unless they hold more trades.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

@@ -9,9 +9,9 @@
 
 use std::fmt;
 
-use crate::kafka::record_hash;
-use crate::kafka::{FetchedRecord, KafkaError, PartitionReader};
 use rskafka::client::partition::OffsetAt;
+
+use crate::kafka::{FetchedRecord, KafkaError, PartitionReader, record_hash};
 
 /// The last record a position covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

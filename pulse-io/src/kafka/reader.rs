@@ -222,8 +222,7 @@ impl PartitionReader {
         // The broker may hold a fetch for `wait` before it answers.
         let limit = self.request_deadline + wait;
         let fetch = self.client.fetch_records(offset, 1..max_bytes, max_wait_ms);
-        let held = wait;
-        match deadline::within_after(limit, held, "fetch", &self.name(), fetch).await? {
+        match deadline::within_after(limit, wait, "fetch", &self.name(), fetch).await? {
             Ok((records, high_watermark)) => Ok(Some((
                 records
                     .into_iter()
