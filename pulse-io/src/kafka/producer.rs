@@ -136,25 +136,15 @@ impl KafkaTradeSink {
             ));
         }
         let client = kafka.connect().await?;
-        let ids = ensure_topic(
+        let ensured = ensure_topic(
             &client,
             &config.topic,
             config.partitions,
             config.replication_factor,
         )
-        .await?
-        .partitions;
-        if ids
-            .iter()
-            .enumerate()
-            .any(|(index, &id)| id != index as i32)
-        {
-            return Err(KafkaError::Config(format!(
-                "topic {} has non-contiguous partition ids",
-                config.topic
-            )));
-        }
-        let partitions = open_partitions(&client, &config.topic, ids.len()).await?;
+        .await?;
+        let count = partition_count(&config.topic, &ensured.partitions)?;
+        let partitions = open_partitions(&client, &config.topic, count).await?;
         Ok(KafkaTradeSink {
             topic: config.topic.clone(),
             markers: vec![ProgressMarker::default(); partitions.len()],
@@ -303,7 +293,7 @@ impl KafkaTradeSink {
             config.replication_factor,
         )
         .await?;
-        let count = ensured.partitions.len();
+        let count = partition_count(&topic, &ensured.partitions)?;
         if ensured.created {
             tracing::warn!(
                 topic,
@@ -389,6 +379,21 @@ fn topic_may_be_gone(error: &KafkaError) -> bool {
     match error {
         KafkaError::Request { source, .. } => unknown(source),
         _ => false,
+    }
+}
+
+/// How many partitions `topic` has, when its ids are `0..count`, as the
+/// placement of symbols assumes.
+fn partition_count(topic: &str, ids: &[i32]) -> Result<usize, KafkaError> {
+    let contiguous = ids
+        .iter()
+        .enumerate()
+        .all(|(index, &id)| id == index as i32);
+    match contiguous {
+        true => Ok(ids.len()),
+        false => Err(KafkaError::Config(format!(
+            "topic {topic} has non-contiguous partition ids"
+        ))),
     }
 }
 
