@@ -8,10 +8,10 @@ mod consume_support;
 use std::time::Duration;
 
 use consume_support::{
-    ALTCOINS, BUSY_BTC, RunningConsumer, capture, consumer_config, ends, expected_rows, publish,
+    ALTCOINS, BUSY_BTC, RunningConsumer, capture, clickhouse_config, consumer_config, ends,
+    expected_rows, publish,
 };
 use pulse_io::TradeSink;
-use pulse_io::clickhouse::ClickHouseConfig;
 use pulse_io::consumer::PartitionSelection;
 use pulse_io::kafka::{KafkaConfig, KafkaTradeSink, ProducerConfig};
 
@@ -28,12 +28,7 @@ async fn clickhouse_restart_mid_run_loses_nothing() {
     let Some(trades) = capture(BUSY_BTC) else {
         return;
     };
-    let clickhouse = ClickHouseConfig {
-        url: server.url(),
-        database: "pulse".to_owned(),
-        request_timeout: Duration::from_secs(5),
-        ..ClickHouseConfig::default()
-    };
+    let clickhouse = clickhouse_config(&server);
     let (first, second) = trades.split_at(trades.len() / 2);
     publish(kafka.brokers(), kafka.topic(), 1, first, 500).await;
     let consumer = RunningConsumer::start(

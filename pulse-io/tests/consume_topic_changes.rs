@@ -10,27 +10,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use consume_support::{
-    ALTCOINS, BUSY_BTC, RunningConsumer, capture, consumer_config, ends, expected_rows,
-    metric_value, publish,
+    ALTCOINS, BUSY_BTC, RunningConsumer, capture, clickhouse_config, consumer_config, ends,
+    expected_rows, metric_value, producer, publish,
 };
 use pulse_core::Trade;
-use pulse_io::clickhouse::{ClickHouseConfig, WindowRow, WindowStore};
+use pulse_io::clickhouse::{WindowRow, WindowStore};
 use pulse_io::consumer::PartitionSelection;
-use pulse_io::kafka::{KafkaConfig, KafkaTradeSink, ProducerConfig};
 use pulse_io::sink::TradeSink;
 use pulse_testkit::{ClickHouseProcess, TansuProcess};
 
 const WAIT: Duration = Duration::from_secs(90);
 const HOUR_MS: i64 = 3_600_000;
-
-fn clickhouse_config(server: &ClickHouseProcess) -> ClickHouseConfig {
-    ClickHouseConfig {
-        url: server.url(),
-        database: "pulse".to_owned(),
-        request_timeout: Duration::from_secs(5),
-        ..ClickHouseConfig::default()
-    }
-}
 
 /// A durable broker (its sqlite file in `dir`) and a ClickHouse server.
 struct Servers {
@@ -248,13 +238,7 @@ async fn a_position_ending_on_a_marker_is_not_taken_for_another_topics() {
         let brokers = brokers.clone();
         let topic = topic.clone();
         async move {
-            let config = ProducerConfig {
-                topic,
-                partitions: 1,
-                ..ProducerConfig::default()
-            };
-            let kafka = KafkaConfig::new(brokers);
-            let mut sink = KafkaTradeSink::connect(&kafka, config).await.unwrap();
+            let mut sink = producer(&brokers, &topic, 1, 500).await;
             sink.write_trades(&trades).await.unwrap();
             sink.write_watermarks(&end(&trades)).await.unwrap();
         }

@@ -7,12 +7,12 @@ mod consume_support;
 use std::time::Duration;
 
 use consume_support::{
-    BUSY_BTC, RunningConsumer, assert_same_rows, capture, consumer_config, ends, expected_rows,
+    BUSY_BTC, RunningConsumer, assert_same_rows, capture, clickhouse_config, consumer_config, ends,
+    expected_rows, producer,
 };
 use pulse_core::Trade;
-use pulse_io::clickhouse::ClickHouseConfig;
 use pulse_io::consumer::PartitionSelection;
-use pulse_io::kafka::{KafkaConfig, KafkaTradeSink, ProducerConfig};
+use pulse_io::kafka::KafkaConfig;
 use pulse_io::sink::TradeSink;
 use pulse_testkit::{ClickHouseProcess, TansuProcess};
 
@@ -48,16 +48,11 @@ async fn a_topic_made_again_while_records_flow_is_noticed_and_read_whole() {
         })
         .collect();
 
-    let mut sink = producer(&kafka, &topic).await;
+    let mut sink = producer(&broker.brokers(), &topic, 1, 500).await;
     sink.write_trades(&a[..500]).await.unwrap();
     let config = consumer_config(&topic, PartitionSelection::All);
-    let clickhouse_config = ClickHouseConfig {
-        url: clickhouse.url(),
-        database: "pulse".to_owned(),
-        request_timeout: Duration::from_secs(5),
-        ..ClickHouseConfig::default()
-    };
-    let consumer = RunningConsumer::start(&broker.brokers(), clickhouse_config, config);
+    let consumer =
+        RunningConsumer::start(&broker.brokers(), clickhouse_config(&clickhouse), config);
     // A flows: 20 trades every 5 ms, until about 2,500 of them are in.
     for chunk in a[500..2_500].chunks(20) {
         sink.write_trades(chunk).await.unwrap();
@@ -68,7 +63,7 @@ async fn a_topic_made_again_while_records_flow_is_noticed_and_read_whole() {
     let client = kafka.connect().await.unwrap();
     let controller = client.rskafka().controller_client().unwrap();
     controller.delete_topic(topic.clone(), 5_000).await.unwrap();
-    let mut sink = producer(&kafka, &topic).await;
+    let mut sink = producer(&broker.brokers(), &topic, 1, 500).await;
     for chunk in b.chunks(500) {
         sink.write_trades(chunk).await.unwrap();
     }
@@ -96,14 +91,4 @@ async fn a_topic_made_again_while_records_flow_is_noticed_and_read_whole() {
         .filter(|r| r.window_start >= b_start)
         .collect();
     assert_same_rows(&of_b, &expected_rows(&b));
-}
-
-async fn producer(kafka: &KafkaConfig, topic: &str) -> KafkaTradeSink {
-    let config = ProducerConfig {
-        topic: topic.to_owned(),
-        partitions: 1,
-        max_batch_records: 500,
-        ..ProducerConfig::default()
-    };
-    KafkaTradeSink::connect(kafka, config).await.unwrap()
 }

@@ -61,15 +61,15 @@ pub fn expected_rows(trades: &[Trade]) -> Vec<WindowRow> {
     rows
 }
 
-/// Publishes `trades` to `topic` in batches of `batch`, as `pulse produce` does.
-pub async fn publish(
+/// A producer to `topic` (made with `partitions` if missing) that writes
+/// at most `batch` records a request.
+pub async fn producer(
     brokers: &[String],
     topic: &str,
     partitions: i32,
-    trades: &[Trade],
     batch: usize,
-) {
-    let mut sink = KafkaTradeSink::connect(
+) -> KafkaTradeSink {
+    KafkaTradeSink::connect(
         &KafkaConfig::new(brokers.iter().cloned()),
         ProducerConfig {
             topic: topic.to_owned(),
@@ -79,7 +79,18 @@ pub async fn publish(
         },
     )
     .await
-    .expect("connect producer");
+    .expect("connect producer")
+}
+
+/// Publishes `trades` to `topic` in batches of `batch`, as `pulse produce` does.
+pub async fn publish(
+    brokers: &[String],
+    topic: &str,
+    partitions: i32,
+    trades: &[Trade],
+    batch: usize,
+) {
+    let mut sink = producer(brokers, topic, partitions, batch).await;
     for chunk in trades.chunks(batch) {
         sink.write_trades(chunk).await.expect("produce");
     }
@@ -136,6 +147,18 @@ pub async fn wait_for_rows(store: &WindowStore, expected: &[WindowRow], within: 
         }
     })
     .await;
+}
+
+/// Test settings for a ClickHouse `server`: database `pulse`, short timeouts.
+pub fn clickhouse_config(
+    server: &pulse_testkit::ClickHouseProcess,
+) -> pulse_io::clickhouse::ClickHouseConfig {
+    pulse_io::clickhouse::ClickHouseConfig {
+        url: server.url(),
+        database: "pulse".to_owned(),
+        request_timeout: Duration::from_secs(5),
+        ..pulse_io::clickhouse::ClickHouseConfig::default()
+    }
 }
 
 /// A consumer running in-process on a task.
