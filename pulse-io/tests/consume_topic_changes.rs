@@ -213,6 +213,18 @@ async fn a_broker_that_lost_its_data_is_read_again_from_the_start() {
 /// position replaced and reads the new trades, not only what follows.
 #[tokio::test]
 async fn a_position_ending_on_a_marker_is_not_taken_for_another_topics() {
+    position_ending_on_a_marker(false).await;
+}
+
+/// The same, with the producer restarted between the trades and the
+/// marker: its first marker names the record before it too, read back
+/// from the partition.
+#[tokio::test]
+async fn a_restarted_producers_first_marker_names_the_record_before_it() {
+    position_ending_on_a_marker(true).await;
+}
+
+async fn position_ending_on_a_marker(restart_before_marker: bool) {
     let Some(trades) = capture(BUSY_BTC) else {
         return;
     };
@@ -240,6 +252,9 @@ async fn a_position_ending_on_a_marker_is_not_taken_for_another_topics() {
         async move {
             let mut sink = producer(&brokers, &topic, 1, 500).await;
             sink.write_trades(&trades).await.unwrap();
+            if restart_before_marker {
+                sink = producer(&brokers, &topic, 1, 500).await;
+            }
             sink.write_watermarks(&end(&trades)).await.unwrap();
         }
     };

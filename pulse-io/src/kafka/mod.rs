@@ -17,7 +17,8 @@
 //! - [`last_trades_on_topic`], [`ResumeScan`]: where a restarted producer
 //!   left off, per symbol and kind, over every partition (the Binance source
 //!   continues from there, see `BinanceConfig::resume_after`).
-//! - `record_hash`: a record's identity, for positions and markers.
+//! - `record_hash`: a record's identity, for positions and markers;
+//!   `last_record`: each partition's last one, for a starting producer.
 //! - [`KafkaError`]: retryable vs fatal failures.
 
 mod client;
@@ -27,6 +28,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz_check;
+mod last_record;
 mod layout;
 mod message;
 mod partitioner;

@@ -12,10 +12,11 @@ use rskafka::client::error::{Error as ClientError, ProtocolError};
 use rskafka::client::partition::PartitionClient;
 use rskafka::record::Record;
 
+use super::last_record::last_record_hashes;
 use super::{
-    Compression, KafkaClient, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE, PROGRESS_KEY,
-    Placement, ProgressMarker, RECORD_HEADER, UtcOffset, deadline, encode_progress, encode_trade,
-    ensure_topic, record_hash,
+    Compression, EnsuredTopic, KafkaClient, KafkaConfig, KafkaError, PROGRESS_HEADER_VALUE,
+    PROGRESS_KEY, Placement, ProgressMarker, RECORD_HEADER, UtcOffset, deadline, encode_progress,
+    encode_trade, ensure_topic, record_hash,
 };
 use crate::sink::{SinkError, TradeSink};
 
@@ -145,10 +146,11 @@ impl KafkaTradeSink {
         .await?;
         let count = partition_count(&config.topic, &ensured.partitions)?;
         let partitions = open_partitions(&client, &config.topic, count).await?;
+        let last_records = last_records(&client, &config.topic, &ensured, count).await;
         Ok(KafkaTradeSink {
             topic: config.topic.clone(),
             markers: vec![ProgressMarker::default(); partitions.len()],
-            last_records: vec![None; partitions.len()],
+            last_records,
             placement: Placement::new(partitions.len() as i32),
             partitions,
             client,
@@ -312,7 +314,7 @@ impl KafkaTradeSink {
         }
         if ensured.created || count != self.partitions.len() {
             self.markers = vec![ProgressMarker::default(); count];
-            self.last_records = vec![None; count];
+            self.last_records = last_records(&self.client, &topic, &ensured, count).await;
             self.retry = None;
         }
         // Until this succeeds, the next request looks again.
@@ -394,6 +396,20 @@ fn partition_count(topic: &str, ids: &[i32]) -> Result<usize, KafkaError> {
         false => Err(KafkaError::Config(format!(
             "topic {topic} has non-contiguous partition ids"
         ))),
+    }
+}
+
+/// The hash of each partition's last record, the next markers' `after`:
+/// none on a topic just made, read back from one that has records.
+async fn last_records(
+    client: &KafkaClient,
+    topic: &str,
+    ensured: &EnsuredTopic,
+    count: usize,
+) -> Vec<Option<u64>> {
+    match ensured.created {
+        true => vec![None; count],
+        false => last_record_hashes(client, topic, count).await,
     }
 }
 
