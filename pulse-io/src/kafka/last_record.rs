@@ -5,8 +5,6 @@
 //! topic's marker with the same watermarks at the same offset, and a
 //! consumer's position ending on it could not tell the two apart.
 
-use std::time::Duration;
-
 use rskafka::client::partition::OffsetAt;
 
 use super::{FetchConfig, KafkaClient, KafkaError, PartitionReader, record_hash};
@@ -41,11 +39,7 @@ async fn last_record_hash(
     topic: &str,
     partition: i32,
 ) -> Result<Option<u64>, KafkaError> {
-    let config = FetchConfig {
-        max_bytes: 1 << 20,
-        // At the end of the partition an empty answer should come quickly.
-        max_wait: Duration::from_millis(10),
-    };
+    let config = FetchConfig::TO_THE_END;
     let mut reader = PartitionReader::open(client, topic, partition, None, config).await?;
     let end = reader.offset_at(OffsetAt::Latest).await?;
     // tansu's in-memory storage may report an end short of the real one:

@@ -40,6 +40,15 @@ impl Default for FetchConfig {
     }
 }
 
+impl FetchConfig {
+    /// For reading up to a partition's end and stopping there, as the
+    /// start-up scans do: at the end an empty answer should come quickly.
+    pub(crate) const TO_THE_END: FetchConfig = FetchConfig {
+        max_bytes: 1 << 20,
+        max_wait: Duration::from_millis(10),
+    };
+}
+
 /// One record read from a partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchedRecord {

@@ -11,7 +11,6 @@
 //! every live trade as old.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use super::KafkaClient;
 use pulse_core::{Symbol, TradeKind};
@@ -174,11 +173,7 @@ impl PartitionCursor {
         partition: i32,
         scan_limit: u64,
     ) -> Result<Self, KafkaError> {
-        let config = FetchConfig {
-            max_bytes: 1 << 20,
-            // At the end of the partition an empty answer should come quickly.
-            max_wait: Duration::from_millis(10),
-        };
+        let config = FetchConfig::TO_THE_END;
         let reader = PartitionReader::open(client, topic, partition, None, config).await?;
         let earliest = reader.next_offset();
         let reported_end = reader.offset_at(OffsetAt::Latest).await?.max(earliest);
