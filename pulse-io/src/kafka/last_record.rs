@@ -21,17 +21,16 @@ pub(super) async fn last_record_hashes(
     topic: &str,
     partitions: usize,
 ) -> Vec<Option<u64>> {
-    let mut hashes = Vec::with_capacity(partitions);
-    for partition in 0..partitions as i32 {
-        let hash = last_record_hash(client, topic, partition)
+    // All at once: one after another, a topic of 32 partitions took 0.8 s.
+    let reads = (0..partitions as i32).map(|partition| async move {
+        last_record_hash(client, topic, partition)
             .await
             .unwrap_or_else(|error| {
                 tracing::warn!(topic, partition, %error, "could not read the partition's last record: its next progress marker will not name it");
                 None
-            });
-        hashes.push(hash);
-    }
-    hashes
+            })
+    });
+    futures_util::future::join_all(reads).await
 }
 
 async fn last_record_hash(
