@@ -45,6 +45,14 @@ impl Servers {
         })
     }
 
+    /// A capture's trades, the servers and a fresh topic; `None` (the
+    /// test skips) without the capture, or without the servers outside CI.
+    async fn start_with(capture_name: &str) -> Option<(Vec<Trade>, Servers, String)> {
+        let trades = capture(capture_name)?;
+        let servers = Servers::start().await?;
+        Some((trades, servers, pulse_testkit::unique_name("pulse_test")))
+    }
+
     /// The broker loses its volume: killed, its sqlite files deleted,
     /// started again empty on the same port.
     async fn lose_volume(&mut self) {
@@ -107,13 +115,9 @@ fn resets(consumer: &RunningConsumer, reason: &str) -> u64 {
 /// the partition now ends before the position, and C is read from its start.
 #[tokio::test]
 async fn a_broker_that_lost_its_data_is_read_again_from_the_start() {
-    let Some(trades) = capture(BUSY_BTC) else {
+    let Some((trades, mut servers, topic)) = Servers::start_with(BUSY_BTC).await else {
         return;
     };
-    let Some(mut servers) = Servers::start().await else {
-        return;
-    };
-    let topic = pulse_testkit::unique_name("pulse_test");
     let brokers = servers.broker.brokers();
     let config = || consumer_config(&topic, PartitionSelection::All);
 
@@ -225,13 +229,9 @@ async fn a_restarted_producers_first_marker_names_the_record_before_it() {
 }
 
 async fn position_ending_on_a_marker(restart_before_marker: bool) {
-    let Some(trades) = capture(BUSY_BTC) else {
+    let Some((trades, mut servers, topic)) = Servers::start_with(BUSY_BTC).await else {
         return;
     };
-    let Some(mut servers) = Servers::start().await else {
-        return;
-    };
-    let topic = pulse_testkit::unique_name("pulse_test");
     let brokers = servers.broker.brokers();
     let config = || consumer_config(&topic, PartitionSelection::All);
     let a = &trades[..3_000];
@@ -285,16 +285,12 @@ async fn position_ending_on_a_marker(restart_before_marker: bool) {
 /// finds the new partition at its next look and reads it from the start.
 #[tokio::test]
 async fn a_partition_the_topic_gains_is_read_without_a_restart() {
-    let Some(trades) = capture(ALTCOINS) else {
-        return;
-    };
     let Some(sqlite) = sqlite3() else {
         return;
     };
-    let Some(mut servers) = Servers::start().await else {
+    let Some((trades, mut servers, topic)) = Servers::start_with(ALTCOINS).await else {
         return;
     };
-    let topic = pulse_testkit::unique_name("pulse_test");
     let brokers = servers.broker.brokers();
     // Symbols that stay on partition 0 once there are two, and the others.
     let (old, new): (Vec<Trade>, Vec<Trade>) = trades
@@ -339,13 +335,9 @@ async fn a_partition_the_topic_gains_is_read_without_a_restart() {
 /// error).
 #[tokio::test]
 async fn a_partition_the_topic_loses_is_counted_and_the_new_one_read_whole() {
-    let Some(trades) = capture(ALTCOINS) else {
+    let Some((trades, mut servers, topic)) = Servers::start_with(ALTCOINS).await else {
         return;
     };
-    let Some(mut servers) = Servers::start().await else {
-        return;
-    };
-    let topic = pulse_testkit::unique_name("pulse_test");
     let brokers = servers.broker.brokers();
     let old_ends = ends(&trades, 2);
     assert_eq!(

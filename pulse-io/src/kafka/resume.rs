@@ -91,12 +91,12 @@ pub async fn last_trades_on_topic(
         scan.new = wanted.into_iter().collect();
         return Ok(scan);
     };
-    let found = Found {
+    let found = RefCell::new(Found {
         wanted: &wanted,
         kind,
         scan: &mut scan,
         newest_any: BTreeMap::new(),
-    };
+    });
     // Every partition at once, a step at a time, so the scan stops as soon
     // as every symbol is found, wherever it is. What the steps find does
     // not depend on the order their records come in (ties go to the lower
@@ -105,7 +105,6 @@ pub async fn last_trades_on_topic(
         .into_iter()
         .map(|partition| PartitionCursor::open(client, topic, partition, scan_limit));
     let mut cursors = try_join_all(opens).await?;
-    let found = RefCell::new(found);
     loop {
         let steps: Vec<_> = cursors
             .iter_mut()
